@@ -1,0 +1,779 @@
+/*
+ * client — the client side of a proxied connection: startup packet, TLS
+ * upgrade, cancel requests, userlist authentication, and the frontend
+ * message stream. It never talks to PostgreSQL itself: it hands messages to
+ * the linked server (server.c) and asks the pool (pool.c) for one.
+ *
+ * Must never: forward a message it has not length-checked, keep a message
+ * from one client in another client's server without a reset, or free itself
+ * before both of its libuv handles have been closed.
+ */
+#include "wire/conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "wire/cancel.h"
+#include "wire/log.h"
+
+static const char *const client_state_names[] = {"startup", "auth", "login", "active", "closing"};
+static uint64_t next_client_id = 1; /* per process; only compared for equality */
+static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void client_on_read(stream_t *s);
+static void client_on_drain(stream_t *s);
+static void client_on_eof(stream_t *s, const char *why);
+static void client_on_connect(stream_t *s, int status);
+static void client_on_closed(stream_t *s);
+static const stream_ops_t client_ops = {client_on_read, client_on_drain, client_on_eof,
+                                        client_on_connect, client_on_closed};
+
+void client_set_state(client_t *c, client_state_t st)
+{
+    epoch_assert((unsigned)st <= CL_CLOSING);
+    log_debug("client %llu: %s -> %s", (unsigned long long)c->id, client_state_names[c->state],
+              client_state_names[st]);
+    c->state = st;
+}
+
+/* ---- timers ---- */
+
+static void client_timer_cb(uv_timer_t *t)
+{
+    client_t *c = t->data;
+    switch (c->timer_kind) {
+    case TIMER_LOGIN:
+        client_fail(c, "08006", "timeout during startup and authentication (login_timeout)", NULL);
+        break;
+    case TIMER_IDLE:
+        client_fail(c, "57P05", "terminating connection due to idle timeout (idle_timeout)", NULL);
+        break;
+    case TIMER_IDLE_IN_TX:
+        client_fail(c, "25P03",
+                    "terminating connection due to idle-in-transaction timeout "
+                    "(idle_in_transaction_timeout)",
+                    NULL);
+        break;
+    case TIMER_WAIT:
+        pool_cancel_wait(c);
+        client_fail(c, "53300",
+                    "no server connection became free in time (query_wait_timeout)",
+                    "Raise pool_size or query_wait_timeout, or use fewer concurrent clients.");
+        break;
+    case TIMER_NONE:
+        break;
+    }
+}
+
+static void client_timer(client_t *c, timer_kind_t kind, double seconds)
+{
+    if (c->state == CL_CLOSING)
+        return;
+    if (kind == TIMER_NONE || seconds <= 0) {
+        if (c->timer_kind != TIMER_NONE)
+            uv_timer_stop(&c->timer);
+        c->timer_kind = TIMER_NONE;
+        return;
+    }
+    c->timer_kind = kind;
+    uv_timer_start(&c->timer, client_timer_cb, (uint64_t)(seconds * 1000.0 + 0.5), 0);
+}
+
+void client_wait_timer(client_t *c, bool on)
+{
+    if (on)
+        client_timer(c, TIMER_WAIT, worker_config(c->w)->query_wait_timeout);
+    else if (c->timer_kind == TIMER_WAIT)
+        client_timer(c, TIMER_NONE, 0);
+}
+
+/* ---- life cycle ---- */
+
+void client_accept(worker_t *w, uv_stream_t *listener)
+{
+    client_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        log_error("out of memory accepting a client");
+        return;
+    }
+    c->w = w;
+    c->state = CL_STARTUP;
+    c->tx_status = 'I';
+    list_init(&c->wait);
+    pthread_mutex_lock(&id_lock);
+    c->id = next_client_id++;
+    pthread_mutex_unlock(&id_lock);
+    stream_init(&c->st, &client_ops, c);
+    uv_timer_init(&w->loop, &c->timer);
+    c->timer.data = c;
+    list_append(&w->clients, &c->node);
+    w->n_clients++;
+    if (stream_accept(&c->st, &w->loop, listener) != 0) {
+        client_close(c, "accept failed");
+        return;
+    }
+    if (!worker_admit_client(w)) {
+        client_fail(c, "53300", "sorry, too many clients already (max_clients)", NULL);
+        return;
+    }
+    c->counted = true;
+    client_timer(c, TIMER_LOGIN, worker_config(w)->login_timeout);
+    stream_read_start(&c->st);
+}
+
+static void client_maybe_free(client_t *c)
+{
+    if (!c->timer_closed || !c->stream_closed)
+        return;
+    list_remove(&c->node);
+    startup_free(&c->startup);
+    session_free(c);
+    if (c->scram)
+        scram_server_free(c->scram);
+    free(c->auth_secret);
+    worker_t *w = c->w;
+    free(c);
+    w->n_clients--;
+    worker_check_done(w);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    client_t *c = h->data;
+    c->timer_closed = true;
+    client_maybe_free(c);
+}
+
+static void client_on_closed(stream_t *s)
+{
+    client_t *c = s->owner;
+    c->stream_closed = true;
+    client_maybe_free(c);
+}
+
+/* Detach from server, pool and cancel map; the stream is closed by the caller. */
+static void client_teardown(client_t *c, const char *why)
+{
+    if (c->state == CL_CLOSING)
+        return;
+    log_debug("client %llu closing: %s", (unsigned long long)c->id, why);
+    client_set_state(c, CL_CLOSING);
+    pool_cancel_wait(c);
+    if (c->server) {
+        if (c->server->pool) {
+            pool_release(c, true);
+        } else {
+            server_t *sv = c->server;
+            c->server = NULL;
+            sv->client = NULL;
+            server_close(sv, "client left");
+        }
+    }
+    if (c->cancel_pid) {
+        cancel_unregister(c->cancel_pid);
+        c->cancel_pid = 0;
+    }
+    if (c->counted) {
+        c->counted = false;
+        worker_release_client_slot();
+    }
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, timer_closed_cb);
+}
+
+void client_close(client_t *c, const char *why)
+{
+    client_teardown(c, why);
+    stream_close(&c->st);
+}
+
+void client_close_after_flush(client_t *c, const char *why)
+{
+    client_teardown(c, why);
+    stream_close_after_flush(&c->st);
+}
+
+void client_fail(client_t *c, const char *sqlstate, const char *message, const char *hint)
+{
+    if (c->state == CL_CLOSING)
+        return;
+    buf_t msg = {0};
+    if (proto_error(&msg, "FATAL", sqlstate, message, hint) &&
+        stream_write(&c->st, msg.data, msg.len)) {
+        buf_free(&msg);
+        client_teardown(c, message);
+        stream_close_after_flush(&c->st);
+        return;
+    }
+    buf_free(&msg);
+    client_close(c, message);
+}
+
+static void client_on_eof(stream_t *s, const char *why)
+{
+    client_close(s->owner, why);
+}
+
+static void client_on_connect(stream_t *s, int status)
+{
+    (void)s;
+    (void)status; /* clients are accepted, never connected */
+}
+
+/* ---- cancel requests: a throwaway connection to PostgreSQL ---- */
+
+typedef struct canceller {
+    stream_t st;
+    char packet[16];
+} canceller_t;
+
+static void cancel_on_read(stream_t *s)
+{
+    buf_reset(&s->rbuf);
+}
+static void cancel_on_drain(stream_t *s)
+{
+    (void)s;
+}
+static void cancel_on_eof(stream_t *s, const char *why)
+{
+    (void)why;
+    stream_close(s);
+}
+static void cancel_on_connect(stream_t *s, int status)
+{
+    canceller_t *k = s->owner;
+    if (status != 0 || !stream_write(s, k->packet, sizeof k->packet)) {
+        log_warning("cannot forward cancel request: %s",
+                    status ? uv_strerror(status) : "out of memory");
+        stream_close(s);
+        return;
+    }
+    stream_close_after_flush(s);
+}
+static void cancel_on_closed(stream_t *s)
+{
+    free(s->owner);
+}
+static const stream_ops_t cancel_ops = {cancel_on_read, cancel_on_drain, cancel_on_eof,
+                                        cancel_on_connect, cancel_on_closed};
+
+static void forward_cancel(worker_t *w, uint32_t pid, uint32_t key)
+{
+    uint32_t be_pid, be_key;
+    if (!cancel_lookup(pid, key, &be_pid, &be_key)) {
+        log_debug("cancel request for unknown or idle client ignored");
+        return;
+    }
+    canceller_t *k = calloc(1, sizeof *k);
+    if (!k)
+        return;
+    wr_u32(k->packet, 16);
+    wr_u32(k->packet + 4, PROTO_CANCEL_REQUEST);
+    wr_u32(k->packet + 8, be_pid);
+    wr_u32(k->packet + 12, be_key);
+    stream_init(&k->st, &cancel_ops, k);
+    const config_t *cfg = worker_config(w);
+    int rc = stream_connect(&k->st, &w->loop, cfg->backend_host, cfg->backend_port);
+    if (rc) {
+        log_warning("cannot forward cancel request: %s", uv_strerror(rc));
+        stream_close(&k->st); /* frees k (now or from the close callback) */
+    }
+}
+
+/* ---- startup ---- */
+
+static bool send_negotiate(client_t *c)
+{
+    buf_t b = {0};
+    size_t start;
+    bool ok = buf_msg_begin(&b, 'v', &start) && buf_put_i32(&b, 0) &&
+              buf_put_i32(&b, c->startup.n_unknown_pq);
+    for (int i = 0; ok && i < c->startup.n_unknown_pq; i++)
+        ok = buf_put_str(&b, c->startup.unknown_pq[i]);
+    if (ok) {
+        buf_msg_end(&b, start);
+        ok = stream_write(&c->st, b.data, b.len);
+    }
+    buf_free(&b);
+    return ok;
+}
+
+static bool start_userlist_auth(client_t *c);
+
+static void handle_startup(client_t *c)
+{
+    const config_t *cfg = worker_config(c->w);
+    buf_t *rb = &c->st.rbuf;
+    while (c->state == CL_STARTUP && buf_avail(rb) >= 4) {
+        uint32_t len = rd_u32(buf_head(rb));
+        if (len < 8 || len > PROTO_MAX_STARTUP) {
+            client_fail(c, "08P01", "invalid length of startup packet", NULL);
+            return;
+        }
+        if (buf_avail(rb) < len)
+            return;
+        const char *p = buf_head(rb);
+        uint32_t version = rd_u32(p + 4);
+        if (version == PROTO_SSL_REQUEST || version == PROTO_GSSENC_REQUEST) {
+            if (len != 8) {
+                client_fail(c, "08P01", "invalid length of encryption request packet", NULL);
+                return;
+            }
+            buf_consume(rb, len);
+            bool tls = version == PROTO_SSL_REQUEST && cfg->tls_ctx && !c->tls_done;
+            if (version == PROTO_SSL_REQUEST && c->tls_done) {
+                client_fail(c, "08P01", "SSLRequest received twice", NULL);
+                return;
+            }
+            if (!stream_write(&c->st, tls ? "S" : "N", 1)) {
+                client_close(c, "out of memory");
+                return;
+            }
+            stream_flush(&c->st);
+            if (tls) {
+                c->tls_done = true;
+                if (!stream_tls_accept(&c->st, cfg->tls_ctx)) {
+                    client_close(c, "TLS setup failed");
+                    return;
+                }
+            }
+            continue;
+        }
+        if (version == PROTO_CANCEL_REQUEST) {
+            if (len == 16)
+                forward_cancel(c->w, rd_u32(p + 8), rd_u32(p + 12));
+            client_close(c, "cancel request handled");
+            return;
+        }
+        if (version >> 16 != 3) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "unsupported frontend protocol %u.%u: server supports 3.0 to 3.0",
+                     version >> 16, version & 0xffff);
+            client_fail(c, "0A000", msg, NULL);
+            return;
+        }
+        char err[200];
+        if (!startup_parse(&c->startup, version, p + 8, len - 8, err, sizeof err)) {
+            client_fail(c, "08P01", err, NULL);
+            return;
+        }
+        buf_consume(rb, len);
+        if (((version & 0xffff) != 0 || c->startup.n_unknown_pq > 0) && !send_negotiate(c)) {
+            client_close(c, "out of memory");
+            return;
+        }
+        if (!cancel_register(&c->cancel_pid, &c->cancel_key)) {
+            client_fail(c, "53200", "out of memory", NULL);
+            return;
+        }
+        log_debug("client %llu: user \"%s\" database \"%s\"", (unsigned long long)c->id,
+                  c->startup.user, c->startup.database);
+        if (cfg->auth_mode == AUTH_PASSTHROUGH) {
+            client_set_state(c, CL_LOGIN);
+            if (!server_connect(c->w, NULL, c))
+                client_fail(c, "08006", "cannot connect to the PostgreSQL server", NULL);
+            return;
+        }
+        if (!start_userlist_auth(c))
+            client_close(c, "out of memory");
+        return;
+    }
+}
+
+/* ---- userlist authentication ---- */
+
+static void auth_failed(client_t *c)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "password authentication failed for user \"%.64s\"",
+             c->startup.user);
+    log_info("client %llu: %s", (unsigned long long)c->id, msg);
+    client_fail(c, "28P01", msg, NULL);
+}
+
+static bool send_auth(client_t *c, uint32_t code, const void *data, size_t len)
+{
+    buf_t b = {0};
+    bool ok = proto_auth(&b, code, data, len) && stream_write(&c->st, b.data, b.len);
+    buf_free(&b);
+    stream_flush(&c->st);
+    return ok;
+}
+
+static bool start_userlist_auth(client_t *c)
+{
+    const config_t *cfg = worker_config(c->w);
+    const char *secret = userlist_lookup(cfg->userlist, c->startup.user);
+    scram_secret_t verifier;
+    bool known = secret != NULL;
+    client_set_state(c, CL_AUTH);
+    if (known) {
+        c->auth_secret = strdup(secret);
+        if (!c->auth_secret)
+            return false;
+    }
+    secret_kind_t kind = known ? auth_secret_kind(secret) : SECRET_SCRAM;
+    bool use_md5 = kind == SECRET_MD5 || (kind == SECRET_PLAIN && cfg->auth_type == AUTH_TYPE_MD5);
+    if (use_md5) {
+        if (RAND_bytes(c->md5_salt, 4) != 1)
+            return false;
+        return send_auth(c, AUTH_REQ_MD5, c->md5_salt, 4);
+    }
+    /* An unknown user still gets a full SCRAM exchange against a random
+     * verifier, so a client cannot probe which user names exist. */
+    bool ok = known && kind == SECRET_SCRAM ? scram_secret_parse(secret, &verifier)
+              : known                      ? scram_secret_from_password(secret, &verifier)
+                                           : false;
+    if (!ok) {
+        unsigned char junk[18];
+        char pw[40];
+        if (RAND_bytes(junk, sizeof junk) != 1)
+            return false;
+        for (size_t i = 0; i < sizeof junk; i++)
+            snprintf(pw + 2 * i, 3, "%02x", junk[i]);
+        if (!scram_secret_from_password(pw, &verifier))
+            return false;
+        free(c->auth_secret);
+        c->auth_secret = NULL;
+    }
+    c->scram = scram_server_new(&verifier);
+    if (!c->scram)
+        return false;
+    static const char mechs[] = "SCRAM-SHA-256\0";
+    return send_auth(c, AUTH_REQ_SASL, mechs, sizeof mechs);
+}
+
+static void auth_ok(client_t *c)
+{
+    if (!send_auth(c, AUTH_REQ_OK, NULL, 0)) {
+        client_close(c, "out of memory");
+        return;
+    }
+    if (c->scram) {
+        scram_server_free(c->scram);
+        c->scram = NULL;
+    }
+    c->pool = pool_get(c->w, c->startup.user, c->startup.database);
+    if (!c->pool || !session_init(c)) {
+        client_fail(c, "53200", "out of memory", NULL);
+        return;
+    }
+    client_set_state(c, CL_LOGIN);
+    pool_acquire(c);
+}
+
+/* One 'p' message during CL_AUTH. */
+static void handle_auth_message(client_t *c, const char *body, size_t len)
+{
+    char out[512], err[AUTH_ERR_LEN];
+    if (!c->scram) { /* md5 */
+        if (!memchr(body, 0, len) || !c->auth_secret ||
+            !md5_verify(c->startup.user, c->auth_secret, c->md5_salt, body)) {
+            auth_failed(c);
+            return;
+        }
+        auth_ok(c);
+        return;
+    }
+    if (c->auth_step == 0) {
+        /* SASLInitialResponse: mechanism\0, int32 length, data */
+        const char *nul = memchr(body, 0, len);
+        if (!nul || strcmp(body, "SCRAM-SHA-256") != 0 || (size_t)(nul - body) + 5 > len) {
+            client_fail(c, "28000", "client selected an invalid SASL authentication mechanism",
+                        NULL);
+            return;
+        }
+        size_t off = (size_t)(nul - body) + 1;
+        uint32_t dlen = rd_u32(body + off);
+        off += 4;
+        if (dlen == 0xffffffffu || dlen != len - off) {
+            client_fail(c, "08P01", "malformed SASLInitialResponse message", NULL);
+            return;
+        }
+        if (!scram_server_first(c->scram, body + off, dlen, out, sizeof out, err)) {
+            client_fail(c, "08P01", err, NULL);
+            return;
+        }
+        c->auth_step = 1;
+        if (!send_auth(c, AUTH_REQ_SASL_CONTINUE, out, strlen(out)))
+            client_close(c, "out of memory");
+        return;
+    }
+    if (!scram_server_final(c->scram, body, len, out, sizeof out, err) || !c->auth_secret) {
+        auth_failed(c);
+        return;
+    }
+    if (!send_auth(c, AUTH_REQ_SASL_FINAL, out, strlen(out)))
+        client_close(c, "out of memory");
+    else
+        auth_ok(c);
+}
+
+/* ---- the message stream ---- */
+
+/* Validate the header of the next message; returns its total size, 0 if
+ * incomplete, or -1 after failing the client. */
+static long next_message(client_t *c)
+{
+    buf_t *rb = &c->st.rbuf;
+    if (buf_avail(rb) < 5)
+        return 0;
+    const char *p = buf_head(rb);
+    uint32_t len = rd_u32(p + 1);
+    if (len < 4) {
+        client_fail(c, "08P01", "invalid message length", NULL);
+        return -1;
+    }
+    if (len > worker_config(c->w)->max_message_size) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "message of %u bytes is larger than max_message_size (%zu)",
+                 len, worker_config(c->w)->max_message_size);
+        client_fail(c, "54000", msg, "Raise max_message_size in epoch.conf.");
+        return -1;
+    }
+    if (buf_avail(rb) < (size_t)len + 1)
+        return 0;
+    return (long)len + 1;
+}
+
+static void pause_for_backpressure(client_t *c)
+{
+    if (!c->paused_read) {
+        c->paused_read = true;
+        stream_read_stop(&c->st);
+    }
+}
+
+static void flush_span(client_t *c, const char **span, size_t *span_len)
+{
+    if (*span_len && c->server && !stream_write(&c->server->st, *span, *span_len))
+        client_fail(c, "53200", "out of memory", NULL);
+    *span_len = 0;
+    *span = NULL;
+}
+
+/* Forward frontend messages while CL_ACTIVE (or relay login in passthrough). */
+static void process_messages(client_t *c)
+{
+    buf_t *rb = &c->st.rbuf;
+    const char *span = NULL;
+    size_t span_len = 0;
+    while (c->state == CL_ACTIVE || c->state == CL_LOGIN) {
+        long total = next_message(c);
+        if (total <= 0)
+            break;
+        const char *p = buf_head(rb);
+        char type = p[0];
+        if (c->state == CL_LOGIN) {
+            /* passthrough login: only password messages, relayed as they are */
+            if (!c->server || c->server->pool || type != 'p')
+                break;
+        } else if (!c->server) {
+            if (type == 'X') {
+                flush_span(c, &span, &span_len);
+                client_close(c, "client terminated");
+                return;
+            }
+            if (!c->pool) {
+                client_fail(c, "08006", "lost the PostgreSQL server connection", NULL);
+                return;
+            }
+            flush_span(c, &span, &span_len);
+            pool_acquire(c); /* resumes us when a server is linked */
+            return;
+        } else if (server_internal_busy(c->server)) {
+            break;
+        } else if (stream_pending(&c->server->st) > STREAM_HIGH_WATER) {
+            pause_for_backpressure(c);
+            break;
+        }
+        server_t *sv = c->server;
+        switch (type) {
+        case 'X':
+            flush_span(c, &span, &span_len);
+            if (sv->pool) {
+                client_close(c, "client terminated");
+            } else {
+                if (stream_write(&sv->st, p, (size_t)total))
+                    stream_flush(&sv->st);
+                client_close(c, "client terminated");
+            }
+            return;
+        case 'Q':
+            if (sv->pool && worker_config(c->w)->pool_mode == POOL_TRANSACTION)
+                session_note_query(c, p + 5, (size_t)total - 5);
+            /* fallthrough */
+        case 'F':
+            c->inflight++;
+            sv->inflight++;
+            break;
+        case 'S':
+            c->inflight++;
+            sv->inflight++;
+            c->unsynced = false;
+            break;
+        case 'P':
+        case 'B':
+        case 'D':
+        case 'E':
+        case 'C':
+            c->unsynced = true;
+            break;
+        case 'c':
+        case 'f':
+            c->in_copy_in = false;
+            break;
+        case 'H':
+        case 'd':
+        case 'p':
+            break;
+        default: {
+            char msg[80];
+            snprintf(msg, sizeof msg, "invalid frontend message type %d", (unsigned char)type);
+            flush_span(c, &span, &span_len);
+            client_fail(c, "08P01", msg, NULL);
+            return;
+        }
+        }
+        if (span && span + span_len == p) {
+            span_len += (size_t)total;
+        } else {
+            flush_span(c, &span, &span_len);
+            span = p;
+            span_len = (size_t)total;
+        }
+        buf_consume(rb, (size_t)total);
+    }
+    flush_span(c, &span, &span_len);
+    if (c->server)
+        stream_flush(&c->server->st);
+}
+
+static void client_on_read(stream_t *s)
+{
+    client_t *c = s->owner;
+    if (c->timer_kind == TIMER_IDLE || c->timer_kind == TIMER_IDLE_IN_TX)
+        client_timer(c, TIMER_NONE, 0);
+    switch (c->state) {
+    case CL_STARTUP:
+        handle_startup(c);
+        if (c->state == CL_AUTH && buf_avail(&s->rbuf))
+            client_on_read(s);
+        return;
+    case CL_AUTH:
+        while (c->state == CL_AUTH) {
+            long total = next_message(c);
+            if (total <= 0)
+                return;
+            const char *p = buf_head(&s->rbuf);
+            if (p[0] != 'p') {
+                client_fail(c, "08P01", "expected password response", NULL);
+                return;
+            }
+            /* copy out: handle_auth_message may write and the buffer may move */
+            char body[2048];
+            size_t blen = (size_t)total - 5;
+            if (blen >= sizeof body) {
+                client_fail(c, "08P01", "password message too long", NULL);
+                return;
+            }
+            memcpy(body, p + 5, blen);
+            body[blen] = '\0';
+            buf_consume(&s->rbuf, (size_t)total);
+            handle_auth_message(c, body, blen);
+        }
+        return;
+    case CL_LOGIN:
+    case CL_ACTIVE:
+        process_messages(c);
+        return;
+    case CL_CLOSING:
+        buf_reset(&s->rbuf);
+        return;
+    }
+}
+
+void client_resume(client_t *c)
+{
+    if (c->state != CL_ACTIVE && c->state != CL_LOGIN)
+        return;
+    if (c->paused_read && (!c->server || stream_pending(&c->server->st) <= STREAM_HIGH_WATER)) {
+        c->paused_read = false;
+        stream_read_start(&c->st);
+    }
+    if (buf_avail(&c->st.rbuf))
+        process_messages(c);
+}
+
+/* The client's stream drained: the server may read again. */
+static void client_on_drain(stream_t *s)
+{
+    client_t *c = s->owner;
+    if (c->server && c->state == CL_ACTIVE)
+        stream_read_start(&c->server->st);
+}
+
+void client_server_ready(client_t *c)
+{
+    server_t *sv = c->server;
+    if (c->state == CL_CLOSING || !sv)
+        return;
+    cancel_set_backend(c->cancel_pid, sv->be_pid, sv->be_key);
+    if (c->state == CL_LOGIN) {
+        if (sv->pool && !c->first_link_done) {
+            /* pooled login: the server's settings, our keys, ready */
+            buf_t b = {0};
+            bool ok = server_params_replay(sv, &b) &&
+                      proto_backend_key(&b, c->cancel_pid, c->cancel_key) &&
+                      proto_ready(&b, 'I') && stream_write(&c->st, b.data, b.len);
+            buf_free(&b);
+            if (!ok) {
+                client_fail(c, "53200", "out of memory", NULL);
+                return;
+            }
+            stream_flush(&c->st);
+        }
+        c->first_link_done = true;
+        client_set_state(c, CL_ACTIVE);
+        client_timer(c, TIMER_NONE, 0);
+        log_debug("client %llu logged in", (unsigned long long)c->id);
+        client_after_ready(c);
+        if (c->state != CL_ACTIVE)
+            return;
+    }
+    stream_read_start(&sv->st);
+    client_resume(c);
+}
+
+void client_after_ready(client_t *c)
+{
+    if (c->state != CL_ACTIVE || c->inflight > 0 || c->unsynced)
+        return;
+    const config_t *cfg = worker_config(c->w);
+    if (c->tx_status == 'I') {
+        if (c->w->shutdown_mode == SHUTDOWN_DRAIN) {
+            client_fail(c, "57P01", "terminating connection because epoch-proxy is shutting down",
+                        NULL);
+            return;
+        }
+        if (c->server && c->server->pool && cfg->pool_mode == POOL_TRANSACTION && !c->in_copy_in)
+            pool_release(c, false);
+        client_timer(c, TIMER_IDLE, cfg->idle_timeout);
+    } else {
+        client_timer(c, TIMER_IDLE_IN_TX, cfg->idle_in_transaction_timeout);
+    }
+}
+
+void client_server_lost(client_t *c, const char *sqlstate, const char *message)
+{
+    if (c->server) {
+        c->server->client = NULL;
+        c->server = NULL;
+    }
+    client_fail(c, sqlstate, message, NULL);
+}

@@ -1,0 +1,438 @@
+/*
+ * config — see config.h. One table lists every key once: its type, where it
+ * lives in config_t, and whether it needs a restart; the ini file and the
+ * command line both go through set_key(), so they cannot disagree.
+ */
+#include "wire/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <libpq-fe.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wire/log.h"
+#include "wire/tls.h"
+
+typedef enum { K_STR, K_INT, K_SIZE, K_SECONDS, K_ENUM } key_type_t;
+
+typedef struct key_def {
+    const char *name;
+    key_type_t type;
+    size_t offset;
+    bool restart;
+    const char *const *choices; /* K_ENUM: values in enum order */
+} key_def_t;
+
+static const char *const auth_modes[] = {"passthrough", "userlist", NULL};
+static const char *const pool_modes[] = {"session", "transaction", NULL};
+static const char *const auth_types[] = {"scram-sha-256", "md5", NULL};
+static const char *const log_levels[] = {"error", "warning", "info", "debug", NULL};
+
+#define OFF(f) offsetof(config_t, f)
+static const key_def_t keys[] = {
+    {"listen", K_STR, OFF(listen_host), true, NULL}, /* split into host/port */
+    {"backend", K_STR, OFF(backend), true, NULL},
+    {"workers", K_INT, OFF(workers), true, NULL},
+    {"log_level", K_ENUM, OFF(log_level), false, log_levels},
+    {"auth_mode", K_ENUM, OFF(auth_mode), false, auth_modes},
+    {"auth_file", K_STR, OFF(auth_file), false, NULL},
+    {"auth_type", K_ENUM, OFF(auth_type), false, auth_types},
+    {"server_user", K_STR, OFF(server_user), false, NULL},
+    {"server_password", K_STR, OFF(server_password), false, NULL},
+    {"pool_mode", K_ENUM, OFF(pool_mode), false, pool_modes},
+    {"pool_size", K_INT, OFF(pool_size), false, NULL},
+    {"server_idle_timeout", K_SECONDS, OFF(server_idle_timeout), false, NULL},
+    {"tls_cert_file", K_STR, OFF(tls_cert_file), false, NULL},
+    {"tls_key_file", K_STR, OFF(tls_key_file), false, NULL},
+    {"max_clients", K_INT, OFF(max_clients), false, NULL},
+    {"max_message_size", K_SIZE, OFF(max_message_size), false, NULL},
+    {"connect_timeout", K_SECONDS, OFF(connect_timeout), false, NULL},
+    {"login_timeout", K_SECONDS, OFF(login_timeout), false, NULL},
+    {"idle_timeout", K_SECONDS, OFF(idle_timeout), false, NULL},
+    {"idle_in_transaction_timeout", K_SECONDS, OFF(idle_in_transaction_timeout), false, NULL},
+    {"query_wait_timeout", K_SECONDS, OFF(query_wait_timeout), false, NULL},
+    {"shutdown_timeout", K_SECONDS, OFF(shutdown_timeout), false, NULL},
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+/* Every snapshot, so config_free_all can release them at exit. */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static config_t **all_configs;
+static size_t n_configs;
+/* Command-line overrides, kept for reloads (argv outlives the process). */
+static int saved_argc;
+static char **saved_argv;
+
+typedef struct load_ctx {
+    config_t *cfg;
+    char *err;
+    size_t errcap;
+    bool failed;
+} load_ctx_t;
+
+static const key_def_t *find_key(const char *name)
+{
+    char norm[64];
+    size_t n = strlen(name);
+    if (n >= sizeof norm)
+        return NULL;
+    for (size_t i = 0; i <= n; i++)
+        norm[i] = name[i] == '-' ? '_' : name[i];
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].name, norm) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static bool set_key(config_t *cfg, const key_def_t *k, const char *value, char *err, size_t errcap)
+{
+    char *field = (char *)cfg + k->offset;
+    char *end;
+    switch (k->type) {
+    case K_STR: {
+        char *copy = strdup(value);
+        if (!copy) {
+            snprintf(err, errcap, "out of memory");
+            return false;
+        }
+        free(*(char **)field);
+        *(char **)field = copy;
+        return true;
+    }
+    case K_INT: {
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || *end || end == value || v < 0 || v > 1000000) {
+            snprintf(err, errcap, "%s: \"%s\" is not a valid count (0..1000000)", k->name, value);
+            return false;
+        }
+        *(int *)field = (int)v;
+        return true;
+    }
+    case K_SIZE: {
+        errno = 0;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (errno || *end || end == value || v < 1024 || v > (1ULL << 30)) {
+            snprintf(err, errcap, "%s: \"%s\" must be a byte count between 1024 and 1073741824",
+                     k->name, value);
+            return false;
+        }
+        *(size_t *)field = (size_t)v;
+        return true;
+    }
+    case K_SECONDS: {
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || *end || end == value || !isfinite(v) || v < 0 || v > 86400 * 365) {
+            snprintf(err, errcap, "%s: \"%s\" is not a duration in seconds", k->name, value);
+            return false;
+        }
+        *(double *)field = v;
+        return true;
+    }
+    case K_ENUM:
+        for (int i = 0; k->choices[i]; i++)
+            if (strcasecmp(k->choices[i], value) == 0) {
+                *(int *)field = i;
+                return true;
+            }
+        snprintf(err, errcap, "%s: unknown value \"%s\"", k->name, value);
+        return false;
+    }
+    return false;
+}
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+{
+    load_ctx_t *ctx = user;
+    if (ctx->failed)
+        return 0;
+    if (section[0] && strcmp(section, "epoch") != 0) {
+        snprintf(ctx->err, ctx->errcap, "unknown section [%s] (use [epoch])", section);
+        ctx->failed = true;
+        return 0;
+    }
+    const key_def_t *k = find_key(name);
+    if (!k) {
+        snprintf(ctx->err, ctx->errcap, "unknown setting \"%s\"", name);
+        ctx->failed = true;
+        return 0;
+    }
+    /* an empty value in the file means "unset" for strings, "default" otherwise */
+    if (!value[0]) {
+        if (k->type == K_STR) {
+            free(*(char **)((char *)ctx->cfg + k->offset));
+            *(char **)((char *)ctx->cfg + k->offset) = NULL;
+        }
+        return 1;
+    }
+    if (!set_key(ctx->cfg, k, value, ctx->err, ctx->errcap)) {
+        ctx->failed = true;
+        return 0;
+    }
+    return 1;
+}
+
+static void config_free(config_t *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].type == K_STR)
+            free(*(char **)((char *)cfg + keys[i].offset));
+    free(cfg->backend_host);
+    free(cfg->backend_sslmode);
+    free(cfg->path);
+    if (cfg->userlist)
+        userlist_free(cfg->userlist);
+    if (cfg->tls_ctx)
+        SSL_CTX_free(cfg->tls_ctx);
+    free(cfg);
+}
+
+static void set_defaults(config_t *cfg)
+{
+    cfg->listen_port = 6432;
+    cfg->workers = 0;
+    cfg->log_level = LOG_INFO;
+    cfg->auth_mode = AUTH_PASSTHROUGH;
+    cfg->auth_type = AUTH_TYPE_SCRAM;
+    cfg->pool_mode = POOL_SESSION;
+    cfg->pool_size = 20;
+    cfg->server_idle_timeout = 600;
+    cfg->max_clients = 1000;
+    cfg->max_message_size = 64 * 1024 * 1024;
+    cfg->connect_timeout = 10;
+    cfg->login_timeout = 60;
+    cfg->query_wait_timeout = 120;
+    cfg->shutdown_timeout = 30;
+}
+
+/* listen = HOST:PORT (or [v6]:PORT, or just PORT) */
+static bool split_listen(config_t *cfg, char *err, size_t errcap)
+{
+    if (!cfg->listen_host) {
+        cfg->listen_host = strdup("127.0.0.1");
+        return cfg->listen_host != NULL;
+    }
+    char *s = cfg->listen_host;
+    char *colon = strrchr(s, ':');
+    const char *port = colon ? colon + 1 : s;
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (*end || end == port || p < 0 || p > 65535) {
+        snprintf(err, errcap, "listen: \"%s\" is not HOST:PORT", s);
+        return false;
+    }
+    cfg->listen_port = (int)p;
+    if (!colon) {
+        strcpy(s, "127.0.0.1"); /* fits: a port has at least 1 char */
+        return true;
+    }
+    *colon = '\0';
+    if (s[0] == '[' && colon > s && colon[-1] == ']') {
+        colon[-1] = '\0';
+        memmove(s, s + 1, strlen(s + 1) + 1);
+    }
+    if (!s[0])
+        strcpy(s, "0.0.0.0");
+    return true;
+}
+
+static bool parse_backend(config_t *cfg, char *err, size_t errcap)
+{
+    const char *conninfo = cfg->backend ? cfg->backend : "host=127.0.0.1 port=5432";
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+    if (!opts) {
+        snprintf(err, errcap, "backend: %s", perr ? perr : "cannot parse connection string");
+        PQfreemem(perr);
+        return false;
+    }
+    const char *host = NULL, *port = NULL, *sslmode = NULL, *hostaddr = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val)
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "sslmode") == 0)
+            sslmode = o->val;
+    }
+    bool ok = true;
+    cfg->backend_host = strdup(hostaddr ? hostaddr : host ? host : "127.0.0.1");
+    cfg->backend_sslmode = strdup(sslmode ? sslmode : "disable");
+    cfg->backend_port = port ? atoi(port) : 5432;
+    if (!cfg->backend_host || !cfg->backend_sslmode) {
+        snprintf(err, errcap, "out of memory");
+        ok = false;
+    } else if (cfg->backend_port <= 0 || cfg->backend_port > 65535) {
+        snprintf(err, errcap, "backend: bad port \"%s\"", port);
+        ok = false;
+    } else if (strcmp(cfg->backend_sslmode, "disable") && strcmp(cfg->backend_sslmode, "allow") &&
+               strcmp(cfg->backend_sslmode, "prefer")) {
+        /* TLS towards PostgreSQL is not implemented yet: refuse rather than
+         * silently connecting in clear text when the user asked for TLS. */
+        snprintf(err, errcap,
+                 "backend: sslmode=%s is not supported yet (use disable or prefer; the proxy "
+                 "connects to PostgreSQL without TLS)",
+                 cfg->backend_sslmode);
+        ok = false;
+    }
+    PQconninfoFree(opts);
+    return ok;
+}
+
+static bool finish(config_t *cfg, char *err, size_t errcap)
+{
+    if (!split_listen(cfg, err, errcap) || !parse_backend(cfg, err, errcap))
+        return false;
+    if (cfg->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = n > 0 ? (int)n : 1;
+    }
+    if (cfg->workers > 256) {
+        snprintf(err, errcap, "workers: at most 256");
+        return false;
+    }
+    if (cfg->pool_size < 1) {
+        snprintf(err, errcap, "pool_size must be at least 1");
+        return false;
+    }
+    if (cfg->auth_mode == AUTH_USERLIST) {
+        if (!cfg->auth_file) {
+            snprintf(err, errcap, "auth_mode = userlist needs auth_file");
+            return false;
+        }
+        char uerr[256];
+        cfg->userlist = userlist_load(cfg->auth_file, uerr, sizeof uerr);
+        if (!cfg->userlist) {
+            snprintf(err, errcap, "auth_file: %s", uerr);
+            return false;
+        }
+    }
+    if (cfg->tls_cert_file || cfg->tls_key_file) {
+        if (!cfg->tls_cert_file || !cfg->tls_key_file) {
+            snprintf(err, errcap, "TLS needs both tls_cert_file and tls_key_file");
+            return false;
+        }
+        cfg->tls_ctx = tls_server_ctx_new(cfg->tls_cert_file, cfg->tls_key_file, err, errcap);
+        if (!cfg->tls_ctx)
+            return false;
+    }
+    return true;
+}
+
+static config_t *build(const char *path, char *err, size_t errcap)
+{
+    config_t *cfg = calloc(1, sizeof *cfg);
+    if (!cfg) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    set_defaults(cfg);
+    if (path) {
+        cfg->path = strdup(path);
+        load_ctx_t ctx = {cfg, err, errcap, false};
+        int rc = ini_parse(path, on_ini_entry, &ctx);
+        if (rc < 0) {
+            snprintf(err, errcap, "cannot read config file %s", path);
+            goto fail;
+        }
+        if (ctx.failed || rc > 0) {
+            if (!ctx.failed)
+                snprintf(err, errcap, "syntax error");
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "%s:%d: %s", path, rc, err);
+            snprintf(err, errcap, "%s", tmp);
+            goto fail;
+        }
+    }
+    for (int i = 1; i < saved_argc; i += 2) {
+        const char *name = saved_argv[i];
+        if (strncmp(name, "--", 2) != 0 || i + 1 >= saved_argc) {
+            snprintf(err, errcap, "expected --key value, got \"%s\" (see --help)", name);
+            goto fail;
+        }
+        if (strcmp(name, "--config") == 0)
+            continue;
+        const key_def_t *k = find_key(name + 2);
+        if (!k) {
+            snprintf(err, errcap, "unknown option \"%s\" (see --help)", name);
+            goto fail;
+        }
+        if (!set_key(cfg, k, saved_argv[i + 1], err, errcap))
+            goto fail;
+    }
+    if (!finish(cfg, err, errcap))
+        goto fail;
+    pthread_mutex_lock(&all_lock);
+    config_t **grown = realloc(all_configs, (n_configs + 1) * sizeof *grown);
+    if (grown) {
+        all_configs = grown;
+        all_configs[n_configs++] = cfg;
+    }
+    pthread_mutex_unlock(&all_lock);
+    if (!grown) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
+    return cfg;
+fail:
+    config_free(cfg);
+    return NULL;
+}
+
+config_t *config_load(int argc, char **argv, char *err, size_t errcap)
+{
+    saved_argc = argc;
+    saved_argv = argv;
+    const char *path = NULL;
+    for (int i = 1; i + 1 < argc; i += 2)
+        if (strcmp(argv[i], "--config") == 0)
+            path = argv[i + 1];
+    return build(path, err, errcap);
+}
+
+config_t *config_reload(const config_t *old, char *err, size_t errcap)
+{
+    config_t *cfg = build(old->path, err, errcap);
+    if (!cfg)
+        return NULL;
+    /* restart-only keys keep their running values */
+    if (strcmp(cfg->listen_host, old->listen_host) || cfg->listen_port != old->listen_port ||
+        strcmp(cfg->backend_host, old->backend_host) || cfg->backend_port != old->backend_port ||
+        cfg->workers != old->workers)
+        log_warning("listen, backend and workers changes need a restart; keeping the old values");
+    free(cfg->listen_host);
+    free(cfg->backend_host);
+    cfg->listen_host = strdup(old->listen_host);
+    cfg->backend_host = strdup(old->backend_host);
+    if (!cfg->listen_host || !cfg->backend_host) {
+        snprintf(err, errcap, "out of memory");
+        return NULL; /* cfg stays in all_configs and is freed at exit */
+    }
+    cfg->listen_port = old->listen_port;
+    cfg->backend_port = old->backend_port;
+    cfg->workers = old->workers;
+    return cfg;
+}
+
+void config_free_all(void)
+{
+    pthread_mutex_lock(&all_lock);
+    for (size_t i = 0; i < n_configs; i++)
+        config_free(all_configs[i]);
+    free(all_configs);
+    all_configs = NULL;
+    n_configs = 0;
+    pthread_mutex_unlock(&all_lock);
+}

@@ -1,0 +1,241 @@
+/*
+ * conn — the objects of a worker's loop and how they point at each other:
+ *
+ *   worker ─┬─ clients (list)            client ──server──▶ server
+ *           └─ pools ── idle servers      client ◀──client── server
+ *                    └─ waiting clients   server ──pool────▶ pool (NULL in passthrough)
+ *
+ * A client and its server are linked both ways while a session (or, in
+ * transaction pooling, a transaction) is being served. Everything here lives
+ * on one loop and is touched by one thread only. client.c, server.c, pool.c
+ * and session.c implement it; this header is private to src/wire.
+ */
+#ifndef EPOCH_WIRE_CONN_H
+#define EPOCH_WIRE_CONN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <uv.h>
+
+#include "wire/auth.h"
+#include "wire/buf.h"
+#include "wire/config.h"
+#include "wire/list.h"
+#include "wire/proto.h"
+#include "wire/stream.h"
+
+typedef struct worker worker_t;
+typedef struct client client_t;
+typedef struct server server_t;
+typedef struct pool pool_t;
+
+typedef enum {
+    CL_STARTUP,     /* waiting for the startup packet (maybe after TLS) */
+    CL_AUTH,        /* userlist: proxy's own password exchange */
+    CL_LOGIN,       /* waiting for a server to finish logging in */
+    CL_ACTIVE,      /* normal traffic */
+    CL_CLOSING,     /* closing; waiting for the stream's close callback */
+} client_state_t;
+
+typedef enum {
+    SV_CONNECTING, /* TCP/unix connect in progress */
+    SV_LOGIN,      /* startup sent, authentication in progress */
+    SV_IDLE,       /* logged in, in its pool, no client */
+    SV_ACTIVE,     /* linked to a client */
+    SV_CLOSING,
+} server_state_t;
+
+typedef enum { TIMER_NONE, TIMER_LOGIN, TIMER_IDLE, TIMER_IDLE_IN_TX, TIMER_WAIT } timer_kind_t;
+
+/* One SET the client made (or a startup parameter), replayed on a new server
+ * in pooled modes. */
+typedef struct session_entry {
+    char *name;  /* lower-case GUC name */
+    char *value; /* startup value, or NULL for a SET statement */
+    char *stmt;  /* the statement to replay */
+} session_entry_t;
+
+struct client {
+    stream_t st;
+    list_node_t node; /* worker->clients */
+    list_node_t wait; /* pool->waiting */
+    worker_t *w;
+    client_state_t state;
+    uint64_t id;
+    server_t *server;
+    pool_t *pool;
+    startup_t startup;
+    bool tls_done;
+    bool counted; /* holds one max_clients slot */
+    uint32_t cancel_pid, cancel_key;
+    char tx_status;        /* from the last ReadyForQuery: I, T or E */
+    int inflight;          /* Query/Sync/FunctionCall sent, ReadyForQuery pending */
+    bool unsynced;         /* extended-protocol messages sent without a Sync yet */
+    bool in_copy_in;       /* between CopyInResponse and CopyDone/CopyFail */
+    bool first_link_done;  /* ParameterStatus/BackendKeyData sent to the client */
+    bool paused_read;      /* reading stopped for backpressure */
+    /* userlist authentication */
+    scram_server_t *scram;
+    uint8_t md5_salt[4];
+    int auth_step; /* SCRAM: 0 = expecting the initial response */
+    char *auth_secret; /* copy of the userlist entry for this login */
+    /* session state replayed in pooled modes */
+    session_entry_t *session;
+    int n_session;
+    uint64_t session_version;
+    char *pending_set; /* a SET/RESET statement awaiting its CommandComplete */
+    /* timers */
+    uv_timer_t timer;
+    timer_kind_t timer_kind;
+    bool timer_closed;
+    bool stream_closed;
+};
+
+typedef struct internal internal_t;
+typedef struct internal_result {
+    bool ok;
+    const char *sqlstate; /* on error */
+    const char *message;  /* on error */
+    const char *command_tag; /* last CommandComplete */
+    int ncols, nrows;
+    const char *const *values; /* nrows * ncols, NULL for SQL NULL */
+} internal_result_t;
+/* Called once per internal statement, with results valid during the call. */
+typedef void (*internal_cb_t)(server_t *sv, void *arg, const internal_result_t *res);
+
+struct server {
+    stream_t st;
+    list_node_t node; /* pool->idle or pool->all */
+    worker_t *w;
+    pool_t *pool; /* NULL in passthrough mode */
+    client_t *client;
+    server_state_t state;
+    uint32_t be_pid, be_key;
+    char tx_status;
+    int inflight; /* requests of the client awaiting ReadyForQuery */
+    scram_client_t *scram;
+    char **params; /* ParameterStatus name, value pairs (latest value wins) */
+    int n_params;
+    uint64_t idle_since_ms;
+    uint64_t dirty_owner; /* id of the client whose SETs this server carries; 0 = clean */
+    uint64_t dirty_version;
+    internal_t *iq_head, *iq_tail; /* internal statements; head is running when sent */
+    bool iq_sent;
+    uv_timer_t timer;
+    bool timer_closed;
+    bool stream_closed;
+    bool logged_in;
+    bool counted_ready; /* pool->n_connecting no longer counts it */
+    bool login_failed;
+    char login_err[300];
+};
+
+struct pool {
+    list_node_t node; /* worker->pools */
+    worker_t *w;
+    char *user;     /* client-side user */
+    char *database;
+    list_node_t idle;    /* server_t.node, SV_IDLE */
+    list_node_t waiting; /* client_t.wait */
+    int n_servers;       /* all servers of this pool, any state */
+    int n_connecting;    /* of which still connecting or logging in */
+};
+
+struct worker {
+    int id;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    bool listening;
+    uv_async_t wake;
+    uv_timer_t tick;
+    pthread_t thread;
+    const config_t *cfg;
+    _Atomic(const config_t *) next_cfg; /* set by the main thread on SIGHUP */
+    atomic_int shutdown_req;            /* 0, SHUTDOWN_DRAIN or SHUTDOWN_FAST */
+    int shutdown_mode;
+    uint64_t drain_deadline_ms;
+    list_node_t clients;
+    list_node_t pools;
+    int n_clients;
+    int n_servers;
+    int listen_error; /* set if bind/listen failed */
+};
+
+enum { SHUTDOWN_NONE = 0, SHUTDOWN_DRAIN = 1, SHUTDOWN_FAST = 2 };
+
+/* client.c */
+void client_accept(worker_t *w, uv_stream_t *listener);
+void client_close(client_t *c, const char *why);
+/* Close once what is queued for the client has been written. */
+void client_close_after_flush(client_t *c, const char *why);
+/* Send a FATAL (or ERROR) ErrorResponse and close once it is written. */
+void client_fail(client_t *c, const char *sqlstate, const char *message, const char *hint);
+/* Continue processing buffered client messages (after a pause). */
+void client_resume(client_t *c);
+/* Server finished login (passthrough) or a pooled server was linked. */
+void client_server_ready(client_t *c);
+/* The linked server went away with an error the client should see. */
+void client_server_lost(client_t *c, const char *sqlstate, const char *message);
+/* A ReadyForQuery for the client was forwarded; may release the server. */
+void client_after_ready(client_t *c);
+void client_set_state(client_t *c, client_state_t st);
+/* Start/stop the query_wait_timeout timer while queued for a pooled server. */
+void client_wait_timer(client_t *c, bool on);
+
+/* server.c */
+/* Start a server connection. In passthrough mode (pool NULL) it is linked to
+ * `client` at once. Failures after this returns true are reported through the
+ * client or the pool. false = out of memory, nothing started. */
+bool server_connect(worker_t *w, pool_t *pool, client_t *client)
+    __attribute__((warn_unused_result));
+void server_close(server_t *sv, const char *why);
+/* Queue an internal statement; it runs when the server has no client request
+ * in flight. The client's stream is paused meanwhile. false = out of memory. */
+bool server_internal(server_t *sv, const char *sql, internal_cb_t cb, void *arg)
+    __attribute__((warn_unused_result));
+bool server_internal_busy(const server_t *sv);
+/* Send the next queued internal statement if the server is free. */
+void server_internal_kick(server_t *sv);
+/* Latest ParameterStatus value of a reported setting, or NULL. */
+const char *server_param(const server_t *sv, const char *name);
+/* Append all ParameterStatus messages to a buffer. */
+bool server_params_replay(const server_t *sv, buf_t *out) __attribute__((warn_unused_result));
+
+/* pool.c */
+pool_t *pool_get(worker_t *w, const char *user, const char *database);
+/* Find or start a server for the client; links now or queues the client. */
+void pool_acquire(client_t *c);
+/* Unlink the client's server and return it to its pool (or close it). */
+void pool_release(client_t *c, bool client_leaving);
+/* A pooled server finished login or became idle: serve a waiting client. */
+void pool_server_available(server_t *sv);
+/* A pooled server closed; `login_error` is set when it never logged in (the
+ * waiting clients get it when no other server can serve them). */
+void pool_server_gone(server_t *sv, const char *login_error);
+void pool_cancel_wait(client_t *c);
+void pool_free_all(worker_t *w);
+void pool_close_idle(worker_t *w, double idle_timeout);
+
+/* session.c */
+/* Record the startup parameters that must be re-applied on pooled servers. */
+bool session_init(client_t *c) __attribute__((warn_unused_result));
+/* Inspect a simple Query the client sends: remember a SET/RESET. */
+void session_note_query(client_t *c, const char *sql, size_t len);
+/* A CommandComplete arrived for the client: commit a pending SET/RESET. */
+void session_command_done(client_t *c, const char *tag);
+/* SQL to bring a server to the client's session state, or NULL if none is
+ * needed; caller frees. */
+char *session_sync_sql(client_t *c, server_t *sv);
+void session_free(client_t *c);
+
+/* worker.c */
+const config_t *worker_config(worker_t *w);
+/* A client or server was freed: a shutting-down worker may now be done. */
+void worker_check_done(worker_t *w);
+uint64_t worker_now_ms(worker_t *w);
+bool worker_admit_client(worker_t *w);
+void worker_release_client_slot(void);
+
+#endif

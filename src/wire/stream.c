@@ -1,0 +1,353 @@
+/*
+ * stream — see stream.h. Output is double-buffered: the owner appends to
+ * wbuf while libuv owns wflight; uv_try_write first, so the common case
+ * (small response, idle socket) needs no write request at all.
+ */
+#include "wire/stream.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "wire/log.h"
+#include "wire/tls.h"
+
+#define READ_CHUNK 65536
+#define KEEP_AFTER_BURST (64 * 1024)
+
+static void close_cb(uv_handle_t *h);
+
+void stream_init(stream_t *s, const stream_ops_t *ops, void *owner)
+{
+    memset(s, 0, sizeof *s);
+    s->ops = ops;
+    s->owner = owner;
+    s->h.handle.data = s;
+}
+
+int stream_accept(stream_t *s, uv_loop_t *loop, uv_stream_t *listener)
+{
+    int rc = uv_tcp_init(loop, &s->h.tcp);
+    if (rc)
+        return rc;
+    s->initialized = true;
+    s->h.handle.data = s;
+    rc = uv_accept(listener, &s->h.stream);
+    if (rc == 0)
+        uv_tcp_nodelay(&s->h.tcp, 1);
+    return rc;
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    stream_t *s = req->data;
+    if (s->closing)
+        return;
+    if (status == 0 && s->h.handle.type == UV_TCP)
+        uv_tcp_nodelay(&s->h.tcp, 1);
+    s->ops->on_connect(s, status);
+}
+
+int stream_connect(stream_t *s, uv_loop_t *loop, const char *host, int port)
+{
+    int rc;
+    s->creq.data = s;
+    if (host[0] == '/') {
+        char path[512];
+        if ((size_t)snprintf(path, sizeof path, "%s/.s.PGSQL.%d", host, port) >= sizeof path)
+            return UV_ENAMETOOLONG;
+        rc = uv_pipe_init(loop, &s->h.pipe, 0);
+        if (rc)
+            return rc;
+        s->initialized = true;
+        s->h.handle.data = s;
+        uv_pipe_connect(&s->creq, &s->h.pipe, path, connect_cb);
+        return 0;
+    }
+    struct sockaddr_storage addr;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
+        return UV_EINVAL;
+    rc = uv_tcp_init(loop, &s->h.tcp);
+    if (rc)
+        return rc;
+    s->initialized = true;
+    s->h.handle.data = s;
+    return uv_tcp_connect(&s->creq, &s->h.tcp, (const struct sockaddr *)&addr, connect_cb);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    (void)suggested;
+    stream_t *s = h->data;
+    buf_t *target = s->ssl ? &s->tlsin : &s->rbuf;
+    if (!buf_reserve(target, READ_CHUNK)) {
+        *out = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+        return;
+    }
+    *out = uv_buf_init(target->data + target->len, (unsigned)(target->cap - target->len));
+}
+
+/* Move whatever OpenSSL produced into the output queue. */
+static bool tls_collect_output(stream_t *s)
+{
+    size_t pending;
+    while ((pending = BIO_ctrl_pending(s->wbio)) > 0) {
+        if (!buf_reserve(&s->wbuf, pending))
+            return false;
+        int n = BIO_read(s->wbio, s->wbuf.data + s->wbuf.len, (int)pending);
+        if (n <= 0)
+            break;
+        s->wbuf.len += (size_t)n;
+    }
+    return true;
+}
+
+/* Feed received ciphertext through OpenSSL: handshake, then decrypt into rbuf. */
+static const char *tls_pump(stream_t *s)
+{
+    static const char *const fail = "TLS error";
+    if (buf_avail(&s->tlsin)) {
+        int n = BIO_write(s->rbio, buf_head(&s->tlsin), (int)buf_avail(&s->tlsin));
+        if (n <= 0)
+            return fail;
+        buf_reset(&s->tlsin);
+    }
+    if (s->tls_handshaking) {
+        int r = SSL_do_handshake(s->ssl);
+        if (r == 1) {
+            s->tls_handshaking = false;
+        } else {
+            int e = SSL_get_error(s->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                char why[256];
+                log_info("TLS handshake failed: %s", tls_last_error(why, sizeof why));
+                tls_collect_output(s); /* the alert, if any */
+                stream_flush(s);
+                return "TLS handshake failed";
+            }
+        }
+    }
+    while (!s->tls_handshaking) {
+        if (!buf_reserve(&s->rbuf, READ_CHUNK))
+            return "out of memory";
+        int n = SSL_read(s->ssl, s->rbuf.data + s->rbuf.len, (int)(s->rbuf.cap - s->rbuf.len));
+        if (n > 0) {
+            s->rbuf.len += (size_t)n;
+            continue;
+        }
+        int e = SSL_get_error(s->ssl, n);
+        if (e == SSL_ERROR_WANT_READ)
+            break;
+        if (e == SSL_ERROR_ZERO_RETURN)
+            return "connection closed";
+        ERR_clear_error();
+        return fail;
+    }
+    if (!tls_collect_output(s))
+        return "out of memory";
+    stream_flush(s);
+    return NULL;
+}
+
+static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
+{
+    (void)b;
+    stream_t *s = h->data;
+    if (s->closing)
+        return;
+    if (nread < 0) {
+        s->ops->on_eof(s, nread == UV_EOF ? "connection closed" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0)
+        return;
+    if (s->ssl) {
+        s->tlsin.len += (size_t)nread;
+        const char *why = tls_pump(s);
+        if (why) {
+            s->ops->on_eof(s, why);
+            return;
+        }
+        if (s->closing)
+            return;
+    } else {
+        s->rbuf.len += (size_t)nread;
+    }
+    if (buf_avail(&s->rbuf))
+        s->ops->on_read(s);
+}
+
+void stream_read_start(stream_t *s)
+{
+    if (s->reading || s->closing || !s->initialized)
+        return;
+    if (uv_read_start(&s->h.stream, alloc_cb, read_cb) == 0)
+        s->reading = true;
+}
+
+void stream_read_stop(stream_t *s)
+{
+    if (!s->reading)
+        return;
+    uv_read_stop(&s->h.stream);
+    s->reading = false;
+}
+
+bool stream_write(stream_t *s, const void *p, size_t n)
+{
+    if (s->closing || n == 0)
+        return true;
+    if (s->ssl) {
+        const char *cp = p;
+        while (n > 0) {
+            int chunk = n > (1 << 30) ? (1 << 30) : (int)n;
+            int w = SSL_write(s->ssl, cp, chunk);
+            if (w <= 0)
+                return false;
+            cp += w;
+            n -= (size_t)w;
+        }
+        if (!tls_collect_output(s))
+            return false;
+    } else if (!buf_append(&s->wbuf, p, n)) {
+        return false;
+    }
+    if (stream_pending(s) > STREAM_HIGH_WATER)
+        s->above_high_water = true;
+    return true;
+}
+
+size_t stream_pending(const stream_t *s)
+{
+    return buf_avail(&s->wbuf) + buf_avail(&s->wflight);
+}
+
+static void after_written(stream_t *s)
+{
+    buf_trim(&s->wbuf, KEEP_AFTER_BURST);
+    buf_trim(&s->wflight, KEEP_AFTER_BURST);
+    if (s->close_after_flush) {
+        stream_close(s);
+        return;
+    }
+    if (s->above_high_water) {
+        s->above_high_water = false;
+        s->ops->on_drain(s);
+    }
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    stream_t *s = req->data;
+    s->writing = false;
+    buf_reset(&s->wflight);
+    if (s->closing)
+        return;
+    if (status < 0) {
+        s->ops->on_eof(s, uv_strerror(status));
+        return;
+    }
+    stream_flush(s);
+}
+
+void stream_flush(stream_t *s)
+{
+    if (s->writing || s->closing || !s->initialized)
+        return;
+    if (!buf_avail(&s->wbuf)) {
+        after_written(s);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(buf_head(&s->wbuf), (unsigned)buf_avail(&s->wbuf));
+    int n = uv_try_write(&s->h.stream, &b, 1);
+    if (n > 0)
+        buf_consume(&s->wbuf, (size_t)n);
+    else if (n < 0 && n != UV_EAGAIN) {
+        s->ops->on_eof(s, uv_strerror(n));
+        return;
+    }
+    if (!buf_avail(&s->wbuf)) {
+        after_written(s);
+        return;
+    }
+    /* the rest goes asynchronously; the owner keeps appending to the other buffer */
+    buf_t tmp = s->wflight;
+    s->wflight = s->wbuf;
+    s->wbuf = tmp;
+    b = uv_buf_init(buf_head(&s->wflight), (unsigned)buf_avail(&s->wflight));
+    s->wreq.data = s;
+    int rc = uv_write(&s->wreq, &s->h.stream, &b, 1, write_cb);
+    if (rc) {
+        buf_reset(&s->wflight);
+        s->ops->on_eof(s, uv_strerror(rc));
+        return;
+    }
+    s->writing = true;
+}
+
+bool stream_tls_accept(stream_t *s, SSL_CTX *ctx)
+{
+    s->ssl = SSL_new(ctx);
+    if (!s->ssl)
+        return false;
+    s->rbio = BIO_new(BIO_s_mem());
+    s->wbio = BIO_new(BIO_s_mem());
+    if (!s->rbio || !s->wbio) {
+        BIO_free(s->rbio);
+        BIO_free(s->wbio);
+        SSL_free(s->ssl);
+        s->ssl = NULL;
+        s->rbio = s->wbio = NULL;
+        return false;
+    }
+    SSL_set_bio(s->ssl, s->rbio, s->wbio); /* SSL now owns both BIOs */
+    SSL_set_accept_state(s->ssl);
+    s->tls_handshaking = true;
+    /* bytes that arrived after the SSLRequest belong to the handshake */
+    if (buf_avail(&s->rbuf)) {
+        if (!buf_append(&s->tlsin, buf_head(&s->rbuf), buf_avail(&s->rbuf)))
+            return false;
+        buf_reset(&s->rbuf);
+        if (tls_pump(s))
+            return false;
+    }
+    return true;
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    stream_t *s = h->data;
+    buf_free(&s->rbuf);
+    buf_free(&s->wbuf);
+    buf_free(&s->wflight);
+    buf_free(&s->tlsin);
+    if (s->ssl)
+        SSL_free(s->ssl);
+    s->ssl = NULL;
+    s->ops->on_closed(s);
+}
+
+void stream_close(stream_t *s)
+{
+    if (s->closing)
+        return;
+    s->closing = true;
+    s->reading = false;
+    if (!s->initialized) {
+        close_cb(&s->h.handle);
+        return;
+    }
+    uv_close(&s->h.handle, close_cb);
+}
+
+void stream_close_after_flush(stream_t *s)
+{
+    if (s->closing)
+        return;
+    stream_read_stop(s);
+    s->close_after_flush = true;
+    if (!s->writing)
+        stream_flush(s);
+}

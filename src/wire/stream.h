@@ -1,0 +1,86 @@
+/*
+ * stream — one socket (TCP or unix) on a libuv loop, with optional TLS, a
+ * plaintext receive buffer and batched output. The protocol code above it
+ * never sees libuv write requests or OpenSSL: it reads rbuf, appends output
+ * with stream_write() and calls stream_flush() once per batch.
+ *
+ * Ownership: the stream is embedded in its owner (client or server). The
+ * owner frees itself only from ops->on_closed, which libuv calls after the
+ * handle is closed; until then every callback may still arrive.
+ */
+#ifndef EPOCH_WIRE_STREAM_H
+#define EPOCH_WIRE_STREAM_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include <openssl/ssl.h>
+
+#include "wire/buf.h"
+
+/* Stop reading the other side when this much output is queued here. */
+#define STREAM_HIGH_WATER (512 * 1024)
+
+typedef struct stream stream_t;
+
+typedef struct stream_ops {
+    void (*on_read)(stream_t *s);                   /* new plaintext in s->rbuf */
+    void (*on_drain)(stream_t *s);                  /* queued output fell below high water */
+    void (*on_eof)(stream_t *s, const char *why);   /* peer closed or I/O error */
+    void (*on_connect)(stream_t *s, int status);    /* stream_connect finished */
+    void (*on_closed)(stream_t *s);                 /* handle closed: owner may free */
+} stream_ops_t;
+
+struct stream {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    const stream_ops_t *ops;
+    void *owner;
+    buf_t rbuf;    /* received plaintext, parsed by the owner */
+    buf_t wbuf;    /* queued output (ciphertext when TLS is on) */
+    buf_t wflight; /* output handed to libuv, stable until the write callback */
+    buf_t tlsin;   /* TLS only: ciphertext landing buffer for reads */
+    uv_write_t wreq;
+    uv_connect_t creq;
+    SSL *ssl;
+    BIO *rbio, *wbio;
+    bool initialized;
+    bool reading;
+    bool writing;
+    bool closing;
+    bool close_after_flush;
+    bool tls_handshaking;
+    bool above_high_water;
+};
+
+/* Prepare an embedded stream. */
+void stream_init(stream_t *s, const stream_ops_t *ops, void *owner);
+/* Accept a pending connection from a listener. */
+int stream_accept(stream_t *s, uv_loop_t *loop, uv_stream_t *listener);
+/* Connect to host:port (TCP; host is a numeric address) or, when host starts
+ * with '/', to the unix socket host/.s.PGSQL.port. */
+int stream_connect(stream_t *s, uv_loop_t *loop, const char *host, int port);
+
+void stream_read_start(stream_t *s);
+void stream_read_stop(stream_t *s);
+
+/* Queue bytes (encrypted first when TLS is on). false = out of memory. */
+bool stream_write(stream_t *s, const void *p, size_t n) __attribute__((warn_unused_result));
+/* Start writing what is queued. */
+void stream_flush(stream_t *s);
+/* Bytes queued and not yet written. */
+size_t stream_pending(const stream_t *s);
+
+/* Begin a server-side TLS handshake; everything read afterwards is decrypted. */
+bool stream_tls_accept(stream_t *s, SSL_CTX *ctx) __attribute__((warn_unused_result));
+
+/* Close now (queued output is dropped). Idempotent. */
+void stream_close(stream_t *s);
+/* Close once queued output has been written. */
+void stream_close_after_flush(stream_t *s);
+
+#endif

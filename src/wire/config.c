@@ -5,7 +5,9 @@
  */
 #include "wire/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <ini.h>
 #include <libpq-fe.h>
 #include <math.h>
@@ -244,6 +246,19 @@ static bool split_listen(config_t *cfg, char *err, size_t errcap)
     return true;
 }
 
+static bool resolve(const char *host, char *out, size_t cap)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return false;
+    const void *addr = res->ai_family == AF_INET6
+                           ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+                           : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+    bool ok = inet_ntop(res->ai_family, addr, out, (socklen_t)cap) != NULL;
+    freeaddrinfo(res);
+    return ok;
+}
+
 static bool parse_backend(config_t *cfg, char *err, size_t errcap)
 {
     const char *conninfo = cfg->backend ? cfg->backend : "host=127.0.0.1 port=5432";
@@ -268,7 +283,15 @@ static bool parse_backend(config_t *cfg, char *err, size_t errcap)
             sslmode = o->val;
     }
     bool ok = true;
-    cfg->backend_host = strdup(hostaddr ? hostaddr : host ? host : "127.0.0.1");
+    const char *name = hostaddr ? hostaddr : host ? host : "127.0.0.1";
+    char numeric[INET6_ADDRSTRLEN] = "";
+    if (name[0] != '/' && !resolve(name, numeric, sizeof numeric)) {
+        snprintf(err, errcap, "backend: cannot resolve host \"%s\"", name);
+        PQconninfoFree(opts);
+        return false;
+    }
+    /* resolved once here (start and SIGHUP), so workers never block on DNS */
+    cfg->backend_host = strdup(numeric[0] ? numeric : name);
     cfg->backend_sslmode = strdup(sslmode ? sslmode : "disable");
     cfg->backend_port = port ? atoi(port) : 5432;
     if (!cfg->backend_host || !cfg->backend_sslmode) {

@@ -1,0 +1,282 @@
+/* Unit tests of the wire layer's pure parts: buffers, protocol codec,
+ * config parsing, the cancel map and session-state tracking. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wire/buf.h"
+#include "wire/cancel.h"
+#include "wire/config.h"
+#include "wire/conn.h"
+#include "wire/proto.h"
+
+Test(buf, append_consume_and_compact_keep_bytes)
+{
+    buf_t b = {0};
+    char chunk[1000];
+    for (int i = 0; i < 100; i++) {
+        memset(chunk, 'a' + i % 26, sizeof chunk);
+        cr_assert(buf_append(&b, chunk, sizeof chunk));
+    }
+    cr_assert_eq(buf_avail(&b), 100000);
+    buf_consume(&b, 99500);
+    cr_assert(buf_reserve(&b, 60000)); /* compacts in place */
+    cr_assert_eq(b.off, 0);
+    cr_assert_eq(buf_avail(&b), 500);
+    cr_assert_eq(buf_head(&b)[0], 'a' + 99 % 26);
+    buf_consume(&b, 500);
+    cr_assert_eq(b.len, 0);
+    buf_free(&b);
+}
+
+Test(proto, error_response_layout_and_field_lookup)
+{
+    buf_t b = {0};
+    cr_assert(proto_error(&b, "FATAL", "53300", "too many", "try later"));
+    cr_assert_eq(b.data[0], 'E');
+    cr_assert_eq(rd_u32(b.data + 1), b.len - 1);
+    cr_assert_str_eq(proto_error_field(b.data + 5, b.len - 5, 'C'), "53300");
+    cr_assert_str_eq(proto_error_field(b.data + 5, b.len - 5, 'M'), "too many");
+    cr_assert_str_eq(proto_error_field(b.data + 5, b.len - 5, 'H'), "try later");
+    cr_assert_null(proto_error_field(b.data + 5, b.len - 5, 'D'));
+    /* truncated body: no field may be read past the end */
+    cr_assert_null(proto_error_field(b.data + 5, 8, 'M'));
+    buf_free(&b);
+}
+
+static size_t startup_body(char *out, const char *const *kv, int n)
+{
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        strcpy(out + len, kv[i]);
+        len += strlen(kv[i]) + 1;
+    }
+    out[len++] = '\0';
+    return len;
+}
+
+Test(proto, startup_parses_user_database_and_pq_options)
+{
+    const char *kv[] = {"user", "alice", "database", "shop", "_pq_.x", "1", "application_name",
+                        "psql"};
+    char body[256];
+    size_t len = startup_body(body, kv, 8);
+    startup_t st;
+    char err[200];
+    cr_assert(startup_parse(&st, PROTO_V3, body, len, err, sizeof err));
+    cr_assert_str_eq(st.user, "alice");
+    cr_assert_str_eq(st.database, "shop");
+    cr_assert_str_eq(st.application_name, "psql");
+    cr_assert_eq(st.n_unknown_pq, 1);
+    cr_assert_str_eq(st.unknown_pq[0], "_pq_.x");
+    startup_free(&st);
+}
+
+Test(proto, startup_database_defaults_to_user)
+{
+    const char *kv[] = {"user", "bob"};
+    char body[64];
+    size_t len = startup_body(body, kv, 2);
+    startup_t st;
+    char err[200];
+    cr_assert(startup_parse(&st, PROTO_V3, body, len, err, sizeof err));
+    cr_assert_str_eq(st.database, "bob");
+    startup_free(&st);
+}
+
+Test(proto, startup_rejects_bad_layouts)
+{
+    startup_t st;
+    char err[200];
+    const char *kv[] = {"database", "x"};
+    char body[64];
+    size_t len = startup_body(body, kv, 2);
+    cr_assert_not(startup_parse(&st, PROTO_V3, body, len, err, sizeof err));
+    cr_assert(strstr(err, "user"));
+    cr_assert_not(startup_parse(&st, PROTO_V3, "user\0bob", 8, err, sizeof err));
+    cr_assert_not(startup_parse(&st, PROTO_V3, "user\0", 6, err, sizeof err));
+    const char *rep[] = {"user", "u", "replication", "true"};
+    len = startup_body(body, rep, 4);
+    cr_assert_not(startup_parse(&st, PROTO_V3, body, len, err, sizeof err));
+    cr_assert(strstr(err, "replication"));
+}
+
+Test(proto, quote_literal_and_ident_are_safe)
+{
+    buf_t b = {0};
+    cr_assert(proto_quote_literal(&b, "x'; DROP TABLE t; --"));
+    cr_assert(buf_append(&b, "", 1));
+    cr_assert_str_eq(b.data, "'x''; DROP TABLE t; --'");
+    buf_reset(&b);
+    cr_assert(proto_quote_literal(&b, "a\\b"));
+    cr_assert(buf_append(&b, "", 1));
+    cr_assert_str_eq(b.data, "E'a\\\\b'");
+    buf_reset(&b);
+    cr_assert(proto_quote_ident(&b, "search_path"));
+    cr_assert(buf_append(&b, "", 1));
+    cr_assert_str_eq(b.data, "search_path");
+    buf_reset(&b);
+    cr_assert(proto_quote_ident(&b, "Odd\"Name"));
+    cr_assert(buf_append(&b, "", 1));
+    cr_assert_str_eq(b.data, "\"Odd\"\"Name\"");
+    buf_free(&b);
+}
+
+static char *write_conf(const char *text)
+{
+    char *path = strdup("/tmp/epoch-test-conf-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+Test(config, file_values_and_command_line_overrides)
+{
+    char *path = write_conf("[epoch]\nlisten = 127.0.0.1:7000\nbackend = host=127.0.0.1 "
+                            "port=5999\nmax_clients = 50\nidle_timeout = 2.5\npool_mode = "
+                            "transaction\n");
+    char *argv[] = {"epoch-proxy", "--config", path, "--max-clients", "7", "--workers", "3"};
+    char err[512];
+    config_t *cfg = config_load(7, argv, err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_str_eq(cfg->listen_host, "127.0.0.1");
+    cr_assert_eq(cfg->listen_port, 7000);
+    cr_assert_eq(cfg->backend_port, 5999);
+    cr_assert_eq(cfg->max_clients, 7);
+    cr_assert_eq(cfg->workers, 3);
+    cr_assert_float_eq(cfg->idle_timeout, 2.5, 1e-9);
+    cr_assert_eq(cfg->pool_mode, POOL_TRANSACTION);
+    unlink(path);
+    free(path);
+    config_free_all();
+}
+
+Test(config, errors_name_the_problem)
+{
+    char err[512];
+    char *path = write_conf("[epoch]\nno_such_key = 1\n");
+    char *argv1[] = {"epoch-proxy", "--config", path};
+    cr_assert_null(config_load(3, argv1, err, sizeof err));
+    cr_assert(strstr(err, "no_such_key"), "%s", err);
+    unlink(path);
+    free(path);
+    char *argv2[] = {"epoch-proxy", "--max_clients", "lots"};
+    cr_assert_null(config_load(3, argv2, err, sizeof err));
+    cr_assert(strstr(err, "max_clients"), "%s", err);
+    char *argv3[] = {"epoch-proxy", "--auth_mode", "userlist"};
+    cr_assert_null(config_load(3, argv3, err, sizeof err));
+    cr_assert(strstr(err, "auth_file"), "%s", err);
+    char *argv4[] = {"epoch-proxy", "--backend", "host=127.0.0.1 sslmode=verify-full"};
+    cr_assert_null(config_load(3, argv4, err, sizeof err));
+    cr_assert(strstr(err, "sslmode"), "%s", err);
+    char *argv5[] = {"epoch-proxy", "--listen"};
+    cr_assert_null(config_load(2, argv5, err, sizeof err));
+    config_free_all();
+}
+
+Test(cancel, keys_map_to_backend_and_need_the_secret)
+{
+    uint32_t pid, key, bp, bk;
+    cr_assert(cancel_register(&pid, &key));
+    cr_assert_not(cancel_lookup(pid, key, &bp, &bk), "no backend attached yet");
+    cancel_set_backend(pid, 4242, 77);
+    cr_assert(cancel_lookup(pid, key, &bp, &bk));
+    cr_assert_eq(bp, 4242);
+    cr_assert_eq(bk, 77);
+    cr_assert_not(cancel_lookup(pid, key ^ 1, &bp, &bk), "wrong secret must not cancel");
+    cancel_unregister(pid);
+    cr_assert_not(cancel_lookup(pid, key, &bp, &bk));
+    cancel_shutdown();
+}
+
+/* ---- session state for transaction pooling ---- */
+
+static void make_client(client_t *c, const char *const *kv, int n)
+{
+    memset(c, 0, sizeof *c);
+    c->id = 7;
+    char body[512];
+    size_t len = startup_body(body, kv, n);
+    char err[200];
+    cr_assert(startup_parse(&c->startup, PROTO_V3, body, len, err, sizeof err));
+    cr_assert(session_init(c));
+}
+
+static void query(client_t *c, const char *sql, const char *tag)
+{
+    session_note_query(c, sql, strlen(sql) + 1);
+    session_command_done(c, tag);
+}
+
+Test(session, startup_params_become_set_statements_only_when_they_differ)
+{
+    client_t c;
+    const char *kv[] = {"user", "u", "database", "d", "application_name", "app",
+                        "options", "-c search_path=s1 --work-mem=8MB"};
+    make_client(&c, kv, 8);
+    server_t sv;
+    memset(&sv, 0, sizeof sv);
+    char *sql = session_sync_sql(&c, &sv);
+    cr_assert_not_null(sql);
+    cr_assert(strstr(sql, "SET application_name = 'app'"), "%s", sql);
+    cr_assert(strstr(sql, "SET search_path = 's1'"), "%s", sql);
+    cr_assert(strstr(sql, "SET work_mem = '8MB'"), "%s", sql);
+    cr_assert_null(strstr(sql, "RESET ALL"), "a clean server needs no reset: %s", sql);
+    free(sql);
+    /* the same client again on the same server: nothing to do */
+    cr_assert_null(session_sync_sql(&c, &sv));
+    session_free(&c);
+    startup_free(&c.startup);
+}
+
+Test(session, reported_param_already_matching_is_skipped)
+{
+    client_t c;
+    const char *kv[] = {"user", "u", "application_name", "pgbench"};
+    make_client(&c, kv, 4);
+    server_t sv;
+    memset(&sv, 0, sizeof sv);
+    char *pair[2] = {strdup("application_name"), strdup("pgbench")};
+    sv.params = pair;
+    sv.n_params = 1;
+    cr_assert_null(session_sync_sql(&c, &sv));
+    cr_assert_eq(sv.dirty_owner, 0, "a reported setting leaves the server clean");
+    free(pair[0]);
+    free(pair[1]);
+    session_free(&c);
+    startup_free(&c.startup);
+}
+
+Test(session, set_reset_and_reset_all_are_tracked)
+{
+    client_t c;
+    const char *kv[] = {"user", "u"};
+    make_client(&c, kv, 2);
+    query(&c, "  SET search_path = a, public ;", "SET");
+    query(&c, "set statement_timeout to 1000", "SET");
+    query(&c, "SET LOCAL work_mem = '1MB'", "SET"); /* transaction-scoped: ignored */
+    query(&c, "SET search_path = b", "SET");
+    cr_assert_eq(c.n_session, 2);
+    server_t other;
+    memset(&other, 0, sizeof other);
+    other.dirty_owner = 99; /* carries another client's settings */
+    char *sql = session_sync_sql(&c, &other);
+    cr_assert_not_null(sql);
+    cr_assert_str_eq(sql, "RESET ALL;set statement_timeout to 1000;SET search_path = b;");
+    free(sql);
+    cr_assert_eq(other.dirty_owner, 7);
+    query(&c, "RESET statement_timeout", "RESET");
+    cr_assert_eq(c.n_session, 1);
+    query(&c, "SET a.b = 1; SET c.d = 2", "SET"); /* multi-statement: not tracked */
+    cr_assert_eq(c.n_session, 1);
+    query(&c, "SET x.y = 1", "ROLLBACK"); /* failed: tag is not SET */
+    cr_assert_eq(c.n_session, 1);
+    query(&c, "RESET ALL", "RESET");
+    cr_assert_eq(c.n_session, 0);
+    session_free(&c);
+    startup_free(&c.startup);
+}

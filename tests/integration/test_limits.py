@@ -1,0 +1,272 @@
+"""Limits and timeouts: max_clients, idle_timeout, idle_in_transaction_timeout,
+query_wait_timeout, connect_timeout."""
+
+import socket
+import threading
+import time
+
+import psycopg2
+
+import harness
+
+
+def _login_or_query_error(px, sql="SELECT 1", timeout=15, **login):
+    """Log in on a raw socket and run sql; return (sqlstate or 'ok', seconds)."""
+    t0 = time.monotonic()
+    with px.raw(timeout=timeout) as raw:
+        try:
+            raw.login(**login)
+            raw.query(sql, timeout=timeout)
+            return "ok", time.monotonic() - t0
+        except harness.PgError as e:
+            return e.sqlstate, time.monotonic() - t0
+
+
+def _userlist_config(env, **extra):
+    auth = env.userlist({harness.DEFAULT_USER: harness.DEFAULT_PASSWORD})
+    config = {"auth_mode": "userlist", "auth_file": auth, "server_user": harness.DEFAULT_USER,
+              "server_password": harness.DEFAULT_PASSWORD}
+    config.update(extra)
+    return config
+
+
+def _full_proxy(env, n=5):
+    px = env.proxy(config={"max_clients": n})
+    clients = [env.closing(px.connect()) for _ in range(n)]
+    return px, clients
+
+
+def test_max_clients(env):
+    px, clients = _full_proxy(env)
+    with px.raw() as raw:
+        raw.send_startup(harness.DEFAULT_USER, harness.DEFAULT_DB)
+        try:
+            raw.finish_login(harness.DEFAULT_USER, harness.DEFAULT_PASSWORD)
+            raise AssertionError("6th client admitted with max_clients=5")
+        except harness.PgError as e:
+            assert e.sqlstate == "53300", e.fields
+            assert e.message, "53300 error without a message"
+            message = e.message
+        raw.expect_closed(timeout=3)
+    try:
+        px.connect(sslmode="disable")
+        raise AssertionError("6th psycopg2 client admitted with max_clients=5")
+    except psycopg2.OperationalError as e:
+        assert message in str(e), (message, str(e))
+    for i, c in enumerate(clients):
+        cur = c.cursor()
+        cur.execute("SELECT %s", (i,))
+        assert cur.fetchone() == (i,)
+    clients.pop().close()
+    conn = harness.wait_until(lambda: _try_connect(px), timeout=5,
+                              message="a free slot after one client left")
+    conn.close()
+
+
+def test_max_clients_error_seen_by_default_libpq(env):
+    """libpq's default sslmode=prefer starts with an SSLRequest: the 53300
+    error must come after the proxy answered it (as PostgreSQL does), or the
+    user only sees "server sent an error response during SSL exchange"."""
+    px, _ = _full_proxy(env)
+    for sslmode in ("prefer", "allow", "disable"):
+        try:
+            px.connect(sslmode=sslmode)
+            raise AssertionError("6th client admitted with max_clients=5")
+        except psycopg2.OperationalError as e:
+            assert "too many clients" in str(e), f"sslmode={sslmode}: {str(e).strip()}"
+    cp = px.psql("-c", "SELECT 1")
+    assert cp.returncode != 0 and "too many clients" in cp.stderr, cp.stderr
+
+
+def _try_connect(px):
+    try:
+        return px.connect()
+    except psycopg2.OperationalError:
+        return None
+
+
+def test_idle_timeout(env):
+    px = env.proxy(config={"idle_timeout": 1})
+    # raw: ErrorResponse 57P05, then the connection is closed
+    with px.raw() as raw:
+        raw.login()
+        t0 = time.monotonic()
+        msgs = raw.expect_closed(timeout=5)
+        elapsed = time.monotonic() - t0
+        assert 0.7 <= elapsed <= 4, f"idle client closed after {elapsed:.1f}s (idle_timeout=1)"
+        errors = [harness.parse_error_fields(b) for t, b in msgs if t == b"E"]
+        assert errors and errors[0].get("C") == "57P05", msgs
+    # psycopg2: the next query after the idle period fails
+    idle = env.closing(px.connect(autocommit=True))
+    active = env.closing(px.connect(autocommit=True))
+    in_tx = env.closing(px.connect())
+    in_tx.cursor().execute("SELECT 1")  # inside a transaction: idle_timeout does not apply
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        active.cursor().execute("SELECT 1")  # busy every 0.3s: never idle for 1s
+        time.sleep(0.3)
+    try:
+        idle.cursor().execute("SELECT 1")
+        raise AssertionError("a client idle for 2.5s survived idle_timeout=1")
+    except psycopg2.Error:
+        pass
+    active.cursor().execute("SELECT 'still here'")
+    cur = in_tx.cursor()
+    cur.execute("SELECT 'tx still here'")
+    assert cur.fetchone() == ("tx still here",)
+    in_tx.commit()
+
+
+def test_idle_in_transaction_timeout(env):
+    px = env.proxy(config={"idle_in_transaction_timeout": 1})
+    with px.raw() as raw:
+        raw.login()
+        raw.query("BEGIN")
+        t0 = time.monotonic()
+        msgs = raw.expect_closed(timeout=5)
+        elapsed = time.monotonic() - t0
+        assert 0.7 <= elapsed <= 4, f"closed after {elapsed:.1f}s"
+        errors = [harness.parse_error_fields(b) for t, b in msgs if t == b"E"]
+        assert errors and errors[0].get("C") == "25P03", msgs
+    # idle outside a transaction is fine
+    with px.raw() as raw:
+        raw.login()
+        time.sleep(2)
+        assert raw.query("SELECT 'not in a transaction'") == [("not in a transaction",)]
+
+
+def test_query_wait_timeout_session_pool(env):
+    """pool_size=1 (one worker), session pooling: a second client waits for the
+    only server connection and gets 53300 after query_wait_timeout."""
+    px = env.proxy(config=_userlist_config(env, pool_mode="session", pool_size=1,
+                                           query_wait_timeout=1))
+    holder = env.closing(px.connect(autocommit=True))
+    holder.cursor().execute("SELECT 1")
+    state, elapsed = _login_or_query_error(px)
+    assert state == "53300", f"second client: {state}"
+    assert 0.7 <= elapsed <= 5, f"error after {elapsed:.1f}s with query_wait_timeout=1"
+    holder.close()
+    state, _ = _login_or_query_error(px)
+    assert state == "ok", f"after the holder left: {state}"
+
+
+def test_query_wait_timeout_transaction_pool(env):
+    px = env.proxy(config=_userlist_config(env, pool_mode="transaction", pool_size=1,
+                                           query_wait_timeout=1))
+    holder = env.closing(px.connect())
+    holder.cursor().execute("SELECT 1")  # BEGIN implicitly: holds the server
+    # the wait may happen at login or at the first query: either way 53300
+    state, elapsed = _login_or_query_error(px, "SELECT 2")
+    assert state == "53300", f"second client: {state}"
+    assert 0.7 <= elapsed <= 5, f"error after {elapsed:.1f}s with query_wait_timeout=1"
+    holder.commit()
+    state, _ = _login_or_query_error(px)
+    assert state == "ok", state
+
+
+def test_transaction_pool_waiter_served_when_server_frees(env):
+    """A waiting client is served as soon as the server is released."""
+    px = env.proxy(config=_userlist_config(env, pool_mode="transaction", pool_size=1,
+                                           query_wait_timeout=10))
+    holder = env.closing(px.connect())
+    holder.cursor().execute("SELECT 1")
+    result = {}
+
+    def wait_query():
+        t0 = time.monotonic()
+        try:
+            c = px.connect(autocommit=True)
+            cur = c.cursor()
+            cur.execute("SELECT 'served'")
+            result["row"] = cur.fetchone()
+            c.close()
+        except Exception as e:
+            result["error"] = e
+        result["elapsed"] = time.monotonic() - t0
+
+    t = threading.Thread(target=wait_query, daemon=True)
+    t.start()
+    time.sleep(1)
+    assert t.is_alive(), f"the waiter did not wait: {result}"
+    holder.commit()
+    t.join(timeout=5)
+    assert result.get("row") == ("served",), result
+
+
+def test_connect_timeout_unresponsive_backend(env):
+    """The backend accepts TCP but never answers: the client gets an error after
+    about connect_timeout, and the proxy keeps running."""
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(64)  # never accept()ed, never answers
+    env.closing(blackhole)
+    port = blackhole.getsockname()[1]
+    px = env.proxy(backend=f"host=127.0.0.1 port={port}", config={"connect_timeout": 1})
+    t0 = time.monotonic()
+    try:
+        px.connect()
+        raise AssertionError("login through an unresponsive backend succeeded")
+    except psycopg2.OperationalError:
+        pass
+    elapsed = time.monotonic() - t0
+    assert elapsed <= 6, f"client waited {elapsed:.1f}s with connect_timeout=1"
+    px.assert_alive()
+
+
+def test_backend_down(env):
+    """Nothing listens on the backend port: a prompt, clean error."""
+    port = harness.free_port()
+    px = env.proxy(backend=f"host=127.0.0.1 port={port}", config={"connect_timeout": 2})
+    t0 = time.monotonic()
+    with px.raw() as raw:
+        try:
+            raw.login()
+            raise AssertionError("login succeeded without a backend")
+        except harness.PgError as e:
+            assert e.message, e.fields
+        except harness.ConnectionClosed:
+            raise AssertionError("connection closed without an ErrorResponse")
+    assert time.monotonic() - t0 < 4
+    px.assert_alive()
+
+
+def test_server_terminated_under_client(env):
+    """PostgreSQL terminates a proxied backend: the client receives the FATAL
+    error (57P01), the proxy stays up, other sessions are unaffected."""
+    px = env.proxy()
+    other = env.closing(px.connect(autocommit=True))
+    victim = env.closing(px.connect(autocommit=True))
+    cur = victim.cursor()
+    cur.execute("SELECT pg_backend_pid()")
+    pid = cur.fetchone()[0]
+    env.pg.sql(f"SELECT pg_terminate_backend({pid})")
+    time.sleep(0.3)
+    try:
+        cur.execute("SELECT 1")
+        raise AssertionError("query on a terminated backend succeeded")
+    except psycopg2.Error as e:
+        assert "terminating connection due to administrator command" in str(e) or \
+            "closed" in str(e), str(e)
+    px.assert_alive()
+    c = other.cursor()
+    c.execute("SELECT 'other fine'")
+    assert c.fetchone() == ("other fine",)
+
+
+def test_backend_restart(env):
+    """PostgreSQL restarts under the proxy: existing sessions fail cleanly,
+    new sessions work once PostgreSQL is back; the proxy never exits."""
+    px = env.proxy()
+    before = env.closing(px.connect(autocommit=True))
+    before.cursor().execute("SELECT 1")
+    env.pg.restart()
+    try:
+        before.cursor().execute("SELECT 1")
+        raise AssertionError("session survived a PostgreSQL restart")
+    except psycopg2.Error:
+        pass
+    px.assert_alive()
+    after = env.closing(px.connect())
+    cur = after.cursor()
+    cur.execute("SELECT 'after restart'")
+    assert cur.fetchone() == ("after restart",)

@@ -16,6 +16,7 @@
 
 #include <openssl/rand.h>
 
+#include "wire/branch_session.h"
 #include "wire/cancel.h"
 #include "wire/log.h"
 
@@ -115,11 +116,8 @@ void client_accept(worker_t *w, uv_stream_t *listener)
         client_close(c, "accept failed");
         return;
     }
-    if (!worker_admit_client(w)) {
-        client_fail(c, "53300", "sorry, too many clients already (max_clients)", NULL);
-        return;
-    }
-    c->counted = true;
+    /* max_clients is checked once the startup packet is in (handle_startup):
+     * until then login_timeout bounds how long the connection may linger */
     client_timer(c, TIMER_LOGIN, worker_config(w)->login_timeout);
     stream_read_start(&c->st);
 }
@@ -131,6 +129,7 @@ static void client_maybe_free(client_t *c)
     list_remove(&c->node);
     startup_free(&c->startup);
     session_free(c);
+    branch_free(c);
     if (c->scram)
         scram_server_free(c->scram);
     free(c->auth_secret);
@@ -362,7 +361,20 @@ static void handle_startup(client_t *c)
             client_fail(c, "08P01", err, NULL);
             return;
         }
+        if (!branch_startup(c, err, sizeof err)) {
+            client_fail(c, "3D000", err, NULL);
+            return;
+        }
         buf_consume(rb, len);
+        /* Like PostgreSQL, a full proxy refuses only now, after answering any
+         * SSLRequest/GSSENCRequest (and serving cancel requests): libpq with
+         * sslmode=prefer reports an error sent during the SSL exchange as
+         * "server sent an error response during SSL exchange" instead. */
+        if (!worker_admit_client(c->w)) {
+            client_fail(c, "53300", "sorry, too many clients already (max_clients)", NULL);
+            return;
+        }
+        c->counted = true;
         if (((version & 0xffff) != 0 || c->startup.n_unknown_pq > 0) && !send_negotiate(c)) {
             client_close(c, "out of memory");
             return;
@@ -593,6 +605,16 @@ static void process_messages(client_t *c)
             break;
         }
         server_t *sv = c->server;
+        if ((type == 'Q' || type == 'P') && c->state == CL_ACTIVE) {
+            flush_span(c, &span, &span_len);
+            branch_hook_t h = branch_on_message(c, p, (size_t)total);
+            if (h == BRANCH_WAIT || c->state != CL_ACTIVE)
+                break;
+            if (h == BRANCH_DONE) {
+                buf_consume(rb, (size_t)total);
+                continue;
+            }
+        }
         switch (type) {
         case 'X':
             flush_span(c, &span, &span_len);
@@ -725,27 +747,49 @@ void client_server_ready(client_t *c)
         return;
     cancel_set_backend(c->cancel_pid, sv->be_pid, sv->be_key);
     if (c->state == CL_LOGIN) {
-        if (sv->pool && !c->first_link_done) {
-            /* pooled login: the server's settings, our keys, ready */
-            buf_t b = {0};
-            bool ok = server_params_replay(sv, &b) &&
-                      proto_backend_key(&b, c->cancel_pid, c->cancel_key) &&
-                      proto_ready(&b, 'I') && stream_write(&c->st, b.data, b.len);
-            buf_free(&b);
-            if (!ok) {
-                client_fail(c, "53200", "out of memory", NULL);
-                return;
-            }
-            stream_flush(&c->st);
-        }
-        c->first_link_done = true;
-        client_set_state(c, CL_ACTIVE);
-        client_timer(c, TIMER_NONE, 0);
-        log_debug("client %llu logged in", (unsigned long long)c->id);
-        client_after_ready(c);
-        if (c->state != CL_ACTIVE)
+        if (!c->login_checked && branch_wanted_at_login(c)) {
+            /* the branch asked for at startup must exist before the client
+             * sees ReadyForQuery: a bad one fails the connection */
+            c->login_checked = true;
+            client_set_state(c, CL_ACTIVE);
+            stream_read_start(&sv->st);
+            branch_check_login(c);
             return;
+        }
+        client_login_finish(c);
+        return;
     }
+    stream_read_start(&sv->st);
+    client_resume(c);
+}
+
+void client_login_finish(client_t *c)
+{
+    server_t *sv = c->server;
+    if (c->state == CL_CLOSING || !sv)
+        return;
+    if (!c->first_link_done) {
+        /* pooled login: the server's settings and our keys; passthrough has
+         * relayed those already. Then ReadyForQuery. */
+        buf_t b = {0};
+        bool ok = (!sv->pool || (server_params_replay(sv, &b) &&
+                                 proto_backend_key(&b, c->cancel_pid, c->cancel_key))) &&
+                  proto_ready(&b, sv->pool ? 'I' : sv->tx_status) &&
+                  stream_write(&c->st, b.data, b.len);
+        buf_free(&b);
+        if (!ok) {
+            client_fail(c, "53200", "out of memory", NULL);
+            return;
+        }
+        stream_flush(&c->st);
+    }
+    c->first_link_done = true;
+    client_set_state(c, CL_ACTIVE);
+    client_timer(c, TIMER_NONE, 0);
+    log_debug("client %llu logged in", (unsigned long long)c->id);
+    client_after_ready(c);
+    if (c->state != CL_ACTIVE)
+        return;
     stream_read_start(&sv->st);
     client_resume(c);
 }
@@ -754,6 +798,7 @@ void client_after_ready(client_t *c)
 {
     if (c->state != CL_ACTIVE || c->inflight > 0 || c->unsynced)
         return;
+    branch_after_ready(c);
     const config_t *cfg = worker_config(c->w);
     if (c->tx_status == 'I') {
         if (c->w->shutdown_mode == SHUTDOWN_DRAIN) {

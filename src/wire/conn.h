@@ -85,7 +85,10 @@ struct client {
     session_entry_t *session;
     int n_session;
     uint64_t session_version;
-    char *pending_set; /* a SET/RESET statement awaiting its CommandComplete */
+    struct session_track *track; /* session.c: queries in flight, the open transaction's SETs */
+    /* branch (branch_session.c); NULL until the session uses one */
+    struct branch_state *br;
+    bool login_checked; /* the startup branch was checked */
     /* timers */
     uv_timer_t timer;
     timer_kind_t timer_kind;
@@ -176,6 +179,8 @@ void client_fail(client_t *c, const char *sqlstate, const char *message, const c
 void client_resume(client_t *c);
 /* Server finished login (passthrough) or a pooled server was linked. */
 void client_server_ready(client_t *c);
+/* Login is complete (after the startup branch check): send ReadyForQuery. */
+void client_login_finish(client_t *c);
 /* The linked server went away with an error the client should see. */
 void client_server_lost(client_t *c, const char *sqlstate, const char *message);
 /* A ReadyForQuery for the client was forwarded; may release the server. */
@@ -221,13 +226,18 @@ void pool_close_idle(worker_t *w, double idle_timeout);
 /* session.c */
 /* Record the startup parameters that must be re-applied on pooled servers. */
 bool session_init(client_t *c) __attribute__((warn_unused_result));
-/* Inspect a simple Query the client sends: remember a SET/RESET. */
+/* Inspect a simple Query the client sends (transaction pooling): remember
+ * its SET/RESET statements until their transaction ends. */
 void session_note_query(client_t *c, const char *sql, size_t len);
-/* A CommandComplete arrived for the client: commit a pending SET/RESET. */
+/* Backend messages for a client with c->track, before they are forwarded:
+ * CommandComplete (tag), ErrorResponse, ReadyForQuery (call before the
+ * in-flight counts drop). */
 void session_command_done(client_t *c, const char *tag);
-/* SQL to bring a server to the client's session state, or NULL if none is
- * needed; caller frees. */
-char *session_sync_sql(client_t *c, server_t *sv);
+void session_error(client_t *c);
+void session_ready(client_t *c, char tx_status);
+/* SQL to bring a server to the client's session state; *sql = NULL if none
+ * is needed, caller frees. false = out of memory. */
+bool session_sync_sql(client_t *c, server_t *sv, char **sql) __attribute__((warn_unused_result));
 void session_free(client_t *c);
 
 /* worker.c */

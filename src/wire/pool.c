@@ -11,6 +11,7 @@
  */
 #include "wire/conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,10 +48,25 @@ pool_t *pool_get(worker_t *w, const char *user, const char *database)
 static void link_done(server_t *sv, void *arg, const internal_result_t *res)
 {
     (void)arg;
-    if (!res->ok)
-        log_warning("re-applying session settings failed: %s", res->message);
-    if (sv->client)
-        client_server_ready(sv->client);
+    client_t *c = sv->client;
+    if (!res->ok) {
+        /* The statements ran as one implicit transaction, so none took
+         * effect: the server may still carry another client's settings, and
+         * this client would run without its own. Neither may go on. */
+        char msg[300];
+        snprintf(msg, sizeof msg, "cannot apply the session's settings on a server connection: %s",
+                 res->message);
+        log_warning("%s", msg);
+        if (c) {
+            c->server = NULL;
+            sv->client = NULL;
+            client_fail(c, res->sqlstate ? res->sqlstate : "08006", msg, NULL);
+        }
+        server_close(sv, "applying session settings failed");
+        return;
+    }
+    if (c)
+        client_server_ready(c);
 }
 
 static void link_client(client_t *c, server_t *sv)
@@ -60,7 +76,11 @@ static void link_client(client_t *c, server_t *sv)
     c->server = sv;
     sv->client = c;
     sv->state = SV_ACTIVE;
-    char *sql = session_sync_sql(c, sv);
+    char *sql;
+    if (!session_sync_sql(c, sv, &sql)) {
+        client_fail(c, "53200", "out of memory", NULL);
+        return;
+    }
     if (sql) {
         bool ok = server_internal(sv, sql, link_done, NULL);
         free(sql);

@@ -475,9 +475,9 @@ static void login_message(server_t *sv, char type, const char *msg, size_t total
         sv->logged_in = true;
         sv->tx_status = len >= 1 ? body[0] : 'I';
         if (c) {
-            ok = stream_write(&c->st, msg, total);
+            /* the client writes ReadyForQuery itself (client_login_finish),
+             * after checking the branch it asked for */
             server_set_state(sv, SV_ACTIVE);
-            stream_flush(&c->st);
             client_server_ready(c);
         } else {
             server_set_state(sv, SV_IDLE);
@@ -728,6 +728,8 @@ static void server_on_read(stream_t *s)
         case 'Z':
             sv->tx_status = len >= 5 ? p[5] : 'I';
             c->tx_status = sv->tx_status;
+            if (c->track)
+                session_ready(c, sv->tx_status);
             if (sv->inflight > 0)
                 sv->inflight--;
             if (c->inflight > 0)
@@ -739,8 +741,13 @@ static void server_on_read(stream_t *s)
             note_param(sv, p + 5, total - 5);
             break;
         case 'C':
-            if (c->pending_set)
+            /* the tag must be a string before session.c reads it */
+            if (c->track && memchr(p + 5, 0, total - 5))
                 session_command_done(c, p + 5);
+            break;
+        case 'E':
+            if (c->track)
+                session_error(c);
             break;
         case 'G':
             c->in_copy_in = true;

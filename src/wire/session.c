@@ -4,10 +4,22 @@
  * client_encoding, options='-c x=y', ...) and, in transaction pooling, the
  * SET/RESET statements the client ran with the simple protocol.
  *
- * Not carried (documented in docs/configuration.md): SET inside a multi-
- * statement query string, SET through the extended protocol, a SET later
- * undone by ROLLBACK (it is replayed anyway), prepared statements, temporary
- * tables, advisory locks, LISTEN.
+ * A SET takes effect in PostgreSQL only when its transaction commits, so it
+ * is tracked in two steps: its CommandComplete stages it in the open
+ * transaction (with the savepoints around it), and it joins the session when
+ * that transaction commits — COMMIT, or ReadyForQuery 'I' after an implicit
+ * transaction without error. ROLLBACK, an error in an implicit transaction
+ * (several statements in one Query are one implicit transaction) and
+ * ROLLBACK TO a savepoint taken before it drop it again.
+ *
+ * CommandCompletes are matched to the statements of the Query strings in
+ * flight, split the way PostgreSQL's parser splits them. While requests the
+ * proxy does not follow (extended protocol, FunctionCall) are in flight the
+ * match is not certain, and nothing is tracked until they are done.
+ *
+ * Not carried (documented in docs/configuration.md): SET through the extended
+ * protocol, set_config() and SET inside functions, prepared statements,
+ * temporary tables, advisory locks, LISTEN.
  */
 #include "wire/conn.h"
 
@@ -15,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "wire/log.h"
 
 /* Settings PostgreSQL reports with ParameterStatus: for these the server's
  * current value is known, so nothing is sent when it already matches. */
@@ -24,6 +38,40 @@ static const char *const reported[] = {
     "default_transaction_read_only", "in_hot_standby", "integer_datetimes", "server_encoding",
     "server_version",   NULL};
 
+/* Brings a server that carries someone else's settings back to its login
+ * state. RESET ALL alone would keep SET ROLE and SET SESSION AUTHORIZATION
+ * (they are exempt from it); SESSION AUTHORIZATION DEFAULT resets both. */
+static const char reset_sql[] = "SET SESSION AUTHORIZATION DEFAULT;RESET ALL;";
+
+typedef enum {
+    STMT_OTHER,       /* `count` statements the session does not care about */
+    STMT_SET,         /* text: the statement */
+    STMT_RESET,       /* text: the statement */
+    STMT_DISCARD_ALL, /* a RESET ALL that also resets the role */
+    STMT_SAVEPOINT,   /* text: the savepoint's name */
+    STMT_RELEASE,     /* text: the savepoint's name */
+    STMT_ROLLBACK_TO, /* text: the savepoint's name */
+    STMT_END,         /* the end of one Query message */
+} stmt_kind_t;
+
+typedef struct stmt {
+    stmt_kind_t kind;
+    int count;
+    char *text;
+} stmt_t;
+
+typedef struct stmt_list {
+    stmt_t *items;
+    size_t head, len, cap; /* items[head..len) are live */
+} stmt_list_t;
+
+struct session_track {
+    stmt_list_t queries; /* statements of the Query messages in flight */
+    int n_queries;       /* STMT_END items in queries */
+    stmt_list_t tx;      /* SET/RESET/DISCARD ALL and savepoints of the open transaction */
+    bool failed;         /* an ErrorResponse since the last ReadyForQuery */
+};
+
 static bool is_reported(const char *name)
 {
     for (int i = 0; reported[i]; i++)
@@ -31,6 +79,8 @@ static bool is_reported(const char *name)
             return true;
     return false;
 }
+
+/* ---- session entries ---- */
 
 static void entry_free(session_entry_t *e)
 {
@@ -135,94 +185,430 @@ bool session_init(client_t *c)
     return true;
 }
 
-void session_free(client_t *c)
+/* ---- statement lists ---- */
+
+static void stmt_list_clear(stmt_list_t *l)
 {
-    for (int i = 0; i < c->n_session; i++)
-        entry_free(&c->session[i]);
-    free(c->session);
-    c->session = NULL;
-    c->n_session = 0;
-    free(c->pending_set);
-    c->pending_set = NULL;
+    for (size_t i = l->head; i < l->len; i++)
+        free(l->items[i].text);
+    l->head = l->len = 0;
 }
 
-static const char *skip_space(const char *p, const char *end)
+static void stmt_list_free(stmt_list_t *l)
 {
-    while (p < end && isspace((unsigned char)*p))
-        p++;
-    return p;
+    stmt_list_clear(l);
+    free(l->items);
+    l->items = NULL;
+    l->cap = 0;
 }
+
+/* Drop items from index `from` on. */
+static void stmt_list_truncate(stmt_list_t *l, size_t from)
+{
+    for (size_t i = from; i < l->len; i++)
+        free(l->items[i].text);
+    l->len = from;
+    if (l->head >= l->len)
+        l->head = l->len = 0;
+}
+
+/* Append an item; takes `text` (also on failure). A run of STMT_OTHER is one
+ * item. */
+static bool stmt_list_push(stmt_list_t *l, stmt_kind_t kind, char *text)
+{
+    if (kind == STMT_OTHER && l->len > l->head && l->items[l->len - 1].kind == STMT_OTHER) {
+        l->items[l->len - 1].count++;
+        return true;
+    }
+    if (l->len == l->cap && l->head > 0) {
+        memmove(l->items, l->items + l->head, (l->len - l->head) * sizeof *l->items);
+        l->len -= l->head;
+        l->head = 0;
+    }
+    if (l->len == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 8;
+        stmt_t *grown = realloc(l->items, ncap * sizeof *grown);
+        if (!grown) {
+            free(text);
+            return false;
+        }
+        l->items = grown;
+        l->cap = ncap;
+    }
+    l->items[l->len++] = (stmt_t){.kind = kind, .count = 1, .text = text};
+    return true;
+}
+
+static void stmt_list_pop(stmt_list_t *l)
+{
+    free(l->items[l->head].text);
+    if (++l->head == l->len)
+        l->head = l->len = 0;
+}
+
+/* ---- splitting a Query string into statements ---- */
+
+static bool ident_start(unsigned char ch)
+{
+    return isalpha(ch) || ch == '_' || ch >= 0x80;
+}
+
+static bool ident_char(unsigned char ch)
+{
+    return isalnum(ch) || ch == '_' || ch == '$' || ch >= 0x80;
+}
+
+/* Skip white space and comments: -- to the end of the line, and nested C-style
+ * block comments. */
+static const char *skip_blank(const char *p, const char *end)
+{
+    for (;;) {
+        while (p < end && isspace((unsigned char)*p))
+            p++;
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n')
+                p++;
+        } else if (end - p >= 2 && p[0] == '/' && p[1] == '*') {
+            int depth = 0;
+            while (p < end) {
+                if (end - p >= 2 && p[0] == '/' && p[1] == '*') {
+                    depth++;
+                    p += 2;
+                } else if (end - p >= 2 && p[0] == '*' && p[1] == '/') {
+                    p += 2;
+                    if (--depth == 0)
+                        break;
+                } else {
+                    p++;
+                }
+            }
+        } else {
+            return p;
+        }
+    }
+}
+
+/* p at an opening quote: past the closing one. A doubled quote is the quote
+ * itself; `backslash` also lets \ escape the next character. */
+static const char *skip_quoted(const char *p, const char *end, bool backslash)
+{
+    char q = *p++;
+    while (p < end) {
+        if (backslash && *p == '\\' && p + 1 < end) {
+            p += 2;
+        } else if (*p == q) {
+            if (p + 1 < end && p[1] == q)
+                p += 2;
+            else
+                return p + 1;
+        } else {
+            p++;
+        }
+    }
+    return end;
+}
+
+/* p at '$': past a dollar-quoted string ($tag$ ... $tag$), or past just the
+ * '$' of a parameter like $1. */
+static const char *skip_dollar(const char *p, const char *end)
+{
+    const char *t = p + 1;
+    if (t < end && ident_start((unsigned char)*t))
+        while (t < end && ident_char((unsigned char)*t) && *t != '$')
+            t++;
+    if (t >= end || *t != '$')
+        return p + 1;
+    size_t taglen = (size_t)(t + 1 - p);
+    for (const char *s = t + 1; s + taglen <= end; s++)
+        if (*s == '$' && memcmp(s, p, taglen) == 0)
+            return s + taglen;
+    return end;
+}
+
+/* One token at p (not blank): its end. *word is set for an unquoted
+ * identifier or keyword. */
+static const char *next_token(const char *p, const char *end, bool std_strings, bool *word)
+{
+    unsigned char ch = (unsigned char)*p;
+    *word = false;
+    if (ch == '\'')
+        return skip_quoted(p, end, !std_strings);
+    if (ch == '"')
+        return skip_quoted(p, end, false);
+    if (ch == '$')
+        return skip_dollar(p, end);
+    if ((ch == 'e' || ch == 'E') && p + 1 < end && p[1] == '\'')
+        return skip_quoted(p + 1, end, true); /* E'...': backslash escapes */
+    if (ident_start(ch)) {
+        while (p < end && ident_char((unsigned char)*p))
+            p++;
+        *word = true;
+        return p;
+    }
+    if (isdigit(ch)) {
+        while (p < end && (isalnum((unsigned char)*p) || *p == '.' || *p == '_'))
+            p++;
+        return p;
+    }
+    return p + 1;
+}
+
+/* The statement starting at p (not blank): sets *stmt_end after its last
+ * token and returns where the next one may start (past its semicolon).
+ * Semicolons inside parentheses and inside the BEGIN ... END body of CREATE
+ * FUNCTION/PROCEDURE do not end a statement (psql's heuristic). */
+static const char *statement_end(const char *p, const char *end, bool std_strings,
+                                 const char **stmt_end)
+{
+    char first[4] = {0}; /* initials of the first words if create/or/replace/function/procedure */
+    int nwords = 0, parens = 0, begins = 0;
+    *stmt_end = p;
+    while ((p = skip_blank(p, end)) < end) {
+        if (*p == ';' && parens == 0 && begins == 0)
+            return p + 1;
+        bool word;
+        const char *t = next_token(p, end, std_strings, &word);
+        if (*p == '(')
+            parens++;
+        else if (*p == ')' && parens > 0)
+            parens--;
+        if (word) {
+            size_t n = (size_t)(t - p);
+            static const char *const lead[] = {"create", "or", "replace", "function",
+                                               "procedure"};
+            for (int i = 0; nwords < 4 && i < 5; i++)
+                if (strlen(lead[i]) == n && strncasecmp(p, lead[i], n) == 0)
+                    first[nwords] = lead[i][0];
+            nwords++;
+            bool routine = first[0] == 'c' &&
+                           (first[1] == 'f' || first[1] == 'p' ||
+                            (first[1] == 'o' && first[2] == 'r' &&
+                             (first[3] == 'f' || first[3] == 'p')));
+            if (routine && parens == 0) {
+                if (n == 5 && strncasecmp(p, "begin", 5) == 0)
+                    begins++;
+                else if (n == 4 && strncasecmp(p, "case", 4) == 0 && begins > 0)
+                    begins++;
+                else if (n == 3 && strncasecmp(p, "end", 3) == 0 && begins > 0)
+                    begins--;
+            }
+        }
+        *stmt_end = t;
+        p = t;
+    }
+    return end;
+}
+
+/* ---- classifying statements ---- */
 
 static bool word_is(const char *p, const char *end, const char *w)
 {
     size_t n = strlen(w);
     return (size_t)(end - p) >= n && strncasecmp(p, w, n) == 0 &&
-           (p + n == end || !(isalnum((unsigned char)p[n]) || p[n] == '_'));
+           (p + n == end || !ident_char((unsigned char)p[n]));
+}
+
+/* Past the word at p (which word_is matched) and the blanks after it. */
+static const char *after_word(const char *p, const char *end, const char *w)
+{
+    return skip_blank(p + strlen(w), end);
+}
+
+/* A savepoint name as PostgreSQL folds it: quoted as written, else lower
+ * case. NULL if there is none or out of memory. */
+static char *savepoint_name(const char *p, const char *end)
+{
+    if (p < end && *p == '"') {
+        buf_t b = {0};
+        bool ok = true;
+        for (p++; ok && p < end; p++) {
+            if (*p == '"' && !(p + 1 < end && p[1] == '"'))
+                break;
+            if (*p == '"')
+                p++;
+            ok = buf_append(&b, p, 1);
+        }
+        if (ok && buf_append(&b, "", 1))
+            return b.data;
+        buf_free(&b);
+        return NULL;
+    }
+    const char *q = p;
+    while (q < end && ident_char((unsigned char)*q))
+        q++;
+    if (q == p)
+        return NULL;
+    char *name = strndup(p, (size_t)(q - p));
+    for (char *s = name; s && *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+    return name;
+}
+
+/* What a statement [p, end) means to the session; *text as stmt_t.text. */
+static stmt_kind_t classify(const char *p, const char *end, char **text)
+{
+    *text = NULL;
+    if (word_is(p, end, "set")) {
+        const char *q = after_word(p, end, "set");
+        if (word_is(q, end, "local") || word_is(q, end, "transaction") ||
+            word_is(q, end, "constraints"))
+            return STMT_OTHER; /* lasts only until the end of the transaction */
+        if (word_is(q, end, "session") &&
+            word_is(after_word(q, end, "session"), end, "characteristics"))
+            return STMT_OTHER;
+        *text = strndup(p, (size_t)(end - p));
+        return *text ? STMT_SET : STMT_OTHER;
+    }
+    if (word_is(p, end, "reset")) {
+        *text = strndup(p, (size_t)(end - p));
+        return *text ? STMT_RESET : STMT_OTHER;
+    }
+    if (word_is(p, end, "discard"))
+        return word_is(after_word(p, end, "discard"), end, "all") ? STMT_DISCARD_ALL
+                                                                 : STMT_OTHER;
+    if (word_is(p, end, "savepoint")) {
+        *text = savepoint_name(after_word(p, end, "savepoint"), end);
+        return *text ? STMT_SAVEPOINT : STMT_OTHER;
+    }
+    if (word_is(p, end, "release")) {
+        const char *q = after_word(p, end, "release");
+        if (word_is(q, end, "savepoint"))
+            q = after_word(q, end, "savepoint");
+        *text = savepoint_name(q, end);
+        return *text ? STMT_RELEASE : STMT_OTHER;
+    }
+    if (word_is(p, end, "rollback")) {
+        const char *q = after_word(p, end, "rollback");
+        if (word_is(q, end, "work"))
+            q = after_word(q, end, "work");
+        else if (word_is(q, end, "transaction"))
+            q = after_word(q, end, "transaction");
+        if (!word_is(q, end, "to"))
+            return STMT_OTHER;
+        q = after_word(q, end, "to");
+        if (word_is(q, end, "savepoint"))
+            q = after_word(q, end, "savepoint");
+        *text = savepoint_name(q, end);
+        return *text ? STMT_ROLLBACK_TO : STMT_OTHER;
+    }
+    return STMT_OTHER;
+}
+
+/* ---- tracking ---- */
+
+/* True when the CommandCompletes and ReadyForQuerys now arriving belong to
+ * the Query messages in t->queries, in order. */
+static bool aligned(const client_t *c, const struct session_track *t)
+{
+    return t->n_queries == c->inflight;
+}
+
+/* Split a Query string and queue its statements; false = out of memory. */
+static bool queue_query(struct session_track *t, const char *sql, const char *end,
+                        bool std_strings)
+{
+    const char *p = sql;
+    while ((p = skip_blank(p, end)) < end) {
+        if (*p == ';') {
+            p++; /* an empty statement: PostgreSQL does not answer it */
+            continue;
+        }
+        const char *stmt_end;
+        const char *next = statement_end(p, end, std_strings, &stmt_end);
+        char *text;
+        stmt_kind_t kind = classify(p, stmt_end, &text);
+        if (!stmt_list_push(&t->queries, kind, text))
+            return false;
+        p = next;
+    }
+    return stmt_list_push(&t->queries, STMT_END, NULL);
 }
 
 void session_note_query(client_t *c, const char *sql, size_t len)
 {
-    free(c->pending_set);
-    c->pending_set = NULL;
-    const char *nul = memchr(sql, 0, len);
-    if (!nul)
-        return;
-    const char *p = skip_space(sql, nul), *end = nul;
-    while (end > p && (isspace((unsigned char)end[-1]) || end[-1] == ';'))
-        end--;
-    if (memchr(p, ';', (size_t)(end - p)))
-        return; /* several statements: not tracked */
-    if (!word_is(p, end, "set") && !word_is(p, end, "reset"))
-        return;
-    const char *q = skip_space(p + (word_is(p, end, "set") ? 3 : 5), end);
-    if (word_is(q, end, "local") || word_is(q, end, "transaction") ||
-        word_is(q, end, "constraints"))
-        return;
-    if (word_is(p, end, "set") && word_is(q, end, "session")) {
-        const char *r = skip_space(q + 7, end);
-        if (word_is(r, end, "characteristics"))
-            return;
+    const char *end = memchr(sql, 0, len);
+    if (!end)
+        return; /* not a string: PostgreSQL refuses it */
+    if (!c->track) {
+        c->track = calloc(1, sizeof *c->track);
+        if (!c->track)
+            return; /* not tracked: its SETs stay on this server only */
     }
-    c->pending_set = strndup(p, (size_t)(end - p));
+    struct session_track *t = c->track;
+    /* results of other requests come first: no telling which are whose */
+    if (!aligned(c, t) || c->unsynced)
+        return;
+    const char *ssc = c->server ? server_param(c->server, "standard_conforming_strings") : NULL;
+    size_t before = t->queries.len;
+    if (!queue_query(t, sql, end, !ssc || strcmp(ssc, "off") != 0)) {
+        log_warning("client %llu: out of memory tracking a query's SET statements",
+                    (unsigned long long)c->id);
+        stmt_list_truncate(&t->queries, before);
+        return;
+    }
+    t->n_queries++;
 }
 
-/* The setting a SET/RESET statement names ("all" for RESET ALL). */
+/* The setting a SET/RESET statement names ("all" for RESET ALL), in the
+ * spelling of its configuration parameter where the syntax differs. */
 static size_t statement_name(const char *stmt, const char **name)
 {
+    static const struct {
+        const char *words[2];
+        const char *guc;
+    } special[] = {{{"session", "authorization"}, "session_authorization"},
+                   {{"time", "zone"}, "timezone"},
+                   {{"xml", "option"}, "xmloption"},
+                   {{"names", NULL}, "client_encoding"},
+                   {{"schema", NULL}, "search_path"}};
     const char *end = stmt + strlen(stmt);
     bool set = word_is(stmt, end, "set");
-    const char *p = skip_space(stmt + (set ? 3 : 5), end);
-    if (set && word_is(p, end, "session") && !word_is(skip_space(p + 7, end), end, "authorization"))
-        p = skip_space(p + 7, end);
+    const char *p = after_word(stmt, end, set ? "set" : "reset");
+    if (set && word_is(p, end, "session") &&
+        !word_is(after_word(p, end, "session"), end, "authorization"))
+        p = after_word(p, end, "session");
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+        const char *w2 = special[i].words[1];
+        if (word_is(p, end, special[i].words[0]) &&
+            (!w2 || word_is(after_word(p, end, special[i].words[0]), end, w2))) {
+            *name = special[i].guc;
+            return strlen(*name);
+        }
+    }
     *name = p;
     const char *q = p;
     while (q < end && (isalnum((unsigned char)*q) || *q == '_' || *q == '.' || *q == '"'))
         q++;
-    if (q == p) /* SET ROLE / SESSION AUTHORIZATION and friends: keep by keyword */
+    if (q == p) /* something unusual: keep by its first word */
         while (q < end && !isspace((unsigned char)*q))
             q++;
     return (size_t)(q - p);
 }
 
-void session_command_done(client_t *c, const char *tag)
+/* RESET ALL leaves these alone (PostgreSQL's GUC_NO_RESET_ALL). */
+static bool survives_reset_all(const char *name)
 {
-    char *stmt = c->pending_set;
-    c->pending_set = NULL;
-    if (!stmt)
-        return;
-    if (strcmp(tag, "SET") != 0 && strcmp(tag, "RESET") != 0) {
-        free(stmt);
-        return;
-    }
-    const char *name;
-    size_t nlen = statement_name(stmt, &name);
-    bool reset_all = tag[0] == 'R' && nlen == 3 && strncasecmp(name, "all", 3) == 0;
-    /* drop earlier SET statements this one overrides; startup values stay */
+    return strcmp(name, "role") == 0 || strcmp(name, "session_authorization") == 0;
+}
+
+/* A committed SET, RESET or DISCARD ALL changes the session's entries;
+ * false = out of memory. */
+static bool apply(client_t *c, const stmt_t *s)
+{
+    const char *name = "";
+    size_t nlen = 0;
+    if (s->kind == STMT_SET || s->kind == STMT_RESET)
+        nlen = statement_name(s->text, &name);
+    bool all = s->kind == STMT_DISCARD_ALL ||
+               (s->kind == STMT_RESET && nlen == 3 && strncasecmp(name, "all", 3) == 0);
+    /* drop earlier SET statements this one overrides; startup values stay
+     * (RESET goes back to them) */
     int keep = 0;
     for (int i = 0; i < c->n_session; i++) {
         session_entry_t *e = &c->session[i];
-        bool drop = !e->value && (reset_all || (strlen(e->name) == nlen &&
-                                                strncasecmp(e->name, name, nlen) == 0));
+        bool drop = !e->value && (all ? s->kind == STMT_DISCARD_ALL || !survives_reset_all(e->name)
+                                      : strlen(e->name) == nlen &&
+                                            strncasecmp(e->name, name, nlen) == 0);
         if (drop)
             entry_free(e);
         else
@@ -230,36 +616,198 @@ void session_command_done(client_t *c, const char *tag)
     }
     c->n_session = keep;
     c->session_version++;
-    if (tag[0] == 'S' && !add_entry(c, name, nlen, NULL, stmt))
-        client_fail(c, "53200", "out of memory", NULL);
-    free(stmt);
+    return s->kind != STMT_SET || add_entry(c, name, nlen, NULL, s->text);
 }
 
-char *session_sync_sql(client_t *c, server_t *sv)
+/* The open transaction committed: its staged statements join the session. */
+static void tx_commit(client_t *c)
 {
+    stmt_list_t *tx = &c->track->tx;
+    bool changed = false, ok = true;
+    for (size_t i = tx->head; ok && i < tx->len; i++)
+        if (tx->items[i].kind != STMT_SAVEPOINT) {
+            ok = apply(c, &tx->items[i]);
+            changed = true;
+        }
+    stmt_list_clear(tx);
+    if (!ok) {
+        client_fail(c, "53200", "out of memory", NULL);
+        return;
+    }
+    if (changed && c->server) {
+        /* the statements ran on this server: it is at the new state */
+        c->server->dirty_owner = c->id;
+        c->server->dirty_version = c->session_version;
+    }
+}
+
+/* The latest savepoint of this name in the open transaction, or SIZE_MAX
+ * when it was not tracked. */
+static size_t find_savepoint(const stmt_list_t *tx, const char *name)
+{
+    for (size_t i = tx->len; i > tx->head; i--)
+        if (tx->items[i - 1].kind == STMT_SAVEPOINT && strcmp(tx->items[i - 1].text, name) == 0)
+            return i - 1;
+    return SIZE_MAX;
+}
+
+/* Stage one statement that completed (kind as classified, tag as reported). */
+static void stage(client_t *c, stmt_t *s, const char *tag)
+{
+    stmt_list_t *tx = &c->track->tx;
+    static const char *const tags[] = {
+        [STMT_SET] = "SET",           [STMT_RESET] = "RESET",       [STMT_DISCARD_ALL] = "DISCARD ALL",
+        [STMT_SAVEPOINT] = "SAVEPOINT", [STMT_RELEASE] = "RELEASE", [STMT_ROLLBACK_TO] = "ROLLBACK"};
+    if (s->kind == STMT_OTHER || s->kind == STMT_END || strcmp(tag, tags[s->kind]) != 0)
+        return;
+    size_t sp;
+    switch (s->kind) {
+    case STMT_RELEASE: {
+        /* ends the savepoint and those taken after it; the SETs made since
+         * now belong to the enclosing (sub)transaction */
+        sp = find_savepoint(tx, s->text);
+        if (sp == SIZE_MAX)
+            return;
+        size_t keep = sp;
+        for (size_t i = sp; i < tx->len; i++) {
+            if (tx->items[i].kind == STMT_SAVEPOINT)
+                free(tx->items[i].text);
+            else
+                tx->items[keep++] = tx->items[i];
+        }
+        tx->len = keep;
+        if (tx->head == tx->len)
+            tx->head = tx->len = 0;
+        return;
+    }
+    case STMT_ROLLBACK_TO:
+        /* undoes what followed the savepoint, which stays; an untracked
+         * savepoint: assume the worst, nothing of the transaction is left */
+        sp = find_savepoint(tx, s->text);
+        stmt_list_truncate(tx, sp == SIZE_MAX ? tx->head : sp + 1);
+        return;
+    default:
+        if (!stmt_list_push(tx, s->kind, s->text)) {
+            s->text = NULL;
+            client_fail(c, "53200", "out of memory", NULL);
+            return;
+        }
+        s->text = NULL; /* now the transaction's */
+        return;
+    }
+}
+
+void session_command_done(client_t *c, const char *tag)
+{
+    struct session_track *t = c->track;
+    if (!t)
+        return;
+    stmt_list_t *q = &t->queries;
+    stmt_t *s = NULL;
+    if (aligned(c, t) && q->len > q->head && q->items[q->head].kind != STMT_END)
+        s = &q->items[q->head];
+    if (s && s->kind != STMT_OTHER)
+        stage(c, s, tag);
+    if (c->state == CL_CLOSING)
+        return;
+    if (!s || s->kind != STMT_ROLLBACK_TO) {
+        if (strcmp(tag, "COMMIT") == 0 || strcmp(tag, "PREPARE TRANSACTION") == 0)
+            tx_commit(c);
+        else if (strcmp(tag, "ROLLBACK") == 0) /* also a COMMIT of a failed transaction */
+            stmt_list_clear(&t->tx);
+    }
+    if (s && (s->kind != STMT_OTHER || --s->count == 0))
+        stmt_list_pop(q);
+}
+
+void session_error(client_t *c)
+{
+    struct session_track *t = c->track;
+    if (!t)
+        return;
+    t->failed = true;
+    /* the rest of that Query string is not run */
+    stmt_list_t *q = &t->queries;
+    if (aligned(c, t))
+        while (q->len > q->head && q->items[q->head].kind != STMT_END)
+            stmt_list_pop(q);
+}
+
+void session_ready(client_t *c, char tx_status)
+{
+    struct session_track *t = c->track;
+    if (!t)
+        return;
+    stmt_list_t *q = &t->queries;
+    if (!aligned(c, t)) {
+        /* an untracked request ended, or one of the tracked: give up on them */
+        stmt_list_clear(q);
+        t->n_queries = 0;
+    } else if (t->n_queries > 0) {
+        while (q->items[q->head].kind != STMT_END)
+            stmt_list_pop(q);
+        stmt_list_pop(q);
+        t->n_queries--;
+    }
+    if (tx_status == 'I') {
+        /* outside a transaction block: the implicit transaction committed
+         * unless an error ended it */
+        if (t->failed)
+            stmt_list_clear(&t->tx);
+        else
+            tx_commit(c);
+    }
+    t->failed = false;
+}
+
+void session_free(client_t *c)
+{
+    for (int i = 0; i < c->n_session; i++)
+        entry_free(&c->session[i]);
+    free(c->session);
+    c->session = NULL;
+    c->n_session = 0;
+    if (c->track) {
+        stmt_list_free(&c->track->queries);
+        stmt_list_free(&c->track->tx);
+        free(c->track);
+        c->track = NULL;
+    }
+}
+
+/* ---- bringing a server to the client's state ---- */
+
+bool session_sync_sql(client_t *c, server_t *sv, char **sql)
+{
+    *sql = NULL;
     if (sv->dirty_owner == c->id && sv->dirty_version == c->session_version)
-        return NULL;
+        return true;
+    /* a server at its login state needs only what differs from it */
     bool reset = sv->dirty_owner != 0;
-    bool dirty = false;
+    int applied = 0;
     buf_t b = {0};
-    bool ok = !reset || buf_append(&b, "RESET ALL;", 10);
+    bool ok = !reset || buf_append(&b, reset_sql, strlen(reset_sql));
     for (int i = 0; ok && i < c->n_session; i++) {
         session_entry_t *e = &c->session[i];
-        if (e->value && is_reported(e->name)) {
+        if (!reset && e->value && is_reported(e->name)) {
             const char *cur = server_param(sv, e->name);
-            if (!reset && cur && strcmp(cur, e->value) == 0)
+            if (cur && strcmp(cur, e->value) == 0)
                 continue;
-        } else {
-            dirty = true;
         }
         ok = buf_append(&b, e->stmt, strlen(e->stmt)) && buf_append(&b, ";", 1);
+        applied++;
     }
     ok = ok && buf_append(&b, "", 1);
-    sv->dirty_owner = dirty ? c->id : 0;
-    sv->dirty_version = c->session_version;
-    if (!ok || b.len <= 1) {
+    if (!ok) {
         buf_free(&b);
-        return NULL;
+        return false;
     }
-    return b.data;
+    /* whatever was applied must be reset before another client gets it */
+    sv->dirty_owner = applied ? c->id : 0;
+    sv->dirty_version = c->session_version;
+    if (b.len <= 1)
+        buf_free(&b);
+    else
+        *sql = b.data;
+    return true;
 }

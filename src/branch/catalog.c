@@ -1,0 +1,181 @@
+/*
+ * catalog — parse epoch._session() rows into a catalog_t and resolve table
+ * names the way PostgreSQL does (search path order, shadowing).
+ *
+ * Must never: guess. A name that resolves to an untracked relation earlier on
+ * the search path is untracked, even when a tracked table of that name exists
+ * further down.
+ */
+#include "branch/catalog.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { COL_KIND, COL_A, COL_B, COL_C, COL_D, SESSION_COLS };
+
+void catalog_free(catalog_t *cat)
+{
+    for (int i = 0; i < cat->ntables; i++) {
+        catalog_table_t *t = &cat->tables[i];
+        free(t->schema);
+        free(t->name);
+        for (int j = 0; j < t->ncols; j++)
+            free(t->cols[j]);
+        free(t->cols);
+        free(t->is_pk);
+    }
+    free(cat->tables);
+    for (int i = 0; i < cat->npath; i++)
+        free(cat->path[i]);
+    free(cat->path);
+    for (int i = 0; i < 2 * cat->nrels; i++)
+        free(cat->rels[i]);
+    free(cat->rels);
+    free(cat->branch_name);
+    memset(cat, 0, sizeof *cat);
+}
+
+static catalog_table_t *table_by_id(catalog_t *cat, int id)
+{
+    for (int i = 0; i < cat->ntables; i++)
+        if (cat->tables[i].id == id)
+            return &cat->tables[i];
+    return NULL;
+}
+
+static bool add_column(catalog_table_t *t, const char *name, bool is_pk)
+{
+    char **cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *cols);
+    if (!cols)
+        return false;
+    t->cols = cols;
+    bool *pk = realloc(t->is_pk, (size_t)(t->ncols + 1) * sizeof *pk);
+    if (!pk)
+        return false;
+    t->is_pk = pk;
+    t->cols[t->ncols] = strdup(name);
+    if (!t->cols[t->ncols])
+        return false;
+    t->is_pk[t->ncols++] = is_pk;
+    return true;
+}
+
+static bool load_row(catalog_t *cat, const char *const *v)
+{
+    const char *kind = v[COL_KIND];
+    if (!kind)
+        return false;
+    if (strcmp(kind, "branch") == 0) {
+        if (!v[COL_A] || !v[COL_B] || !v[COL_C] || !v[COL_D])
+            return false;
+        cat->branch_id = strtoll(v[COL_A], NULL, 10);
+        cat->base_seq = strtoll(v[COL_C], NULL, 10);
+        cat->version = strtoll(v[COL_D], NULL, 10);
+        free(cat->branch_name);
+        cat->branch_name = strdup(v[COL_B]);
+        return cat->branch_name != NULL;
+    }
+    if (strcmp(kind, "path") == 0) {
+        if (!v[COL_B])
+            return false;
+        char **path = realloc(cat->path, (size_t)(cat->npath + 1) * sizeof *path);
+        if (!path)
+            return false;
+        cat->path = path;
+        cat->path[cat->npath] = strdup(v[COL_B]);
+        return cat->path[cat->npath++] != NULL;
+    }
+    if (strcmp(kind, "rel") == 0) {
+        if (!v[COL_B] || !v[COL_C])
+            return false;
+        char **rels = realloc(cat->rels, (size_t)(cat->nrels + 1) * 2 * sizeof *rels);
+        if (!rels)
+            return false;
+        cat->rels = rels;
+        rels[2 * cat->nrels] = strdup(v[COL_B]);
+        rels[2 * cat->nrels + 1] = strdup(v[COL_C]);
+        cat->nrels++;
+        return rels[2 * cat->nrels - 2] && rels[2 * cat->nrels - 1];
+    }
+    if (strcmp(kind, "table") == 0) {
+        if (!v[COL_A] || !v[COL_B] || !v[COL_C])
+            return false;
+        catalog_table_t *tables =
+            realloc(cat->tables, (size_t)(cat->ntables + 1) * sizeof *tables);
+        if (!tables)
+            return false;
+        cat->tables = tables;
+        catalog_table_t *t = &tables[cat->ntables++];
+        memset(t, 0, sizeof *t);
+        t->id = atoi(v[COL_A]);
+        t->schema = strdup(v[COL_B]);
+        t->name = strdup(v[COL_C]);
+        return t->schema && t->name;
+    }
+    if (strcmp(kind, "column") == 0) {
+        if (!v[COL_A] || !v[COL_B] || !v[COL_C])
+            return false;
+        catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
+        return t && add_column(t, v[COL_B], strcmp(v[COL_C], "true") == 0);
+    }
+    if (strcmp(kind, "as_of") == 0) {
+        cat->read_only = true;
+        return true;
+    }
+    return true; /* kinds added by later migrations are ignored */
+}
+
+bool catalog_load(catalog_t *cat, int nrows, int ncols, const char *const *values)
+{
+    memset(cat, 0, sizeof *cat);
+    if (ncols != SESSION_COLS)
+        return false;
+    bool seen_branch = false;
+    for (int r = 0; r < nrows; r++) {
+        const char *const *v = values + (size_t)r * SESSION_COLS;
+        if (!load_row(cat, v)) {
+            catalog_free(cat);
+            return false;
+        }
+        seen_branch |= v[COL_KIND] && strcmp(v[COL_KIND], "branch") == 0;
+    }
+    for (int i = 0; i < cat->ntables; i++)
+        if (cat->tables[i].ncols == 0)
+            seen_branch = false; /* a tracked table without columns: corrupt */
+    if (!seen_branch)
+        catalog_free(cat);
+    return seen_branch;
+}
+
+static const catalog_table_t *find_exact(const catalog_t *cat, const char *schema,
+                                         const char *name)
+{
+    for (int i = 0; i < cat->ntables; i++)
+        if (strcmp(cat->tables[i].name, name) == 0 && strcmp(cat->tables[i].schema, schema) == 0)
+            return &cat->tables[i];
+    return NULL;
+}
+
+static bool relation_exists(const catalog_t *cat, const char *schema, const char *name)
+{
+    for (int i = 0; i < cat->nrels; i++)
+        if (strcmp(cat->rels[2 * i + 1], name) == 0 && strcmp(cat->rels[2 * i], schema) == 0)
+            return true;
+    return false;
+}
+
+const catalog_table_t *catalog_find(const catalog_t *cat, const char *schema, const char *name)
+{
+    if (!cat || !name)
+        return NULL;
+    if (schema)
+        return find_exact(cat, schema, name);
+    for (int i = 0; i < cat->npath; i++) {
+        const catalog_table_t *t = find_exact(cat, cat->path[i], name);
+        if (t)
+            return t;
+        if (relation_exists(cat, cat->path[i], name))
+            return NULL; /* an untracked relation of that name comes first */
+    }
+    return NULL;
+}

@@ -1,0 +1,52 @@
+/*
+ * catalog — what the proxy knows about one session's view of the epoch
+ * metadata: its branch (id, base point), its search path, and the tracked
+ * tables with their columns and primary keys.
+ *
+ * Loaded from the rows of epoch._session(branch) (see sql/001_catalog.sql);
+ * immutable afterwards, so the rewriter can read it without locks. The
+ * caller owns a catalog_t and frees it with catalog_free.
+ */
+#ifndef EPOCH_BRANCH_CATALOG_H
+#define EPOCH_BRANCH_CATALOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct catalog_table {
+    int id;         /* epoch.tracked.id; storage is epoch.d_<id>, epoch.h_<id> */
+    char *schema;   /* as stored in pg_namespace (not quoted) */
+    char *name;
+    char **cols;    /* in attnum order */
+    bool *is_pk;
+    int ncols;
+} catalog_table_t;
+
+typedef struct catalog {
+    int64_t branch_id; /* 0 = main */
+    int64_t base_seq;
+    int64_t version;   /* epoch.meta catalog_version */
+    bool read_only;    /* epoch.as_of is set: the session reads a ref, writes nothing */
+    char *branch_name;
+    char **path;       /* current_schemas(true), in order */
+    int npath;
+    catalog_table_t *tables;
+    int ntables;
+    char **rels; /* schema, name pairs: every relation on the path whose name
+                    is also a tracked table's (to resolve shadowing) */
+    int nrels;
+} catalog_t;
+
+/* Fill cat from the result of `SELECT * FROM epoch._session(...)`: nrows rows
+ * of 5 text columns (kind, a, b, c, d), values[row * 5 + col], NULL = SQL
+ * NULL. false on a malformed result or out of memory (cat is then empty). */
+bool catalog_load(catalog_t *cat, int nrows, int ncols, const char *const *values)
+    __attribute__((warn_unused_result));
+void catalog_free(catalog_t *cat);
+
+/* The tracked table `schema.name`; with schema NULL, the first match along
+ * the search path (as PostgreSQL resolves an unqualified name). NULL when the
+ * name does not resolve to a tracked table. */
+const catalog_table_t *catalog_find(const catalog_t *cat, const char *schema, const char *name);
+
+#endif

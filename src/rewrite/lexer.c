@@ -1,0 +1,228 @@
+/*
+ * lexer — token-level helpers over SQL text (PostgreSQL's lexical rules for
+ * identifiers, string constants, dollar quotes and comments).
+ *
+ * Must never: read past the terminating NUL, whatever the input.
+ */
+#include "rewrite/lexer.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool ident_start(unsigned char c)
+{
+    return isalpha(c) || c == '_' || c >= 0x80;
+}
+
+static bool ident_char(unsigned char c)
+{
+    return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
+}
+
+size_t lex_skip_blank(const char *sql, size_t pos)
+{
+    for (;;) {
+        while (sql[pos] && isspace((unsigned char)sql[pos]))
+            pos++;
+        if (sql[pos] == '-' && sql[pos + 1] == '-') {
+            while (sql[pos] && sql[pos] != '\n')
+                pos++;
+            continue;
+        }
+        if (sql[pos] == '/' && sql[pos + 1] == '*') {
+            int depth = 1;
+            pos += 2;
+            while (sql[pos] && depth > 0) {
+                if (sql[pos] == '/' && sql[pos + 1] == '*') {
+                    depth++;
+                    pos += 2;
+                } else if (sql[pos] == '*' && sql[pos + 1] == '/') {
+                    depth--;
+                    pos += 2;
+                } else {
+                    pos++;
+                }
+            }
+            continue;
+        }
+        return pos;
+    }
+}
+
+/* End of one identifier at pos (quoted or bare), or pos. */
+static size_t ident_end(const char *sql, size_t pos)
+{
+    if (sql[pos] == '"') {
+        size_t p = pos + 1;
+        while (sql[p]) {
+            if (sql[p] == '"') {
+                if (sql[p + 1] == '"') {
+                    p += 2;
+                    continue;
+                }
+                return p + 1;
+            }
+            p++;
+        }
+        return pos; /* unterminated */
+    }
+    if (!ident_start((unsigned char)sql[pos]))
+        return pos;
+    size_t p = pos + 1;
+    while (ident_char((unsigned char)sql[p]))
+        p++;
+    return p;
+}
+
+size_t lex_name_end(const char *sql, size_t pos)
+{
+    size_t end = ident_end(sql, pos);
+    if (end == pos)
+        return pos;
+    for (;;) {
+        size_t dot = lex_skip_blank(sql, end);
+        if (sql[dot] != '.')
+            return end;
+        size_t next = lex_skip_blank(sql, dot + 1);
+        size_t e = ident_end(sql, next);
+        if (e == next)
+            return end;
+        end = e;
+    }
+}
+
+/* Skip a literal or quoted name starting at pos; returns its end, or pos. */
+static size_t skip_quoted(const char *sql, size_t pos)
+{
+    char c = sql[pos];
+    if (c == '"')
+        return ident_end(sql, pos);
+    if (c == '\'' || ((c == 'E' || c == 'e') && sql[pos + 1] == '\'' &&
+                      (pos == 0 || !ident_char((unsigned char)sql[pos - 1])))) {
+        bool escapes = c != '\'';
+        size_t p = pos + (escapes ? 2 : 1);
+        while (sql[p]) {
+            if (escapes && sql[p] == '\\' && sql[p + 1]) {
+                p += 2;
+                continue;
+            }
+            if (sql[p] == '\'') {
+                if (sql[p + 1] == '\'') {
+                    p += 2;
+                    continue;
+                }
+                return p + 1;
+            }
+            p++;
+        }
+        return p;
+    }
+    if (c == '$' && (pos == 0 || !ident_char((unsigned char)sql[pos - 1]))) {
+        size_t t = pos + 1;
+        while (sql[t] && (isalnum((unsigned char)sql[t]) || sql[t] == '_'))
+            t++;
+        if (sql[t] != '$' || (t > pos + 1 && isdigit((unsigned char)sql[pos + 1])))
+            return pos;
+        size_t taglen = t + 1 - pos;
+        for (const char *q = sql + t + 1; (q = strchr(q, '$')) != NULL; q++)
+            if (strncmp(q, sql + pos, taglen) == 0)
+                return (size_t)(q - sql) + taglen;
+        return strlen(sql);
+    }
+    return pos;
+}
+
+size_t lex_paren_end(const char *sql, size_t pos)
+{
+    if (sql[pos] != '(')
+        return pos;
+    int depth = 0;
+    size_t p = pos;
+    while (sql[p]) {
+        size_t q = skip_quoted(sql, p);
+        if (q != p) {
+            p = q;
+            continue;
+        }
+        if (sql[p] == '(')
+            depth++;
+        else if (sql[p] == ')' && --depth == 0)
+            return p + 1;
+        p++;
+    }
+    return pos;
+}
+
+size_t lex_keyword_before(const char *sql, size_t pos, const char *kw)
+{
+    size_t p = pos;
+    while (p > 0 && isspace((unsigned char)sql[p - 1]))
+        p--;
+    size_t end = p;
+    while (p > 0 && ident_char((unsigned char)sql[p - 1]))
+        p--;
+    size_t n = strlen(kw);
+    if (end - p == n && strncasecmp(sql + p, kw, n) == 0)
+        return p;
+    return pos;
+}
+
+char *lex_quote_named_args(const char *sql)
+{
+    size_t len = strlen(sql);
+    char *out = malloc(len * 3 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0, p = 0;
+    bool changed = false;
+    while (sql[p]) {
+        size_t q = skip_quoted(sql, p);
+        if (q == p && sql[p] == '-' && sql[p + 1] == '-')
+            q = lex_skip_blank(sql, p);
+        if (q == p && sql[p] == '/' && sql[p + 1] == '*')
+            q = lex_skip_blank(sql, p);
+        if (q != p) {
+            memcpy(out + o, sql + p, q - p);
+            o += q - p;
+            p = q;
+            continue;
+        }
+        if (ident_start((unsigned char)sql[p]) && (p == 0 || !ident_char((unsigned char)sql[p - 1]))) {
+            size_t e = ident_end(sql, p);
+            size_t after = lex_skip_blank(sql, e);
+            if (sql[after] == '=' && sql[after + 1] == '>') {
+                out[o++] = '"';
+                for (size_t i = p; i < e; i++)
+                    out[o++] = (char)tolower((unsigned char)sql[i]);
+                out[o++] = '"';
+                changed = true;
+            } else {
+                memcpy(out + o, sql + p, e - p);
+                o += e - p;
+            }
+            p = e;
+            continue;
+        }
+        out[o++] = sql[p++];
+    }
+    out[o] = '\0';
+    if (!changed) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+bool lex_contains_ci(const char *sql, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0 || len < n)
+        return n == 0;
+    unsigned char first = (unsigned char)tolower((unsigned char)needle[0]);
+    for (size_t i = 0; i + n <= len; i++)
+        if ((unsigned char)tolower((unsigned char)sql[i]) == first &&
+            strncasecmp(sql + i, needle, n) == 0)
+            return true;
+    return false;
+}

@@ -1,0 +1,32 @@
+/*
+ * lexer — the few token-level facts the rewriter needs about the client's
+ * text that the parse tree does not give: where a qualified name ends, what
+ * keyword precedes a position, and a pass that skips literals and comments.
+ * All positions are byte offsets into a NUL-terminated statement.
+ */
+#ifndef EPOCH_REWRITE_LEXER_H
+#define EPOCH_REWRITE_LEXER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* End (exclusive) of the dotted name starting at pos: ident [. ident]...,
+ * quoted or not, with blanks and comments allowed around the dots. Returns
+ * pos when no identifier starts there. */
+size_t lex_name_end(const char *sql, size_t pos);
+/* End of a parenthesised list starting at pos ('(' there), or pos if none. */
+size_t lex_paren_end(const char *sql, size_t pos);
+/* Skip blanks and comments forward from pos. */
+size_t lex_skip_blank(const char *sql, size_t pos);
+/* Start of the word just before pos (skipping blanks and comments) when it
+ * equals kw case-insensitively; otherwise pos. */
+size_t lex_keyword_before(const char *sql, size_t pos, const char *kw);
+/* Copy of sql in which every bare word followed by "=>" is double-quoted in
+ * lower case (so `from => 'x'` becomes `"from" => 'x'`), skipping literals,
+ * quoted names and comments; NULL if there is none or out of memory. */
+char *lex_quote_named_args(const char *sql);
+/* Case-insensitive substring test (a cheap pre-check; meaning comes from the
+ * parse tree). */
+bool lex_contains_ci(const char *sql, size_t len, const char *needle);
+
+#endif

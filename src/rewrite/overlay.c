@@ -1,0 +1,125 @@
+/*
+ * overlay — generate state(table, ref) SQL.
+ *
+ * For a branch b with base point S, table T with key k:
+ *   delta rows of b that are not tombstones
+ *   UNION ALL main rows not changed by b and not changed on main after S
+ *   UNION ALL, for keys changed on main after S and not changed by b, the
+ *             first captured pre-image after S (the row as it was at S)
+ * UNION ALL, not UNION: the three arms never share a key, so deduplication
+ * would only cost time. The arms keep predicates the planner can push down
+ * into index scans on (branch, key) and (key, seq).
+ *
+ * Must never: emit an unquoted name or value.
+ */
+#include "rewrite/overlay.h"
+
+#include <string.h>
+
+void overlay_ident(FILE *f, const char *name)
+{
+    fputc('"', f);
+    for (const char *p = name; *p; p++) {
+        if (*p == '"')
+            fputc('"', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+void overlay_literal(FILE *f, const char *value)
+{
+    if (strchr(value, '\\'))
+        fputc('E', f);
+    fputc('\'', f);
+    for (const char *p = value; *p; p++) {
+        if (*p == '\'' || *p == '\\')
+            fputc(*p, f);
+        fputc(*p, f);
+    }
+    fputc('\'', f);
+}
+
+static void column_list(FILE *f, const catalog_table_t *t, const char *qual)
+{
+    for (int i = 0; i < t->ncols; i++) {
+        if (i)
+            fputs(", ", f);
+        if (qual)
+            fprintf(f, "%s.", qual);
+        overlay_ident(f, t->cols[i]);
+    }
+}
+
+static void key_list(FILE *f, const catalog_table_t *t, const char *qual)
+{
+    bool first = true;
+    for (int i = 0; i < t->ncols; i++) {
+        if (!t->is_pk[i])
+            continue;
+        if (!first)
+            fputs(", ", f);
+        first = false;
+        if (qual)
+            fprintf(f, "%s.", qual);
+        overlay_ident(f, t->cols[i]);
+    }
+}
+
+static void key_match(FILE *f, const catalog_table_t *t, const char *a, const char *b)
+{
+    bool first = true;
+    for (int i = 0; i < t->ncols; i++) {
+        if (!t->is_pk[i])
+            continue;
+        if (!first)
+            fputs(" AND ", f);
+        first = false;
+        fprintf(f, "%s.", a);
+        overlay_ident(f, t->cols[i]);
+        fprintf(f, " = %s.", b);
+        overlay_ident(f, t->cols[i]);
+    }
+}
+
+/* NOT EXISTS (a row of the branch with the key of alias `outer`) */
+static void not_in_branch(FILE *f, const catalog_table_t *t, const char *outer,
+                          const char *branch_id)
+{
+    fprintf(f, "NOT EXISTS (SELECT 1 FROM epoch.\"d_%d\" _d WHERE _d._epoch_branch = %s AND ",
+            t->id, branch_id);
+    key_match(f, t, "_d", outer);
+    fputc(')', f);
+}
+
+void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq)
+{
+    /* the branch's rows */
+    fputs("(SELECT ", f);
+    column_list(f, t, NULL);
+    fprintf(f, " FROM epoch.\"d_%d\" WHERE _epoch_branch = %s AND NOT _epoch_deleted", t->id,
+            branch_id);
+    /* main's rows unchanged since the base point */
+    fputs(" UNION ALL SELECT ", f);
+    column_list(f, t, "_b");
+    fputs(" FROM ", f);
+    overlay_ident(f, t->schema);
+    fputc('.', f);
+    overlay_ident(f, t->name);
+    fputs(" _b WHERE ", f);
+    not_in_branch(f, t, "_b", branch_id);
+    fprintf(f, " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_%d\" _h WHERE _h._epoch_seq > %s AND ",
+            t->id, base_seq);
+    key_match(f, t, "_h", "_b");
+    fputc(')', f);
+    /* main's rows changed since: their first pre-image after the base point */
+    fputs(" UNION ALL SELECT ", f);
+    column_list(f, t, "_p");
+    fputs(" FROM (SELECT DISTINCT ON (", f);
+    key_list(f, t, NULL);
+    fprintf(f, ") * FROM epoch.\"h_%d\" WHERE _epoch_seq > %s ORDER BY ", t->id, base_seq);
+    key_list(f, t, NULL);
+    fputs(", _epoch_seq) _p WHERE _p._epoch_existed AND ", f);
+    not_in_branch(f, t, "_p", branch_id);
+    fputc(')', f);
+}

@@ -1,0 +1,24 @@
+/*
+ * overlay — the SQL of a tracked table's rows at a ref (DESIGN.md's
+ * state(table, ref)): the branch's own rows UNION ALL the rows of main as of
+ * the branch's base point whose key the branch has not changed.
+ */
+#ifndef EPOCH_REWRITE_OVERLAY_H
+#define EPOCH_REWRITE_OVERLAY_H
+
+#include <stdio.h>
+
+#include "branch/catalog.h"
+
+/* Append to f a parenthesised subquery with exactly t's columns, in order and
+ * with the same names and types. branch_id and base_seq are SQL expressions
+ * (a literal, or a scalar subquery for a "@ref" named in the query). */
+void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq);
+
+/* Append an identifier, always double-quoted ("" doubled inside). */
+void overlay_ident(FILE *f, const char *name);
+/* Append a string literal ('' doubled; E'' with doubled backslashes when
+ * needed, so the result is right whatever standard_conforming_strings is). */
+void overlay_literal(FILE *f, const char *value);
+
+#endif

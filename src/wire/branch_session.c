@@ -1,0 +1,482 @@
+/*
+ * branch_session — per-client branch state and the statement hook.
+ *
+ * Life of a statement on a branch: branch_on_message() gets the client's
+ * Query or Parse before it is forwarded; if the session's catalog is stale it
+ * queues internal statements (migration, epoch._session_current()) and
+ * returns BRANCH_WAIT, and the client's stream stays paused until they are
+ * answered; then the rewriter decides, and the hook forwards the original,
+ * sends a rewritten message, or refuses.
+ *
+ * Refusals are sent to PostgreSQL as a DO block that raises the error, so
+ * the client gets an ordinary ErrorResponse in protocol order and an open
+ * transaction is aborted exactly as a failing statement would abort it.
+ *
+ * Must never: forward a statement on a branch that the rewriter has not
+ * accepted, or run an internal statement while the client has extended-
+ * protocol messages in flight without a Sync (their replies would mix).
+ */
+#include "wire/branch_session.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "branch/catalog.h"
+#include "branch/migrate.h"
+#include "rewrite/rewrite.h"
+#include "wire/conn.h"
+#include "wire/log.h"
+
+struct branch_state {
+    catalog_t cat;
+    bool loaded;     /* cat holds the session's current view */
+    bool refresh;    /* reload before the next statement that needs it */
+    bool tx_dirty;   /* the branch changed inside a transaction: reload at its end */
+    bool busy;       /* internal statements queued for us */
+    char *validated; /* SET target that exists; the SET may now go through */
+    bool migrated;   /* the epoch schema is known to be current in this session's database */
+    bool has_err;    /* an internal statement failed: answer the held message */
+    char err_state[6];
+    char *err_msg;
+};
+
+static struct branch_state *state(client_t *c)
+{
+    if (!c->br)
+        c->br = calloc(1, sizeof *c->br);
+    return c->br;
+}
+
+void branch_free(client_t *c)
+{
+    struct branch_state *br = c->br;
+    if (!br)
+        return;
+    catalog_free(&br->cat);
+    free(br->validated);
+    free(br->err_msg);
+    free(br);
+    c->br = NULL;
+}
+
+/* ---- startup ---- */
+
+bool branch_startup(client_t *c, char *err, size_t errcap)
+{
+    startup_t *st = &c->startup;
+    const char *at = st->database ? strchr(st->database, '@') : NULL;
+    if (!at)
+        return true;
+    if (at == st->database || !at[1]) {
+        snprintf(err, errcap, "invalid database name \"%.100s\": use dbname@branch",
+                 st->database);
+        return false;
+    }
+    /* rebuild the parameter list: database without the branch, plus
+     * epoch.branch (unless options already set one, which then wins) */
+    size_t cap = st->params_len + 32;
+    char *params = malloc(cap);
+    if (!params) {
+        snprintf(err, errcap, "out of memory");
+        return false;
+    }
+    size_t len = 0, pos = 0;
+    const char *name, *value;
+    bool has_param = false;
+    const char *branch = at + 1;
+    while (startup_next(st, &pos, &name, &value)) {
+        size_t vlen = strlen(value);
+        if (value == st->database)
+            vlen = (size_t)(at - st->database);
+        has_param |= strcmp(name, "epoch.branch") == 0;
+        memcpy(params + len, name, strlen(name) + 1);
+        len += strlen(name) + 1;
+        memcpy(params + len, value, vlen);
+        len += vlen;
+        params[len++] = '\0';
+    }
+    if (!has_param) {
+        size_t need = len + sizeof "epoch.branch" + strlen(branch) + 2;
+        if (need > cap) {
+            char *grown = realloc(params, need);
+            if (!grown) {
+                free(params);
+                snprintf(err, errcap, "out of memory");
+                return false;
+            }
+            params = grown;
+        }
+        memcpy(params + len, "epoch.branch", sizeof "epoch.branch");
+        len += sizeof "epoch.branch";
+        memcpy(params + len, branch, strlen(branch) + 1);
+        len += strlen(branch) + 1;
+    }
+    params[len++] = '\0';
+    /* re-point the parsed fields into the new list */
+    startup_t fresh;
+    char perr[200];
+    if (!startup_parse(&fresh, st->version, params, len, perr, sizeof perr)) {
+        free(params);
+        snprintf(err, errcap, "%s", perr);
+        return false;
+    }
+    free(params);
+    startup_free(st);
+    *st = fresh;
+    return true;
+}
+
+bool branch_wanted_at_login(const client_t *c)
+{
+    size_t pos = 0;
+    const char *name, *value;
+    while (startup_next(&c->startup, &pos, &name, &value))
+        if (strncmp(name, "epoch.", 6) == 0 ||
+            (strcmp(name, "options") == 0 && strstr(value, "epoch.")))
+            return true;
+    return false;
+}
+
+/* ---- internal statements ---- */
+
+/* The client an internal statement was queued for, if still the same. */
+static client_t *owner(server_t *sv, void *arg)
+{
+    client_t *c = sv->client;
+    if (!c || c->id != (uint64_t)(uintptr_t)arg || !c->br || c->state == CL_CLOSING)
+        return NULL;
+    return c;
+}
+
+static void set_error(struct branch_state *br, const internal_result_t *res)
+{
+    if (br->has_err)
+        return;
+    br->has_err = true;
+    snprintf(br->err_state, sizeof br->err_state, "%s", res->sqlstate ? res->sqlstate : "XX000");
+    free(br->err_msg);
+    br->err_msg = strdup(res->message ? res->message : "internal statement failed");
+}
+
+static void migrated_cb(server_t *sv, void *arg, const internal_result_t *res)
+{
+    client_t *c = owner(sv, arg);
+    if (!c)
+        return;
+    if (!res->ok)
+        set_error(c->br, res);
+    else if (sv->tx_status == 'I') /* committed, not just inside the client's transaction */
+        c->br->migrated = true;
+}
+
+static void session_cb(server_t *sv, void *arg, const internal_result_t *res)
+{
+    client_t *c = owner(sv, arg);
+    if (!c)
+        return;
+    struct branch_state *br = c->br;
+    br->busy = false;
+    if (!res->ok) {
+        set_error(br, res);
+        return;
+    }
+    catalog_t cat;
+    if (!catalog_load(&cat, res->nrows, res->ncols, res->values)) {
+        internal_result_t bad = {.sqlstate = "XX000",
+                                 .message = "epoch could not read the session's branch catalog"};
+        set_error(br, &bad);
+        return;
+    }
+    catalog_free(&br->cat);
+    br->cat = cat;
+    br->loaded = true;
+    br->refresh = false;
+    log_debug("client %llu: branch \"%s\" (id %lld, base %lld, %d tracked tables)",
+              (unsigned long long)c->id, cat.branch_name, (long long)cat.branch_id,
+              (long long)cat.base_seq, cat.ntables);
+}
+
+static void validate_cb(server_t *sv, void *arg, const internal_result_t *res)
+{
+    client_t *c = owner(sv, arg);
+    if (!c)
+        return;
+    c->br->busy = false;
+    if (!res->ok) {
+        set_error(c->br, res);
+        free(c->br->validated);
+        c->br->validated = NULL;
+    }
+}
+
+static bool queue(client_t *c, const char *sql, internal_cb_t cb)
+{
+    return server_internal(c->server, sql, cb, (void *)(uintptr_t)c->id);
+}
+
+static bool queue_migration(client_t *c)
+{
+    if (c->br->migrated)
+        return true;
+    return queue(c, migrate_sql(), migrated_cb);
+}
+
+static bool queue_refresh(client_t *c)
+{
+    c->br->busy = true;
+    return queue_migration(c) &&
+           queue(c, "SELECT * FROM epoch._session_current()", session_cb);
+}
+
+/* ---- login ---- */
+
+static void login_cb(server_t *sv, void *arg, const internal_result_t *res)
+{
+    session_cb(sv, arg, res);
+    client_t *c = owner(sv, arg);
+    if (!c)
+        return;
+    struct branch_state *br = c->br;
+    if (br->has_err) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s", br->err_msg ? br->err_msg : "branch check failed");
+        client_fail(c, br->err_state, msg,
+                    "Connect to an existing branch (dbname@branch), or to main and create it "
+                    "with SELECT epoch.branch_create('name').");
+        return;
+    }
+    client_login_finish(c);
+}
+
+void branch_check_login(client_t *c)
+{
+    struct branch_state *br = state(c);
+    if (!br) {
+        client_fail(c, "53200", "out of memory", NULL);
+        return;
+    }
+    br->busy = true;
+    if (!queue_migration(c) ||
+        !queue(c, "SELECT * FROM epoch._session_current()", login_cb))
+        client_fail(c, "53200", "out of memory", NULL);
+}
+
+/* ---- answering ---- */
+
+/* A statement that raises the given error inside PostgreSQL. */
+static bool raise_sql(buf_t *b, const char *sqlstate, const char *message, const char *hint)
+{
+    bool ok = buf_append(b, "DO $epoch_refuse$BEGIN RAISE EXCEPTION USING ERRCODE = ", 55) &&
+              proto_quote_literal(b, sqlstate) && buf_append(b, ", MESSAGE = ", 12);
+    /* a message holding the dollar-quote tag would end the block early */
+    char *safe = strdup(message);
+    if (!safe)
+        return false;
+    for (char *p = safe; (p = strstr(p, "$epoch_refuse$")) != NULL;)
+        *p = '?';
+    ok = ok && proto_quote_literal(b, safe);
+    free(safe);
+    if (ok && hint)
+        ok = buf_append(b, ", HINT = ", 9) && proto_quote_literal(b, hint);
+    return ok && buf_append(b, "; END$epoch_refuse$", 20);
+}
+
+/* Send a Query (sql) or a Parse with sql in place of the client's message. */
+static bool send_replacement(client_t *c, const char *msg, size_t total, const char *sql)
+{
+    server_t *sv = c->server;
+    buf_t b = {0};
+    bool ok;
+    if (msg[0] == 'Q') {
+        ok = proto_query(&b, sql);
+        if (ok) {
+            c->inflight++;
+            sv->inflight++;
+        }
+    } else {
+        /* Parse: name, query, then the parameter types (kept as they are) */
+        const char *body = msg + 5, *end = msg + total;
+        const char *name_end = memchr(body, 0, (size_t)(end - body));
+        const char *q_end = name_end ? memchr(name_end + 1, 0, (size_t)(end - name_end - 1)) : NULL;
+        size_t start;
+        ok = q_end && buf_msg_begin(&b, 'P', &start) &&
+             buf_append(&b, body, (size_t)(name_end - body) + 1) && buf_put_str(&b, sql) &&
+             buf_append(&b, q_end + 1, (size_t)(end - q_end - 1));
+        if (ok)
+            buf_msg_end(&b, start);
+        c->unsynced = true;
+    }
+    ok = ok && stream_write(&sv->st, b.data, b.len);
+    buf_free(&b);
+    return ok;
+}
+
+static bool send_refusal(client_t *c, const char *msg, size_t total, const char *sqlstate,
+                         const char *message, const char *hint)
+{
+    buf_t b = {0};
+    bool ok = raise_sql(&b, sqlstate, message, hint) && buf_append(&b, "", 1) &&
+              send_replacement(c, msg, total, b.data);
+    buf_free(&b);
+    return ok;
+}
+
+/* An internal statement failed for this message: tell the client. For a
+ * simple Query, nothing else is in flight (internal statements run only
+ * then), so the error and ReadyForQuery can be written directly. */
+static branch_hook_t answer_error(client_t *c, const char *msg, size_t total)
+{
+    struct branch_state *br = c->br;
+    br->has_err = false;
+    br->refresh = true; /* whatever failed, do not trust the catalog */
+    const char *m = br->err_msg ? br->err_msg : "epoch internal statement failed";
+    if (msg[0] == 'Q') {
+        buf_t b = {0};
+        c->tx_status = c->server->tx_status;
+        bool ok = proto_error(&b, "ERROR", br->err_state, m, NULL) &&
+                  proto_ready(&b, c->tx_status) && stream_write(&c->st, b.data, b.len);
+        buf_free(&b);
+        if (!ok) {
+            client_fail(c, "53200", "out of memory", NULL);
+            return BRANCH_DONE;
+        }
+        stream_flush(&c->st);
+        client_after_ready(c);
+        return BRANCH_DONE;
+    }
+    if (!send_refusal(c, msg, total, br->err_state, m, NULL))
+        client_fail(c, "53200", "out of memory", NULL);
+    return BRANCH_DONE;
+}
+
+/* ---- the hook ---- */
+
+static const char *statement_text(const char *msg, size_t total)
+{
+    const char *body = msg + 5, *end = msg + total;
+    if (msg[0] == 'Q')
+        return total > 5 && end[-1] == '\0' ? body : NULL;
+    const char *name_end = memchr(body, 0, (size_t)(end - body));
+    if (!name_end || !memchr(name_end + 1, 0, (size_t)(end - name_end - 1)))
+        return NULL;
+    return name_end + 1;
+}
+
+branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
+{
+    const char *sql = statement_text(msg, total);
+    if (!sql)
+        return BRANCH_FORWARD; /* malformed: PostgreSQL reports it */
+    struct branch_state *br = c->br;
+    bool on_branch = br && br->loaded && (br->cat.branch_id != 0 || br->cat.read_only);
+    if (!on_branch && !(br && (br->refresh || br->tx_dirty)) &&
+        !rewrite_needs_parse(sql, strlen(sql)))
+        return BRANCH_FORWARD; /* the hot path on main */
+    br = state(c);
+    if (!br) {
+        client_fail(c, "53200", "out of memory", NULL);
+        return BRANCH_DONE;
+    }
+    if (br->busy)
+        return BRANCH_WAIT;
+    if (br->has_err)
+        return answer_error(c, msg, total);
+    bool may_query = !c->unsynced; /* see "Must never" above */
+    if (br->refresh && may_query) {
+        if (!queue_refresh(c))
+            client_fail(c, "53200", "out of memory", NULL);
+        return c->state == CL_ACTIVE ? BRANCH_WAIT : BRANCH_DONE;
+    }
+    rw_session_t s = {.cat = br->loaded ? &br->cat : NULL,
+                      .on_branch = br->loaded && br->cat.branch_id != 0,
+                      .read_only = br->loaded && br->cat.read_only};
+    rw_result_t r;
+    rewrite_statement(&s, sql, &r);
+    branch_hook_t ret = BRANCH_DONE;
+    bool ok = true;
+    if ((r.action == RW_NEED_CATALOG || ((r.flags & RW_F_SCHEMA) &&
+                                         !br->migrated)) &&
+        r.action != RW_ERROR) {
+        if (!may_query) {
+            ok = send_refusal(c, msg, total, "0A000",
+                              "epoch must load the branch catalog before this statement, "
+                              "but the client has unsynchronised messages in flight",
+                              "Send a Sync before this statement.");
+        } else if (r.action == RW_NEED_CATALOG) {
+            ok = queue_refresh(c);
+            ret = BRANCH_WAIT;
+        } else {
+            br->busy = true;
+            ok = queue_migration(c) &&
+                 queue(c, "SELECT 1", validate_cb); /* clears busy once migrated */
+            ret = BRANCH_WAIT;
+        }
+        goto out;
+    }
+    switch (r.action) {
+    case RW_FORWARD:
+        ret = BRANCH_FORWARD;
+        break;
+    case RW_REWRITTEN:
+        ok = send_replacement(c, msg, total, r.sql);
+        break;
+    case RW_ERROR:
+        ok = send_refusal(c, msg, total, r.sqlstate, r.message ? r.message : "out of memory",
+                          r.hint);
+        break;
+    case RW_SET_BRANCH:
+        if (msg[0] != 'Q') {
+            ok = send_refusal(c, msg, total, "0A000",
+                              "SET epoch.branch must be sent with the simple query protocol",
+                              "Choose the branch in the connection string (dbname@branch) "
+                              "or send SET as a simple query.");
+            break;
+        }
+        if (br->validated && strcmp(br->validated, r.value) == 0) {
+            free(br->validated);
+            br->validated = NULL;
+            ret = BRANCH_FORWARD; /* PostgreSQL keeps the setting */
+            break;
+        }
+        {
+            buf_t q = {0};
+            ok = buf_append(&q, "SELECT epoch._branch_id(", 24) &&
+                 proto_quote_literal(&q, r.value) && buf_append(&q, ")", 2);
+            br->busy = true;
+            ok = ok && queue_migration(c) && queue(c, q.data, validate_cb);
+            buf_free(&q);
+            if (ok) {
+                free(br->validated);
+                br->validated = strdup(r.value);
+                ok = br->validated != NULL;
+            }
+        }
+        ret = BRANCH_WAIT;
+        break;
+    case RW_NEED_CATALOG:
+        break; /* handled above */
+    }
+    if (ret != BRANCH_WAIT && (r.flags & RW_F_REFRESH)) {
+        br->refresh = true;
+        if (c->tx_status != 'I' || r.action == RW_SET_BRANCH)
+            br->tx_dirty = true;
+    }
+out:
+    rewrite_result_free(&r);
+    if (!ok) {
+        client_fail(c, "53200", "out of memory", NULL);
+        return BRANCH_DONE;
+    }
+    return ret;
+}
+
+void branch_after_ready(client_t *c)
+{
+    struct branch_state *br = c->br;
+    if (br && br->tx_dirty && c->tx_status == 'I') {
+        br->tx_dirty = false;
+        br->refresh = true;
+    }
+}

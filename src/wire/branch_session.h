@@ -1,0 +1,41 @@
+/*
+ * branch_session — a client's branch: chosen at startup (dbname@branch,
+ * options -c epoch.branch=...), changed with SET epoch.branch / epoch.as_of,
+ * and applied to every statement through the rewriter.
+ *
+ * PostgreSQL is the source of truth for the session's branch: the setting is
+ * a placeholder variable on the server session (so SET LOCAL, ROLLBACK,
+ * RESET and DISCARD ALL behave as for any setting), and the proxy reloads its
+ * copy (the catalog) with epoch._session_current() whenever a statement may
+ * have changed it. Private to src/wire.
+ */
+#ifndef EPOCH_WIRE_BRANCH_SESSION_H
+#define EPOCH_WIRE_BRANCH_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct client client_t;
+
+typedef enum {
+    BRANCH_FORWARD, /* forward the message as it is */
+    BRANCH_DONE,    /* the hook sent a replacement or answered; consume it */
+    BRANCH_WAIT,    /* internal statements are running; keep the message */
+} branch_hook_t;
+
+/* After the startup packet is parsed: split "dbname@branch" (the database
+ * becomes dbname, the branch a startup parameter epoch.branch). false with a
+ * client-facing reason in err. */
+bool branch_startup(client_t *c, char *err, size_t errcap) __attribute__((warn_unused_result));
+/* True when the session must be checked before the client sees
+ * ReadyForQuery (a branch was asked for at startup). */
+bool branch_wanted_at_login(const client_t *c);
+/* Start that check; calls client_login_finish(c) when done (or fails c). */
+void branch_check_login(client_t *c);
+/* A 'Q' or 'P' message from the client while a server is linked. */
+branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total);
+/* A ReadyForQuery reached the client (tx status updated). */
+void branch_after_ready(client_t *c);
+void branch_free(client_t *c);
+
+#endif

@@ -7,6 +7,7 @@
 #include "rewrite/lexer.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,4 +226,166 @@ bool lex_contains_ci(const char *sql, size_t len, const char *needle)
             strncasecmp(sql + i, needle, n) == 0)
             return true;
     return false;
+}
+
+/* Copy-through tokens for templating: comments, quoted names, E'' strings,
+ * dollar quotes. Returns the end of such a token at p, or p. */
+static size_t skip_verbatim(const char *sql, size_t p)
+{
+    if ((sql[p] == '-' && sql[p + 1] == '-') || (sql[p] == '/' && sql[p + 1] == '*'))
+        return lex_skip_blank(sql, p);
+    if (sql[p] == '\'' && (p == 0 || !ident_char((unsigned char)sql[p - 1])))
+        return p; /* a plain string: the caller templates it */
+    return skip_quoted(sql, p);
+}
+
+static size_t number_end(const char *sql, size_t p)
+{
+    size_t e = p;
+    while (isdigit((unsigned char)sql[e]))
+        e++;
+    if (sql[e] == '.' && sql[e + 1] != '.') {
+        e++;
+        while (isdigit((unsigned char)sql[e]))
+            e++;
+    }
+    if ((sql[e] == 'e' || sql[e] == 'E') &&
+        (isdigit((unsigned char)sql[e + 1]) ||
+         ((sql[e + 1] == '+' || sql[e + 1] == '-') && isdigit((unsigned char)sql[e + 2])))) {
+        e += 2;
+        while (isdigit((unsigned char)sql[e]))
+            e++;
+    }
+    return e;
+}
+
+bool lex_template(const char *sql, int first_param, char **tmpl, char ***lits, int *nlits)
+{
+    size_t len = strlen(sql);
+    char *out = malloc(len * 4 + 16);
+    char **found = NULL;
+    int n = 0;
+    if (!out)
+        return false;
+    size_t o = 0, p = 0;
+    while (sql[p]) {
+        size_t q = skip_verbatim(sql, p);
+        if (q != p) {
+            memcpy(out + o, sql + p, q - p);
+            o += q - p;
+            p = q;
+            continue;
+        }
+        size_t end = p;
+        bool prev_ident = p > 0 && (ident_char((unsigned char)sql[p - 1]) || sql[p - 1] == '.');
+        if (sql[p] == '\'' && !prev_ident) {
+            end = skip_quoted(sql, p);
+            if (sql[end] == '\'' || end == p) /* 'a' 'b' continuation or unterminated */
+                goto give_up;
+        } else if (isdigit((unsigned char)sql[p]) && !prev_ident) {
+            end = number_end(sql, p);
+            if (ident_char((unsigned char)sql[end]))
+                goto give_up;
+        } else if (ident_char((unsigned char)sql[p])) {
+            while (ident_char((unsigned char)sql[end]))
+                end++; /* a whole word, so digits inside names stay */
+            memcpy(out + o, sql + p, end - p);
+            o += end - p;
+            p = end;
+            continue;
+        }
+        if (end == p) {
+            out[o++] = sql[p++];
+            continue;
+        }
+        char **grown = realloc(found, (size_t)(n + 1) * sizeof *grown);
+        if (!grown)
+            goto give_up;
+        found = grown;
+        found[n] = strndup(sql + p, end - p);
+        if (!found[n])
+            goto give_up;
+        n++;
+        o += (size_t)sprintf(out + o, "$%d", first_param + n - 1);
+        p = end;
+    }
+    out[o] = '\0';
+    if (n == 0)
+        goto give_up;
+    *tmpl = out;
+    *lits = found;
+    *nlits = n;
+    return true;
+give_up:
+    for (int i = 0; i < n; i++)
+        free(found[i]);
+    free(found);
+    free(out);
+    return false;
+}
+
+int lex_max_param(const char *sql)
+{
+    int max = 0;
+    for (size_t p = 0; sql[p];) {
+        size_t q = skip_quoted(sql, p);
+        if (q == p && ((sql[p] == '-' && sql[p + 1] == '-') || (sql[p] == '/' && sql[p + 1] == '*')))
+            q = lex_skip_blank(sql, p);
+        if (q != p) {
+            p = q;
+            continue;
+        }
+        if (sql[p] == '$' && isdigit((unsigned char)sql[p + 1])) {
+            int v = atoi(sql + p + 1);
+            if (v > max)
+                max = v;
+            p++;
+            while (isdigit((unsigned char)sql[p]))
+                p++;
+            continue;
+        }
+        p++;
+    }
+    return max;
+}
+
+char *lex_fill(const char *tmpl, int first_param, char *const *lits, int nlits)
+{
+    size_t len = strlen(tmpl), extra = 0;
+    for (int i = 0; i < nlits; i++)
+        extra += strlen(lits[i]);
+    char *out = malloc(len + extra + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t p = 0; tmpl[p];) {
+        size_t q = skip_quoted(tmpl, p);
+        if (q != p) {
+            memcpy(out + o, tmpl + p, q - p);
+            o += q - p;
+            p = q;
+            continue;
+        }
+        if (tmpl[p] == '$' && isdigit((unsigned char)tmpl[p + 1]) &&
+            (p == 0 || !ident_char((unsigned char)tmpl[p - 1]))) {
+            size_t e = p + 1;
+            while (isdigit((unsigned char)tmpl[e]))
+                e++;
+            int k = atoi(tmpl + p + 1);
+            if (k >= first_param && k < first_param + nlits) {
+                size_t l = strlen(lits[k - first_param]);
+                memcpy(out + o, lits[k - first_param], l);
+                o += l;
+                p = e;
+                continue;
+            }
+            memcpy(out + o, tmpl + p, e - p);
+            o += e - p;
+            p = e;
+            continue;
+        }
+        out[o++] = tmpl[p++];
+    }
+    out[o] = '\0';
+    return out;
 }

@@ -29,4 +29,17 @@ char *lex_quote_named_args(const char *sql);
  * parse tree). */
 bool lex_contains_ci(const char *sql, size_t len, const char *needle);
 
+/* Template of a statement for the rewrite cache: every plain numeric and
+ * '...' string constant becomes $k (k counting up from first_param), and
+ * lits[] receives the replaced tokens. false (nothing allocated) when the
+ * text has no such constant or out of memory. */
+bool lex_template(const char *sql, int first_param, char **tmpl, char ***lits, int *nlits)
+    __attribute__((warn_unused_result));
+/* Highest $n parameter number used in sql (0 if none). */
+int lex_max_param(const char *sql);
+/* Inverse of lex_template on a rewritten template: each $k outside quotes
+ * with first_param <= k < first_param + nlits becomes lits[k - first_param].
+ * NULL if out of memory. */
+char *lex_fill(const char *tmpl, int first_param, char *const *lits, int nlits);
+
 #endif

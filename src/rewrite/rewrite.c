@@ -295,6 +295,11 @@ static bool is_write_node(const char *key)
 
 static void refuse_write(walker_t *w, const char *what)
 {
+    if (w->s->read_only) {
+        fail(w, "25006", "RESET epoch.as_of to write again.",
+             "%s is not allowed while epoch.as_of is set (read-only time travel)", what);
+        return;
+    }
     fail(w, "0A000",
          "Writes on branches are not supported yet; run them on main (SET epoch.branch = "
          "'main').",
@@ -551,13 +556,10 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
     }
     if (is_write_node(key)) {
         if (on_branch || w->s->read_only) {
-            statement_words(w->sql, start, words, sizeof words);
-            if (w->s->read_only && !on_branch)
-                fail(w, "25006", "RESET epoch.as_of to write again.",
-                     "%s is not allowed while epoch.as_of is set (read-only time travel)",
-                     words);
-            else
-                refuse_write(w, words);
+            refuse_write(w, strcmp(key, "InsertStmt") == 0   ? "INSERT"
+                            : strcmp(key, "UpdateStmt") == 0 ? "UPDATE"
+                            : strcmp(key, "DeleteStmt") == 0 ? "DELETE"
+                                                             : "MERGE");
             return;
         }
         walk(w, body);
@@ -678,6 +680,7 @@ rw_action_t rewrite_statement(const rw_session_t *s, const char *sql, rw_result_
         pg_query_free_parse_result(pr);
         free(quoted);
         out->action = RW_FORWARD;
+        out->flags = RW_F_UNPARSED;
         return RW_FORWARD;
     }
     json_object *tree = json_tokener_parse(pr.parse_tree);

@@ -29,6 +29,7 @@ typedef enum {
 enum {
     RW_F_SCHEMA = 1,  /* uses epoch.* objects: the epoch schema must exist */
     RW_F_REFRESH = 2, /* may change the catalog, search_path or branch: reload after */
+    RW_F_UNPARSED = 4, /* libpg_query could not parse it (forwarded for PostgreSQL to report) */
 };
 
 typedef struct rw_result {

@@ -25,12 +25,14 @@
 
 #include "branch/catalog.h"
 #include "branch/migrate.h"
+#include "rewrite/cache.h"
 #include "rewrite/rewrite.h"
 #include "wire/conn.h"
 #include "wire/log.h"
 
 struct branch_state {
     catalog_t cat;
+    char *view;      /* rewrite cache key of cat (see rewrite/cache.h) */
     bool loaded;     /* cat holds the session's current view */
     bool refresh;    /* reload before the next statement that needs it */
     bool tx_dirty;   /* the branch changed inside a transaction: reload at its end */
@@ -55,6 +57,7 @@ void branch_free(client_t *c)
     if (!br)
         return;
     catalog_free(&br->cat);
+    free(br->view);
     free(br->validated);
     free(br->err_msg);
     free(br);
@@ -171,6 +174,22 @@ static void migrated_cb(server_t *sv, void *arg, const internal_result_t *res)
         c->br->migrated = true;
 }
 
+/* Everything a rewrite depends on besides the text. */
+static char *view_key(const char *db, const catalog_t *cat)
+{
+    char *key = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&key, &len);
+    if (!f)
+        return NULL;
+    fprintf(f, "%s|%lld|%lld|%lld|%d", db, (long long)cat->branch_id, (long long)cat->base_seq,
+            (long long)cat->version, cat->read_only);
+    for (int i = 0; i < cat->npath; i++)
+        fprintf(f, "|%s", cat->path[i]);
+    fclose(f);
+    return key;
+}
+
 static void session_cb(server_t *sv, void *arg, const internal_result_t *res)
 {
     client_t *c = owner(sv, arg);
@@ -192,6 +211,8 @@ static void session_cb(server_t *sv, void *arg, const internal_result_t *res)
     catalog_free(&br->cat);
     br->cat = cat;
     br->loaded = true;
+    free(br->view);
+    br->view = view_key(c->startup.database, &br->cat);
     br->refresh = false;
     log_debug("client %llu: branch \"%s\" (id %lld, base %lld, %d tracked tables)",
               (unsigned long long)c->id, cat.branch_name, (long long)cat.branch_id,
@@ -393,7 +414,10 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
                       .on_branch = br->loaded && br->cat.branch_id != 0,
                       .read_only = br->loaded && br->cat.read_only};
     rw_result_t r;
-    rewrite_statement(&s, sql, &r);
+    if (br->loaded && br->view)
+        rewrite_cached(&s, br->view, sql, &r);
+    else
+        rewrite_statement(&s, sql, &r);
     branch_hook_t ret = BRANCH_DONE;
     bool ok = true;
     if ((r.action == RW_NEED_CATALOG || ((r.flags & RW_F_SCHEMA) &&

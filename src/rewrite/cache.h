@@ -1,0 +1,29 @@
+/*
+ * cache — rewrite results keyed by (session view, statement template).
+ *
+ * A session view is a string naming everything a rewrite depends on besides
+ * the text (database, branch, base point, catalog version, search path,
+ * read-only); the caller builds it when its catalog changes. Statements that
+ * differ only in numeric or '...' constants share one entry: the cache keeps
+ * the rewritten template and puts the client's constants back on a hit.
+ *
+ * Process-wide and thread-safe (one mutex; results are copied out).
+ */
+#ifndef EPOCH_REWRITE_CACHE_H
+#define EPOCH_REWRITE_CACHE_H
+
+#include "rewrite/rewrite.h"
+
+/* rewrite_statement through the cache. view must be non-NULL. */
+rw_action_t rewrite_cached(const rw_session_t *s, const char *view, const char *sql,
+                           rw_result_t *out);
+
+typedef struct rw_cache_stats {
+    unsigned long hits, misses, entries;
+} rw_cache_stats_t;
+rw_cache_stats_t rewrite_cache_stats(void);
+/* Drop every entry (tests; catalog changes need not call it: the view
+ * string changes with the catalog version). */
+void rewrite_cache_clear(void);
+
+#endif

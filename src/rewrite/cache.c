@@ -74,7 +74,7 @@ static bool cacheable(const rw_result_t *r)
 
 /* Look up; on a hit fill *out (with constants put back). */
 static bool lookup(uint64_t h, const char *key, size_t key_len, char *const *lits, int nlits,
-                   rw_result_t *out)
+                   rw_result_t *out, char **tmpl_sql)
 {
     bool hit = false;
     pthread_mutex_lock(&lock);
@@ -83,6 +83,10 @@ static bool lookup(uint64_t h, const char *key, size_t key_len, char *const *lit
         if (e->hash != h || e->key_len != key_len || memcmp(e->key, key, key_len) != 0)
             continue;
         hit = copy_result(out, &e->res);
+        if (hit && out->sql && nlits && tmpl_sql) {
+            *tmpl_sql = strdup(e->res.sql);
+            hit = *tmpl_sql != NULL;
+        }
         if (hit && out->sql && nlits) {
             char *filled = lex_fill(e->res.sql, e->first_param, lits, nlits);
             free(out->sql);
@@ -135,7 +139,7 @@ static void insert(uint64_t h, char *key, size_t key_len, int first_param, const
 /* Rewrite `text` (a template or the exact statement) and remember it. */
 static bool fill_and_insert(const rw_session_t *s, uint64_t h, char *key, size_t key_len,
                             int first, const char *text, char *const *lits, int nlits,
-                            rw_result_t *out)
+                            rw_result_t *out, char **tmpl_sql)
 {
     rw_result_t r;
     rewrite_statement(s, text, &r);
@@ -153,7 +157,11 @@ static bool fill_and_insert(const rw_session_t *s, uint64_t h, char *key, size_t
     }
     free(key);
     *out = r;
-    if (nlits && out->sql) {
+    if (nlits && out->sql && tmpl_sql) {
+        *tmpl_sql = strdup(r.sql);
+        ok = *tmpl_sql != NULL;
+    }
+    if (ok && nlits && out->sql) {
         char *filled = lex_fill(r.sql, first, lits, nlits);
         free(out->sql);
         out->sql = filled;
@@ -168,39 +176,60 @@ static bool fill_and_insert(const rw_session_t *s, uint64_t h, char *key, size_t
 }
 
 static bool try_key(const rw_session_t *s, const char *view, const char *text, int first,
-                    char *const *lits, int nlits, rw_result_t *out)
+                    char *const *lits, int nlits, rw_result_t *out, char **tmpl_sql)
 {
     size_t key_len;
     char *key = make_key(view, text, &key_len);
     if (!key)
         return false;
     uint64_t h = XXH3_64bits(key, key_len);
-    if (lookup(h, key, key_len, lits, nlits, out)) {
+    if (lookup(h, key, key_len, lits, nlits, out, tmpl_sql)) {
         free(key);
         return true;
     }
-    return fill_and_insert(s, h, key, key_len, first, text, lits, nlits, out);
+    return fill_and_insert(s, h, key, key_len, first, text, lits, nlits, out, tmpl_sql);
 }
 
 rw_action_t rewrite_cached(const rw_session_t *s, const char *view, const char *sql,
-                           rw_result_t *out)
+                           rw_result_t *out, rw_template_t *tp)
 {
     memset(out, 0, sizeof *out);
-    char *tmpl = NULL, **lits = NULL;
+    if (tp)
+        memset(tp, 0, sizeof *tp);
+    char *tmpl = NULL, **lits = NULL, *tmpl_sql = NULL;
     int nlits = 0;
     int first = lex_max_param(sql) + 1;
-    bool done = false;
+    bool done = false, templated = false;
     if (lex_template(sql, first, &tmpl, &lits, &nlits))
-        done = try_key(s, view, tmpl, first, lits, nlits, out);
+        done = templated = try_key(s, view, tmpl, first, lits, nlits, out, tp ? &tmpl_sql : NULL);
     if (!done)
-        done = try_key(s, view, sql, first, NULL, 0, out);
+        done = try_key(s, view, sql, first, NULL, 0, out, NULL);
     if (!done)
         rewrite_statement(s, sql, out);
+    if (tp && templated && tmpl_sql && out->action == RW_REWRITTEN) {
+        tp->sql = tmpl_sql;
+        tp->lits = lits;
+        tp->nlits = nlits;
+        tp->first = first;
+        tmpl_sql = NULL;
+        lits = NULL;
+        nlits = 0;
+    }
+    free(tmpl_sql);
     for (int i = 0; i < nlits; i++)
         free(lits[i]);
     free(lits);
     free(tmpl);
     return out->action;
+}
+
+void rewrite_template_free(rw_template_t *tp)
+{
+    for (int i = 0; i < tp->nlits; i++)
+        free(tp->lits[i]);
+    free(tp->lits);
+    free(tp->sql);
+    memset(tp, 0, sizeof *tp);
 }
 
 rw_cache_stats_t rewrite_cache_stats(void)

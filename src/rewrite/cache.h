@@ -14,9 +14,21 @@
 
 #include "rewrite/rewrite.h"
 
-/* rewrite_statement through the cache. view must be non-NULL. */
+/* The constants of a statement taken out: sql is the rewritten statement
+ * with $first.. in their place, lits the constants' text in order. */
+typedef struct rw_template {
+    char *sql;
+    char **lits;
+    int nlits;
+    int first;
+} rw_template_t;
+
+/* rewrite_statement through the cache. view must be non-NULL. When tp is
+ * non-NULL and the result is RW_REWRITTEN from a template, *tp receives it
+ * (free with rewrite_template_free); otherwise tp->sql is NULL. */
 rw_action_t rewrite_cached(const rw_session_t *s, const char *view, const char *sql,
-                           rw_result_t *out);
+                           rw_result_t *out, rw_template_t *tp);
+void rewrite_template_free(rw_template_t *tp);
 
 typedef struct rw_cache_stats {
     unsigned long hits, misses, entries;

@@ -515,7 +515,11 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
         return;
     }
     if (strcmp(key, "DiscardStmt") == 0) {
-        w->flags |= RW_F_REFRESH;
+        w->flags |= RW_F_REFRESH | RW_F_DEALLOC;
+        return;
+    }
+    if (strcmp(key, "DeallocateStmt") == 0) {
+        w->flags |= RW_F_DEALLOC;
         return;
     }
     if (one_of(key, harmless))
@@ -546,6 +550,9 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
             return;
         }
         walk(w, body);
+        if (nstmts == 1 && strcmp(key, "SelectStmt") == 0 && !get(body, "intoClause") &&
+            !get(body, "lockingClause"))
+            w->flags |= RW_F_SELECT;
         if (w->rewritten && get(body, "lockingClause") && !w->failed)
             fail(w, "0A000",
                  "Branch reads are snapshots; row locks on them arrive with branch writes.",
@@ -585,10 +592,11 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
 
 bool rewrite_needs_parse(const char *sql, size_t len)
 {
-    /* search_path, RESET and DISCARD change how names resolve later */
+    /* search_path, RESET and DISCARD change how names resolve later;
+     * DISCARD and DEALLOCATE drop the proxy's prepared statements */
     return lex_contains_ci(sql, len, "epoch") || memmem(sql, len, "\"@", 2) != NULL ||
            lex_contains_ci(sql, len, "search_path") || lex_contains_ci(sql, len, "reset") ||
-           lex_contains_ci(sql, len, "discard");
+           lex_contains_ci(sql, len, "discard") || lex_contains_ci(sql, len, "deallocate");
 }
 
 void rewrite_result_free(rw_result_t *r)

@@ -18,6 +18,7 @@
  */
 #include "wire/branch_session.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,12 @@
 #include "wire/conn.h"
 #include "wire/log.h"
 
+#include <xxhash.h>
+
+/* Server-side statements the proxy keeps per passthrough connection for
+ * plan reuse; beyond this, statements go as plain queries. */
+#define MAX_PREPARED 256
+
 struct branch_state {
     catalog_t cat;
     char *view;      /* rewrite cache key of cat (see rewrite/cache.h) */
@@ -40,6 +47,10 @@ struct branch_state {
     char *validated; /* SET target that exists; the SET may now go through */
     bool migrated;   /* the epoch schema is known to be current in this session's database */
     bool has_err;    /* an internal statement failed: answer the held message */
+    uint64_t prepared[MAX_PREPARED]; /* statement names (hashes) prepared on the server */
+    int n_prepared;
+    bool swallow;          /* a converted Query is running: drop its extended replies */
+    uint64_t new_stmt;     /* statement prepared by that Query (forgotten if it fails) */
     char err_state[6];
     char *err_msg;
 };
@@ -372,6 +383,145 @@ static branch_hook_t answer_error(client_t *c, const char *msg, size_t total)
     return BRANCH_DONE;
 }
 
+/* ---- plan reuse ---- */
+
+/* PostgreSQL's own typing of a numeric constant: int4, int8 or numeric. */
+static uint32_t numeric_type(const char *lit)
+{
+    for (const char *p = lit; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return 1700; /* numeric: has a point or an exponent */
+    size_t n = strlen(lit);
+    if (n < 10 || (n == 10 && strcmp(lit, "2147483647") <= 0))
+        return 23;
+    if (n < 19 || (n == 19 && strcmp(lit, "9223372036854775807") <= 0))
+        return 20;
+    return 1700;
+}
+
+static bool is_prepared(const struct branch_state *br, uint64_t h)
+{
+    for (int i = 0; i < br->n_prepared; i++)
+        if (br->prepared[i] == h)
+            return true;
+    return false;
+}
+
+static void forget_prepared(struct branch_state *br, uint64_t h)
+{
+    for (int i = 0; i < br->n_prepared; i++)
+        if (br->prepared[i] == h) {
+            br->prepared[i] = br->prepared[--br->n_prepared];
+            return;
+        }
+}
+
+/* A rewritten single SELECT with numeric constants only, on a passthrough
+ * connection with nothing else in flight: run it as a named prepared
+ * statement (Parse once per connection, then Bind/Execute), so PostgreSQL
+ * plans the overlay once instead of on every call. The extra replies
+ * (ParseComplete, BindComplete, CloseComplete, NoData) are dropped by
+ * branch_server_message, so the client sees what a simple Query returns.
+ * false = not applicable (nothing sent). */
+static bool send_prepared(client_t *c, const rw_template_t *tp, const char *view, bool *oom)
+{
+    struct branch_state *br = c->br;
+    server_t *sv = c->server;
+    *oom = false;
+    if (sv->pool || c->inflight > 0 || c->unsynced || !tp->sql || tp->first != 1 ||
+        tp->nlits == 0 || tp->nlits > 100)
+        return false;
+    for (int i = 0; i < tp->nlits; i++)
+        if (!isdigit((unsigned char)tp->lits[i][0]))
+            return false; /* a '...' constant: its type depends on context */
+    XXH3_state_t *st = XXH3_createState();
+    if (!st) {
+        *oom = true;
+        return false;
+    }
+    XXH3_64bits_reset(st);
+    XXH3_64bits_update(st, view, strlen(view) + 1);
+    XXH3_64bits_update(st, tp->sql, strlen(tp->sql));
+    uint64_t h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    bool known = is_prepared(br, h);
+    if (!known && br->n_prepared == MAX_PREPARED)
+        return false;
+    char name[32];
+    snprintf(name, sizeof name, "_epoch_%016llx", (unsigned long long)h);
+    buf_t b = {0};
+    size_t start;
+    bool ok = true;
+    if (!known) {
+        /* Close first: a failed earlier attempt may have left it behind */
+        ok = buf_msg_begin(&b, 'C', &start) && buf_put_u8(&b, 'S') && buf_put_str(&b, name);
+        if (ok)
+            buf_msg_end(&b, start);
+        ok = ok && buf_msg_begin(&b, 'P', &start) && buf_put_str(&b, name) &&
+             buf_put_str(&b, tp->sql) && buf_put_i16(&b, (int16_t)tp->nlits);
+        for (int i = 0; ok && i < tp->nlits; i++)
+            ok = buf_put_i32(&b, (int32_t)numeric_type(tp->lits[i]));
+        if (ok)
+            buf_msg_end(&b, start);
+    }
+    ok = ok && buf_msg_begin(&b, 'B', &start) && buf_put_str(&b, "") && buf_put_str(&b, name) &&
+         buf_put_i16(&b, 0) && buf_put_i16(&b, (int16_t)tp->nlits);
+    for (int i = 0; ok && i < tp->nlits; i++) {
+        size_t l = strlen(tp->lits[i]);
+        ok = buf_put_i32(&b, (int32_t)l) && buf_append(&b, tp->lits[i], l);
+    }
+    ok = ok && buf_put_i16(&b, 0);
+    if (ok)
+        buf_msg_end(&b, start);
+    ok = ok && buf_msg_begin(&b, 'D', &start) && buf_put_u8(&b, 'P') && buf_put_str(&b, "");
+    if (ok)
+        buf_msg_end(&b, start);
+    ok = ok && buf_msg_begin(&b, 'E', &start) && buf_put_str(&b, "") && buf_put_i32(&b, 0);
+    if (ok)
+        buf_msg_end(&b, start);
+    ok = ok && buf_msg_begin(&b, 'S', &start);
+    if (ok)
+        buf_msg_end(&b, start);
+    ok = ok && stream_write(&sv->st, b.data, b.len);
+    buf_free(&b);
+    if (!ok) {
+        *oom = true;
+        return false;
+    }
+    if (!known)
+        br->prepared[br->n_prepared++] = h;
+    br->new_stmt = known ? 0 : h;
+    br->swallow = true;
+    c->inflight++;
+    sv->inflight++;
+    return true;
+}
+
+bool branch_server_message(client_t *c, char type)
+{
+    struct branch_state *br = c->br;
+    if (!br->swallow)
+        return false;
+    switch (type) {
+    case '1': /* ParseComplete */
+    case '2': /* BindComplete */
+    case '3': /* CloseComplete */
+    case 'n': /* NoData */
+        return true;
+    case 'E':
+        if (br->new_stmt)
+            forget_prepared(br, br->new_stmt);
+        br->new_stmt = 0;
+        return false;
+    case 'Z':
+        br->swallow = false;
+        br->new_stmt = 0;
+        return false;
+    default:
+        return false;
+    }
+}
+
 /* ---- the hook ---- */
 
 static const char *statement_text(const char *msg, size_t total)
@@ -414,10 +564,13 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
                       .on_branch = br->loaded && br->cat.branch_id != 0,
                       .read_only = br->loaded && br->cat.read_only};
     rw_result_t r;
+    rw_template_t tp = {0};
     if (br->loaded && br->view)
-        rewrite_cached(&s, br->view, sql, &r);
+        rewrite_cached(&s, br->view, sql, &r, msg[0] == 'Q' ? &tp : NULL);
     else
         rewrite_statement(&s, sql, &r);
+    if (r.flags & RW_F_DEALLOC)
+        br->n_prepared = 0; /* DISCARD/DEALLOCATE: ours may be gone; Close+Parse again */
     branch_hook_t ret = BRANCH_DONE;
     bool ok = true;
     if ((r.action == RW_NEED_CATALOG || ((r.flags & RW_F_SCHEMA) &&
@@ -443,9 +596,13 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
     case RW_FORWARD:
         ret = BRANCH_FORWARD;
         break;
-    case RW_REWRITTEN:
-        ok = send_replacement(c, msg, total, r.sql);
+    case RW_REWRITTEN: {
+        bool oom = false;
+        if (msg[0] == 'Q' && (r.flags & RW_F_SELECT) && send_prepared(c, &tp, br->view, &oom))
+            break;
+        ok = !oom && send_replacement(c, msg, total, r.sql);
         break;
+    }
     case RW_ERROR:
         ok = send_refusal(c, msg, total, r.sqlstate, r.message ? r.message : "out of memory",
                           r.hint);
@@ -489,6 +646,7 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
     }
 out:
     rewrite_result_free(&r);
+    rewrite_template_free(&tp);
     if (!ok) {
         client_fail(c, "53200", "out of memory", NULL);
         return BRANCH_DONE;

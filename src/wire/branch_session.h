@@ -34,6 +34,10 @@ bool branch_wanted_at_login(const client_t *c);
 void branch_check_login(client_t *c);
 /* A 'Q' or 'P' message from the client while a server is linked. */
 branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total);
+/* A backend message for a client with branch state (c->br non-NULL):
+ * true when it answers the proxy's own plan-reuse messages and must not
+ * reach the client. */
+bool branch_server_message(client_t *c, char type);
 /* A ReadyForQuery reached the client (tx status updated). */
 void branch_after_ready(client_t *c);
 void branch_free(client_t *c);

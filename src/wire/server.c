@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "wire/branch_session.h"
 #include "wire/log.h"
 
 struct internal {
@@ -27,8 +28,8 @@ struct internal {
     char *message;
     char *tag;
     int ncols;
-    buf_t cells;      /* NUL-terminated values */
-    long *offsets;    /* per cell: offset into cells, -1 for NULL */
+    buf_t cells;   /* NUL-terminated values */
+    long *offsets; /* per cell: offset into cells, -1 for NULL */
     size_t n_offsets, cap_offsets;
 };
 
@@ -721,6 +722,12 @@ static void server_on_read(stream_t *s)
                 server_close(sv, "error while idle");
                 return;
             }
+            buf_consume(rb, total);
+            continue;
+        }
+        if (c->br && branch_server_message(c, type)) {
+            /* a reply to the proxy's own plan-reuse messages */
+            forward_span(sv, &span, &span_len);
             buf_consume(rb, total);
             continue;
         }

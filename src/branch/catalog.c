@@ -19,6 +19,7 @@ void catalog_free(catalog_t *cat)
         catalog_table_t *t = &cat->tables[i];
         free(t->schema);
         free(t->name);
+        free(t->pk_name);
         for (int j = 0; j < t->ncols; j++)
             free(t->cols[j]);
         free(t->cols);
@@ -110,7 +111,8 @@ static bool load_row(catalog_t *cat, const char *const *v)
         t->id = atoi(v[COL_A]);
         t->schema = strdup(v[COL_B]);
         t->name = strdup(v[COL_C]);
-        return t->schema && t->name;
+        t->pk_name = v[COL_D] ? strdup(v[COL_D]) : NULL;
+        return t->schema && t->name && (!v[COL_D] || t->pk_name);
     }
     if (strcmp(kind, "column") == 0) {
         if (!v[COL_A] || !v[COL_B] || !v[COL_C])

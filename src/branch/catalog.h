@@ -17,6 +17,7 @@ typedef struct catalog_table {
     int id;         /* epoch.tracked.id; storage is epoch.d_<id>, epoch.h_<id> */
     char *schema;   /* as stored in pg_namespace (not quoted) */
     char *name;
+    char *pk_name;  /* the primary key constraint's name, for error messages */
     char **cols;    /* in attnum order */
     bool *is_pk;
     int ncols;

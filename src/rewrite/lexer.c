@@ -389,3 +389,85 @@ char *lex_fill(const char *tmpl, int first_param, char *const *lits, int nlits)
     out[o] = '\0';
     return out;
 }
+
+/* Walk [from, to) at depth 0; calls visit(pos) for each depth-0 position
+ * that starts a bare word or a punctuation character. */
+static size_t scan_top(const char *sql, size_t from, size_t to,
+                       bool (*visit)(const char *, size_t, void *), void *arg)
+{
+    int depth = 0;
+    size_t p = from;
+    while (p < to && sql[p]) {
+        size_t q = skip_quoted(sql, p);
+        if (q == p && ((sql[p] == '-' && sql[p + 1] == '-') || (sql[p] == '/' && sql[p + 1] == '*')))
+            q = lex_skip_blank(sql, p);
+        if (q != p) {
+            p = q;
+            continue;
+        }
+        char c = sql[p];
+        if (c == '(' || c == '[') {
+            depth++;
+            p++;
+            continue;
+        }
+        if (c == ')' || c == ']') {
+            depth--;
+            p++;
+            continue;
+        }
+        if (depth == 0 && visit(sql, p, arg))
+            return p;
+        if (ident_start((unsigned char)c)) {
+            while (p < to && ident_char((unsigned char)sql[p]))
+                p++;
+            continue;
+        }
+        p++;
+    }
+    return to;
+}
+
+struct kw_arg {
+    const char *kw;
+    size_t from;
+};
+
+static bool match_kw(const char *sql, size_t p, void *arg)
+{
+    const struct kw_arg *k = arg;
+    size_t n = strlen(k->kw);
+    if (strncasecmp(sql + p, k->kw, n) != 0 || ident_char((unsigned char)sql[p + n]) ||
+        (p > 0 && ident_char((unsigned char)sql[p - 1])))
+        return false;
+    if (strcasecmp(k->kw, "from") == 0 && lex_keyword_before(sql, p, "distinct") != p)
+        return false; /* IS [NOT] DISTINCT FROM */
+    return true;
+}
+
+size_t lex_find_keyword(const char *sql, size_t from, size_t to, const char *kw)
+{
+    struct kw_arg k = {kw, from};
+    return scan_top(sql, from, to, match_kw, &k);
+}
+
+struct ch_arg {
+    char ch;
+    size_t *pos;
+    int max, n;
+};
+
+static bool match_ch(const char *sql, size_t p, void *arg)
+{
+    struct ch_arg *a = arg;
+    if (sql[p] == a->ch && a->n < a->max)
+        a->pos[a->n++] = p;
+    return false;
+}
+
+int lex_find_char(const char *sql, size_t from, size_t to, char ch, size_t *pos, int max)
+{
+    struct ch_arg a = {ch, pos, max, 0};
+    scan_top(sql, from, to, match_ch, &a);
+    return a.n;
+}

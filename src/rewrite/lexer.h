@@ -29,6 +29,14 @@ char *lex_quote_named_args(const char *sql);
  * parse tree). */
 bool lex_contains_ci(const char *sql, size_t len, const char *needle);
 
+/* First occurrence of keyword kw (a whole word, case-insensitive) at
+ * parenthesis depth 0 in [from, to), outside literals, quoted names and
+ * comments; `FROM` right after `DISTINCT` does not count. to if none. */
+size_t lex_find_keyword(const char *sql, size_t from, size_t to, const char *kw);
+/* Top-level (depth 0) occurrences of character ch in [from, to), at most
+ * max, into pos[]; returns the count. */
+int lex_find_char(const char *sql, size_t from, size_t to, char ch, size_t *pos, int max);
+
 /* Template of a statement for the rewrite cache: every plain numeric and
  * '...' string constant becomes $k (k counting up from first_param), and
  * lits[] receives the replaced tokens. false (nothing allocated) when the

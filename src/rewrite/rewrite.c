@@ -24,34 +24,12 @@
 
 #include "rewrite/lexer.h"
 #include "rewrite/overlay.h"
+#include "rewrite/rewrite_internal.h"
 
-#define MAX_EDITS 256
-#define MAX_SCOPE 64
-
-typedef struct edit {
-    size_t start, end;
-    char *text;
-} edit_t;
-
-typedef struct walker {
-    const rw_session_t *s;
-    const char *sql;
-    edit_t edits[MAX_EDITS];
-    int nedits;
-    const char *scope[MAX_SCOPE]; /* CTE names visible here */
-    int nscope;
-    int rewritten;   /* table references replaced in the current statement */
-    bool need_catalog;
-    bool failed;
-    unsigned flags;
-    rw_result_t *out;
-} walker_t;
-
-static void walk(walker_t *w, json_object *node);
 
 /* ---- small helpers ---- */
 
-static json_object *get(json_object *o, const char *key)
+json_object *rw_get(json_object *o, const char *key)
 {
     json_object *v = NULL;
     if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v))
@@ -59,22 +37,19 @@ static json_object *get(json_object *o, const char *key)
     return NULL;
 }
 
-static const char *get_str(json_object *o, const char *key)
+const char *rw_get_str(json_object *o, const char *key)
 {
-    json_object *v = get(o, key);
+    json_object *v = rw_get(o, key);
     return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
-static int get_int(json_object *o, const char *key, int dflt)
+int rw_get_int(json_object *o, const char *key, int dflt)
 {
-    json_object *v = get(o, key);
+    json_object *v = rw_get(o, key);
     return v && json_object_is_type(v, json_type_int) ? json_object_get_int(v) : dflt;
 }
 
-static void fail(walker_t *w, const char *sqlstate, const char *hint, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void fail(walker_t *w, const char *sqlstate, const char *hint, const char *fmt, ...)
+void rw_fail(walker_t *w, const char *sqlstate, const char *hint, const char *fmt, ...)
 {
     if (w->failed)
         return;
@@ -88,20 +63,20 @@ static void fail(walker_t *w, const char *sqlstate, const char *hint, const char
     w->out->hint = hint ? strdup(hint) : NULL;
 }
 
-static const char *branch_name(const walker_t *w)
+const char *rw_branch_name(const walker_t *w)
 {
     return w->s->cat && w->s->cat->branch_name ? w->s->cat->branch_name : "?";
 }
 
-static void add_edit(walker_t *w, size_t start, size_t end, char *text)
+void rw_add_edit(walker_t *w, size_t start, size_t end, char *text)
 {
     if (!text) {
-        fail(w, "53200", NULL, "out of memory while rewriting the statement");
+        rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
         return;
     }
     if (w->nedits == MAX_EDITS) {
         free(text);
-        fail(w, "54001", "Split the statement.",
+        rw_fail(w, "54001", "Split the statement.",
              "statement references too many tables for epoch to rewrite (more than %d)",
              MAX_EDITS);
         return;
@@ -133,7 +108,7 @@ static bool split_ref(const char *schemaname, char **schema, char **ref)
 }
 
 /* The replacement text for a tracked table at a ref. */
-static char *overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
+char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
                           const char *alias_for)
 {
     char *text = NULL;
@@ -195,9 +170,9 @@ static char *qualified_name(const char *schema, const char *name)
  * is non-NULL: "*" or the column list text). */
 static void range_var(walker_t *w, json_object *rv, bool writing, const char *copy_cols)
 {
-    const char *relname = get_str(rv, "relname");
-    const char *schemaname = get_str(rv, "schemaname");
-    int loc = get_int(rv, "location", -1);
+    const char *relname = rw_get_str(rv, "relname");
+    const char *schemaname = rw_get_str(rv, "schemaname");
+    int loc = rw_get_int(rv, "location", -1);
     if (!relname || loc < 0)
         return;
     if (strncmp(relname, "_epoch", 6) == 0 || (schemaname && strcmp(schemaname, "epoch") == 0))
@@ -207,7 +182,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
     if (!has_ref && !schemaname && in_scope(w, relname))
         return; /* a CTE name shadows tables */
     if (has_ref && writing) {
-        fail(w, "0A000", "Switch to that branch with SET epoch.branch to change its rows.",
+        rw_fail(w, "0A000", "Switch to that branch with SET epoch.branch to change its rows.",
              "cannot write to \"%s@%s\".%s: a \"@ref\" reference is read-only",
              schema ? schema : "", ref, relname);
         goto done;
@@ -225,7 +200,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
     size_t start = (size_t)loc;
     size_t end = lex_name_end(w->sql, start);
     if (end == start) {
-        fail(w, "XX000", NULL, "epoch could not locate table reference \"%s\" in the statement",
+        rw_fail(w, "XX000", NULL, "epoch could not locate table reference \"%s\" in the statement",
              relname);
         goto done;
     }
@@ -234,19 +209,19 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
     bool main_ref = has_ref && strcmp(ref, "main") == 0;
     if (has_ref && (main_ref || !t)) {
         if (!main_ref) {
-            fail(w, "42P01",
+            rw_fail(w, "42P01",
                  "Only tracked tables can be read at another ref; track it with SELECT "
                  "epoch.track('table').",
                  "table \"%s\" is not tracked, so \"@%s\" cannot be read", relname, ref);
             goto done;
         }
         /* main's live table, however the session's branch sees it */
-        add_edit(w, start, end, qualified_name(t ? t->schema : schema, relname));
+        rw_add_edit(w, start, end, qualified_name(t ? t->schema : schema, relname));
         goto done;
     }
     if (!t)
         goto done; /* untracked: the same table on every branch */
-    bool has_alias = get(rv, "alias") != NULL;
+    bool has_alias = rw_get(rv, "alias") != NULL;
     size_t only = lex_keyword_before(w->sql, start, "only");
     if (only != start)
         start = only;
@@ -257,26 +232,26 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         size_t after = lex_skip_blank(w->sql, end);
         size_t pend = lex_paren_end(w->sql, after);
         char *cols = pend != after ? strndup(w->sql + after + 1, pend - after - 2) : NULL;
-        char *ov = overlay_text(t, r, bid, base, relname);
+        char *ov = rw_overlay_text(t, r, bid, base, relname);
         char *text = NULL;
         if (ov && asprintf(&text, "(SELECT %s FROM %s)", cols ? cols : "*", ov) < 0)
             text = NULL;
         free(ov);
         free(cols);
-        add_edit(w, start, pend != after ? pend : end, text);
+        rw_add_edit(w, start, pend != after ? pend : end, text);
     } else {
         size_t table_kw = lex_keyword_before(w->sql, start, "table");
-        if (table_kw != start && get_int(rv, "location", 0) >= 0 &&
+        if (table_kw != start && rw_get_int(rv, "location", 0) >= 0 &&
             lex_skip_blank(w->sql, 0) == table_kw) {
             /* the TABLE t command: make it a SELECT */
-            char *ov = overlay_text(t, r, bid, base, relname);
+            char *ov = rw_overlay_text(t, r, bid, base, relname);
             char *text = NULL;
             if (ov && asprintf(&text, "SELECT * FROM %s", ov) < 0)
                 text = NULL;
             free(ov);
-            add_edit(w, table_kw, end, text);
+            rw_add_edit(w, table_kw, end, text);
         } else {
-            add_edit(w, start, end, overlay_text(t, r, bid, base, has_alias ? NULL : relname));
+            rw_add_edit(w, start, end, rw_overlay_text(t, r, bid, base, has_alias ? NULL : relname));
         }
     }
     w->rewritten++;
@@ -296,14 +271,14 @@ static bool is_write_node(const char *key)
 static void refuse_write(walker_t *w, const char *what)
 {
     if (w->s->read_only) {
-        fail(w, "25006", "RESET epoch.as_of to write again.",
+        rw_fail(w, "25006", "RESET epoch.as_of to write again.",
              "%s is not allowed while epoch.as_of is set (read-only time travel)", what);
         return;
     }
-    fail(w, "0A000",
+    rw_fail(w, "0A000",
          "Writes on branches are not supported yet; run them on main (SET epoch.branch = "
          "'main').",
-         "%s is not allowed on branch \"%s\"", what, branch_name(w));
+         "%s is not allowed on branch \"%s\"", what, rw_branch_name(w));
 }
 
 /* Walk a node that carries a WITH clause: CTE names become visible to the
@@ -311,45 +286,45 @@ static void refuse_write(walker_t *w, const char *what)
 static void walk_with(walker_t *w, json_object *node, json_object *with)
 {
     int saved = w->nscope;
-    json_object *ctes = get(with, "ctes");
-    bool recursive = json_object_get_boolean(get(with, "recursive"));
+    json_object *ctes = rw_get(with, "ctes");
+    bool recursive = json_object_get_boolean(rw_get(with, "recursive"));
     size_t n = ctes && json_object_is_type(ctes, json_type_array) ? json_object_array_length(ctes)
                                                                   : 0;
     if (recursive)
         for (size_t i = 0; i < n && w->nscope < MAX_SCOPE; i++) {
-            const char *name = get_str(get(json_object_array_get_idx(ctes, i), "CommonTableExpr"),
+            const char *name = rw_get_str(rw_get(json_object_array_get_idx(ctes, i), "CommonTableExpr"),
                                        "ctename");
             if (name)
                 w->scope[w->nscope++] = name;
         }
     for (size_t i = 0; i < n; i++) {
-        json_object *cte = get(json_object_array_get_idx(ctes, i), "CommonTableExpr");
-        walk(w, get(cte, "ctequery"));
-        const char *name = get_str(cte, "ctename");
+        json_object *cte = rw_get(json_object_array_get_idx(ctes, i), "CommonTableExpr");
+        rw_walk(w, rw_get(cte, "ctequery"));
+        const char *name = rw_get_str(cte, "ctename");
         if (!recursive && name && w->nscope < MAX_SCOPE)
             w->scope[w->nscope++] = name;
     }
     json_object_object_foreach(node, key, val)
     {
         if (strcmp(key, "withClause") != 0)
-            walk(w, val);
+            rw_walk(w, val);
     }
     w->nscope = saved;
 }
 
-static void walk(walker_t *w, json_object *node)
+void rw_walk(walker_t *w, json_object *node)
 {
     if (!node || w->failed)
         return;
     if (json_object_is_type(node, json_type_array)) {
         size_t n = json_object_array_length(node);
         for (size_t i = 0; i < n && !w->failed; i++)
-            walk(w, json_object_array_get_idx(node, i));
+            rw_walk(w, json_object_array_get_idx(node, i));
         return;
     }
     if (!json_object_is_type(node, json_type_object))
         return;
-    json_object *with = get(node, "withClause");
+    json_object *with = rw_get(node, "withClause");
     if (with) {
         walk_with(w, node, with);
         return;
@@ -362,15 +337,15 @@ static void walk(walker_t *w, json_object *node)
             range_var(w, val, false, NULL);
             continue;
         }
-        if ((strcmp(key, "relation") == 0 || strcmp(key, "rel") == 0) && get(val, "relname")) {
+        if ((strcmp(key, "relation") == 0 || strcmp(key, "rel") == 0) && rw_get(val, "relname")) {
             range_var(w, val, true, NULL); /* a write target (or DDL) */
             continue;
         }
         if (strcmp(key, "FuncCall") == 0) {
-            json_object *fn = json_object_array_get_idx(get(val, "funcname"), 0);
-            const char *first = get_str(get(fn, "String"), "sval");
+            json_object *fn = json_object_array_get_idx(rw_get(val, "funcname"), 0);
+            const char *first = rw_get_str(rw_get(fn, "String"), "sval");
             if (first && strcmp(first, "epoch") == 0 &&
-                json_object_array_length(get(val, "funcname")) > 1)
+                json_object_array_length(rw_get(val, "funcname")) > 1)
                 w->flags |= RW_F_SCHEMA | RW_F_REFRESH;
         }
         if (w->s->on_branch && is_write_node(key)) {
@@ -380,7 +355,7 @@ static void walk(walker_t *w, json_object *node)
                                                              : "MERGE");
             return;
         }
-        walk(w, val);
+        rw_walk(w, val);
     }
 }
 
@@ -430,8 +405,8 @@ static const char *const query_holders[] = {"SelectStmt", "ExplainStmt", "Declar
 
 static void set_variable(walker_t *w, json_object *set, int nstmts)
 {
-    const char *name = get_str(set, "name");
-    const char *kind = get_str(set, "kind");
+    const char *name = rw_get_str(set, "name");
+    const char *kind = rw_get_str(set, "kind");
     if (kind && strcmp(kind, "VAR_RESET_ALL") == 0) {
         w->flags |= RW_F_REFRESH;
         return;
@@ -448,31 +423,31 @@ static void set_variable(walker_t *w, json_object *set, int nstmts)
     w->flags |= RW_F_REFRESH;
     if (!kind || strcmp(kind, "VAR_SET_VALUE") != 0)
         return; /* RESET / SET ... TO DEFAULT: PostgreSQL restores the value */
-    json_object *args = get(set, "args");
+    json_object *args = rw_get(set, "args");
     const char *value = NULL;
     if (args && json_object_array_length(args) == 1)
-        value = get_str(get(get(json_object_array_get_idx(args, 0), "A_Const"), "sval"),
+        value = rw_get_str(rw_get(rw_get(json_object_array_get_idx(args, 0), "A_Const"), "sval"),
                         "sval");
     if (!value) {
-        fail(w, "22023", "Write SET epoch.branch = 'feature/x'.",
+        rw_fail(w, "22023", "Write SET epoch.branch = 'feature/x'.",
              "%s takes one branch name as a string", name);
         return;
     }
     if (nstmts != 1) {
-        fail(w, "0A000", "Send SET epoch.branch as a statement of its own.",
+        rw_fail(w, "0A000", "Send SET epoch.branch as a statement of its own.",
              "SET %s cannot be combined with other statements in one query", name);
         return;
     }
     w->out->action = RW_SET_BRANCH;
     w->out->value = strdup(value);
-    w->out->is_local = json_object_get_boolean(get(set, "is_local"));
+    w->out->is_local = json_object_get_boolean(rw_get(set, "is_local"));
     w->out->as_of = as_of;
     w->flags |= RW_F_SCHEMA;
 }
 
 static void show_variable(walker_t *w, json_object *show, size_t start, size_t len)
 {
-    const char *name = get_str(show, "name");
+    const char *name = rw_get_str(show, "name");
     if (!name || (strcmp(name, "epoch.branch") != 0 && strcmp(name, "epoch.as_of") != 0))
         return;
     /* an unset placeholder would be an error in PostgreSQL; main is the default */
@@ -481,14 +456,14 @@ static void show_variable(walker_t *w, json_object *show, size_t start, size_t l
                  "SELECT coalesce(nullif(current_setting('%s', true), ''), %s) AS \"%s\"",
                  name, strcmp(name, "epoch.branch") == 0 ? "'main'" : "''", name) < 0)
         text = NULL;
-    add_edit(w, start, start + len, text);
+    rw_add_edit(w, start, start + len, text);
 }
 
 static void statement(walker_t *w, json_object *raw, int nstmts)
 {
-    json_object *stmt = get(raw, "stmt");
-    size_t start = (size_t)get_int(raw, "stmt_location", 0);
-    size_t len = (size_t)get_int(raw, "stmt_len", 0);
+    json_object *stmt = rw_get(raw, "stmt");
+    size_t start = (size_t)rw_get_int(raw, "stmt_location", 0);
+    size_t len = (size_t)rw_get_int(raw, "stmt_len", 0);
     if (len == 0)
         len = strlen(w->sql + start);
     if (!stmt || !json_object_is_type(stmt, json_type_object))
@@ -525,10 +500,10 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
     if (one_of(key, harmless))
         return;
     if (strcmp(key, "CopyStmt") == 0) {
-        json_object *rel = get(body, "relation");
-        bool from = json_object_get_boolean(get(body, "is_from"));
-        if (get(body, "query")) {
-            walk(w, get(body, "query"));
+        json_object *rel = rw_get(body, "relation");
+        bool from = json_object_get_boolean(rw_get(body, "is_from"));
+        if (rw_get(body, "query")) {
+            rw_walk(w, rw_get(body, "query"));
             return;
         }
         if (from && (on_branch || w->s->read_only)) {
@@ -539,29 +514,33 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
             range_var(w, rel, false, "*");
             return;
         }
-        walk(w, body);
+        rw_walk(w, body);
         return;
     }
     if (one_of(key, query_holders)) {
-        if (on_branch && strcmp(key, "SelectStmt") == 0 && get(body, "intoClause")) {
-            fail(w, "0A000", "Create tables on main.",
+        if (on_branch && strcmp(key, "SelectStmt") == 0 && rw_get(body, "intoClause")) {
+            rw_fail(w, "0A000", "Create tables on main.",
                  "SELECT ... INTO is not allowed on branch \"%s\": it creates a table",
-                 branch_name(w));
+                 rw_branch_name(w));
             return;
         }
-        walk(w, body);
-        if (nstmts == 1 && strcmp(key, "SelectStmt") == 0 && !get(body, "intoClause") &&
-            !get(body, "lockingClause"))
+        rw_walk(w, body);
+        if (nstmts == 1 && strcmp(key, "SelectStmt") == 0 && !rw_get(body, "intoClause") &&
+            !rw_get(body, "lockingClause"))
             w->flags |= RW_F_SELECT;
-        if (w->rewritten && get(body, "lockingClause") && !w->failed)
-            fail(w, "0A000",
+        if (w->rewritten && rw_get(body, "lockingClause") && !w->failed)
+            rw_fail(w, "0A000",
                  "Branch reads are snapshots; row locks on them arrive with branch writes.",
                  "SELECT ... FOR UPDATE/SHARE is not supported on branch \"%s\" for tracked "
                  "tables",
-                 branch_name(w));
+                 rw_branch_name(w));
         return;
     }
     if (is_write_node(key)) {
+        if (on_branch && !w->s->read_only && strcmp(key, "MergeStmt") != 0) {
+            dml_statement(w, key, body, start, len);
+            return;
+        }
         if (on_branch || w->s->read_only) {
             refuse_write(w, strcmp(key, "InsertStmt") == 0   ? "INSERT"
                             : strcmp(key, "UpdateStmt") == 0 ? "UPDATE"
@@ -569,23 +548,23 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
                                                              : "MERGE");
             return;
         }
-        walk(w, body);
+        rw_walk(w, body);
         return;
     }
     if (on_branch || w->s->read_only) {
         statement_words(w->sql, start, words, sizeof words);
         if (strcmp(key, "DoStmt") == 0 || strcmp(key, "CallStmt") == 0)
-            fail(w, "0A000", "Run it on main (SET epoch.branch = 'main').",
+            rw_fail(w, "0A000", "Run it on main (SET epoch.branch = 'main').",
                  "%s is not allowed on branch \"%s\": it could change main's data", words,
-                 branch_name(w));
+                 rw_branch_name(w));
         else
-            fail(w, "0A000",
+            rw_fail(w, "0A000",
                  "Schema changes are made on main (SET epoch.branch = 'main'); branches "
                  "share main's schema.",
-                 "%s is not allowed on branch \"%s\"", words, branch_name(w));
+                 "%s is not allowed on branch \"%s\"", words, rw_branch_name(w));
         return;
     }
-    walk(w, body); /* main: anything goes, but "@ref" names are still resolved */
+    rw_walk(w, body); /* main: anything goes, but "@ref" names are still resolved */
 }
 
 /* ---- entry points ---- */
@@ -612,6 +591,34 @@ static int edit_cmp(const void *a, const void *b)
 {
     const edit_t *x = a, *y = b;
     return x->start < y->start ? -1 : x->start > y->start;
+}
+
+char *rw_splice_range(walker_t *w, size_t start, size_t end)
+{
+    qsort(w->edits, (size_t)w->nedits, sizeof w->edits[0], edit_cmp);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    size_t pos = start;
+    int kept = 0;
+    for (int i = 0; i < w->nedits; i++) {
+        edit_t *e = &w->edits[i];
+        if (e->start >= start && e->end <= end && e->start >= pos) {
+            fwrite(w->sql + pos, 1, e->start - pos, f);
+            fputs(e->text, f);
+            pos = e->end;
+            free(e->text);
+            continue;
+        }
+        w->edits[kept++] = *e;
+    }
+    w->nedits = kept;
+    if (end > pos)
+        fwrite(w->sql + pos, 1, end - pos, f);
+    fclose(f);
+    return text;
 }
 
 static char *splice(walker_t *w)
@@ -695,13 +702,15 @@ rw_action_t rewrite_statement(const rw_session_t *s, const char *sql, rw_result_
     pg_query_free_parse_result(pr);
     if (!tree) {
         free(quoted);
-        fail(&w, "53200", NULL, "out of memory while parsing the statement");
+        rw_fail(&w, "53200", NULL, "out of memory while parsing the statement");
         return finish(&w, out);
     }
-    json_object *stmts = get(tree, "stmts");
+    json_object *stmts = rw_get(tree, "stmts");
     int n = stmts ? (int)json_object_array_length(stmts) : 0;
-    for (int i = 0; i < n && !w.failed; i++)
+    for (int i = 0; i < n && !w.failed; i++) {
+        w.stmt_no = i;
         statement(&w, json_object_array_get_idx(stmts, i), n);
+    }
     rw_action_t action = finish(&w, out);
     json_object_put(tree);
     free(quoted);

@@ -34,6 +34,8 @@ enum {
     RW_F_DEALLOC = 16, /* DISCARD or DEALLOCATE: server-side prepared statements may be gone */
 };
 
+#define RW_MAX_TAGS 64
+
 typedef struct rw_result {
     rw_action_t action;
     unsigned flags;
@@ -44,6 +46,10 @@ typedef struct rw_result {
     char *value;       /* RW_SET_BRANCH: the branch name; malloc'd */
     bool is_local;     /* RW_SET_BRANCH: SET LOCAL */
     bool as_of;        /* RW_SET_BRANCH: epoch.as_of rather than epoch.branch */
+    /* one letter per statement, in order: 'U' or 'D' when the statement was
+     * turned into an INSERT whose CommandComplete tag must read UPDATE n /
+     * DELETE n, '-' otherwise; "" when there is nothing to fix up */
+    char tags[RW_MAX_TAGS + 1];
 } rw_result_t;
 
 /* What the statement needs; read_only refuses writes even on main (as_of). */

@@ -36,6 +36,8 @@
 /* Server-side statements the proxy keeps per passthrough connection for
  * plan reuse; beyond this, statements go as plain queries. */
 #define MAX_PREPARED 256
+/* Tag fixes pending at once (pipelined writes); beyond, writes are refused. */
+#define MAX_FIXES 256
 
 struct branch_state {
     catalog_t cat;
@@ -51,15 +53,84 @@ struct branch_state {
     int n_prepared;
     bool swallow;          /* a converted Query is running: drop its extended replies */
     uint64_t new_stmt;     /* statement prepared by that Query (forgotten if it fails) */
+    /* CommandComplete tags to put back (UPDATE n / DELETE n for writes sent
+     * as INSERTs). Requests are counted in batches, one per ReadyForQuery:
+     * a fix applies to the index-th completion of its batch. */
+    uint64_t cbatch, sbatch; /* batches sent / answered */
+    int cexec;               /* Executes sent in the current batch */
+    int scount;              /* completions received in the current batch */
+    struct tag_fix {
+        uint64_t batch;
+        int index;
+        char kind;
+    } fixes[MAX_FIXES];
+    int nfix;
+    struct named_kind {
+        char *name;
+        char kind;
+    } *stmts, *portals; /* prepared statements / portals whose Execute needs a fix */
+    int nstmts, nportals;
     char err_state[6];
     char *err_msg;
 };
 
 static struct branch_state *state(client_t *c)
 {
-    if (!c->br)
+    if (!c->br) {
         c->br = calloc(1, sizeof *c->br);
+        if (c->br)
+            c->br->cbatch = (uint64_t)c->inflight; /* answers already owed */
+    }
     return c->br;
+}
+
+static void kinds_free(struct named_kind *k, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(k[i].name);
+    free(k);
+}
+
+/* Set (or with kind '-' remove) the kind of a named statement/portal. */
+static bool kind_set(struct named_kind **arr, int *n, const char *name, char kind)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp((*arr)[i].name, name) == 0) {
+            if (kind == '-') {
+                free((*arr)[i].name);
+                (*arr)[i] = (*arr)[--*n];
+            } else {
+                (*arr)[i].kind = kind;
+            }
+            return true;
+        }
+    if (kind == '-')
+        return true;
+    struct named_kind *grown = realloc(*arr, (size_t)(*n + 1) * sizeof *grown);
+    if (!grown)
+        return false;
+    *arr = grown;
+    grown[*n].name = strdup(name);
+    if (!grown[*n].name)
+        return false;
+    grown[(*n)++].kind = kind;
+    return true;
+}
+
+static char kind_get(const struct named_kind *arr, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(arr[i].name, name) == 0)
+            return arr[i].kind;
+    return '-';
+}
+
+static bool push_fix(struct branch_state *br, uint64_t batch, int index, char kind)
+{
+    if (br->nfix == MAX_FIXES)
+        return false;
+    br->fixes[br->nfix++] = (struct tag_fix){batch, index, kind};
+    return true;
 }
 
 void branch_free(client_t *c)
@@ -70,6 +141,8 @@ void branch_free(client_t *c)
     catalog_free(&br->cat);
     free(br->view);
     free(br->validated);
+    kinds_free(br->stmts, br->nstmts);
+    kinds_free(br->portals, br->nportals);
     free(br->err_msg);
     free(br);
     c->br = NULL;
@@ -326,6 +399,8 @@ static bool send_replacement(client_t *c, const char *msg, size_t total, const c
         if (ok) {
             c->inflight++;
             sv->inflight++;
+            c->br->cbatch++;
+            c->br->cexec = 0;
         }
     } else {
         /* Parse: name, query, then the parameter types (kept as they are) */
@@ -492,37 +567,137 @@ static bool send_prepared(client_t *c, const rw_template_t *tp, const char *view
         br->prepared[br->n_prepared++] = h;
     br->new_stmt = known ? 0 : h;
     br->swallow = true;
+    br->cbatch++;
+    br->cexec = 0;
     c->inflight++;
     sv->inflight++;
     return true;
 }
 
-bool branch_server_message(client_t *c, char type)
+int branch_server_message(client_t *c, const char *msg, size_t total, buf_t *out)
 {
     struct branch_state *br = c->br;
-    if (!br->swallow)
-        return false;
-    switch (type) {
-    case '1': /* ParseComplete */
-    case '2': /* BindComplete */
-    case '3': /* CloseComplete */
-    case 'n': /* NoData */
-        return true;
-    case 'E':
-        if (br->new_stmt)
-            forget_prepared(br, br->new_stmt);
-        br->new_stmt = 0;
-        return false;
-    case 'Z':
-        br->swallow = false;
-        br->new_stmt = 0;
-        return false;
+    char type = msg[0];
+    if (br->swallow) {
+        switch (type) {
+        case '1': /* ParseComplete */
+        case '2': /* BindComplete */
+        case '3': /* CloseComplete */
+        case 'n': /* NoData */
+            return 1;
+        case 'E':
+            if (br->new_stmt)
+                forget_prepared(br, br->new_stmt);
+            br->new_stmt = 0;
+            break;
+        case 'Z':
+            br->swallow = false;
+            br->new_stmt = 0;
+            break;
+        default:
+            break;
+        }
+    }
+    if (type == 'Z') {
+        br->sbatch++;
+        br->scount = 0;
+        /* fixes of answered batches will never match: drop them */
+        int kept = 0;
+        for (int i = 0; i < br->nfix; i++)
+            if (br->fixes[i].batch >= br->sbatch)
+                br->fixes[kept++] = br->fixes[i];
+        br->nfix = kept;
+        return 0;
+    }
+    if (type != 'C' && type != 's' && type != 'I')
+        return 0;
+    int index = br->scount++;
+    if (type != 'C' || br->nfix == 0)
+        return 0;
+    for (int i = 0; i < br->nfix; i++) {
+        struct tag_fix *fx = &br->fixes[i];
+        if (fx->batch != br->sbatch || fx->index != index)
+            continue;
+        char kind = fx->kind;
+        *fx = br->fixes[--br->nfix];
+        /* "INSERT 0 n" -> "UPDATE n" / "DELETE n" */
+        const char *tag = msg + 5;
+        size_t len = total - 5;
+        if (len < 10 || strncmp(tag, "INSERT 0 ", 9) != 0 || tag[len - 1] != '\0')
+            return 0;
+        size_t start;
+        bool ok = buf_msg_begin(out, 'C', &start) &&
+                  buf_append(out, kind == 'U' ? "UPDATE " : "DELETE ", 7) &&
+                  buf_put_str(out, tag + 9);
+        if (!ok)
+            return 0;
+        buf_msg_end(out, start);
+        return 2;
+    }
+    return 0;
+}
+
+void branch_note_client(client_t *c, const char *msg, size_t total)
+{
+    struct branch_state *br = c->br;
+    const char *body = msg + 5, *end = msg + total;
+    switch (msg[0]) {
+    case 'Q':
+    case 'S':
+    case 'F':
+        br->cbatch++;
+        br->cexec = 0;
+        break;
+    case 'B': {
+        const char *portal_end = memchr(body, 0, (size_t)(end - body));
+        const char *stmt_end =
+            portal_end ? memchr(portal_end + 1, 0, (size_t)(end - portal_end - 1)) : NULL;
+        if (!stmt_end)
+            break;
+        char kind = kind_get(br->stmts, br->nstmts, portal_end + 1);
+        if (!kind_set(&br->portals, &br->nportals, body, kind))
+            client_fail(c, "53200", "out of memory", NULL);
+        break;
+    }
+    case 'E': {
+        if (!memchr(body, 0, (size_t)(end - body)))
+            break;
+        char kind = kind_get(br->portals, br->nportals, body);
+        if (kind != '-' && !push_fix(br, br->cbatch, br->cexec, kind))
+            log_warning("client %llu: too many pipelined branch writes; tags not fixed",
+                        (unsigned long long)c->id);
+        br->cexec++;
+        break;
+    }
+    case 'C':
+        if (total > 6 && memchr(body + 1, 0, (size_t)(end - body - 1))) {
+            if (body[0] == 'S')
+                kind_set(&br->stmts, &br->nstmts, body + 1, '-');
+            else
+                kind_set(&br->portals, &br->nportals, body + 1, '-');
+        }
+        break;
     default:
-        return false;
+        break;
     }
 }
 
 /* ---- the hook ---- */
+
+/* Remember which completions of this Query (or which Executes of this
+ * Parse's statement) need their tag fixed. */
+static bool record_tags(client_t *c, const char *msg, const rw_result_t *r)
+{
+    struct branch_state *br = c->br;
+    if (msg[0] == 'P') {
+        char kind = r->action == RW_REWRITTEN && r->tags[0] ? r->tags[0] : '-';
+        return kind_set(&br->stmts, &br->nstmts, msg + 5, kind);
+    }
+    for (int i = 0; r->tags[i]; i++)
+        if (r->tags[i] != '-' && !push_fix(br, br->cbatch, i, r->tags[i]))
+            return false;
+    return true;
+}
 
 static const char *statement_text(const char *msg, size_t total)
 {
@@ -590,6 +765,10 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
                  queue(c, "SELECT 1", validate_cb); /* clears busy once migrated */
             ret = BRANCH_WAIT;
         }
+        goto out;
+    }
+    if ((r.action == RW_FORWARD || r.action == RW_REWRITTEN) && !record_tags(c, msg, &r)) {
+        ok = false;
         goto out;
     }
     switch (r.action) {

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "wire/buf.h"
+
 typedef struct client client_t;
 
 typedef enum {
@@ -35,9 +37,12 @@ void branch_check_login(client_t *c);
 /* A 'Q' or 'P' message from the client while a server is linked. */
 branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total);
 /* A backend message for a client with branch state (c->br non-NULL):
- * true when it answers the proxy's own plan-reuse messages and must not
- * reach the client. */
-bool branch_server_message(client_t *c, char type);
+ * 0 = forward it; 1 = drop it (a reply to the proxy's own plan-reuse
+ * messages); 2 = send `out` instead (a CommandComplete with its tag fixed). */
+int branch_server_message(client_t *c, const char *msg, size_t total, buf_t *out);
+/* A frontend message forwarded to the server (Q, S, F, B, E, C), for the
+ * tag bookkeeping; Query and Parse pass through branch_on_message first. */
+void branch_note_client(client_t *c, const char *msg, size_t total);
 /* A ReadyForQuery reached the client (tx status updated). */
 void branch_after_ready(client_t *c);
 void branch_free(client_t *c);

@@ -615,6 +615,9 @@ static void process_messages(client_t *c)
                 continue;
             }
         }
+        if (c->br && (type == 'Q' || type == 'S' || type == 'F' || type == 'B' || type == 'E' ||
+                      type == 'C'))
+            branch_note_client(c, p, (size_t)total);
         switch (type) {
         case 'X':
             flush_span(c, &span, &span_len);

@@ -152,15 +152,29 @@ void pool_server_available(server_t *sv)
     list_append(&p->idle, &sv->node);
 }
 
-static void reset_done(server_t *sv, void *arg, const internal_result_t *res)
+/* The ROLLBACK of a transaction its client left open. It undoes only that
+ * transaction: the settings the client committed before stay on the server
+ * (dirty_owner still says whose they are). */
+static void rollback_done(server_t *sv, void *arg, const internal_result_t *res)
+{
+    (void)arg;
+    if (!res->ok) {
+        server_close(sv, "rollback failed");
+        return;
+    }
+    if (sv->iq_head)
+        return; /* the DISCARD ALL of session pooling is still queued */
+    pool_server_available(sv);
+}
+
+/* Session pooling: DISCARD ALL brought the server back to its login state. */
+static void discard_done(server_t *sv, void *arg, const internal_result_t *res)
 {
     (void)arg;
     if (!res->ok) {
         server_close(sv, "reset failed");
         return;
     }
-    if (sv->iq_head)
-        return; /* the DISCARD ALL after a ROLLBACK is still queued */
     sv->dirty_owner = 0;
     pool_server_available(sv);
 }
@@ -174,8 +188,8 @@ void pool_release(client_t *c, bool client_leaving)
     c->server = NULL;
     sv->client = NULL;
     cancel_set_backend(c->cancel_pid, 0, 0);
-    bool busy = sv->inflight > 0 || c->in_copy_in || c->unsynced || sv->iq_head ||
-                sv->state != SV_ACTIVE;
+    bool busy =
+        sv->inflight > 0 || c->in_copy_in || c->unsynced || sv->iq_head || sv->state != SV_ACTIVE;
     if (busy || c->w->shutdown_mode == SHUTDOWN_FAST) {
         /* a request is still running: nobody else may get this connection */
         server_close(sv, "released with a request in flight");
@@ -184,9 +198,9 @@ void pool_release(client_t *c, bool client_leaving)
     if (cfg->pool_mode == POOL_SESSION || sv->tx_status != 'I') {
         bool ok = true;
         if (sv->tx_status != 'I')
-            ok = server_internal(sv, "ROLLBACK", reset_done, NULL);
+            ok = server_internal(sv, "ROLLBACK", rollback_done, NULL);
         if (ok && cfg->pool_mode == POOL_SESSION)
-            ok = server_internal(sv, "DISCARD ALL", reset_done, NULL);
+            ok = server_internal(sv, "DISCARD ALL", discard_done, NULL);
         if (!ok)
             server_close(sv, "out of memory");
         return;

@@ -725,11 +725,19 @@ static void server_on_read(stream_t *s)
             buf_consume(rb, total);
             continue;
         }
-        if (c->br && branch_server_message(c, type)) {
-            /* a reply to the proxy's own plan-reuse messages */
-            forward_span(sv, &span, &span_len);
-            buf_consume(rb, total);
-            continue;
+        if (c->br) {
+            /* branch sessions: plan-reuse replies dropped, write tags fixed */
+            buf_t fixed = {0};
+            int act = branch_server_message(c, p, total, &fixed);
+            if (act) {
+                forward_span(sv, &span, &span_len);
+                if (act == 2 && !stream_write(&c->st, fixed.data, fixed.len))
+                    client_fail(c, "53200", "out of memory", NULL);
+                buf_free(&fixed);
+                buf_consume(rb, total);
+                continue;
+            }
+            buf_free(&fixed);
         }
         switch (type) {
         case 'Z':

@@ -32,11 +32,20 @@
 
 /* Settings PostgreSQL reports with ParameterStatus: for these the server's
  * current value is known, so nothing is sent when it already matches. */
-static const char *const reported[] = {
-    "application_name", "client_encoding",   "datestyle",          "intervalstyle",
-    "timezone",         "standard_conforming_strings", "is_superuser", "session_authorization",
-    "default_transaction_read_only", "in_hot_standby", "integer_datetimes", "server_encoding",
-    "server_version",   NULL};
+static const char *const reported[] = {"application_name",
+                                       "client_encoding",
+                                       "datestyle",
+                                       "intervalstyle",
+                                       "timezone",
+                                       "standard_conforming_strings",
+                                       "is_superuser",
+                                       "session_authorization",
+                                       "default_transaction_read_only",
+                                       "in_hot_standby",
+                                       "integer_datetimes",
+                                       "server_encoding",
+                                       "server_version",
+                                       NULL};
 
 /* Brings a server that carries someone else's settings back to its login
  * state. RESET ALL alone would keep SET ROLE and SET SESSION AUTHORIZATION
@@ -158,8 +167,8 @@ static bool add_options(client_t *c, const char *options)
             if (eq && eq > kv) {
                 /* "-c a-b=c" names use dashes for underscores, like PostgreSQL */
                 char name[256];
-                size_t nlen = (size_t)(eq - kv) < sizeof name - 1 ? (size_t)(eq - kv)
-                                                                   : sizeof name - 1;
+                size_t nlen =
+                    (size_t)(eq - kv) < sizeof name - 1 ? (size_t)(eq - kv) : sizeof name - 1;
                 for (size_t i = 0; i < nlen; i++)
                     name[i] = kv[i] == '-' ? '_' : kv[i];
                 if (!add_startup(c, name, nlen, eq + 1))
@@ -374,16 +383,15 @@ static const char *statement_end(const char *p, const char *end, bool std_string
             parens--;
         if (word) {
             size_t n = (size_t)(t - p);
-            static const char *const lead[] = {"create", "or", "replace", "function",
-                                               "procedure"};
+            static const char *const lead[] = {"create", "or", "replace", "function", "procedure"};
             for (int i = 0; nwords < 4 && i < 5; i++)
                 if (strlen(lead[i]) == n && strncasecmp(p, lead[i], n) == 0)
                     first[nwords] = lead[i][0];
             nwords++;
-            bool routine = first[0] == 'c' &&
-                           (first[1] == 'f' || first[1] == 'p' ||
-                            (first[1] == 'o' && first[2] == 'r' &&
-                             (first[3] == 'f' || first[3] == 'p')));
+            bool routine =
+                first[0] == 'c' &&
+                (first[1] == 'f' || first[1] == 'p' ||
+                 (first[1] == 'o' && first[2] == 'r' && (first[3] == 'f' || first[3] == 'p')));
             if (routine && parens == 0) {
                 if (n == 5 && strncasecmp(p, "begin", 5) == 0)
                     begins++;
@@ -464,8 +472,7 @@ static stmt_kind_t classify(const char *p, const char *end, char **text)
         return *text ? STMT_RESET : STMT_OTHER;
     }
     if (word_is(p, end, "discard"))
-        return word_is(after_word(p, end, "discard"), end, "all") ? STMT_DISCARD_ALL
-                                                                 : STMT_OTHER;
+        return word_is(after_word(p, end, "discard"), end, "all") ? STMT_DISCARD_ALL : STMT_OTHER;
     if (word_is(p, end, "savepoint")) {
         *text = savepoint_name(after_word(p, end, "savepoint"), end);
         return *text ? STMT_SAVEPOINT : STMT_OTHER;
@@ -504,8 +511,7 @@ static bool aligned(const client_t *c, const struct session_track *t)
 }
 
 /* Split a Query string and queue its statements; false = out of memory. */
-static bool queue_query(struct session_track *t, const char *sql, const char *end,
-                        bool std_strings)
+static bool queue_query(struct session_track *t, const char *sql, const char *end, bool std_strings)
 {
     const char *p = sql;
     while ((p = skip_blank(p, end)) < end) {
@@ -539,11 +545,11 @@ void session_note_query(client_t *c, const char *sql, size_t len)
     if (!aligned(c, t) || c->unsynced)
         return;
     const char *ssc = c->server ? server_param(c->server, "standard_conforming_strings") : NULL;
-    size_t before = t->queries.len;
+    size_t live = t->queries.len - t->queries.head; /* pushing may move the items down */
     if (!queue_query(t, sql, end, !ssc || strcmp(ssc, "off") != 0)) {
         log_warning("client %llu: out of memory tracking a query's SET statements",
                     (unsigned long long)c->id);
-        stmt_list_truncate(&t->queries, before);
+        stmt_list_truncate(&t->queries, t->queries.head + live);
         return;
     }
     t->n_queries++;
@@ -606,9 +612,9 @@ static bool apply(client_t *c, const stmt_t *s)
     int keep = 0;
     for (int i = 0; i < c->n_session; i++) {
         session_entry_t *e = &c->session[i];
-        bool drop = !e->value && (all ? s->kind == STMT_DISCARD_ALL || !survives_reset_all(e->name)
-                                      : strlen(e->name) == nlen &&
-                                            strncasecmp(e->name, name, nlen) == 0);
+        bool drop =
+            !e->value && (all ? s->kind == STMT_DISCARD_ALL || !survives_reset_all(e->name)
+                              : strlen(e->name) == nlen && strncasecmp(e->name, name, nlen) == 0);
         if (drop)
             entry_free(e);
         else
@@ -655,9 +661,12 @@ static size_t find_savepoint(const stmt_list_t *tx, const char *name)
 static void stage(client_t *c, stmt_t *s, const char *tag)
 {
     stmt_list_t *tx = &c->track->tx;
-    static const char *const tags[] = {
-        [STMT_SET] = "SET",           [STMT_RESET] = "RESET",       [STMT_DISCARD_ALL] = "DISCARD ALL",
-        [STMT_SAVEPOINT] = "SAVEPOINT", [STMT_RELEASE] = "RELEASE", [STMT_ROLLBACK_TO] = "ROLLBACK"};
+    static const char *const tags[] = {[STMT_SET] = "SET",
+                                       [STMT_RESET] = "RESET",
+                                       [STMT_DISCARD_ALL] = "DISCARD ALL",
+                                       [STMT_SAVEPOINT] = "SAVEPOINT",
+                                       [STMT_RELEASE] = "RELEASE",
+                                       [STMT_ROLLBACK_TO] = "ROLLBACK"};
     if (s->kind == STMT_OTHER || s->kind == STMT_END || strcmp(tag, tags[s->kind]) != 0)
         return;
     size_t sp;

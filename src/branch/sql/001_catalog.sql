@@ -108,6 +108,17 @@ CREATE FUNCTION epoch._tracked(tbl regclass) RETURNS epoch.tracked LANGUAGE sql 
     SELECT * FROM epoch.tracked WHERE relid = tbl;
 $f$;
 
+-- Raised by branch INSERTs for a key that already exists on the branch,
+-- worded like PostgreSQL's own unique violation.
+CREATE FUNCTION epoch._duplicate_key(constraint_name text, key_columns text, key_values text)
+RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+    RAISE EXCEPTION 'duplicate key value violates unique constraint "%"', constraint_name
+        USING ERRCODE = '23505', CONSTRAINT = constraint_name,
+              DETAIL = format('Key (%s)=%s already exists.', key_columns, key_values);
+END
+$f$;
+
 -- Rows a branch holds in one tracked table's delta.
 CREATE FUNCTION epoch._delta_rows(t epoch.tracked, branch_id bigint) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $f$
@@ -134,6 +145,7 @@ DECLARE
     delta text;
     hist text;
     bad text;
+    r record;
 BEGIN
     SELECT c.oid, c.relkind, c.relpersistence, n.nspname, c.relname
       INTO rel
@@ -185,6 +197,13 @@ BEGIN
                    delta, table_name, pkcols);
     -- Captured pre-images of main: the row as it was before change _epoch_seq
     -- (_epoch_existed = false: the key did not exist before, i.e. an insert).
+    -- identity columns: the branch takes its values from main's sequence
+    -- (LIKE does not copy identity), so keys never collide across branches
+    FOR r IN SELECT attname FROM pg_attribute
+              WHERE attrelid = table_name AND attidentity <> '' AND NOT attisdropped LOOP
+        EXECUTE format('ALTER TABLE epoch.%I ALTER COLUMN %I SET DEFAULT nextval(%L)',
+                       delta, r.attname, pg_get_serial_sequence(table_name::text, r.attname));
+    END LOOP;
     EXECUTE format('CREATE TABLE epoch.%I AS SELECT 0::bigint AS _epoch_seq, true AS _epoch_existed, t.* FROM %s t WITH NO DATA',
                    hist, table_name);
     EXECUTE format('CREATE INDEX ON epoch.%I (%s, _epoch_seq)', hist, pkcols);
@@ -444,7 +463,10 @@ BEGIN
                   WHERE n.nspname = ANY (current_schemas(true))
                     AND c.relname IN (SELECT t.table_name FROM epoch.tracked t)
                     AND c.relkind IN ('r', 'v', 'm', 'f', 'p');
-    RETURN QUERY SELECT 'table', t.id::text, t.schema_name, t.table_name, NULL FROM epoch.tracked t;
+    RETURN QUERY SELECT 'table', t.id::text, t.schema_name, t.table_name,
+                        (SELECT conname::text FROM pg_constraint
+                          WHERE conrelid = t.relid AND contype = 'p')
+                   FROM epoch.tracked t;
     RETURN QUERY
         SELECT 'column', t.id::text, a.attname::text,
                (a.attname = ANY (t.pk_columns))::text, a.attnum::text

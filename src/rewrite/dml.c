@@ -1,0 +1,642 @@
+/*
+ * dml — INSERT, UPDATE and DELETE on a tracked table on a branch become one
+ * INSERT … ON CONFLICT into the table's delta (epoch."d_<id>"), built from the
+ * client's own clauses (their text, with the reads inside them rewritten):
+ *
+ *   UPDATE t SET c = e FROM f WHERE w RETURNING r
+ *     → INSERT INTO d AS t (branch, cols) SELECT B, <e or t.c> FROM <overlay> AS t, f WHERE w
+ *       ON CONFLICT (branch, key) DO UPDATE SET cols = EXCLUDED.cols, deleted = false RETURNING r
+ *   DELETE FROM t USING f WHERE w RETURNING r
+ *     → the same with the old values and deleted = true (a tombstone)
+ *   INSERT INTO t (cols) <source> RETURNING r
+ *     → the source as a CTE, a check that no key exists on the branch (23505
+ *       otherwise, like PostgreSQL), then INSERT … ON CONFLICT (replacing a
+ *       tombstone of the same key)
+ *
+ * The CommandComplete of an UPDATE/DELETE then says INSERT 0 n; the result's
+ * tags[] tell the session layer to put UPDATE n / DELETE n back.
+ *
+ * Must never: write to the base table. Anything this file does not handle is
+ * refused with 0A000 and a hint.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rewrite/lexer.h"
+#include "rewrite/overlay.h"
+#include "rewrite/rewrite_internal.h"
+
+#define MAX_ITEMS 256
+
+static void refuse(walker_t *w, const char *what)
+{
+    rw_fail(w, "0A000", "Run it on main, or rewrite it in a simpler form.",
+            "%s is not supported on branch \"%s\" yet", what, rw_branch_name(w));
+}
+
+static void ident_list(FILE *f, const catalog_table_t *t, const char *qual, bool pk_only,
+                       int limit)
+{
+    bool first = true;
+    for (int i = 0; i < t->ncols && (limit < 0 || i < limit); i++) {
+        if (pk_only && !t->is_pk[i])
+            continue;
+        if (!first)
+            fputs(", ", f);
+        first = false;
+        if (qual) {
+            overlay_ident(f, qual);
+            fputc('.', f);
+        }
+        overlay_ident(f, t->cols[i]);
+    }
+}
+
+static int column_index(const catalog_table_t *t, const char *name)
+{
+    for (int i = 0; i < t->ncols; i++)
+        if (strcmp(t->cols[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* RETURNING text with `*` and `x.*` expanded to the table's columns (the
+ * delta has two more). Edits already recorded inside are applied. */
+static char *returning_text(walker_t *w, json_object *list, const catalog_table_t *t,
+                            size_t from, size_t to)
+{
+    size_t n = list ? json_object_array_length(list) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *val = rw_get(rw_get(json_object_array_get_idx(list, i), "ResTarget"), "val");
+        json_object *cref = rw_get(val, "ColumnRef");
+        json_object *fields = rw_get(cref, "fields");
+        size_t nf = fields ? json_object_array_length(fields) : 0;
+        if (!nf || !rw_get(json_object_array_get_idx(fields, nf - 1), "A_Star"))
+            continue;
+        size_t loc = (size_t)rw_get_int(cref, "location", -1);
+        const char *qual = nf > 1 ? rw_get_str(rw_get(json_object_array_get_idx(fields, 0),
+                                                       "String"),
+                                                "sval")
+                                  : NULL;
+        size_t end = loc;
+        while (end < to && w->sql[end] != '*')
+            end++;
+        if (end >= to)
+            continue;
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+            return NULL;
+        ident_list(f, t, qual, false, -1);
+        fclose(f);
+        rw_add_edit(w, loc, end + 1, text);
+    }
+    return rw_splice_range(w, from, to);
+}
+
+typedef struct target {
+    const catalog_table_t *t;
+    const char *alias;
+    char bid[24];
+    char *overlay; /* "(…) AS alias" */
+} target_t;
+
+static bool resolve_target(walker_t *w, json_object *body, const char *verb, target_t *tg)
+{
+    json_object *rel = rw_get(body, "relation");
+    const char *relname = rw_get_str(rel, "relname");
+    const char *schema = rw_get_str(rel, "schemaname");
+    memset(tg, 0, sizeof *tg);
+    if (!relname)
+        return false;
+    if (schema && strchr(schema, '@')) {
+        rw_fail(w, "0A000", "Switch to that branch with SET epoch.branch to change its rows.",
+                "cannot %s \"%s\".%s: a \"@ref\" reference is read-only", verb, schema, relname);
+        return false;
+    }
+    if (!w->s->cat) {
+        w->need_catalog = true;
+        return false;
+    }
+    tg->t = catalog_find(w->s->cat, schema, relname);
+    if (!tg->t) {
+        rw_fail(w, "0A000",
+                "Track it on main first with SELECT epoch.track('table'), or write it on main.",
+                "writes to untracked table \"%s\" are not allowed on branch \"%s\"", relname,
+                rw_branch_name(w));
+        return false;
+    }
+    const char *alias = rw_get_str(rw_get(rel, "alias"), "aliasname");
+    tg->alias = alias ? alias : relname;
+    snprintf(tg->bid, sizeof tg->bid, "%lld", (long long)w->s->cat->branch_id);
+    tg->overlay = rw_overlay_text(tg->t, NULL, w->s->cat->branch_id, w->s->cat->base_seq,
+                                  tg->alias);
+    return tg->overlay != NULL;
+}
+
+/* Text of the WITH prefix (up to the verb), with its edits applied; "" if
+ * none. */
+static char *prefix_text(walker_t *w, json_object *body, size_t start, size_t verb)
+{
+    if (!rw_get(body, "withClause"))
+        return strdup("");
+    return rw_splice_range(w, start, verb);
+}
+
+static void upsert_head(FILE *f, const target_t *tg, bool deleted)
+{
+    fprintf(f, "INSERT INTO epoch.\"d_%d\" AS ", tg->t->id);
+    overlay_ident(f, tg->alias);
+    fputs(" (\"_epoch_branch\", ", f);
+    ident_list(f, tg->t, NULL, false, -1);
+    fputs(deleted ? ", \"_epoch_deleted\") SELECT " : ") SELECT ", f);
+}
+
+static void conflict_tail(FILE *f, const target_t *tg, bool deleted)
+{
+    fputs(" ON CONFLICT (\"_epoch_branch\", ", f);
+    ident_list(f, tg->t, NULL, true, -1);
+    fputs(") DO UPDATE SET ", f);
+    if (deleted) {
+        fputs("\"_epoch_deleted\" = true", f);
+        return;
+    }
+    for (int i = 0; i < tg->t->ncols; i++) {
+        overlay_ident(f, tg->t->cols[i]);
+        fputs(" = EXCLUDED.", f);
+        overlay_ident(f, tg->t->cols[i]);
+        fputs(", ", f);
+    }
+    fputs("\"_epoch_deleted\" = false", f);
+}
+
+/* Clause boundaries in the statement: positions of the keywords (end if
+ * absent), checked against what the parse tree says is there. */
+typedef struct clauses {
+    size_t verb, set, from, where, ret, end;
+} clauses_t;
+
+static bool find_clauses(walker_t *w, json_object *body, const char *verb, const char *set_kw,
+                         const char *from_kw, size_t start, size_t end, clauses_t *c)
+{
+    c->end = end;
+    c->verb = lex_find_keyword(w->sql, start, end, verb);
+    size_t after = c->verb;
+    c->set = set_kw ? lex_find_keyword(w->sql, after, end, set_kw) : end;
+    if (set_kw)
+        after = c->set;
+    c->from = lex_find_keyword(w->sql, after, end, from_kw);
+    c->where = lex_find_keyword(w->sql, after, end, "where");
+    c->ret = lex_find_keyword(w->sql, after, end, "returning");
+    bool has_from = rw_get(body, strcmp(from_kw, "using") == 0 ? "usingClause" : "fromClause");
+    bool ok = c->verb < end && (!set_kw || c->set < end) && (c->from < end) == has_from &&
+              (c->where < end) == (rw_get(body, "whereClause") != NULL) &&
+              (c->ret < end) == (rw_get(body, "returningList") != NULL) &&
+              (c->from == end || c->where == end || c->from < c->where) &&
+              (c->where == end || c->ret == end || c->where < c->ret) &&
+              (c->from == end || c->ret == end || c->from < c->ret);
+    if (!ok)
+        refuse(w, "this form of the statement");
+    return ok;
+}
+
+static size_t next_clause(const clauses_t *c, size_t pos)
+{
+    size_t best = c->end;
+    size_t cand[] = {c->from, c->where, c->ret};
+    for (int i = 0; i < 3; i++)
+        if (cand[i] > pos && cand[i] < best)
+            best = cand[i];
+    return best;
+}
+
+static void emit_range(walker_t *w, FILE *f, size_t from, size_t to)
+{
+    char *text = rw_splice_range(w, from, to);
+    if (text)
+        fputs(text, f);
+    else
+        w->failed = true;
+    free(text);
+}
+
+static void emit_tail(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+                      const clauses_t *c, const char *from_kw, bool deleted)
+{
+    if (c->from < c->end) {
+        fputs(", ", f);
+        emit_range(w, f, c->from + strlen(from_kw), next_clause(c, c->from));
+    }
+    if (c->where < c->end) {
+        if (lex_find_keyword(w->sql, c->where, next_clause(c, c->where), "current") <
+            next_clause(c, c->where)) {
+            refuse(w, "WHERE CURRENT OF");
+            return;
+        }
+        fputs(" WHERE ", f);
+        emit_range(w, f, c->where + 5, next_clause(c, c->where));
+    }
+    conflict_tail(f, tg, deleted);
+    if (c->ret < c->end) {
+        char *r = returning_text(w, rw_get(body, "returningList"), tg->t, c->ret, c->end);
+        if (!r) {
+            w->failed = true;
+            return;
+        }
+        fputc(' ', f);
+        fputs(r, f);
+        free(r);
+    }
+}
+
+static void distinct_on(FILE *f, const target_t *tg, bool joined)
+{
+    if (!joined)
+        return; /* without FROM/USING each row appears once */
+    fputs("DISTINCT ON (", f);
+    ident_list(f, tg->t, tg->alias, true, -1);
+    fputs(") ", f);
+}
+
+static void update_statement(walker_t *w, json_object *body, size_t start, size_t end,
+                             const target_t *tg, FILE *f)
+{
+    clauses_t c;
+    if (!find_clauses(w, body, "update", "set", "from", start, end, &c))
+        return;
+    json_object *targets = rw_get(body, "targetList");
+    int nt = targets ? (int)json_object_array_length(targets) : 0;
+    size_t set_end = next_clause(&c, c.set);
+    size_t commas[MAX_ITEMS];
+    int ncomma = lex_find_char(w->sql, c.set + 3, set_end, ',', commas, MAX_ITEMS);
+    if (nt == 0 || ncomma != nt - 1) {
+        refuse(w, "this SET list");
+        return;
+    }
+    char *exprs[MAX_ITEMS] = {0};
+    int col_of[MAX_ITEMS];
+    size_t item_start = c.set + 3;
+    for (int i = 0; i < nt && !w->failed; i++) {
+        json_object *rt = rw_get(json_object_array_get_idx(targets, i), "ResTarget");
+        const char *name = rw_get_str(rt, "name");
+        size_t item_end = i < ncomma ? commas[i] : set_end;
+        size_t eq;
+        if (!name || rw_get(rt, "indirection") || rw_get(rw_get(rt, "val"), "MultiAssignRef") ||
+            rw_get(rw_get(rt, "val"), "SetToDefault") ||
+            lex_find_char(w->sql, item_start, item_end, '=', &eq, 1) != 1) {
+            refuse(w, "this SET item (multiple-column, array element or DEFAULT)");
+            break;
+        }
+        col_of[i] = column_index(tg->t, name);
+        if (col_of[i] < 0) {
+            rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist", name,
+                    tg->t->name);
+            break;
+        }
+        if (tg->t->is_pk[col_of[i]]) {
+            refuse(w, "UPDATE of a primary key column");
+            break;
+        }
+        exprs[i] = rw_splice_range(w, eq + 1, item_end);
+        if (!exprs[i])
+            w->failed = true;
+        item_start = item_end + 1;
+    }
+    if (!w->failed) {
+        upsert_head(f, tg, false);
+        distinct_on(f, tg, c.from < c.end);
+        fputs(tg->bid, f);
+        for (int col = 0; col < tg->t->ncols; col++) {
+            fputs(", ", f);
+            int item = -1;
+            for (int i = 0; i < nt; i++)
+                if (col_of[i] == col)
+                    item = i; /* the last assignment wins, as in PostgreSQL's error-free case */
+            if (item >= 0) {
+                fprintf(f, "(%s)", exprs[item]);
+            } else {
+                overlay_ident(f, tg->alias);
+                fputc('.', f);
+                overlay_ident(f, tg->t->cols[col]);
+            }
+        }
+        fprintf(f, " FROM %s", tg->overlay);
+        emit_tail(w, f, body, tg, &c, "from", false);
+    }
+    for (int i = 0; i < nt && i < MAX_ITEMS; i++)
+        free(exprs[i]);
+}
+
+static void delete_statement(walker_t *w, json_object *body, size_t start, size_t end,
+                             const target_t *tg, FILE *f)
+{
+    clauses_t c;
+    if (!find_clauses(w, body, "delete", NULL, "using", start, end, &c))
+        return;
+    /* DELETE FROM t: the FROM after DELETE is not a clause of ours */
+    upsert_head(f, tg, true);
+    distinct_on(f, tg, c.from < c.end);
+    fputs(tg->bid, f);
+    fputs(", ", f);
+    ident_list(f, tg->t, tg->alias, false, -1);
+    fprintf(f, ", true FROM %s", tg->overlay);
+    emit_tail(w, f, body, tg, &c, "using", true);
+}
+
+/* Number of columns the source of an INSERT without a column list fills. */
+static int source_width(json_object *select, int ncols)
+{
+    json_object *sel = rw_get(select, "SelectStmt");
+    json_object *values = rw_get(sel, "valuesLists");
+    if (values && json_object_array_length(values) > 0) {
+        json_object *items = rw_get(rw_get(json_object_array_get_idx(values, 0), "List"), "items");
+        return items ? (int)json_object_array_length(items) : -1;
+    }
+    json_object *tl = rw_get(sel, "targetList");
+    if (!tl)
+        return -1;
+    int n = (int)json_object_array_length(tl);
+    for (int i = 0; i < n; i++) {
+        json_object *fields =
+            rw_get(rw_get(rw_get(rw_get(json_object_array_get_idx(tl, i), "ResTarget"), "val"),
+                          "ColumnRef"),
+                   "fields");
+        size_t nf = fields ? json_object_array_length(fields) : 0;
+        if (nf && rw_get(json_object_array_get_idx(fields, nf - 1), "A_Star"))
+            return ncols; /* SELECT *: assume it fills the table */
+    }
+    return n;
+}
+
+static bool has_default_in_values(json_object *select)
+{
+    json_object *values = rw_get(rw_get(select, "SelectStmt"), "valuesLists");
+    size_t n = values ? json_object_array_length(values) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *items = rw_get(rw_get(json_object_array_get_idx(values, i), "List"), "items");
+        size_t m = items ? json_object_array_length(items) : 0;
+        for (size_t j = 0; j < m; j++)
+            if (rw_get(json_object_array_get_idx(items, j), "SetToDefault"))
+                return true;
+    }
+    return false;
+}
+
+static void insert_statement(walker_t *w, json_object *body, size_t start, size_t end,
+                             const target_t *tg, FILE *f)
+{
+    const catalog_table_t *t = tg->t;
+    json_object *select = rw_get(body, "selectStmt");
+    json_object *conflict = rw_get(body, "onConflictClause");
+    const char *action = rw_get_str(conflict, "action");
+    bool do_nothing = action && strcmp(action, "ONCONFLICT_NOTHING") == 0;
+    if (conflict && !do_nothing) {
+        refuse(w, "INSERT … ON CONFLICT DO UPDATE");
+        return;
+    }
+    const char *ov = rw_get_str(body, "override");
+    if (ov && strcmp(ov, "OVERRIDING_NOT_SET") != 0) {
+        refuse(w, "INSERT … OVERRIDING");
+        return;
+    }
+    if (select && has_default_in_values(select)) {
+        refuse(w, "DEFAULT inside VALUES");
+        return;
+    }
+    /* columns, in the order the source fills them */
+    int idx[MAX_ITEMS], n = 0;
+    json_object *cols = rw_get(body, "cols");
+    if (cols) {
+        int nc = (int)json_object_array_length(cols);
+        for (int i = 0; i < nc && n < MAX_ITEMS; i++) {
+            json_object *rt = rw_get(json_object_array_get_idx(cols, i), "ResTarget");
+            const char *name = rw_get_str(rt, "name");
+            int ci = name ? column_index(t, name) : -1;
+            if (ci < 0 || rw_get(rt, "indirection")) {
+                rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist",
+                        name ? name : "?", t->name);
+                return;
+            }
+            idx[n++] = ci;
+        }
+    } else if (select) {
+        int width = source_width(select, t->ncols);
+        if (width < 0 || width > t->ncols) {
+            rw_fail(w, "42601", NULL, "INSERT has more expressions than target columns");
+            return;
+        }
+        for (int i = 0; i < width; i++)
+            idx[n++] = i;
+    }
+    bool all_keys = true;
+    for (int k = 0; k < t->ncols; k++) {
+        if (!t->is_pk[k])
+            continue;
+        bool given = false;
+        for (int i = 0; i < n; i++)
+            given |= idx[i] == k;
+        all_keys &= given;
+    }
+    /* the source text: after the relation, its alias and the column list */
+    size_t verb = lex_find_keyword(w->sql, start, end, "insert");
+    size_t into = lex_find_keyword(w->sql, verb, end, "into");
+    size_t name_start = lex_skip_blank(w->sql, into + 4);
+    size_t src = lex_skip_blank(w->sql, lex_name_end(w->sql, name_start));
+    if (rw_get(rw_get(body, "relation"), "alias")) {
+        if (strncasecmp(w->sql + src, "as", 2) == 0 && !isalnum((unsigned char)w->sql[src + 2]) &&
+            w->sql[src + 2] != '_')
+            src = lex_skip_blank(w->sql, src + 2);
+        src = lex_skip_blank(w->sql, lex_name_end(w->sql, src));
+    }
+    if (cols)
+        src = lex_skip_blank(w->sql, lex_paren_end(w->sql, src));
+    size_t on = conflict ? lex_find_keyword(w->sql, src, end, "on") : end;
+    size_t ret = lex_find_keyword(w->sql, src, end, "returning");
+    size_t src_end = on < ret ? on : ret;
+    char *prefix = prefix_text(w, body, start, verb);
+    char *source = select ? rw_splice_range(w, src, src_end) : NULL;
+    if (!prefix || (select && !source)) {
+        free(prefix);
+        free(source);
+        w->failed = true;
+        return;
+    }
+    /* WITH [user's CTEs,] _epoch_new AS (source) */
+    if (*prefix) {
+        size_t pl = strlen(prefix);
+        while (pl && (prefix[pl - 1] == ' ' || prefix[pl - 1] == '\n' || prefix[pl - 1] == '\t'))
+            prefix[--pl] = '\0';
+        fprintf(f, "%s, ", prefix);
+    } else {
+        fputs("WITH ", f);
+    }
+    if (select) {
+        fprintf(f, "_epoch_new AS MATERIALIZED (SELECT * FROM (%s) AS _v (", source);
+    } else {
+        fputs("_epoch_new AS MATERIALIZED (SELECT 1 AS _epoch_dummy", f);
+    }
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", f);
+        overlay_ident(f, t->cols[idx[i]]);
+    }
+    fputs(select ? "))" : ")", f);
+    /* keys that exist on the branch: an error, or skipped with DO NOTHING */
+    char *existing = NULL;
+    size_t elen = 0;
+    FILE *e = open_memstream(&existing, &elen);
+    if (e) {
+        fputs("EXISTS (SELECT 1 FROM ", e);
+        char *ov_plain = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq,
+                                         "_o");
+        fputs(ov_plain ? ov_plain : "", e);
+        free(ov_plain);
+        fputs(" WHERE ", e);
+        bool first = true;
+        for (int k = 0; k < t->ncols; k++) {
+            if (!t->is_pk[k])
+                continue;
+            if (!first)
+                fputs(" AND ", e);
+            first = false;
+            fputs("_o.", e);
+            overlay_ident(e, t->cols[k]);
+            fputs(" = _n.", e);
+            overlay_ident(e, t->cols[k]);
+        }
+        fputc(')', e);
+        fclose(e);
+    }
+    if (!existing) {
+        w->failed = true;
+        free(prefix);
+        free(source);
+        return;
+    }
+    if (all_keys && !do_nothing) {
+        fputs(", _epoch_dup AS (SELECT epoch._duplicate_key(", f);
+        overlay_literal(f, t->pk_name ? t->pk_name : "");
+        fputs(", ", f);
+        char *keys = NULL;
+        size_t klen = 0;
+        FILE *kf = open_memstream(&keys, &klen);
+        if (kf) {
+            /* PostgreSQL's wording: Key (id, part)=(…) — names unquoted */
+            bool first = true;
+            for (int k = 0; k < t->ncols; k++)
+                if (t->is_pk[k]) {
+                    fprintf(kf, "%s%s", first ? "" : ", ", t->cols[k]);
+                    first = false;
+                }
+            fclose(kf);
+        }
+        overlay_literal(f, keys ? keys : "");
+        free(keys);
+        fputs(", ROW(", f);
+        ident_list(f, t, "_n", true, -1);
+        fprintf(f, ")::text) FROM _epoch_new _n WHERE %s LIMIT 1)", existing);
+    }
+    fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
+    overlay_ident(f, tg->alias);
+    fputs(" (\"_epoch_branch\"", f);
+    for (int i = 0; i < n; i++) {
+        fputs(", ", f);
+        overlay_ident(f, t->cols[idx[i]]);
+    }
+    fprintf(f, ") SELECT %s", tg->bid);
+    for (int i = 0; i < n; i++) {
+        fputs(", _n.", f);
+        overlay_ident(f, t->cols[idx[i]]);
+    }
+    fputs(" FROM _epoch_new _n", f);
+    if (all_keys && do_nothing)
+        fprintf(f, " WHERE NOT %s", existing);
+    else if (all_keys)
+        fputs(" WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)", f);
+    free(existing);
+    /* a tombstone of the same key is replaced */
+    fputs(" ON CONFLICT (\"_epoch_branch\", ", f);
+    ident_list(f, t, NULL, true, -1);
+    fputs(") DO UPDATE SET ", f);
+    for (int i = 0; i < t->ncols; i++) {
+        overlay_ident(f, t->cols[i]);
+        fputs(" = EXCLUDED.", f);
+        overlay_ident(f, t->cols[i]);
+        fputs(", ", f);
+    }
+    fputs("\"_epoch_deleted\" = false", f);
+    if (ret < end) {
+        char *r = returning_text(w, rw_get(body, "returningList"), t, ret, end);
+        if (r) {
+            fputc(' ', f);
+            fputs(r, f);
+        } else {
+            w->failed = true;
+        }
+        free(r);
+    }
+    free(prefix);
+    free(source);
+}
+
+void dml_statement(walker_t *w, const char *key, json_object *body, size_t start, size_t len)
+{
+    bool update = strcmp(key, "UpdateStmt") == 0, del = strcmp(key, "DeleteStmt") == 0;
+    target_t tg;
+    if (!resolve_target(w, body, update ? "UPDATE" : del ? "DELETE" : "INSERT INTO", &tg))
+        return;
+    if (w->stmt_no >= RW_MAX_TAGS) {
+        refuse(w, "a write after the 64th statement of one query");
+        free(tg.overlay);
+        return;
+    }
+    rw_walk(w, body); /* reads inside the statement (subqueries, FROM, CTEs) */
+    if (w->failed || w->need_catalog) {
+        free(tg.overlay);
+        return;
+    }
+    size_t end = start + len;
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *f = open_memstream(&text, &tlen);
+    if (!f) {
+        free(tg.overlay);
+        w->failed = true;
+        return;
+    }
+    if (!update && !del) {
+        insert_statement(w, body, start, end, &tg, f);
+    } else {
+        size_t verb = lex_find_keyword(w->sql, start, end, update ? "update" : "delete");
+        char *prefix = prefix_text(w, body, start, verb);
+        if (prefix)
+            fputs(prefix, f);
+        free(prefix);
+        if (update)
+            update_statement(w, body, start, end, &tg, f);
+        else
+            delete_statement(w, body, start, end, &tg, f);
+    }
+    fclose(f);
+    free(tg.overlay);
+    if (w->failed) {
+        free(text);
+        return;
+    }
+    /* the whole statement is replaced; edits inside it are part of text */
+    char *rest = rw_splice_range(w, start, end);
+    free(rest);
+    rw_add_edit(w, start, end, text);
+    if (update || del) {
+        size_t have = strlen(w->out->tags);
+        while ((int)have < w->stmt_no)
+            w->out->tags[have++] = '-';
+        w->out->tags[have++] = update ? 'U' : 'D';
+        w->out->tags[have] = '\0';
+    }
+    w->rewritten++;
+}

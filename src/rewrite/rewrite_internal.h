@@ -1,0 +1,57 @@
+/*
+ * rewrite_internal — the tree walker shared by rewrite.c (reads, statement
+ * classification) and dml.c (writes on branches). Private to src/rewrite.
+ */
+#ifndef EPOCH_REWRITE_INTERNAL_H
+#define EPOCH_REWRITE_INTERNAL_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "rewrite/rewrite.h"
+
+#define MAX_EDITS 256
+#define MAX_SCOPE 64
+
+typedef struct edit {
+    size_t start, end;
+    char *text;
+} edit_t;
+
+typedef struct walker {
+    const rw_session_t *s;
+    const char *sql;
+    edit_t edits[MAX_EDITS];
+    int nedits;
+    const char *scope[MAX_SCOPE]; /* CTE names visible here */
+    int nscope;
+    int rewritten;   /* table references replaced in the current statement */
+    int stmt_no;     /* index of the current statement in the query */
+    bool need_catalog;
+    bool failed;
+    unsigned flags;
+    rw_result_t *out;
+} walker_t;
+
+json_object *rw_get(json_object *o, const char *key);
+const char *rw_get_str(json_object *o, const char *key);
+int rw_get_int(json_object *o, const char *key, int dflt);
+void rw_fail(walker_t *w, const char *sqlstate, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+const char *rw_branch_name(const walker_t *w);
+/* Record a replacement of [start, end) by text (taken over; NULL = OOM). */
+void rw_add_edit(walker_t *w, size_t start, size_t end, char *text);
+/* The overlay subquery of t at ref (NULL = the session's branch bid/base),
+ * followed by " AS alias_for" when alias_for is non-NULL; malloc'd. */
+char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
+                      const char *alias_for);
+void rw_walk(walker_t *w, json_object *node);
+/* The text of [start, end) with the edits recorded inside it applied; those
+ * edits are then dropped (so an enclosing replacement can take their place). */
+char *rw_splice_range(walker_t *w, size_t start, size_t end);
+
+/* dml.c: INSERT/UPDATE/DELETE on a tracked table on a branch (key is the
+ * statement's node name, body its object; [start, start+len) its text). */
+void dml_statement(walker_t *w, const char *key, json_object *body, size_t start, size_t len);
+
+#endif

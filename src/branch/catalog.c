@@ -20,9 +20,12 @@ void catalog_free(catalog_t *cat)
         free(t->schema);
         free(t->name);
         free(t->pk_name);
-        for (int j = 0; j < t->ncols; j++)
+        for (int j = 0; j < t->ncols; j++) {
             free(t->cols[j]);
+            free(t->types ? t->types[j] : NULL);
+        }
         free(t->cols);
+        free(t->types);
         free(t->is_pk);
     }
     free(cat->tables);
@@ -44,8 +47,13 @@ static catalog_table_t *table_by_id(catalog_t *cat, int id)
     return NULL;
 }
 
-static bool add_column(catalog_table_t *t, const char *name, bool is_pk)
+static bool add_column(catalog_table_t *t, const char *name, bool is_pk, const char *type)
 {
+    char **types = realloc(t->types, (size_t)(t->ncols + 1) * sizeof *types);
+    if (!types)
+        return false;
+    t->types = types;
+    t->types[t->ncols] = NULL;
     char **cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *cols);
     if (!cols)
         return false;
@@ -57,8 +65,9 @@ static bool add_column(catalog_table_t *t, const char *name, bool is_pk)
     t->cols[t->ncols] = strdup(name);
     if (!t->cols[t->ncols])
         return false;
+    t->types[t->ncols] = type ? strdup(type) : NULL;
     t->is_pk[t->ncols++] = is_pk;
-    return true;
+    return !type || t->types[t->ncols - 1];
 }
 
 static bool load_row(catalog_t *cat, const char *const *v)
@@ -118,7 +127,7 @@ static bool load_row(catalog_t *cat, const char *const *v)
         if (!v[COL_A] || !v[COL_B] || !v[COL_C])
             return false;
         catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
-        return t && add_column(t, v[COL_B], strcmp(v[COL_C], "true") == 0);
+        return t && add_column(t, v[COL_B], strcmp(v[COL_C], "true") == 0, v[COL_D]);
     }
     if (strcmp(kind, "as_of") == 0) {
         cat->read_only = true;

@@ -20,6 +20,7 @@ typedef struct catalog_table {
     char *pk_name;  /* the primary key constraint's name, for error messages */
     char **cols;    /* in attnum order */
     bool *is_pk;
+    char **types;   /* format_type() without typmod, for casts */
     int ncols;
 } catalog_table_t;
 

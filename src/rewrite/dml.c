@@ -474,17 +474,33 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     } else {
         fputs("WITH ", f);
     }
-    if (select) {
-        fprintf(f, "_epoch_new AS MATERIALIZED (SELECT * FROM (%s) AS _v (", source);
-    } else {
-        fputs("_epoch_new AS MATERIALIZED (SELECT 1 AS _epoch_dummy", f);
-    }
+    /* The source is a subquery here, so its constants and untyped $n
+     * parameters are no longer typed by the target columns: cast to the
+     * column's type (without typmod, so the assignment into the delta still
+     * checks lengths and precision as an INSERT into the table would). */
+    fputs("_epoch_new AS MATERIALIZED (SELECT ", f);
+    if (!select)
+        fputs("1 AS _epoch_dummy", f);
     for (int i = 0; i < n; i++) {
         if (i)
             fputs(", ", f);
+        fputs("_v.", f);
+        overlay_ident(f, t->cols[idx[i]]);
+        if (t->types && t->types[idx[i]])
+            fprintf(f, "::%s", t->types[idx[i]]);
+        fputs(" AS ", f);
         overlay_ident(f, t->cols[idx[i]]);
     }
-    fputs(select ? "))" : ")", f);
+    if (select) {
+        fprintf(f, " FROM (%s) AS _v (", source);
+        for (int i = 0; i < n; i++) {
+            if (i)
+                fputs(", ", f);
+            overlay_ident(f, t->cols[idx[i]]);
+        }
+        fputs(")", f);
+    }
+    fputs(")", f);
     /* keys that exist on the branch: an error, or skipped with DO NOTHING */
     char *existing = NULL;
     size_t elen = 0;

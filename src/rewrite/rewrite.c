@@ -398,7 +398,7 @@ static bool one_of(const char *key, const char *const *list)
 static const char *const harmless[] = {
     "TransactionStmt", "VariableShowStmt", "ExecuteStmt", "DeallocateStmt", "ListenStmt",
     "UnlistenStmt",    "NotifyStmt",       "FetchStmt",   "ClosePortalStmt", "DiscardStmt",
-    "VariableSetStmt", NULL};
+    "VariableSetStmt", "VacuumStmt", NULL};
 /* Statements whose tables are read through a nested query. */
 static const char *const query_holders[] = {"SelectStmt", "ExplainStmt", "DeclareCursorStmt",
                                             "PrepareStmt", NULL};

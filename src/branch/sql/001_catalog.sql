@@ -469,7 +469,7 @@ BEGIN
                    FROM epoch.tracked t;
     RETURN QUERY
         SELECT 'column', t.id::text, a.attname::text,
-               (a.attname = ANY (t.pk_columns))::text, a.attnum::text
+               (a.attname = ANY (t.pk_columns))::text, format_type(a.atttypid, NULL)
           FROM epoch.tracked t
           JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
          ORDER BY t.id, a.attnum;

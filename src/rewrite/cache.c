@@ -41,10 +41,12 @@ static bool copy_result(rw_result_t *dst, const rw_result_t *src)
 {
     *dst = *src;
     dst->sql = dup_or_null(src->sql);
+    dst->setup = dup_or_null(src->setup);
     dst->message = dup_or_null(src->message);
     dst->hint = dup_or_null(src->hint);
     dst->value = dup_or_null(src->value);
-    return (!src->sql || dst->sql) && (!src->message || dst->message) &&
+    return (!src->sql || dst->sql) && (!src->setup || dst->setup) &&
+           (!src->message || dst->message) &&
            (!src->hint || dst->hint) && (!src->value || dst->value);
 }
 

@@ -656,3 +656,107 @@ void dml_statement(walker_t *w, const char *key, json_object *body, size_t start
     }
     w->rewritten++;
 }
+
+void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int nstmts)
+{
+    target_t tg;
+    if (!resolve_target(w, body, "COPY", &tg))
+        return;
+    free(tg.overlay);
+    if (nstmts != 1) {
+        refuse(w, "COPY … FROM combined with other statements in one query");
+        return;
+    }
+    const catalog_table_t *t = tg.t;
+    /* the rows' columns: COPY's list or all */
+    char *cols = NULL;
+    size_t clen = 0;
+    FILE *f = open_memstream(&cols, &clen);
+    if (!f) {
+        w->failed = true;
+        return;
+    }
+    json_object *att = rw_get(body, "attlist");
+    size_t na = att ? json_object_array_length(att) : 0;
+    for (size_t i = 0; i < na; i++) {
+        const char *name = rw_get_str(rw_get(json_object_array_get_idx(att, i), "String"), "sval");
+        if (!name || column_index(t, name) < 0) {
+            fclose(f);
+            free(cols);
+            rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist",
+                    name ? name : "?", t->name);
+            return;
+        }
+        if (i)
+            fputs(", ", f);
+        overlay_ident(f, name);
+    }
+    if (!na)
+        ident_list(f, t, NULL, false, -1);
+    fclose(f);
+    /* the INSERT the staging table's trigger runs, made by this same rewriter */
+    char *ins = NULL, *setup = NULL;
+    size_t il = 0, sl = 0;
+    FILE *fi = open_memstream(&ins, &il);
+    if (!fi) {
+        free(cols);
+        w->failed = true;
+        return;
+    }
+    fputs("INSERT INTO ", fi);
+    overlay_ident(fi, t->schema);
+    fputc('.', fi);
+    overlay_ident(fi, t->name);
+    fprintf(fi, " (%s) SELECT %s FROM new_rows", cols, cols);
+    fclose(fi);
+    rw_result_t sub;
+    rewrite_statement(w->s, ins, &sub);
+    free(ins);
+    free(cols);
+    if (sub.action != RW_REWRITTEN) {
+        if (sub.action == RW_ERROR)
+            rw_fail(w, sub.sqlstate, sub.hint, "%s", sub.message ? sub.message : "COPY failed");
+        else
+            refuse(w, "this COPY");
+        rewrite_result_free(&sub);
+        return;
+    }
+    FILE *fs = open_memstream(&setup, &sl);
+    if (!fs) {
+        rewrite_result_free(&sub);
+        w->failed = true;
+        return;
+    }
+    fputs("DROP TABLE IF EXISTS pg_temp.\"epoch_copy\"; CREATE TEMP TABLE \"epoch_copy\" AS SELECT * FROM ",
+          fs);
+    overlay_ident(fs, t->schema);
+    fputc('.', fs);
+    overlay_ident(fs, t->name);
+    fputs(" WITH NO DATA; CREATE TRIGGER \"epoch_copy_apply\" AFTER INSERT ON "
+          "pg_temp.\"epoch_copy\" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+          "EXECUTE FUNCTION epoch._copy_apply(",
+          fs);
+    overlay_literal(fs, sub.sql);
+    fputs(")", fs);
+    fclose(fs);
+    rewrite_result_free(&sub);
+    if (!setup) {
+        w->failed = true;
+        return;
+    }
+    /* COPY t [(cols)] FROM …  ->  COPY pg_temp."epoch_copy" [(cols)] FROM … */
+    json_object *rel = rw_get(body, "relation");
+    size_t loc = (size_t)rw_get_int(rel, "location", -1);
+    size_t end = lex_name_end(w->sql, loc);
+    if (end == loc) {
+        free(setup);
+        refuse(w, "this COPY");
+        return;
+    }
+    (void)start;
+    (void)len;
+    rw_add_edit(w, loc, end, strdup("pg_temp.\"epoch_copy\""));
+    free(w->out->setup);
+    w->out->setup = setup;
+    w->rewritten++;
+}

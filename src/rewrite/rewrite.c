@@ -506,6 +506,10 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
             rw_walk(w, rw_get(body, "query"));
             return;
         }
+        if (from && on_branch && !w->s->read_only) {
+            dml_copy_from(w, body, start, len, nstmts);
+            return;
+        }
         if (from && (on_branch || w->s->read_only)) {
             refuse_write(w, "COPY ... FROM");
             return;
@@ -581,6 +585,7 @@ bool rewrite_needs_parse(const char *sql, size_t len)
 void rewrite_result_free(rw_result_t *r)
 {
     free(r->sql);
+    free(r->setup);
     free(r->message);
     free(r->hint);
     free(r->value);

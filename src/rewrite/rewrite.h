@@ -40,6 +40,7 @@ typedef struct rw_result {
     rw_action_t action;
     unsigned flags;
     char *sql;         /* RW_REWRITTEN; malloc'd */
+    char *setup;       /* RW_REWRITTEN: run this first as an internal statement (COPY FROM) */
     char sqlstate[6];  /* RW_ERROR */
     char *message;     /* RW_ERROR; malloc'd */
     char *hint;        /* RW_ERROR; malloc'd or NULL */

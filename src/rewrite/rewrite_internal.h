@@ -54,4 +54,8 @@ char *rw_splice_range(walker_t *w, size_t start, size_t end);
  * statement's node name, body its object; [start, start+len) its text). */
 void dml_statement(walker_t *w, const char *key, json_object *body, size_t start, size_t len);
 
+/* dml.c: COPY t FROM on a branch: into a staging temp table whose
+ * statement trigger moves the rows into the delta (out->setup creates it). */
+void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int nstmts);
+
 #endif

@@ -47,6 +47,7 @@ struct branch_state {
     bool tx_dirty;   /* the branch changed inside a transaction: reload at its end */
     bool busy;       /* internal statements queued for us */
     char *validated; /* SET target that exists; the SET may now go through */
+    char *setup_done; /* setup of the held statement ran (COPY FROM's staging table) */
     bool migrated;   /* the epoch schema is known to be current in this session's database */
     bool has_err;    /* an internal statement failed: answer the held message */
     uint64_t prepared[MAX_PREPARED]; /* statement names (hashes) prepared on the server */
@@ -141,6 +142,7 @@ void branch_free(client_t *c)
     catalog_free(&br->cat);
     free(br->view);
     free(br->validated);
+    free(br->setup_done);
     kinds_free(br->stmts, br->nstmts);
     kinds_free(br->portals, br->nportals);
     free(br->err_msg);
@@ -313,6 +315,19 @@ static void validate_cb(server_t *sv, void *arg, const internal_result_t *res)
         set_error(c->br, res);
         free(c->br->validated);
         c->br->validated = NULL;
+    }
+}
+
+static void setup_cb(server_t *sv, void *arg, const internal_result_t *res)
+{
+    client_t *c = owner(sv, arg);
+    if (!c)
+        return;
+    c->br->busy = false;
+    if (!res->ok) {
+        set_error(c->br, res);
+        free(c->br->setup_done);
+        c->br->setup_done = NULL;
     }
 }
 
@@ -776,6 +791,29 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
         ret = BRANCH_FORWARD;
         break;
     case RW_REWRITTEN: {
+        if (r.setup && msg[0] != 'Q') {
+            ok = send_refusal(c, msg, total, "0A000",
+                              "COPY … FROM on a branch needs the simple query protocol", NULL);
+            break;
+        }
+        if (r.setup && !(br->setup_done && strcmp(br->setup_done, r.setup) == 0)) {
+            if (!may_query) {
+                ok = send_refusal(c, msg, total, "0A000",
+                                  "COPY … FROM on a branch cannot be pipelined",
+                                  "Send a Sync before it.");
+                break;
+            }
+            free(br->setup_done);
+            br->setup_done = strdup(r.setup);
+            br->busy = true;
+            ok = br->setup_done && queue(c, r.setup, setup_cb);
+            ret = BRANCH_WAIT;
+            break;
+        }
+        if (r.setup) {
+            free(br->setup_done);
+            br->setup_done = NULL;
+        }
         bool oom = false;
         if (msg[0] == 'Q' && (r.flags & RW_F_SELECT) && send_prepared(c, &tp, br->view, &oom))
             break;

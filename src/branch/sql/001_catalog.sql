@@ -119,6 +119,26 @@ BEGIN
 END
 $f$;
 
+-- COPY … FROM on a branch copies into a staging temp table whose statement
+-- trigger runs the INSERT into the delta that the proxy generated (argument).
+CREATE FUNCTION epoch._copy_apply() RETURNS trigger LANGUAGE plpgsql AS $f$
+DECLARE
+    st text;
+    msg text;
+    det text;
+    hnt text;
+    con text;
+BEGIN
+    EXECUTE TG_ARGV[0];
+    RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+    -- re-raise without the generated statement in CONTEXT
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                            hnt = PG_EXCEPTION_HINT, con = CONSTRAINT_NAME;
+    RAISE EXCEPTION USING ERRCODE = st, MESSAGE = msg, DETAIL = det, HINT = hnt, CONSTRAINT = con;
+END
+$f$;
+
 -- Rows a branch holds in one tracked table's delta.
 CREATE FUNCTION epoch._delta_rows(t epoch.tracked, branch_id bigint) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $f$

@@ -23,9 +23,11 @@ void catalog_free(catalog_t *cat)
         for (int j = 0; j < t->ncols; j++) {
             free(t->cols[j]);
             free(t->types ? t->types[j] : NULL);
+            free(t->defaults ? t->defaults[j] : NULL);
         }
         free(t->cols);
         free(t->types);
+        free(t->defaults);
         free(t->is_pk);
     }
     free(cat->tables);
@@ -128,6 +130,23 @@ static bool load_row(catalog_t *cat, const char *const *v)
             return false;
         catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
         return t && add_column(t, v[COL_B], strcmp(v[COL_C], "true") == 0, v[COL_D]);
+    }
+    if (strcmp(kind, "default") == 0) {
+        if (!v[COL_A] || !v[COL_B] || !v[COL_C])
+            return false;
+        catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
+        if (!t)
+            return false;
+        for (int i = 0; i < t->ncols; i++) {
+            if (strcmp(t->cols[i], v[COL_B]) != 0)
+                continue;
+            if (!t->defaults && !(t->defaults = calloc((size_t)t->ncols, sizeof *t->defaults)))
+                return false;
+            free(t->defaults[i]);
+            t->defaults[i] = strdup(v[COL_C]);
+            return t->defaults[i] != NULL;
+        }
+        return true; /* a column added after tracking: ignored */
     }
     if (strcmp(kind, "as_of") == 0) {
         cat->read_only = true;

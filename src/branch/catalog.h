@@ -21,6 +21,7 @@ typedef struct catalog_table {
     char **cols;    /* in attnum order */
     bool *is_pk;
     char **types;   /* format_type() without typmod, for casts */
+    char **defaults; /* default expressions (NULL = none), as the delta has them */
     int ncols;
 } catalog_table_t;
 

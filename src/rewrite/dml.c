@@ -262,60 +262,238 @@ static void distinct_on(FILE *f, const target_t *tg, bool joined)
     fputs(") ", f);
 }
 
-static void update_statement(walker_t *w, json_object *body, size_t start, size_t end,
-                             const target_t *tg, FILE *f)
+/* SET c = e, … between from and to: the expression text of each item (reads
+ * inside rewritten) and the column it assigns. Returns the item count, or
+ * -1 after refusing. */
+static int parse_set_list(walker_t *w, json_object *targets, size_t from, size_t to,
+                          const target_t *tg, char **exprs, int *col_of, bool allow_key)
 {
-    clauses_t c;
-    if (!find_clauses(w, body, "update", "set", "from", start, end, &c))
-        return;
-    json_object *targets = rw_get(body, "targetList");
     int nt = targets ? (int)json_object_array_length(targets) : 0;
-    size_t set_end = next_clause(&c, c.set);
     size_t commas[MAX_ITEMS];
-    int ncomma = lex_find_char(w->sql, c.set + 3, set_end, ',', commas, MAX_ITEMS);
-    if (nt == 0 || ncomma != nt - 1) {
+    int ncomma = lex_find_char(w->sql, from, to, ',', commas, MAX_ITEMS);
+    if (nt == 0 || nt > MAX_ITEMS || ncomma != nt - 1) {
         refuse(w, "this SET list");
-        return;
+        return -1;
     }
-    char *exprs[MAX_ITEMS] = {0};
-    int col_of[MAX_ITEMS];
-    size_t item_start = c.set + 3;
-    for (int i = 0; i < nt && !w->failed; i++) {
+    size_t item_start = from;
+    for (int i = 0; i < nt; i++) {
         json_object *rt = rw_get(json_object_array_get_idx(targets, i), "ResTarget");
         const char *name = rw_get_str(rt, "name");
-        size_t item_end = i < ncomma ? commas[i] : set_end;
+        size_t item_end = i < ncomma ? commas[i] : to;
         size_t eq;
         if (!name || rw_get(rt, "indirection") || rw_get(rw_get(rt, "val"), "MultiAssignRef") ||
-            rw_get(rw_get(rt, "val"), "SetToDefault") ||
             lex_find_char(w->sql, item_start, item_end, '=', &eq, 1) != 1) {
-            refuse(w, "this SET item (multiple-column, array element or DEFAULT)");
-            break;
+            refuse(w, "this SET item (multiple-column or array element assignment)");
+            return -1;
         }
         col_of[i] = column_index(tg->t, name);
         if (col_of[i] < 0) {
             rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist", name,
                     tg->t->name);
-            break;
+            return -1;
         }
-        if (tg->t->is_pk[col_of[i]]) {
-            refuse(w, "UPDATE of a primary key column");
-            break;
+        if (!allow_key && tg->t->is_pk[col_of[i]]) {
+            refuse(w, "ON CONFLICT DO UPDATE of a primary key column");
+            return -1;
         }
-        exprs[i] = rw_splice_range(w, eq + 1, item_end);
-        if (!exprs[i])
+        if (rw_get(rw_get(rt, "val"), "SetToDefault")) {
+            const char *d = tg->t->defaults ? tg->t->defaults[col_of[i]] : NULL;
+            exprs[i] = strdup(d ? d : "NULL");
+        } else {
+            exprs[i] = rw_splice_range(w, eq + 1, item_end);
+        }
+        if (!exprs[i]) {
             w->failed = true;
+            return -1;
+        }
         item_start = item_end + 1;
     }
-    if (!w->failed) {
+    return nt;
+}
+
+/* The item assigning column col (the last one wins), or -1. */
+static int item_for(const int *col_of, int nt, int col)
+{
+    int item = -1;
+    for (int i = 0; i < nt; i++)
+        if (col_of[i] == col)
+            item = i;
+    return item;
+}
+
+static void with_prefix(FILE *f, char *prefix)
+{
+    size_t pl = strlen(prefix);
+    while (pl && (prefix[pl - 1] == ' ' || prefix[pl - 1] == '\n' || prefix[pl - 1] == '\t'))
+        prefix[--pl] = '\0';
+    if (pl)
+        fprintf(f, "%s, ", prefix);
+    else
+        fputs("WITH ", f);
+}
+
+/* The key columns' names as one literal, for PostgreSQL's wording of a
+ * unique violation: Key (id, part)=(…) — names unquoted. */
+static void key_names_literal(FILE *f, const catalog_table_t *t)
+{
+    char *keys = NULL;
+    size_t klen = 0;
+    FILE *kf = open_memstream(&keys, &klen);
+    if (kf) {
+        bool first = true;
+        for (int k = 0; k < t->ncols; k++)
+            if (t->is_pk[k]) {
+                fprintf(kf, "%s%s", first ? "" : ", ", t->cols[k]);
+                first = false;
+            }
+        fclose(kf);
+    }
+    overlay_literal(f, keys ? keys : "");
+    free(keys);
+}
+
+/* pk columns of t as "q.col" joined by sep */
+static void key_cols(FILE *f, const catalog_table_t *t, const char *q, const char *prefix)
+{
+    bool first = true;
+    for (int k = 0; k < t->ncols; k++) {
+        if (!t->is_pk[k])
+            continue;
+        if (!first)
+            fputs(", ", f);
+        first = false;
+        fprintf(f, "%s.", q);
+        if (prefix) {
+            char name[300];
+            snprintf(name, sizeof name, "%s%d", prefix, k);
+            overlay_ident(f, name);
+        } else {
+            overlay_ident(f, t->cols[k]);
+        }
+    }
+}
+
+/* UPDATE that changes primary key values: the old keys become tombstones,
+ * the new rows are upserted, and a new key that already exists on the
+ * branch (and is not being moved away) is a unique violation. */
+static void update_keys(walker_t *w, json_object *body, const target_t *tg, const clauses_t *c,
+                        char **exprs, const int *col_of, int nt, char *prefix, FILE *f)
+{
+    const catalog_table_t *t = tg->t;
+    with_prefix(f, prefix);
+    fputs("_epoch_rows AS MATERIALIZED (SELECT ", f);
+    distinct_on(f, tg, c->from < c->end);
+    for (int col = 0; col < t->ncols; col++) {
+        char old[300];
+        snprintf(old, sizeof old, "_epoch_o%d", col);
+        overlay_ident(f, tg->alias);
+        fputc('.', f);
+        overlay_ident(f, t->cols[col]);
+        fputs(" AS ", f);
+        overlay_ident(f, old);
+        fputs(", ", f);
+        int item = item_for(col_of, nt, col);
+        if (item >= 0) {
+            fprintf(f, "(%s)", exprs[item]);
+        } else {
+            overlay_ident(f, tg->alias);
+            fputc('.', f);
+            overlay_ident(f, t->cols[col]);
+        }
+        fputs(" AS ", f);
+        overlay_ident(f, t->cols[col]);
+        fputs(col + 1 < t->ncols ? ", " : "", f);
+    }
+    fprintf(f, " FROM %s", tg->overlay);
+    if (c->from < c->end) {
+        fputs(", ", f);
+        emit_range(w, f, c->from + 4, next_clause(c, c->from));
+    }
+    if (c->where < c->end) {
+        fputs(" WHERE ", f);
+        emit_range(w, f, c->where + 5, next_clause(c, c->where));
+    }
+    /* tombstones for old keys no row moves into */
+    fprintf(f, "), _epoch_gone AS (INSERT INTO epoch.\"d_%d\" (\"_epoch_branch\", ", t->id);
+    ident_list(f, t, NULL, false, -1);
+    fprintf(f, ", \"_epoch_deleted\") SELECT %s", tg->bid);
+    for (int col = 0; col < t->ncols; col++) {
+        char old[300];
+        snprintf(old, sizeof old, "_epoch_o%d", col);
+        fputs(", _r.", f);
+        overlay_ident(f, old);
+    }
+    fputs(", true FROM _epoch_rows _r WHERE (", f);
+    key_cols(f, t, "_r", "_epoch_o");
+    fputs(") NOT IN (SELECT ", f);
+    key_cols(f, t, "_s", NULL);
+    fputs(" FROM _epoch_rows _s) ON CONFLICT (\"_epoch_branch\", ", f);
+    ident_list(f, t, NULL, true, -1);
+    fputs(") DO UPDATE SET \"_epoch_deleted\" = true)", f);
+    /* a new key that exists on the branch and is not moved away */
+    fputs(", _epoch_dup AS (SELECT epoch._duplicate_key(", f);
+    overlay_literal(f, t->pk_name ? t->pk_name : "");
+    fputs(", ", f);
+    key_names_literal(f, t);
+    fputs(", ROW(", f);
+    key_cols(f, t, "_n", NULL);
+    fputs(")::text) FROM _epoch_rows _n WHERE (", f);
+    key_cols(f, t, "_n", NULL);
+    fputs(") NOT IN (SELECT ", f);
+    key_cols(f, t, "_m", "_epoch_o");
+    fputs(" FROM _epoch_rows _m) AND EXISTS (SELECT 1 FROM ", f);
+    char *probe = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x");
+    fputs(probe ? probe : "", f);
+    free(probe);
+    fputs(" WHERE (", f);
+    key_cols(f, t, "_x", NULL);
+    fputs(") = (", f);
+    key_cols(f, t, "_n", NULL);
+    fputs(")) LIMIT 1) ", f);
+    fprintf(f, "INSERT INTO epoch.\"d_%d\" AS ", t->id);
+    overlay_ident(f, tg->alias);
+    fputs(" (\"_epoch_branch\", ", f);
+    ident_list(f, t, NULL, false, -1);
+    fprintf(f, ") SELECT %s, ", tg->bid);
+    ident_list(f, t, "_r", false, -1);
+    fputs(" FROM _epoch_rows _r WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)", f);
+    conflict_tail(f, tg, false);
+    if (c->ret < c->end) {
+        char *r = returning_text(w, rw_get(body, "returningList"), t, c->ret, c->end);
+        if (!r) {
+            w->failed = true;
+            return;
+        }
+        fputc(' ', f);
+        fputs(r, f);
+        free(r);
+    }
+}
+
+static void update_statement(walker_t *w, json_object *body, size_t start, size_t end,
+                             const target_t *tg, char *prefix, FILE *f)
+{
+    clauses_t c;
+    if (!find_clauses(w, body, "update", "set", "from", start, end, &c))
+        return;
+    json_object *targets = rw_get(body, "targetList");
+    char *exprs[MAX_ITEMS] = {0};
+    int col_of[MAX_ITEMS];
+    int nt = parse_set_list(w, targets, c.set + 3, next_clause(&c, c.set), tg, exprs, col_of,
+                            true);
+    bool key_change = false;
+    for (int i = 0; i < nt; i++)
+        key_change |= tg->t->is_pk[col_of[i]];
+    if (nt > 0 && !w->failed && key_change) {
+        update_keys(w, body, tg, &c, exprs, col_of, nt, prefix, f);
+    } else if (nt > 0 && !w->failed) {
+        fputs(prefix, f);
         upsert_head(f, tg, false);
         distinct_on(f, tg, c.from < c.end);
         fputs(tg->bid, f);
         for (int col = 0; col < tg->t->ncols; col++) {
             fputs(", ", f);
-            int item = -1;
-            for (int i = 0; i < nt; i++)
-                if (col_of[i] == col)
-                    item = i; /* the last assignment wins, as in PostgreSQL's error-free case */
+            int item = item_for(col_of, nt, col);
             if (item >= 0) {
                 fprintf(f, "(%s)", exprs[item]);
             } else {
@@ -327,7 +505,7 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
         fprintf(f, " FROM %s", tg->overlay);
         emit_tail(w, f, body, tg, &c, "from", false);
     }
-    for (int i = 0; i < nt && i < MAX_ITEMS; i++)
+    for (int i = 0; i < nt; i++)
         free(exprs[i]);
 }
 
@@ -372,18 +550,127 @@ static int source_width(json_object *select, int ncols)
     return n;
 }
 
-static bool has_default_in_values(json_object *select)
+/* ON CONFLICT must name the primary key (columns or constraint): other
+ * unique constraints are not enforced on branches. */
+static bool conflict_on_key(walker_t *w, json_object *conflict, const catalog_table_t *t)
+{
+    json_object *infer = rw_get(conflict, "infer");
+    const char *conname = rw_get_str(infer, "conname");
+    if (conname && t->pk_name && strcmp(conname, t->pk_name) == 0)
+        return true;
+    json_object *elems = rw_get(infer, "indexElems");
+    int n = elems ? (int)json_object_array_length(elems) : 0, npk = 0;
+    for (int k = 0; k < t->ncols; k++)
+        npk += t->is_pk[k];
+    bool ok = n == npk && !rw_get(infer, "whereClause");
+    for (int i = 0; ok && i < n; i++) {
+        const char *name = rw_get_str(rw_get(json_object_array_get_idx(elems, i), "IndexElem"),
+                                      "name");
+        int col = name ? column_index(t, name) : -1;
+        ok = col >= 0 && t->is_pk[col];
+    }
+    if (!ok)
+        rw_fail(w, "0A000",
+                "Name the primary key: ON CONFLICT (key columns) DO UPDATE. Other unique "
+                "constraints are not enforced on branches.",
+                "ON CONFLICT DO UPDATE on branch \"%s\" must target the primary key of \"%s\"",
+                rw_branch_name(w), t->name);
+    return ok;
+}
+
+/* DEFAULT items of a VALUES list become the column's default expression. */
+static bool defaults_in_values(walker_t *w, json_object *select, const catalog_table_t *t,
+                               const int *idx, int n)
 {
     json_object *values = rw_get(rw_get(select, "SelectStmt"), "valuesLists");
-    size_t n = values ? json_object_array_length(values) : 0;
-    for (size_t i = 0; i < n; i++) {
-        json_object *items = rw_get(rw_get(json_object_array_get_idx(values, i), "List"), "items");
-        size_t m = items ? json_object_array_length(items) : 0;
-        for (size_t j = 0; j < m; j++)
-            if (rw_get(json_object_array_get_idx(items, j), "SetToDefault"))
-                return true;
+    size_t rows = values ? json_object_array_length(values) : 0;
+    for (size_t r = 0; r < rows; r++) {
+        json_object *items = rw_get(rw_get(json_object_array_get_idx(values, r), "List"), "items");
+        int m = items ? (int)json_object_array_length(items) : 0;
+        for (int j = 0; j < m && j < n; j++) {
+            json_object *def = rw_get(json_object_array_get_idx(items, j), "SetToDefault");
+            if (!def)
+                continue;
+            int loc = rw_get_int(def, "location", -1);
+            if (loc < 0 || strncasecmp(w->sql + loc, "default", 7) != 0) {
+                refuse(w, "this DEFAULT");
+                return false;
+            }
+            const char *d = t->defaults ? t->defaults[idx[j]] : NULL;
+            char *text = NULL;
+            if (asprintf(&text, "(%s)", d ? d : "NULL") < 0)
+                text = NULL;
+            rw_add_edit(w, (size_t)loc, (size_t)loc + 7, text);
+        }
     }
-    return false;
+    return !w->failed;
+}
+
+/* INSERT … ON CONFLICT (key) DO UPDATE on a branch: one upsert into the
+ * delta whose rows are, per proposed row, the proposed values when the key
+ * is new on the branch, or the existing row with the SET applied (the
+ * client's expressions see `excluded` and the target alias as usual). */
+static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, const int *idx, int n,
+                         char **exprs, const int *col_of, int nset, const char *cwhere)
+{
+    const catalog_table_t *t = tg->t;
+    fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
+    overlay_ident(f, tg->alias);
+    fputs(" (\"_epoch_branch\", ", f);
+    ident_list(f, t, NULL, false, -1);
+    fprintf(f, ") SELECT %s", tg->bid);
+    for (int col = 0; col < t->ncols; col++) {
+        fputs(", CASE WHEN ", f);
+        overlay_ident(f, tg->alias);
+        fputs(".\"_epoch_present\" IS NULL THEN ", f);
+        int given = -1;
+        for (int i = 0; i < n; i++)
+            if (idx[i] == col)
+                given = i;
+        if (given >= 0) {
+            fputs("excluded.", f);
+            overlay_ident(f, t->cols[col]);
+        } else {
+            const char *d = t->defaults ? t->defaults[col] : NULL;
+            fprintf(f, "(%s)", d ? d : "NULL");
+        }
+        fputs(" ELSE ", f);
+        int item = item_for(col_of, nset, col);
+        if (item >= 0) {
+            fprintf(f, "(%s)", exprs[item]);
+        } else {
+            overlay_ident(f, tg->alias);
+            fputc('.', f);
+            overlay_ident(f, t->cols[col]);
+        }
+        fputs(" END", f);
+    }
+    fputs(" FROM _epoch_new AS excluded LEFT JOIN (SELECT _x.*, true AS \"_epoch_present\" FROM ", f);
+    char *ov = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x");
+    fputs(ov ? ov : "", f);
+    free(ov);
+    fputs(") AS ", f);
+    overlay_ident(f, tg->alias);
+    fputs(" ON ", f);
+    bool first = true;
+    for (int k = 0; k < t->ncols; k++) {
+        if (!t->is_pk[k])
+            continue;
+        if (!first)
+            fputs(" AND ", f);
+        first = false;
+        overlay_ident(f, tg->alias);
+        fputc('.', f);
+        overlay_ident(f, t->cols[k]);
+        fputs(" = excluded.", f);
+        overlay_ident(f, t->cols[k]);
+    }
+    if (cwhere) {
+        fputs(" WHERE ", f);
+        overlay_ident(f, tg->alias);
+        fprintf(f, ".\"_epoch_present\" IS NULL OR (%s)", cwhere);
+    }
+    conflict_tail(f, tg, false);
 }
 
 static void insert_statement(walker_t *w, json_object *body, size_t start, size_t end,
@@ -394,17 +681,12 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     json_object *conflict = rw_get(body, "onConflictClause");
     const char *action = rw_get_str(conflict, "action");
     bool do_nothing = action && strcmp(action, "ONCONFLICT_NOTHING") == 0;
-    if (conflict && !do_nothing) {
-        refuse(w, "INSERT … ON CONFLICT DO UPDATE");
+    bool do_update = action && strcmp(action, "ONCONFLICT_UPDATE") == 0;
+    if (do_update && !conflict_on_key(w, conflict, t))
         return;
-    }
     const char *ov = rw_get_str(body, "override");
     if (ov && strcmp(ov, "OVERRIDING_NOT_SET") != 0) {
         refuse(w, "INSERT … OVERRIDING");
-        return;
-    }
-    if (select && has_default_in_values(select)) {
-        refuse(w, "DEFAULT inside VALUES");
         return;
     }
     /* columns, in the order the source fills them */
@@ -432,6 +714,8 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         for (int i = 0; i < width; i++)
             idx[n++] = i;
     }
+    if (select && !defaults_in_values(w, select, t, idx, n))
+        return;
     bool all_keys = true;
     for (int k = 0; k < t->ncols; k++) {
         if (!t->is_pk[k])
@@ -441,6 +725,8 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
             given |= idx[i] == k;
         all_keys &= given;
     }
+    if (!all_keys)
+        do_update = false; /* a generated key is new: nothing to conflict with */
     /* the source text: after the relation, its alias and the column list */
     size_t verb = lex_find_keyword(w->sql, start, end, "insert");
     size_t into = lex_find_keyword(w->sql, verb, end, "into");
@@ -456,6 +742,27 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         src = lex_skip_blank(w->sql, lex_paren_end(w->sql, src));
     size_t on = conflict ? lex_find_keyword(w->sql, src, end, "on") : end;
     size_t ret = lex_find_keyword(w->sql, src, end, "returning");
+    /* ON CONFLICT … DO UPDATE SET <items> [WHERE <cond>] */
+    char *exprs[MAX_ITEMS] = {0};
+    int col_of[MAX_ITEMS], nset = 0;
+    char *cwhere = NULL;
+    if (do_update) {
+        size_t set = lex_find_keyword(w->sql, on, ret, "set");
+        size_t cw = lex_find_keyword(w->sql, set, ret, "where");
+        bool has_where = rw_get(conflict, "whereClause") != NULL;
+        if (set >= ret || (cw < ret) != has_where) {
+            refuse(w, "this ON CONFLICT clause");
+            return;
+        }
+        nset = parse_set_list(w, rw_get(conflict, "targetList"), set + 3, cw, tg, exprs, col_of,
+                              false);
+        if (nset < 0)
+            return;
+        if (has_where && !(cwhere = rw_splice_range(w, cw + 5, ret))) {
+            w->failed = true;
+            goto out_sets;
+        }
+    }
     size_t src_end = on < ret ? on : ret;
     char *prefix = prefix_text(w, body, start, verb);
     char *source = select ? rw_splice_range(w, src, src_end) : NULL;
@@ -466,14 +773,7 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         return;
     }
     /* WITH [user's CTEs,] _epoch_new AS (source) */
-    if (*prefix) {
-        size_t pl = strlen(prefix);
-        while (pl && (prefix[pl - 1] == ' ' || prefix[pl - 1] == '\n' || prefix[pl - 1] == '\t'))
-            prefix[--pl] = '\0';
-        fprintf(f, "%s, ", prefix);
-    } else {
-        fputs("WITH ", f);
-    }
+    with_prefix(f, prefix);
     /* The source is a subquery here, so its constants and untyped $n
      * parameters are no longer typed by the target columns: cast to the
      * column's type (without typmod, so the assignment into the delta still
@@ -533,25 +833,16 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         free(source);
         return;
     }
+    if (do_update) {
+        upsert_merge(w, f, tg, idx, n, exprs, col_of, nset, cwhere);
+        free(existing);
+        goto returning;
+    }
     if (all_keys && !do_nothing) {
         fputs(", _epoch_dup AS (SELECT epoch._duplicate_key(", f);
         overlay_literal(f, t->pk_name ? t->pk_name : "");
         fputs(", ", f);
-        char *keys = NULL;
-        size_t klen = 0;
-        FILE *kf = open_memstream(&keys, &klen);
-        if (kf) {
-            /* PostgreSQL's wording: Key (id, part)=(…) — names unquoted */
-            bool first = true;
-            for (int k = 0; k < t->ncols; k++)
-                if (t->is_pk[k]) {
-                    fprintf(kf, "%s%s", first ? "" : ", ", t->cols[k]);
-                    first = false;
-                }
-            fclose(kf);
-        }
-        overlay_literal(f, keys ? keys : "");
-        free(keys);
+        key_names_literal(f, t);
         fputs(", ROW(", f);
         ident_list(f, t, "_n", true, -1);
         fprintf(f, ")::text) FROM _epoch_new _n WHERE %s LIMIT 1)", existing);
@@ -585,6 +876,7 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         fputs(", ", f);
     }
     fputs("\"_epoch_deleted\" = false", f);
+returning:
     if (ret < end) {
         char *r = returning_text(w, rw_get(body, "returningList"), t, ret, end);
         if (r) {
@@ -597,15 +889,20 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     }
     free(prefix);
     free(source);
+out_sets:
+    for (int i = 0; i < nset; i++)
+        free(exprs[i]);
+    free(cwhere);
 }
 
-void dml_statement(walker_t *w, const char *key, json_object *body, size_t start, size_t len)
+void dml_statement(walker_t *w, const char *key, json_object *body, size_t start, size_t len,
+                   bool top)
 {
     bool update = strcmp(key, "UpdateStmt") == 0, del = strcmp(key, "DeleteStmt") == 0;
     target_t tg;
     if (!resolve_target(w, body, update ? "UPDATE" : del ? "DELETE" : "INSERT INTO", &tg))
         return;
-    if (w->stmt_no >= RW_MAX_TAGS) {
+    if (top && w->stmt_no >= RW_MAX_TAGS) {
         refuse(w, "a write after the 64th statement of one query");
         free(tg.overlay);
         return;
@@ -629,13 +926,15 @@ void dml_statement(walker_t *w, const char *key, json_object *body, size_t start
     } else {
         size_t verb = lex_find_keyword(w->sql, start, end, update ? "update" : "delete");
         char *prefix = prefix_text(w, body, start, verb);
-        if (prefix)
+        if (!prefix)
+            w->failed = true;
+        else if (update)
+            update_statement(w, body, start, end, &tg, prefix, f);
+        else {
             fputs(prefix, f);
-        free(prefix);
-        if (update)
-            update_statement(w, body, start, end, &tg, f);
-        else
             delete_statement(w, body, start, end, &tg, f);
+        }
+        free(prefix);
     }
     fclose(f);
     free(tg.overlay);
@@ -647,7 +946,7 @@ void dml_statement(walker_t *w, const char *key, json_object *body, size_t start
     char *rest = rw_splice_range(w, start, end);
     free(rest);
     rw_add_edit(w, start, end, text);
-    if (update || del) {
+    if (top && (update || del)) {
         size_t have = strlen(w->out->tags);
         while ((int)have < w->stmt_no)
             w->out->tags[have++] = '-';

@@ -281,6 +281,39 @@ static void refuse_write(walker_t *w, const char *what)
          "%s is not allowed on branch \"%s\"", what, rw_branch_name(w));
 }
 
+/* A data-modifying CTE on a branch: its statement (the text inside the
+ * CTE's parentheses) becomes a write to the branch. false = not one. */
+static bool cte_write(walker_t *w, json_object *cte)
+{
+    json_object *q = rw_get(cte, "ctequery");
+    const char *key = NULL;
+    json_object *body = NULL;
+    if (!q || !json_object_is_type(q, json_type_object))
+        return false;
+    json_object_object_foreach(q, k, v)
+    {
+        key = k;
+        body = v;
+        break;
+    }
+    if (!key || !is_write_node(key) || !w->s->on_branch || w->s->read_only ||
+        strcmp(key, "MergeStmt") == 0)
+        return false;
+    int loc = rw_get_int(cte, "location", -1);
+    size_t len = strlen(w->sql);
+    size_t as = loc < 0 ? len : lex_find_keyword(w->sql, (size_t)loc, len, "as");
+    size_t open = as;
+    while (open < len && w->sql[open] != '(')
+        open++;
+    size_t close = open < len ? lex_paren_end(w->sql, open) : open;
+    if (close <= open + 1) {
+        rw_fail(w, "0A000", NULL, "epoch could not locate a data-modifying WITH query");
+        return true;
+    }
+    dml_statement(w, key, body, open + 1, close - 1 - (open + 1), false);
+    return true;
+}
+
 /* Walk a node that carries a WITH clause: CTE names become visible to the
  * later CTEs (all of them when RECURSIVE) and to the rest of the node. */
 static void walk_with(walker_t *w, json_object *node, json_object *with)
@@ -299,7 +332,8 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
         }
     for (size_t i = 0; i < n; i++) {
         json_object *cte = rw_get(json_object_array_get_idx(ctes, i), "CommonTableExpr");
-        rw_walk(w, rw_get(cte, "ctequery"));
+        if (!cte_write(w, cte))
+            rw_walk(w, rw_get(cte, "ctequery"));
         const char *name = rw_get_str(cte, "ctename");
         if (!recursive && name && w->nscope < MAX_SCOPE)
             w->scope[w->nscope++] = name;
@@ -542,7 +576,7 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
     }
     if (is_write_node(key)) {
         if (on_branch && !w->s->read_only && strcmp(key, "MergeStmt") != 0) {
-            dml_statement(w, key, body, start, len);
+            dml_statement(w, key, body, start, len, true);
             return;
         }
         if (on_branch || w->s->read_only) {

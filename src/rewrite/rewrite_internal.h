@@ -51,8 +51,10 @@ void rw_walk(walker_t *w, json_object *node);
 char *rw_splice_range(walker_t *w, size_t start, size_t end);
 
 /* dml.c: INSERT/UPDATE/DELETE on a tracked table on a branch (key is the
- * statement's node name, body its object; [start, start+len) its text). */
-void dml_statement(walker_t *w, const char *key, json_object *body, size_t start, size_t len);
+ * statement's node name, body its object; [start, start+len) its text; top
+ * = a statement of the query, whose command tag matters, not a WITH query). */
+void dml_statement(walker_t *w, const char *key, json_object *body, size_t start, size_t len,
+                   bool top);
 
 /* dml.c: COPY t FROM on a branch: into a staging temp table whose
  * statement trigger moves the rows into the delta (out->setup creates it). */

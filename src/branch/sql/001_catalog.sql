@@ -493,6 +493,14 @@ BEGIN
           FROM epoch.tracked t
           JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
          ORDER BY t.id, a.attnum;
+    -- column defaults as the delta has them (identity columns: main's sequence)
+    RETURN QUERY
+        SELECT 'default', t.id::text, a.attname::text, pg_get_expr(d.adbin, d.adrelid), NULL::text
+          FROM epoch.tracked t
+          JOIN pg_attribute a ON a.attrelid = format('epoch.%I', t.delta_table)::regclass
+                             AND a.attnum > 0 AND NOT a.attisdropped
+          JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attname NOT IN ('_epoch_branch', '_epoch_deleted');
 END
 $f$;
 

@@ -589,6 +589,102 @@ static bool send_prepared(client_t *c, const rw_template_t *tp, const char *view
     return true;
 }
 
+/* The tracked table whose delta is named by `"d_<id>"` at p, or NULL. */
+static const catalog_table_t *delta_table_at(const catalog_t *cat, const char *p, size_t *len)
+{
+    if (strncmp(p, "\"d_", 3) != 0)
+        return NULL;
+    char *end;
+    long id = strtol(p + 3, &end, 10);
+    if (end == p + 3 || *end != '"')
+        return NULL;
+    for (int i = 0; i < cat->ntables; i++)
+        if (cat->tables[i].id == id) {
+            *len = (size_t)(end + 1 - p);
+            return &cat->tables[i];
+        }
+    return NULL;
+}
+
+/* Errors raised on a branch's storage name the table the client wrote:
+ * `relation "d_3"` becomes `relation "products"`. A missing epoch relation
+ * means the catalog changed under the session: reload it. Returns 0 (send
+ * as is) or 2 (out holds the rewritten message). */
+static int fix_error(struct branch_state *br, const char *msg, size_t total, buf_t *out)
+{
+    const char *body = msg + 5, *end = msg + total;
+    const char *state = proto_error_field(body, total - 5, 'C');
+    const char *m = proto_error_field(body, total - 5, 'M');
+    if (state && m && strcmp(state, "42P01") == 0 && strstr(m, "epoch."))
+        br->refresh = true;
+    if (!memmem(body, total - 5, "\"d_", 3) && !memmem(body, total - 5, "d_", 2))
+        return 0;
+    size_t start;
+    if (!buf_msg_begin(out, 'E', &start))
+        return 0;
+    bool changed = false, ok = true;
+    for (const char *p = body; ok && p < end && *p;) {
+        char code = *p++;
+        const char *val = p;
+        const char *nul = memchr(val, 0, (size_t)(end - val));
+        if (!nul)
+            return 0;
+        p = nul + 1;
+        ok = buf_put_u8(out, (uint8_t)code);
+        if (code == 'n' && strncmp(val, "d_", 2) == 0) {
+            char quoted[64];
+            snprintf(quoted, sizeof quoted, "\"%s\"", val);
+            size_t l;
+            const catalog_table_t *t = delta_table_at(&br->cat, quoted, &l);
+            if (t && l == strlen(quoted)) {
+                ok = ok && buf_put_str(out, t->name);
+                changed = true;
+                continue;
+            }
+        }
+        if (code == 'D' && strncmp(val, "Failing row contains (", 22) == 0) {
+            /* the delta's row: drop the branch id (first) and deleted flag (last) */
+            const char *first = val + 22, *digits = first;
+            while (*digits >= '0' && *digits <= '9')
+                digits++;
+            size_t vl = (size_t)(nul - val);
+            if (digits > first && strncmp(digits, ", ", 2) == 0 && vl > 26 &&
+                (strcmp(nul - 4, ", f)") == 0 || strcmp(nul - 4, ", t)") == 0)) {
+                ok = buf_append(out, val, 22) &&
+                     buf_append(out, digits + 2, (size_t)(nul - 4 - (digits + 2))) &&
+                     buf_append(out, ")", 2);
+                changed = true;
+                continue;
+            }
+        }
+        if (code == 'M' || code == 'D') {
+            for (const char *q = val; ok && q < nul;) {
+                size_t l;
+                const catalog_table_t *t = *q == '"' ? delta_table_at(&br->cat, q, &l) : NULL;
+                if (t) {
+                    ok = buf_append(out, "\"", 1) && buf_append(out, t->name, strlen(t->name)) &&
+                         buf_append(out, "\"", 1);
+                    q += l;
+                    changed = true;
+                } else {
+                    ok = buf_append(out, q, 1);
+                    q++;
+                }
+            }
+            ok = ok && buf_append(out, "", 1);
+            continue;
+        }
+        ok = ok && buf_put_str(out, val);
+    }
+    ok = ok && buf_put_u8(out, 0);
+    if (!ok || !changed) {
+        buf_reset(out);
+        return 0;
+    }
+    buf_msg_end(out, start);
+    return 2;
+}
+
 int branch_server_message(client_t *c, const char *msg, size_t total, buf_t *out)
 {
     struct branch_state *br = c->br;
@@ -613,6 +709,8 @@ int branch_server_message(client_t *c, const char *msg, size_t total, buf_t *out
             break;
         }
     }
+    if (type == 'E' && br->loaded)
+        return fix_error(br, msg, total, out);
     if (type == 'Z') {
         br->sbatch++;
         br->scount = 0;

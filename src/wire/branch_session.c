@@ -648,11 +648,12 @@ static int fix_error(struct branch_state *br, const char *msg, size_t total, buf
             while (*digits >= '0' && *digits <= '9')
                 digits++;
             size_t vl = (size_t)(nul - val);
-            if (digits > first && strncmp(digits, ", ", 2) == 0 && vl > 26 &&
-                (strcmp(nul - 4, ", f)") == 0 || strcmp(nul - 4, ", t)") == 0)) {
+            const char *tail = vl > 27 ? nul - 5 : NULL; /* ", f)." */
+            if (digits > first && strncmp(digits, ", ", 2) == 0 && tail &&
+                (strcmp(tail, ", f).") == 0 || strcmp(tail, ", t).") == 0)) {
                 ok = buf_append(out, val, 22) &&
-                     buf_append(out, digits + 2, (size_t)(nul - 4 - (digits + 2))) &&
-                     buf_append(out, ")", 2);
+                     buf_append(out, digits + 2, (size_t)(tail - (digits + 2))) &&
+                     buf_append(out, ").", 3);
                 changed = true;
                 continue;
             }

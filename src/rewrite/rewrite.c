@@ -565,7 +565,7 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
         rw_walk(w, body);
         if (nstmts == 1 && strcmp(key, "SelectStmt") == 0 && !rw_get(body, "intoClause") &&
             !rw_get(body, "lockingClause"))
-            w->flags |= RW_F_SELECT;
+            w->flags |= RW_F_PREPARABLE;
         if (w->rewritten && rw_get(body, "lockingClause") && !w->failed)
             rw_fail(w, "0A000",
                  "Branch reads are snapshots; row locks on them arrive with branch writes.",
@@ -681,8 +681,10 @@ static char *splice(walker_t *w)
     return text;
 }
 
-static rw_action_t finish(walker_t *w, rw_result_t *out)
+static rw_action_t finish(walker_t *w, rw_result_t *out, int nstmts)
 {
+    if (nstmts != 1)
+        w->flags &= ~(unsigned)RW_F_PREPARABLE;
     out->flags = w->flags;
     if (w->failed) {
         out->action = RW_ERROR;
@@ -742,7 +744,7 @@ rw_action_t rewrite_statement(const rw_session_t *s, const char *sql, rw_result_
     if (!tree) {
         free(quoted);
         rw_fail(&w, "53200", NULL, "out of memory while parsing the statement");
-        return finish(&w, out);
+        return finish(&w, out, 0);
     }
     json_object *stmts = rw_get(tree, "stmts");
     int n = stmts ? (int)json_object_array_length(stmts) : 0;
@@ -750,7 +752,7 @@ rw_action_t rewrite_statement(const rw_session_t *s, const char *sql, rw_result_
         w.stmt_no = i;
         statement(&w, json_object_array_get_idx(stmts, i), n);
     }
-    rw_action_t action = finish(&w, out);
+    rw_action_t action = finish(&w, out, n);
     json_object_put(tree);
     free(quoted);
     return action;

@@ -30,7 +30,8 @@ enum {
     RW_F_SCHEMA = 1,  /* uses epoch.* objects: the epoch schema must exist */
     RW_F_REFRESH = 2, /* may change the catalog, search_path or branch: reload after */
     RW_F_UNPARSED = 4, /* libpg_query could not parse it (forwarded for PostgreSQL to report) */
-    RW_F_SELECT = 8,   /* exactly one plain SELECT (no INTO, no locking clause) */
+    RW_F_PREPARABLE = 8, /* one statement that can run as a prepared statement: a plain
+                            SELECT (no INTO, no locking) or a branch write */
     RW_F_DEALLOC = 16, /* DISCARD or DEALLOCATE: server-side prepared statements may be gone */
 };
 

@@ -914,7 +914,7 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
             br->setup_done = NULL;
         }
         bool oom = false;
-        if (msg[0] == 'Q' && (r.flags & RW_F_SELECT) && send_prepared(c, &tp, br->view, &oom))
+        if (msg[0] == 'Q' && (r.flags & RW_F_PREPARABLE) && send_prepared(c, &tp, br->view, &oom))
             break;
         ok = !oom && send_replacement(c, msg, total, r.sql);
         break;

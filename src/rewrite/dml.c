@@ -31,6 +31,19 @@
 
 #define MAX_ITEMS 256
 
+/* An identifier quoted as SQL text; malloc'd, NULL if out of memory. */
+static char *quoted_ident(const char *name)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    overlay_ident(f, name);
+    fclose(f);
+    return text;
+}
+
 static void refuse(walker_t *w, const char *what)
 {
     rw_fail(w, "0A000", "Run it on main, or rewrite it in a simpler form.",
@@ -321,6 +334,20 @@ static int item_for(const int *col_of, int nt, int col)
     return item;
 }
 
+/* Column col after a SET: its assigned expression, or the row's own value. */
+static void assigned_value(FILE *f, const target_t *tg, char **exprs, const int *col_of, int nt,
+                           int col)
+{
+    int item = item_for(col_of, nt, col);
+    if (item >= 0) {
+        fprintf(f, "(%s)", exprs[item]);
+        return;
+    }
+    overlay_ident(f, tg->alias);
+    fputc('.', f);
+    overlay_ident(f, tg->t->cols[col]);
+}
+
 static void with_prefix(FILE *f, char *prefix)
 {
     size_t pl = strlen(prefix);
@@ -392,14 +419,7 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
         fputs(" AS ", f);
         overlay_ident(f, old);
         fputs(", ", f);
-        int item = item_for(col_of, nt, col);
-        if (item >= 0) {
-            fprintf(f, "(%s)", exprs[item]);
-        } else {
-            overlay_ident(f, tg->alias);
-            fputc('.', f);
-            overlay_ident(f, t->cols[col]);
-        }
+        assigned_value(f, tg, exprs, col_of, nt, col);
         fputs(" AS ", f);
         overlay_ident(f, t->cols[col]);
         fputs(col + 1 < t->ncols ? ", " : "", f);
@@ -493,14 +513,7 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
         fputs(tg->bid, f);
         for (int col = 0; col < tg->t->ncols; col++) {
             fputs(", ", f);
-            int item = item_for(col_of, nt, col);
-            if (item >= 0) {
-                fprintf(f, "(%s)", exprs[item]);
-            } else {
-                overlay_ident(f, tg->alias);
-                fputc('.', f);
-                overlay_ident(f, tg->t->cols[col]);
-            }
+            assigned_value(f, tg, exprs, col_of, nt, col);
         }
         fprintf(f, " FROM %s", tg->overlay);
         emit_tail(w, f, body, tg, &c, "from", false);
@@ -635,14 +648,7 @@ static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, const int *id
             fprintf(f, "(%s)", d ? d : "NULL");
         }
         fputs(" ELSE ", f);
-        int item = item_for(col_of, nset, col);
-        if (item >= 0) {
-            fprintf(f, "(%s)", exprs[item]);
-        } else {
-            overlay_ident(f, tg->alias);
-            fputc('.', f);
-            overlay_ident(f, t->cols[col]);
-        }
+        assigned_value(f, tg, exprs, col_of, nset, col);
         fputs(" END", f);
     }
     fputs(" FROM _epoch_new AS excluded LEFT JOIN (SELECT _x.*, true AS \"_epoch_present\" FROM ", f);
@@ -652,19 +658,9 @@ static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, const int *id
     fputs(") AS ", f);
     overlay_ident(f, tg->alias);
     fputs(" ON ", f);
-    bool first = true;
-    for (int k = 0; k < t->ncols; k++) {
-        if (!t->is_pk[k])
-            continue;
-        if (!first)
-            fputs(" AND ", f);
-        first = false;
-        overlay_ident(f, tg->alias);
-        fputc('.', f);
-        overlay_ident(f, t->cols[k]);
-        fputs(" = excluded.", f);
-        overlay_ident(f, t->cols[k]);
-    }
+    char *alias = quoted_ident(tg->alias);
+    overlay_key_match(f, t, alias ? alias : "\"?\"", "excluded");
+    free(alias);
     if (cwhere) {
         fputs(" WHERE ", f);
         overlay_ident(f, tg->alias);
@@ -812,18 +808,7 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         fputs(ov_plain ? ov_plain : "", e);
         free(ov_plain);
         fputs(" WHERE ", e);
-        bool first = true;
-        for (int k = 0; k < t->ncols; k++) {
-            if (!t->is_pk[k])
-                continue;
-            if (!first)
-                fputs(" AND ", e);
-            first = false;
-            fputs("_o.", e);
-            overlay_ident(e, t->cols[k]);
-            fputs(" = _n.", e);
-            overlay_ident(e, t->cols[k]);
-        }
+        overlay_key_match(e, t, "_o", "_n");
         fputc(')', e);
         fclose(e);
     }
@@ -865,17 +850,7 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     else if (all_keys)
         fputs(" WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)", f);
     free(existing);
-    /* a tombstone of the same key is replaced */
-    fputs(" ON CONFLICT (\"_epoch_branch\", ", f);
-    ident_list(f, t, NULL, true, -1);
-    fputs(") DO UPDATE SET ", f);
-    for (int i = 0; i < t->ncols; i++) {
-        overlay_ident(f, t->cols[i]);
-        fputs(" = EXCLUDED.", f);
-        overlay_ident(f, t->cols[i]);
-        fputs(", ", f);
-    }
-    fputs("\"_epoch_deleted\" = false", f);
+    conflict_tail(f, tg, false); /* a tombstone of the same key is replaced */
 returning:
     if (ret < end) {
         char *r = returning_text(w, rw_get(body, "returningList"), t, ret, end);

@@ -66,7 +66,7 @@ static void key_list(FILE *f, const catalog_table_t *t, const char *qual)
     }
 }
 
-static void key_match(FILE *f, const catalog_table_t *t, const char *a, const char *b)
+void overlay_key_match(FILE *f, const catalog_table_t *t, const char *a, const char *b)
 {
     bool first = true;
     for (int i = 0; i < t->ncols; i++) {
@@ -88,7 +88,7 @@ static void not_in_branch(FILE *f, const catalog_table_t *t, const char *outer,
 {
     fprintf(f, "NOT EXISTS (SELECT 1 FROM epoch.\"d_%d\" _d WHERE _d._epoch_branch = %s AND ",
             t->id, branch_id);
-    key_match(f, t, "_d", outer);
+    overlay_key_match(f, t, "_d", outer);
     fputc(')', f);
 }
 
@@ -110,7 +110,7 @@ void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const
     not_in_branch(f, t, "_b", branch_id);
     fprintf(f, " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_%d\" _h WHERE _h._epoch_seq > %s AND ",
             t->id, base_seq);
-    key_match(f, t, "_h", "_b");
+    overlay_key_match(f, t, "_h", "_b");
     fputc(')', f);
     /* main's rows changed since: their first pre-image after the base point */
     fputs(" UNION ALL SELECT ", f);

@@ -15,6 +15,10 @@
  * (a literal, or a scalar subquery for a "@ref" named in the query). */
 void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq);
 
+/* Append `a.k1 = b.k1 AND …` over t's key columns; a and b are SQL
+ * qualifiers written as given (quote them first if needed). */
+void overlay_key_match(FILE *f, const catalog_table_t *t, const char *a, const char *b);
+
 /* Append an identifier, always double-quoted ("" doubled inside). */
 void overlay_ident(FILE *f, const char *name);
 /* Append a string literal ('' doubled; E'' with doubled backslashes when

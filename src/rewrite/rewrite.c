@@ -268,6 +268,15 @@ static bool is_write_node(const char *key)
            strcmp(key, "DeleteStmt") == 0 || strcmp(key, "MergeStmt") == 0;
 }
 
+/* INSERT/UPDATE/DELETE/MERGE for a write node's name */
+static const char *write_verb(const char *key)
+{
+    return strcmp(key, "InsertStmt") == 0   ? "INSERT"
+           : strcmp(key, "UpdateStmt") == 0 ? "UPDATE"
+           : strcmp(key, "DeleteStmt") == 0 ? "DELETE"
+                                            : "MERGE";
+}
+
 static void refuse_write(walker_t *w, const char *what)
 {
     if (w->s->read_only) {
@@ -383,10 +392,7 @@ void rw_walk(walker_t *w, json_object *node)
                 w->flags |= RW_F_SCHEMA | RW_F_REFRESH;
         }
         if (w->s->on_branch && is_write_node(key)) {
-            refuse_write(w, strcmp(key, "InsertStmt") == 0   ? "INSERT"
-                            : strcmp(key, "UpdateStmt") == 0 ? "UPDATE"
-                            : strcmp(key, "DeleteStmt") == 0 ? "DELETE"
-                                                             : "MERGE");
+            refuse_write(w, write_verb(key));
             return;
         }
         rw_walk(w, val);
@@ -580,10 +586,7 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
             return;
         }
         if (on_branch || w->s->read_only) {
-            refuse_write(w, strcmp(key, "InsertStmt") == 0   ? "INSERT"
-                            : strcmp(key, "UpdateStmt") == 0 ? "UPDATE"
-                            : strcmp(key, "DeleteStmt") == 0 ? "DELETE"
-                                                             : "MERGE");
+            refuse_write(w, write_verb(key));
             return;
         }
         rw_walk(w, body);

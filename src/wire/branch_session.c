@@ -19,6 +19,7 @@
 #include "wire/branch_session.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,7 +306,10 @@ static void session_cb(server_t *sv, void *arg, const internal_result_t *res)
               (long long)cat.base_seq, cat.ntables);
 }
 
-static void validate_cb(server_t *sv, void *arg, const internal_result_t *res)
+/* An internal statement that only has to succeed; on failure the held
+ * message is answered with its error and *forget (the step it was for) is
+ * cleared, so the next attempt starts over. */
+static void check_done(server_t *sv, void *arg, const internal_result_t *res, size_t forget)
 {
     client_t *c = owner(sv, arg);
     if (!c)
@@ -313,22 +317,20 @@ static void validate_cb(server_t *sv, void *arg, const internal_result_t *res)
     c->br->busy = false;
     if (!res->ok) {
         set_error(c->br, res);
-        free(c->br->validated);
-        c->br->validated = NULL;
+        char **slot = (char **)((char *)c->br + forget);
+        free(*slot);
+        *slot = NULL;
     }
+}
+
+static void validate_cb(server_t *sv, void *arg, const internal_result_t *res)
+{
+    check_done(sv, arg, res, offsetof(struct branch_state, validated));
 }
 
 static void setup_cb(server_t *sv, void *arg, const internal_result_t *res)
 {
-    client_t *c = owner(sv, arg);
-    if (!c)
-        return;
-    c->br->busy = false;
-    if (!res->ok) {
-        set_error(c->br, res);
-        free(c->br->setup_done);
-        c->br->setup_done = NULL;
-    }
+    check_done(sv, arg, res, offsetof(struct branch_state, setup_done));
 }
 
 static bool queue(client_t *c, const char *sql, internal_cb_t cb)

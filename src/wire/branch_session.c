@@ -413,6 +413,8 @@ static bool send_replacement(client_t *c, const char *msg, size_t total, const c
     bool ok;
     if (msg[0] == 'Q') {
         ok = proto_query(&b, sql);
+        if (ok && sv->pool && worker_config(c->w)->pool_mode == POOL_TRANSACTION)
+            session_note_query(c, sql, strlen(sql) + 1);
         if (ok) {
             c->inflight++;
             sv->inflight++;
@@ -957,7 +959,9 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
     case RW_NEED_CATALOG:
         break; /* handled above */
     }
-    if (ret != BRANCH_WAIT && (r.flags & RW_F_REFRESH)) {
+    /* a session that never loaded its catalog has nothing to refresh (and
+     * must not create the epoch schema because it ran RESET ALL) */
+    if (ret != BRANCH_WAIT && (r.flags & RW_F_REFRESH) && br->loaded) {
         br->refresh = true;
         if (c->tx_status != 'I' || r.action == RW_SET_BRANCH)
             br->tx_dirty = true;

@@ -53,11 +53,26 @@ static const char *env(const char *name)
     return v;
 }
 
+/* Wakes the loop at run_until's deadline: UV_RUN_ONCE blocks until some
+ * event arrives, and when the awaited thing never happens (that is what
+ * waits_while_a_client_request_is_in_flight checks) nothing else would ever
+ * wake it. */
+static uv_timer_t deadline_timer;
+
+static void deadline_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
 static void run_until(bool (*done)(void), double seconds)
 {
-    uint64_t deadline = uv_now(&w.loop) + (uint64_t)(seconds * 1000);
+    uint64_t ms = (uint64_t)(seconds * 1000);
+    uv_update_time(&w.loop);
+    uint64_t deadline = uv_now(&w.loop) + ms;
+    uv_timer_start(&deadline_timer, deadline_cb, ms, 0);
     while (!done() && uv_now(&w.loop) < deadline)
         uv_run(&w.loop, UV_RUN_ONCE);
+    uv_timer_stop(&deadline_timer);
 }
 
 static pool_t *the_pool;
@@ -85,8 +100,8 @@ static server_t *setup(void)
     cr_assert(fd >= 0);
     dprintf(fd, "\"%s\" \"%s\"\n", env("EPOCH_TEST_PGUSER"), env("EPOCH_TEST_PGPASSWORD"));
     close(fd);
-    char *argv[] = {"epoch-proxy", "--backend", backend, "--auth_mode", "userlist",
-                    "--auth_file", userlist_path, "--workers", "1"};
+    char *argv[] = {"epoch-proxy", "--backend", backend, "--auth_mode", "userlist", "--auth_file",
+                    userlist_path, "--workers", "1"};
     char err[512];
     cfg = config_load(9, argv, err, sizeof err);
     cr_assert_not_null(cfg, "%s", err);
@@ -95,6 +110,7 @@ static server_t *setup(void)
     list_init(&w.clients);
     list_init(&w.pools);
     uv_loop_init(&w.loop);
+    uv_timer_init(&w.loop, &deadline_timer);
     the_pool = pool_get(&w, env("EPOCH_TEST_PGUSER"), env("EPOCH_TEST_PGDATABASE"));
     cr_assert_not_null(the_pool);
     cr_assert(server_connect(&w, the_pool, NULL));
@@ -111,6 +127,7 @@ static void teardown_all(server_t *sv)
     server_close(sv, "test done");
     run_until(no_servers, 5);
     cr_assert_eq(w.n_servers, 0);
+    uv_close((uv_handle_t *)&deadline_timer, NULL);
     uv_run(&w.loop, UV_RUN_NOWAIT);
     pool_free_all(&w);
     cr_assert_eq(uv_loop_close(&w.loop), 0, "every handle was closed");
@@ -118,7 +135,8 @@ static void teardown_all(server_t *sv)
     unlink(userlist_path);
 }
 
-Test(internal, results_errors_and_order)
+/* .timeout: a hang is reported as a failure instead of stalling the suite */
+Test(internal, results_errors_and_order, .timeout = 60)
 {
     server_t *sv = setup();
     cr_assert(server_internal(sv, "SELECT 1 AS a, NULL::text AS b UNION ALL SELECT 2, 'x''y'",
@@ -149,7 +167,7 @@ Test(internal, results_errors_and_order)
     teardown_all(sv);
 }
 
-Test(internal, waits_while_a_client_request_is_in_flight)
+Test(internal, waits_while_a_client_request_is_in_flight, .timeout = 60)
 {
     server_t *sv = setup();
     sv->inflight = 1; /* as if a client's Query were running */

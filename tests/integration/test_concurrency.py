@@ -15,10 +15,12 @@ CLIENTS = 200
 QUERIES = 5
 
 
-def _run_clients(n, connect, body):
+def _run_clients(n, connect, body, all_connected=None):
     """Run body(i, conn) in n threads, all connected at once (barrier).
+    all_connected(), if given, runs once when every client is connected and
+    before any of them goes on (so none has finished and left yet).
     Returns the list of per-client errors."""
-    barrier = threading.Barrier(n, timeout=90)
+    barrier = threading.Barrier(n, action=all_connected, timeout=90)
     errors = [None] * n
 
     def worker(i):
@@ -64,12 +66,11 @@ def test_200_concurrent_clients_passthrough(env):
     baseline = env.pg.backend_count(user=harness.DEFAULT_USER)
     peak = []
 
-    def body(i, conn):
-        if i == 0:
-            peak.append(env.pg.backend_count(user=harness.DEFAULT_USER))
-        _queries(i, conn)
+    def count_backends():
+        # the barrier's action: every client is connected and waits for it
+        peak.append(env.pg.backend_count(user=harness.DEFAULT_USER))
 
-    errors = _run_clients(CLIENTS, lambda i: px.connect(), body)
+    errors = _run_clients(CLIENTS, lambda i: px.connect(), _queries, all_connected=count_backends)
     assert not errors, f"{len(errors)} clients failed, e.g. {errors[:3]}"
     assert peak and peak[0] >= baseline + CLIENTS, f"only {peak} backends while all connected"
     px.assert_alive()

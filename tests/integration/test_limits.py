@@ -63,7 +63,7 @@ def test_max_clients(env):
     conn.close()
 
 
-def known_bug_max_clients_error_seen_by_default_libpq(env):
+def test_max_clients_error_seen_by_default_libpq(env):
     """libpq's default sslmode=prefer starts with an SSLRequest: the 53300
     error must come after the proxy answered it (as PostgreSQL does), or the
     user only sees "server sent an error response during SSL exchange"."""
@@ -76,6 +76,40 @@ def known_bug_max_clients_error_seen_by_default_libpq(env):
             assert "too many clients" in str(e), f"sslmode={sslmode}: {str(e).strip()}"
     cp = px.psql("-c", "SELECT 1")
     assert cp.returncode != 0 and "too many clients" in cp.stderr, cp.stderr
+
+
+def test_max_clients_counts_logins_not_connections(env):
+    """Connections that have not sent a startup packet hold no slot, and a
+    cancel request gets through a full proxy (as with PostgreSQL)."""
+    px = env.proxy(config={"max_clients": 3})
+    clients = [env.closing(px.connect()) for _ in range(2)]
+    silent = [env.closing(socket.create_connection(("127.0.0.1", px.port))) for _ in range(3)]
+    clients.append(env.closing(px.connect()))  # the 3rd login, with 3 silent sockets open
+    try:
+        px.connect(sslmode="disable")
+        raise AssertionError("4th client admitted with max_clients=3")
+    except psycopg2.OperationalError as e:
+        assert "too many clients" in str(e), str(e)
+    # full: cancel the query of one of the clients
+    result = {}
+
+    def sleeper():
+        try:
+            clients[0].cursor().execute("SELECT pg_sleep(30)")
+        except psycopg2.Error as e:
+            result["pgcode"] = e.pgcode
+
+    t = threading.Thread(target=sleeper, daemon=True)
+    t.start()
+    harness.wait_until(lambda: env.pg.sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' "
+        "AND state = 'active'") == "1", timeout=10, message="pg_sleep to run")
+    clients[0].cancel()
+    t.join(timeout=10)
+    assert not t.is_alive(), "query still running 10s after cancel() on a full proxy"
+    assert result.get("pgcode") == "57014", result
+    for s in silent:
+        s.close()
 
 
 def _try_connect(px):

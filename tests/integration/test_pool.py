@@ -6,6 +6,8 @@ import io
 import threading
 import time
 
+import psycopg2
+
 import harness
 import test_concurrency as tc  # extended-protocol pipeline helpers
 
@@ -15,6 +17,7 @@ DB = "pooldb"
 
 def setup_module(pg):
     pg.create_role(SRV_USER, SRV_PW)
+    pg.sql(f"CREATE ROLE pool_reader NOLOGIN; GRANT pool_reader TO {SRV_USER}")
     pg.create_database(DB, owner=SRV_USER)
     pg.sql("CREATE SCHEMA app; CREATE TABLE app.marker (v text); "
            "INSERT INTO app.marker VALUES ('from app schema');"
@@ -164,7 +167,7 @@ def test_transaction_pool_search_path_follows_client(env):
     _on_each_server(px, pids, a, check_again)
 
 
-def known_bug_transaction_pool_set_in_multi_statement_query(env):
+def test_transaction_pool_set_in_multi_statement_query(env):
     """SET sent together with other statements in one query string is
     tracked like a lone SET."""
     px = _pool_proxy(env, "transaction", 2)
@@ -180,7 +183,7 @@ def known_bug_transaction_pool_set_in_multi_statement_query(env):
     _on_each_server(px, pids, a, check)
 
 
-def known_bug_transaction_pool_startup_parameters_follow_client(env):
+def test_transaction_pool_startup_parameters_follow_client(env):
     """application_name from the startup packet and a SET work_mem stay with
     their client whichever server runs its transactions."""
     px = _pool_proxy(env, "transaction", 2)
@@ -198,7 +201,7 @@ def known_bug_transaction_pool_startup_parameters_follow_client(env):
     _on_each_server(px, pids, a, check)
 
 
-def known_bug_transaction_pool_rolled_back_set_not_replayed(env):
+def test_transaction_pool_rolled_back_set_not_replayed(env):
     """A SET inside a rolled-back transaction is undone, as in PostgreSQL; a
     committed one is kept."""
     px = _pool_proxy(env, "transaction", 2)
@@ -222,6 +225,67 @@ def known_bug_transaction_pool_rolled_back_set_not_replayed(env):
     finally:
         holder.commit()
         holder.close()
+
+
+def test_transaction_pool_set_role_follows_client_only(env):
+    """SET ROLE survives RESET ALL in PostgreSQL (which the proxy's reset
+    uses): it must not leak to the next client of the server, nor be lost
+    when the client changes servers."""
+    px = _pool_proxy(env, "transaction", 2)
+    pids = _both_servers(px)
+    a = env.closing(_alice(px))
+    a.cursor().execute("SET ROLE pool_reader")
+
+    def check(holder):
+        assert _one(a, "SELECT current_user") == "pool_reader"
+        assert _one(holder, "SELECT current_user") == SRV_USER, "the role leaked"
+
+    _on_each_server(px, pids, a, check)
+    a.cursor().execute("RESET ROLE")
+
+    def check_reset(holder):
+        assert _one(a, "SELECT current_user") == SRV_USER
+
+    _on_each_server(px, pids, a, check_reset)
+
+
+def test_transaction_pool_departed_client_leaks_nothing(env):
+    """The settings of a client that left are reset for the next client of
+    its server: after a SET as its last statement, and after leaving inside a
+    transaction (which the proxy rolls back)."""
+    px = _pool_proxy(env, "transaction", 1)
+    default_work_mem = env.pg.sql("SHOW work_mem")
+    a = _alice(px)
+    pid = _one(a, "SELECT pg_backend_pid()")
+    a.cursor().execute("SET work_mem = '77MB'")
+    a.close()
+    b = env.closing(_alice(px))
+    assert _one(b, "SELECT pg_backend_pid()") == pid, "pool_size=1: not the same server"
+    assert _one(b, "SHOW work_mem") == default_work_mem, "work_mem leaked"
+    b.close()
+
+    a = _alice(px, autocommit=False)
+    a.cursor().execute("SET search_path = app")
+    a.commit()
+    assert _one(a, "SELECT pg_backend_pid()") == pid  # a transaction is open now
+    a.close()  # Terminate inside the transaction
+    b = env.closing(_alice(px))
+    assert _one(b, "SELECT pg_backend_pid()") == pid, "pool_size=1: not the same server"
+    assert _one(b, "SHOW search_path") == '"$user", public', "search_path leaked"
+
+
+def test_pooled_login_with_invalid_startup_setting_refused(env):
+    """A startup parameter PostgreSQL rejects fails the login, as it would
+    without the proxy; the pool keeps working for others."""
+    px = _pool_proxy(env, "transaction", 1)
+    try:
+        _alice(px, options="-c work_mem=lots")
+        raise AssertionError("login with work_mem=lots succeeded")
+    except psycopg2.OperationalError as e:
+        assert "work_mem" in str(e), str(e)
+    ok = env.closing(_alice(px))
+    assert _one(ok, "SELECT 'still serving'") == "still serving"
+    assert _one(ok, "SHOW work_mem") != "lots"
 
 
 def test_transaction_pool_clients_interleave(env):

@@ -59,8 +59,8 @@ static size_t startup_body(char *out, const char *const *kv, int n)
 
 Test(proto, startup_parses_user_database_and_pq_options)
 {
-    const char *kv[] = {"user", "alice", "database", "shop", "_pq_.x", "1", "application_name",
-                        "psql"};
+    const char *kv[] = {"user",   "alice", "database",         "shop",
+                        "_pq_.x", "1",     "application_name", "psql"};
     char body[256];
     size_t len = startup_body(body, kv, 8);
     startup_t st;
@@ -206,31 +206,80 @@ static void make_client(client_t *c, const char *const *kv, int n)
     cr_assert(session_init(c));
 }
 
-static void query(client_t *c, const char *sql, const char *tag)
+static void free_client(client_t *c)
+{
+    session_free(c);
+    startup_free(&c->startup);
+}
+
+static char *sync_sql(client_t *c, server_t *sv)
+{
+    char *sql;
+    cr_assert(session_sync_sql(c, sv, &sql));
+    return sql;
+}
+
+/* One Query as PostgreSQL answers it: "E" in `replies` is an ErrorResponse,
+ * anything else a CommandComplete tag; then ReadyForQuery with `status`. */
+static void exchange(client_t *c, const char *sql, const char *const *replies, int n, char status)
 {
     session_note_query(c, sql, strlen(sql) + 1);
-    session_command_done(c, tag);
+    c->inflight++;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(replies[i], "E") == 0)
+            session_error(c);
+        else
+            session_command_done(c, replies[i]);
+    }
+    session_ready(c, status);
+    c->inflight--;
+}
+
+/* A single statement outside a transaction block (autocommit). */
+static void query(client_t *c, const char *sql, const char *tag)
+{
+    exchange(c, sql, &tag, 1, 'I');
+}
+
+/* A single statement inside a transaction block. */
+static void in_tx(client_t *c, const char *sql, const char *tag, char status)
+{
+    exchange(c, sql, &tag, 1, status);
+}
+
+static bool has_entry(const client_t *c, const char *stmt)
+{
+    for (int i = 0; i < c->n_session; i++)
+        if (c->session[i].stmt && strcmp(c->session[i].stmt, stmt) == 0)
+            return true;
+    return false;
 }
 
 Test(session, startup_params_become_set_statements_only_when_they_differ)
 {
     client_t c;
-    const char *kv[] = {"user", "u", "database", "d", "application_name", "app",
-                        "options", "-c search_path=s1 --work-mem=8MB"};
+    const char *kv[] = {"user",
+                        "u",
+                        "database",
+                        "d",
+                        "application_name",
+                        "app",
+                        "options",
+                        "-c search_path=s1 --work-mem=8MB"};
     make_client(&c, kv, 8);
     server_t sv;
     memset(&sv, 0, sizeof sv);
-    char *sql = session_sync_sql(&c, &sv);
+    char *sql = sync_sql(&c, &sv);
     cr_assert_not_null(sql);
     cr_assert(strstr(sql, "SET application_name = 'app'"), "%s", sql);
     cr_assert(strstr(sql, "SET search_path = 's1'"), "%s", sql);
     cr_assert(strstr(sql, "SET work_mem = '8MB'"), "%s", sql);
     cr_assert_null(strstr(sql, "RESET ALL"), "a clean server needs no reset: %s", sql);
     free(sql);
+    cr_assert_eq(sv.dirty_owner, 7, "the server now carries the client's settings");
     /* the same client again on the same server: nothing to do */
-    cr_assert_null(session_sync_sql(&c, &sv));
-    session_free(&c);
-    startup_free(&c.startup);
+    cr_assert_null(sync_sql(&c, &sv));
+    free_client(&c);
 }
 
 Test(session, reported_param_already_matching_is_skipped)
@@ -243,12 +292,33 @@ Test(session, reported_param_already_matching_is_skipped)
     char *pair[2] = {strdup("application_name"), strdup("pgbench")};
     sv.params = pair;
     sv.n_params = 1;
-    cr_assert_null(session_sync_sql(&c, &sv));
-    cr_assert_eq(sv.dirty_owner, 0, "a reported setting leaves the server clean");
+    cr_assert_null(sync_sql(&c, &sv));
+    cr_assert_eq(sv.dirty_owner, 0, "nothing applied leaves the server clean");
     free(pair[0]);
     free(pair[1]);
-    session_free(&c);
-    startup_free(&c.startup);
+    free_client(&c);
+}
+
+Test(session, reported_param_set_for_one_client_is_reset_for_the_next)
+{
+    client_t a, b;
+    const char *kva[] = {"user", "u", "application_name", "alice-app"};
+    const char *kvb[] = {"user", "u"};
+    make_client(&a, kva, 4);
+    make_client(&b, kvb, 2);
+    b.id = 8;
+    server_t sv;
+    memset(&sv, 0, sizeof sv);
+    char *sql = sync_sql(&a, &sv);
+    cr_assert_str_eq(sql, "SET application_name = 'alice-app';");
+    free(sql);
+    sql = sync_sql(&b, &sv);
+    cr_assert_str_eq(sql, "SET SESSION AUTHORIZATION DEFAULT;RESET ALL;",
+                     "b did not send application_name: it gets the login value back");
+    free(sql);
+    cr_assert_eq(sv.dirty_owner, 0, "after the reset the server is clean");
+    free_client(&a);
+    free_client(&b);
 }
 
 Test(session, set_reset_and_reset_all_are_tracked)
@@ -264,19 +334,178 @@ Test(session, set_reset_and_reset_all_are_tracked)
     server_t other;
     memset(&other, 0, sizeof other);
     other.dirty_owner = 99; /* carries another client's settings */
-    char *sql = session_sync_sql(&c, &other);
+    char *sql = sync_sql(&c, &other);
     cr_assert_not_null(sql);
-    cr_assert_str_eq(sql, "RESET ALL;set statement_timeout to 1000;SET search_path = b;");
+    cr_assert_str_eq(sql, "SET SESSION AUTHORIZATION DEFAULT;RESET ALL;"
+                          "set statement_timeout to 1000;SET search_path = b;");
     free(sql);
     cr_assert_eq(other.dirty_owner, 7);
     query(&c, "RESET statement_timeout", "RESET");
     cr_assert_eq(c.n_session, 1);
-    query(&c, "SET a.b = 1; SET c.d = 2", "SET"); /* multi-statement: not tracked */
+    const char *err[] = {"E"};
+    exchange(&c, "SET x.y = 1", err, 1, 'I'); /* failed: no CommandComplete */
     cr_assert_eq(c.n_session, 1);
-    query(&c, "SET x.y = 1", "ROLLBACK"); /* failed: tag is not SET */
-    cr_assert_eq(c.n_session, 1);
+    query(&c, "SET TIME ZONE 'UTC'", "SET");
+    query(&c, "SET timezone = 'Europe/Paris'", "SET"); /* the same setting */
+    cr_assert_eq(c.n_session, 2);
+    cr_assert(has_entry(&c, "SET timezone = 'Europe/Paris'"));
     query(&c, "RESET ALL", "RESET");
     cr_assert_eq(c.n_session, 0);
-    session_free(&c);
-    startup_free(&c.startup);
+    free_client(&c);
+}
+
+Test(session, set_in_a_multi_statement_query)
+{
+    client_t c;
+    const char *kv[] = {"user", "u"};
+    make_client(&c, kv, 2);
+    const char *tags[] = {"SELECT 1", "SET", "SELECT 1"};
+    exchange(&c, "SELECT 1; SET search_path = app, public; SELECT 2", tags, 3, 'I');
+    cr_assert_eq(c.n_session, 1);
+    cr_assert(has_entry(&c, "SET search_path = app, public"));
+    const char *two[] = {"SET", "SET"};
+    exchange(&c, "SET a.b = 1;;; SET c.d = 2;", two, 2, 'I');
+    cr_assert_eq(c.n_session, 3);
+    free_client(&c);
+}
+
+Test(session, statements_split_like_postgresql)
+{
+    client_t c;
+    const char *kv[] = {"user", "u"};
+    make_client(&c, kv, 2);
+    /* semicolons in strings, quoted names, dollar quotes, comments */
+    const char *tags[] = {"SELECT 1", "SET"};
+    exchange(&c,
+             "SELECT ';', \";\", $$;$$, $t$ $$; $t$, E'\\';', $1 /* ; /* ; */ ; */; -- ;\n"
+             "SET a.b = 'x;y' -- trailing comment",
+             tags, 2, 'I');
+    cr_assert(has_entry(&c, "SET a.b = 'x;y'"), "the trailing comment is not replayed");
+    /* the body of a BEGIN ATOMIC function is one statement */
+    const char *fn[] = {"CREATE FUNCTION", "SET"};
+    exchange(&c,
+             "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; "
+             "SELECT CASE WHEN true THEN 2 END; END; SET c.d = 2",
+             fn, 2, 'I');
+    cr_assert(has_entry(&c, "SET c.d = 2"));
+    cr_assert_eq(c.n_session, 2);
+    free_client(&c);
+}
+
+Test(session, set_counts_only_when_its_transaction_commits)
+{
+    client_t c;
+    const char *kv[] = {"user", "u"};
+    make_client(&c, kv, 2);
+    /* explicit transaction, rolled back */
+    in_tx(&c, "BEGIN", "BEGIN", 'T');
+    in_tx(&c, "SET statement_timeout = '7s'", "SET", 'T');
+    cr_assert_eq(c.n_session, 0, "not before the transaction ends");
+    in_tx(&c, "ROLLBACK", "ROLLBACK", 'I');
+    cr_assert_eq(c.n_session, 0);
+    /* committed */
+    in_tx(&c, "BEGIN", "BEGIN", 'T');
+    in_tx(&c, "SET lock_timeout = '3s'", "SET", 'T');
+    in_tx(&c, "COMMIT", "COMMIT", 'I');
+    cr_assert_eq(c.n_session, 1);
+    /* failed, then COMMIT (which PostgreSQL answers with ROLLBACK) */
+    in_tx(&c, "BEGIN", "BEGIN", 'T');
+    in_tx(&c, "SET work_mem = '5MB'", "SET", 'T');
+    const char *err[] = {"E"};
+    exchange(&c, "SELECT 1/0", err, 1, 'E');
+    in_tx(&c, "COMMIT", "ROLLBACK", 'I');
+    cr_assert_eq(c.n_session, 1);
+    /* an error undoes the whole implicit transaction of a Query string ... */
+    const char *set_err[] = {"SET", "E"};
+    exchange(&c, "SET work_mem = '6MB'; SELECT 1/0", set_err, 2, 'I');
+    cr_assert_eq(c.n_session, 1);
+    /* ... but not what a COMMIT in it already committed */
+    const char *set_commit_err[] = {"SET", "COMMIT", "E"};
+    exchange(&c, "SET work_mem = '7MB'; COMMIT; SELECT 1/0", set_commit_err, 3, 'I');
+    cr_assert_eq(c.n_session, 2);
+    cr_assert(has_entry(&c, "SET work_mem = '7MB'"));
+    free_client(&c);
+}
+
+Test(session, savepoints)
+{
+    client_t c;
+    const char *kv[] = {"user", "u"};
+    make_client(&c, kv, 2);
+    in_tx(&c, "BEGIN", "BEGIN", 'T');
+    in_tx(&c, "SET a.a = 1", "SET", 'T');
+    in_tx(&c, "SAVEPOINT \"S\"", "SAVEPOINT", 'T');
+    in_tx(&c, "SET a.b = 1", "SET", 'T');
+    const char *err[] = {"E"};
+    exchange(&c, "SELECT 1/0", err, 1, 'E');
+    in_tx(&c, "ROLLBACK TO SAVEPOINT \"S\"", "ROLLBACK", 'T'); /* undoes a.b only */
+    in_tx(&c, "SAVEPOINT s2", "SAVEPOINT", 'T');
+    in_tx(&c, "SET a.c = 1", "SET", 'T');
+    in_tx(&c, "RELEASE s2", "RELEASE", 'T'); /* a.c stays */
+    in_tx(&c, "COMMIT", "COMMIT", 'I');
+    cr_assert_eq(c.n_session, 2);
+    cr_assert(has_entry(&c, "SET a.a = 1"));
+    cr_assert(has_entry(&c, "SET a.c = 1"));
+    free_client(&c);
+}
+
+Test(session, role_survives_reset_all_but_not_discard_all)
+{
+    client_t c;
+    const char *kv[] = {"user", "u"};
+    make_client(&c, kv, 2);
+    query(&c, "SET ROLE reader", "SET");
+    query(&c, "SET work_mem = '5MB'", "SET");
+    query(&c, "RESET ALL", "RESET");
+    cr_assert_eq(c.n_session, 1);
+    cr_assert(has_entry(&c, "SET ROLE reader"));
+    query(&c, "DISCARD ALL", "DISCARD ALL");
+    cr_assert_eq(c.n_session, 0);
+    free_client(&c);
+}
+
+Test(session, pipelined_queries_and_untracked_requests)
+{
+    client_t c;
+    const char *kv[] = {"user", "u"};
+    make_client(&c, kv, 2);
+    /* two Queries sent before the first answer */
+    session_note_query(&c, "SET a.b = 1", 12);
+    c.inflight++;
+    session_note_query(&c, "SELECT 1", 9);
+    c.inflight++;
+    session_command_done(&c, "SET");
+    session_ready(&c, 'I');
+    c.inflight--;
+    session_command_done(&c, "SELECT 1");
+    session_ready(&c, 'I');
+    c.inflight--;
+    cr_assert_eq(c.n_session, 1);
+    /* an extended-protocol Sync in flight first: answers cannot be matched */
+    c.inflight = 1;
+    session_note_query(&c, "SET c.d = 1", 12);
+    c.inflight++;
+    session_ready(&c, 'I'); /* the Sync's */
+    c.inflight--;
+    session_command_done(&c, "SET");
+    session_ready(&c, 'I');
+    c.inflight--;
+    cr_assert_eq(c.n_session, 1, "not tracked rather than guessed");
+    free_client(&c);
+}
+
+Test(session, committed_set_marks_the_server)
+{
+    client_t c;
+    const char *kv[] = {"user", "u"};
+    make_client(&c, kv, 2);
+    server_t sv;
+    memset(&sv, 0, sizeof sv);
+    cr_assert_null(sync_sql(&c, &sv), "nothing to apply");
+    c.server = &sv;
+    query(&c, "SET search_path = app", "SET");
+    cr_assert_eq(sv.dirty_owner, 7, "the SET ran on this server: another client needs a reset");
+    cr_assert_null(sync_sql(&c, &sv), "and it is already at the client's state");
+    c.server = NULL;
+    free_client(&c);
 }

@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang-format shellcheck
   libuv1-dev libpq-dev libssl-dev libpg-query-dev libhiredis-dev libcriterion-dev libinih-dev libjson-c-dev libxxhash-dev
   postgresql-15 postgresql-client-15 redis-server pgbouncer
-  python3 python3-psycopg2 openssl
+  python3 python3-psycopg2 python3-psycopg openssl libpostgresql-jdbc-java openjdk-17-jdk-headless
 )
 
 missing=()

@@ -961,7 +961,8 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
     }
     /* a session that never loaded its catalog has nothing to refresh (and
      * must not create the epoch schema because it ran RESET ALL) */
-    if (ret != BRANCH_WAIT && (r.flags & RW_F_REFRESH) && br->loaded) {
+    if (ret != BRANCH_WAIT && (r.flags & RW_F_REFRESH) &&
+        (br->loaded || r.action == RW_SET_BRANCH)) {
         br->refresh = true;
         if (c->tx_status != 'I' || r.action == RW_SET_BRANCH)
             br->tx_dirty = true;

@@ -188,7 +188,9 @@ static void config_free(config_t *cfg)
         if (keys[i].type == K_STR)
             free(*(char **)((char *)cfg + keys[i].offset));
     free(cfg->backend_host);
-    free(cfg->backend_sslmode);
+    free(cfg->backend_sni);
+    if (cfg->backend_tls_ctx)
+        SSL_CTX_free(cfg->backend_tls_ctx);
     free(cfg->path);
     if (cfg->userlist)
         userlist_free(cfg->userlist);
@@ -259,6 +261,86 @@ static bool resolve(const char *host, char *out, size_t cap)
     return ok;
 }
 
+static const char *const backend_sslmodes[] = {"disable",   "allow",       "prefer", "require",
+                                               "verify-ca", "verify-full", NULL};
+
+static bool is_ip_address(const char *s)
+{
+    unsigned char addr[16];
+    return inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1;
+}
+
+typedef struct backend_tls_params {
+    const char *sslmode, *rootcert, *cert, *key;
+    const char *name; /* host as given: what verify-full checks, the SNI */
+} backend_tls_params_t;
+
+/* sslmode and friends: built once per config load, so every server
+ * connection of every worker shares one SSL_CTX (and one read of the files). */
+static bool parse_backend_tls(config_t *cfg, const backend_tls_params_t *p, char *err,
+                              size_t errcap)
+{
+    const char *mode = p->sslmode ? p->sslmode : "disable";
+    int m = -1;
+    for (int i = 0; backend_sslmodes[i]; i++)
+        if (strcmp(backend_sslmodes[i], mode) == 0)
+            m = i;
+    if (m < 0) {
+        snprintf(err, errcap,
+                 "backend: invalid sslmode \"%s\" (disable, allow, prefer, require, verify-ca or "
+                 "verify-full)",
+                 mode);
+        return false;
+    }
+    cfg->backend_sslmode = (backend_ssl_t)m;
+    /* libpq would fall back to ~/.postgresql/root.crt; a proxy's home
+     * directory is no place for a trust anchor, so it must be named */
+    if (m >= BACKEND_SSL_VERIFY_CA && !p->rootcert) {
+        snprintf(err, errcap,
+                 "backend: sslmode=%s needs sslrootcert=FILE (the CA certificate that signed "
+                 "PostgreSQL's certificate, or \"system\")",
+                 mode);
+        return false;
+    }
+    /* as in libpq 16: public CAs sign anybody's name, so only a name check
+     * makes them meaningful */
+    if (p->rootcert && strcmp(p->rootcert, "system") == 0 && m != BACKEND_SSL_VERIFY_FULL &&
+        m >= BACKEND_SSL_REQUIRE) {
+        snprintf(err, errcap, "backend: sslrootcert=system needs sslmode=verify-full");
+        return false;
+    }
+    if (!p->cert != !p->key) {
+        snprintf(err, errcap, "backend: sslcert and sslkey must be given together");
+        return false;
+    }
+    /* like libpq, never TLS over a unix socket */
+    if (m == BACKEND_SSL_DISABLE || cfg->backend_host[0] == '/')
+        return true;
+    tls_client_opts_t o = {
+        /* libpq: require with a root certificate behaves like verify-ca;
+         * allow/prefer only ever encrypt opportunistically */
+        .root_cert = m >= BACKEND_SSL_REQUIRE ? p->rootcert : NULL,
+        .verify_name = m == BACKEND_SSL_VERIFY_FULL ? p->name : NULL,
+        .cert_file = p->cert,
+        .key_file = p->key,
+    };
+    char terr[400];
+    cfg->backend_tls_ctx = tls_client_ctx_new(&o, terr, sizeof terr);
+    if (!cfg->backend_tls_ctx) {
+        snprintf(err, errcap, "backend: %s", terr);
+        return false;
+    }
+    /* SNI carries names only (RFC 6066), as libpq's sslsni does */
+    if (!is_ip_address(p->name)) {
+        cfg->backend_sni = strdup(p->name);
+        if (!cfg->backend_sni) {
+            snprintf(err, errcap, "out of memory");
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool parse_backend(config_t *cfg, char *err, size_t errcap)
 {
     const char *conninfo = cfg->backend ? cfg->backend : "host=127.0.0.1 port=5432";
@@ -269,9 +351,10 @@ static bool parse_backend(config_t *cfg, char *err, size_t errcap)
         PQfreemem(perr);
         return false;
     }
-    const char *host = NULL, *port = NULL, *sslmode = NULL, *hostaddr = NULL;
+    const char *host = NULL, *port = NULL, *hostaddr = NULL;
+    backend_tls_params_t tp = {0};
     for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (!o->val)
+        if (!o->val || !o->val[0]) /* libpq: empty means "default" */
             continue;
         if (strcmp(o->keyword, "host") == 0)
             host = o->val;
@@ -280,7 +363,13 @@ static bool parse_backend(config_t *cfg, char *err, size_t errcap)
         else if (strcmp(o->keyword, "port") == 0)
             port = o->val;
         else if (strcmp(o->keyword, "sslmode") == 0)
-            sslmode = o->val;
+            tp.sslmode = o->val;
+        else if (strcmp(o->keyword, "sslrootcert") == 0)
+            tp.rootcert = o->val;
+        else if (strcmp(o->keyword, "sslcert") == 0)
+            tp.cert = o->val;
+        else if (strcmp(o->keyword, "sslkey") == 0)
+            tp.key = o->val;
     }
     bool ok = true;
     const char *name = hostaddr ? hostaddr : host ? host : "127.0.0.1";
@@ -290,25 +379,19 @@ static bool parse_backend(config_t *cfg, char *err, size_t errcap)
         PQconninfoFree(opts);
         return false;
     }
-    /* resolved once here (start and SIGHUP), so workers never block on DNS */
+    /* resolved once here (start and SIGHUP), so workers never block on DNS;
+     * TLS checks the name as written, as libpq does with hostaddr + host */
+    tp.name = host && host[0] != '/' ? host : name;
     cfg->backend_host = strdup(numeric[0] ? numeric : name);
-    cfg->backend_sslmode = strdup(sslmode ? sslmode : "disable");
     cfg->backend_port = port ? atoi(port) : 5432;
-    if (!cfg->backend_host || !cfg->backend_sslmode) {
+    if (!cfg->backend_host) {
         snprintf(err, errcap, "out of memory");
         ok = false;
     } else if (cfg->backend_port <= 0 || cfg->backend_port > 65535) {
         snprintf(err, errcap, "backend: bad port \"%s\"", port);
         ok = false;
-    } else if (strcmp(cfg->backend_sslmode, "disable") && strcmp(cfg->backend_sslmode, "allow") &&
-               strcmp(cfg->backend_sslmode, "prefer")) {
-        /* TLS towards PostgreSQL is not implemented yet: refuse rather than
-         * silently connecting in clear text when the user asked for TLS. */
-        snprintf(err, errcap,
-                 "backend: sslmode=%s is not supported yet (use disable or prefer; the proxy "
-                 "connects to PostgreSQL without TLS)",
-                 cfg->backend_sslmode);
-        ok = false;
+    } else {
+        ok = parse_backend_tls(cfg, &tp, err, errcap);
     }
     PQconninfoFree(opts);
     return ok;
@@ -425,6 +508,11 @@ config_t *config_load(int argc, char **argv, char *err, size_t errcap)
     return build(path, err, errcap);
 }
 
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
 config_t *config_reload(const config_t *old, char *err, size_t errcap)
 {
     config_t *cfg = build(old->path, err, errcap);
@@ -433,13 +521,26 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
     /* restart-only keys keep their running values */
     if (strcmp(cfg->listen_host, old->listen_host) || cfg->listen_port != old->listen_port ||
         strcmp(cfg->backend_host, old->backend_host) || cfg->backend_port != old->backend_port ||
-        cfg->workers != old->workers)
+        str_differs(cfg->backend, old->backend) || cfg->workers != old->workers)
         log_warning("listen, backend and workers changes need a restart; keeping the old values");
     free(cfg->listen_host);
+    free(cfg->backend);
     free(cfg->backend_host);
+    free(cfg->backend_sni);
     cfg->listen_host = strdup(old->listen_host);
+    cfg->backend = old->backend ? strdup(old->backend) : NULL;
     cfg->backend_host = strdup(old->backend_host);
-    if (!cfg->listen_host || !cfg->backend_host) {
+    cfg->backend_sni = old->backend_sni ? strdup(old->backend_sni) : NULL;
+    /* backend TLS is part of `backend`: the running context stays (shared,
+     * reference-counted; each snapshot frees its reference at exit) */
+    if (cfg->backend_tls_ctx)
+        SSL_CTX_free(cfg->backend_tls_ctx);
+    cfg->backend_tls_ctx = old->backend_tls_ctx;
+    if (cfg->backend_tls_ctx)
+        SSL_CTX_up_ref(cfg->backend_tls_ctx);
+    cfg->backend_sslmode = old->backend_sslmode;
+    if (!cfg->listen_host || !cfg->backend_host || (old->backend && !cfg->backend) ||
+        (old->backend_sni && !cfg->backend_sni)) {
         snprintf(err, errcap, "out of memory");
         return NULL; /* cfg stays in all_configs and is freed at exit */
     }

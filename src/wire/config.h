@@ -18,6 +18,15 @@
 typedef enum { AUTH_PASSTHROUGH, AUTH_USERLIST } auth_mode_t;
 typedef enum { POOL_SESSION, POOL_TRANSACTION } pool_mode_t;
 typedef enum { AUTH_TYPE_SCRAM, AUTH_TYPE_MD5 } auth_type_t;
+/* libpq's sslmode for the connection to PostgreSQL, weakest first */
+typedef enum {
+    BACKEND_SSL_DISABLE,
+    BACKEND_SSL_ALLOW, /* = prefer here (libpq would try plaintext first) */
+    BACKEND_SSL_PREFER,
+    BACKEND_SSL_REQUIRE,
+    BACKEND_SSL_VERIFY_CA,
+    BACKEND_SSL_VERIFY_FULL,
+} backend_ssl_t;
 
 typedef struct config {
     /* [restart] */
@@ -26,7 +35,10 @@ typedef struct config {
     char *backend;      /* conninfo as given */
     char *backend_host; /* host or unix socket directory */
     int backend_port;
-    char *backend_sslmode; /* disable | prefer | require (prefer = disable here) */
+    backend_ssl_t backend_sslmode;
+    char *backend_sni;        /* host name sent as TLS SNI; NULL for addresses and sockets */
+    SSL_CTX *backend_tls_ctx; /* set when the proxy sends PostgreSQL an SSLRequest (sslmode
+                               * allow and stricter, TCP only); carries the verification */
     int workers;
 
     /* reloadable */

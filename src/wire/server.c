@@ -77,6 +77,14 @@ static void connect_failed(server_t *sv, const char *why)
     login_failed(sv, msg);
 }
 
+/* The backend sslmode asked for TLS and it could not be had. */
+static void tls_failed(server_t *sv, const char *why)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "TLS connection to the PostgreSQL server failed: %s", why);
+    login_failed(sv, msg);
+}
+
 bool server_connect(worker_t *w, pool_t *pool, client_t *client)
 {
     server_t *sv = calloc(1, sizeof *sv);
@@ -180,7 +188,12 @@ static void server_on_eof(stream_t *s, const char *why)
 {
     server_t *sv = s->owner;
     if (sv->state == SV_CONNECTING || sv->state == SV_LOGIN) {
-        connect_failed(sv, why);
+        /* a closed connection in the middle of the handshake is a TLS
+         * failure too (PostgreSQL drops what it cannot handshake with) */
+        if (s->tls_error[0] || (s->ssl && sv->state == SV_CONNECTING))
+            tls_failed(sv, s->tls_error[0] ? s->tls_error : why);
+        else
+            connect_failed(sv, why);
         return;
     }
     server_close(sv, why);
@@ -216,6 +229,27 @@ static bool send_startup(server_t *sv)
     return ok;
 }
 
+static void start_login(server_t *sv)
+{
+    server_set_state(sv, SV_LOGIN);
+    if (!send_startup(sv)) {
+        connect_failed(sv, "out of memory");
+        return;
+    }
+    stream_read_start(&sv->st);
+}
+
+/* libpq's SSLRequest; PostgreSQL answers with one unencrypted byte. */
+static bool send_ssl_request(server_t *sv)
+{
+    char pkt[8];
+    wr_u32(pkt, 8);
+    wr_u32(pkt + 4, PROTO_SSL_REQUEST);
+    bool ok = stream_write(&sv->st, pkt, sizeof pkt);
+    stream_flush(&sv->st);
+    return ok;
+}
+
 static void server_on_connect(stream_t *s, int status)
 {
     server_t *sv = s->owner;
@@ -223,12 +257,79 @@ static void server_on_connect(stream_t *s, int status)
         connect_failed(sv, uv_strerror(status));
         return;
     }
-    server_set_state(sv, SV_LOGIN);
-    if (!send_startup(sv)) {
-        connect_failed(sv, "out of memory");
+    /* the context exists for sslmode allow and stricter over TCP; the
+     * server stays SV_CONNECTING (connect_timeout running) until TLS is up */
+    if (worker_config(sv->w)->backend_tls_ctx) {
+        if (!send_ssl_request(sv)) {
+            connect_failed(sv, "out of memory");
+            return;
+        }
+        stream_read_start(&sv->st);
         return;
     }
-    stream_read_start(&sv->st);
+    start_login(sv);
+}
+
+static void server_on_tls_ready(stream_t *s)
+{
+    server_t *sv = s->owner;
+    if (sv->state == SV_CONNECTING)
+        start_login(sv);
+}
+
+/* SV_CONNECTING after an SSLRequest: PostgreSQL's answer. 'S' starts the
+ * handshake (server_on_tls_ready sends the startup packet when it is done),
+ * 'N' means no TLS. true = rbuf now holds login messages to parse. */
+static bool ssl_answer(server_t *sv)
+{
+    const config_t *cfg = worker_config(sv->w);
+    buf_t *rb = &sv->st.rbuf;
+    if (sv->st.ssl) {
+        /* stream.c delivers nothing decrypted before on_tls_ready */
+        tls_failed(sv, "unexpected data during the TLS handshake");
+        return false;
+    }
+    if (!buf_avail(rb))
+        return false;
+    char answer = buf_head(rb)[0];
+    if (answer == 'E') {
+        /* like libpq: PostgreSQL could not even start a backend (e.g. fork
+         * failed) and sent an ErrorResponse instead; login_message reports it */
+        server_set_state(sv, SV_LOGIN);
+        return true;
+    }
+    buf_consume(rb, 1);
+    if (answer == 'N') {
+        if (cfg->backend_sslmode >= BACKEND_SSL_REQUIRE) {
+            char why[160];
+            snprintf(why, sizeof why,
+                     "the server does not support SSL, but the proxy's backend sslmode=%s "
+                     "requires it",
+                     cfg->backend_sslmode == BACKEND_SSL_REQUIRE     ? "require"
+                     : cfg->backend_sslmode == BACKEND_SSL_VERIFY_CA ? "verify-ca"
+                                                                     : "verify-full");
+            tls_failed(sv, why);
+            return false;
+        }
+        start_login(sv); /* allow/prefer: on in plaintext */
+        return sv->state == SV_LOGIN;
+    }
+    if (answer != 'S') {
+        char why[120];
+        snprintf(why, sizeof why, "invalid answer 0x%02x to the SSL request (is it PostgreSQL?)",
+                 (unsigned char)answer);
+        tls_failed(sv, why);
+        return false;
+    }
+    /* plaintext after 'S' would be taken as coming from inside the TLS
+     * session (CVE-2021-23222): refuse it, as libpq does */
+    if (buf_avail(rb)) {
+        tls_failed(sv, "the server sent unencrypted data after its SSL answer");
+        return false;
+    }
+    if (!stream_tls_connect(&sv->st, cfg->backend_tls_ctx, cfg->backend_sni, server_on_tls_ready))
+        tls_failed(sv, sv->st.tls_error[0] ? sv->st.tls_error : "cannot start TLS (out of memory)");
+    return false;
 }
 
 static void set_param(server_t *sv, const char *name, const char *value)
@@ -688,6 +789,8 @@ static void server_on_read(stream_t *s)
     const char *span = NULL;
     size_t span_len = 0;
     bool ready = false;
+    if (sv->state == SV_CONNECTING && !ssl_answer(sv))
+        return;
     while (sv->state != SV_CLOSING && buf_avail(rb) >= 5) {
         const char *p = buf_head(rb);
         char type = p[0];

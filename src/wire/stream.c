@@ -104,25 +104,31 @@ static bool tls_collect_output(stream_t *s)
     return true;
 }
 
-/* Feed received ciphertext through OpenSSL: handshake, then decrypt into rbuf. */
-static const char *tls_pump(stream_t *s)
+/* Feed received ciphertext through OpenSSL: handshake, then decrypt into rbuf.
+ * *handshake_done is set when this call finished the handshake. NULL = fine,
+ * otherwise why the stream must close (details in s->tls_error). */
+static const char *tls_pump(stream_t *s, bool *handshake_done)
 {
-    static const char *const fail = "TLS error";
     if (buf_avail(&s->tlsin)) {
         int n = BIO_write(s->rbio, buf_head(&s->tlsin), (int)buf_avail(&s->tlsin));
         if (n <= 0)
-            return fail;
+            return "TLS error";
         buf_reset(&s->tlsin);
     }
     if (s->tls_handshaking) {
+        /* SSL_get_error reads the thread's error queue, which other
+         * connections of this worker may have left entries in */
+        ERR_clear_error();
         int r = SSL_do_handshake(s->ssl);
         if (r == 1) {
             s->tls_handshaking = false;
+            *handshake_done = true;
         } else {
             int e = SSL_get_error(s->ssl, r);
             if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-                char why[256];
-                log_info("TLS handshake failed: %s", tls_last_error(why, sizeof why));
+                tls_failure_reason(s->ssl, s->tls_error, sizeof s->tls_error);
+                if (SSL_is_server(s->ssl))
+                    log_info("TLS handshake failed: %s", s->tls_error);
                 tls_collect_output(s); /* the alert, if any */
                 stream_flush(s);
                 return "TLS handshake failed";
@@ -132,6 +138,7 @@ static const char *tls_pump(stream_t *s)
     while (!s->tls_handshaking) {
         if (!buf_reserve(&s->rbuf, READ_CHUNK))
             return "out of memory";
+        ERR_clear_error();
         int n = SSL_read(s->ssl, s->rbuf.data + s->rbuf.len, (int)(s->rbuf.cap - s->rbuf.len));
         if (n > 0) {
             s->rbuf.len += (size_t)n;
@@ -142,8 +149,10 @@ static const char *tls_pump(stream_t *s)
             break;
         if (e == SSL_ERROR_ZERO_RETURN)
             return "connection closed";
-        ERR_clear_error();
-        return fail;
+        /* e.g. an alert after our side of the handshake was done (TLS 1.3
+         * servers reject a client certificate only then) */
+        tls_failure_reason(s->ssl, s->tls_error, sizeof s->tls_error);
+        return "TLS error";
     }
     if (!tls_collect_output(s))
         return "out of memory";
@@ -165,13 +174,26 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
         return;
     if (s->ssl) {
         s->tlsin.len += (size_t)nread;
-        const char *why = tls_pump(s);
+        bool handshake_done = false;
+        const char *why = tls_pump(s, &handshake_done);
+        if (s->closing)
+            return;
+        if (handshake_done && s->on_tls_ready) {
+            s->on_tls_ready(s);
+            if (s->closing)
+                return;
+        }
         if (why) {
+            /* what was decrypted ahead of the close still counts: PostgreSQL
+             * sends its FATAL ErrorResponse and close_notify back to back */
+            if (buf_avail(&s->rbuf)) {
+                s->ops->on_read(s);
+                if (s->closing)
+                    return;
+            }
             s->ops->on_eof(s, why);
             return;
         }
-        if (s->closing)
-            return;
     } else {
         s->rbuf.len += (size_t)nread;
     }
@@ -287,7 +309,8 @@ void stream_flush(stream_t *s)
     s->writing = true;
 }
 
-bool stream_tls_accept(stream_t *s, SSL_CTX *ctx)
+/* Give the stream an SSL object talking through two memory BIOs. */
+static bool tls_attach(stream_t *s, SSL_CTX *ctx)
 {
     s->ssl = SSL_new(ctx);
     if (!s->ssl)
@@ -303,17 +326,38 @@ bool stream_tls_accept(stream_t *s, SSL_CTX *ctx)
         return false;
     }
     SSL_set_bio(s->ssl, s->rbio, s->wbio); /* SSL now owns both BIOs */
-    SSL_set_accept_state(s->ssl);
     s->tls_handshaking = true;
+    return true;
+}
+
+bool stream_tls_accept(stream_t *s, SSL_CTX *ctx)
+{
+    if (!tls_attach(s, ctx))
+        return false;
+    SSL_set_accept_state(s->ssl);
     /* bytes that arrived after the SSLRequest belong to the handshake */
     if (buf_avail(&s->rbuf)) {
         if (!buf_append(&s->tlsin, buf_head(&s->rbuf), buf_avail(&s->rbuf)))
             return false;
         buf_reset(&s->rbuf);
-        if (tls_pump(s))
+        bool done = false; /* a handshake needs more than the ClientHello */
+        if (tls_pump(s, &done))
             return false;
     }
     return true;
+}
+
+bool stream_tls_connect(stream_t *s, SSL_CTX *ctx, const char *server_name, stream_cb_t on_ready)
+{
+    if (!tls_attach(s, ctx))
+        return false;
+    s->on_tls_ready = on_ready;
+    SSL_set_connect_state(s->ssl);
+    if (server_name && SSL_set_tlsext_host_name(s->ssl, server_name) != 1)
+        return false;
+    /* the first step writes the ClientHello; the rest follows the reads */
+    bool done = false;
+    return tls_pump(s, &done) == NULL;
 }
 
 static void close_cb(uv_handle_t *h)

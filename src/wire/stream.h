@@ -22,13 +22,14 @@
 #define STREAM_HIGH_WATER (512 * 1024)
 
 typedef struct stream stream_t;
+typedef void (*stream_cb_t)(stream_t *s);
 
 typedef struct stream_ops {
-    void (*on_read)(stream_t *s);                   /* new plaintext in s->rbuf */
-    void (*on_drain)(stream_t *s);                  /* queued output fell below high water */
-    void (*on_eof)(stream_t *s, const char *why);   /* peer closed or I/O error */
-    void (*on_connect)(stream_t *s, int status);    /* stream_connect finished */
-    void (*on_closed)(stream_t *s);                 /* handle closed: owner may free */
+    void (*on_read)(stream_t *s);                 /* new plaintext in s->rbuf */
+    void (*on_drain)(stream_t *s);                /* queued output fell below high water */
+    void (*on_eof)(stream_t *s, const char *why); /* peer closed or I/O error */
+    void (*on_connect)(stream_t *s, int status);  /* stream_connect finished */
+    void (*on_closed)(stream_t *s);               /* handle closed: owner may free */
 } stream_ops_t;
 
 struct stream {
@@ -55,6 +56,11 @@ struct stream {
     bool close_after_flush;
     bool tls_handshaking;
     bool above_high_water;
+    /* why TLS failed (handshake or later), empty if it did not; on_eof then
+     * gets a generic reason and the owner may report this one */
+    char tls_error[160];
+    /* stream_tls_connect: called once the handshake is done */
+    stream_cb_t on_tls_ready;
 };
 
 /* Prepare an embedded stream. */
@@ -77,6 +83,15 @@ size_t stream_pending(const stream_t *s);
 
 /* Begin a server-side TLS handshake; everything read afterwards is decrypted. */
 bool stream_tls_accept(stream_t *s, SSL_CTX *ctx) __attribute__((warn_unused_result));
+/* Begin a client-side TLS handshake on a connected stream (the ClientHello
+ * is queued and flushed at once). server_name is sent as SNI (NULL: none,
+ * as for IP addresses). Reading must be on. on_ready is called when the
+ * handshake is done, before ops->on_read sees any data that came with its
+ * end; output written from then on is encrypted. A failure arrives through
+ * ops->on_eof (details in s->tls_error). rbuf must be empty: bytes received
+ * before the handshake are not part of it. false = could not start. */
+bool stream_tls_connect(stream_t *s, SSL_CTX *ctx, const char *server_name, stream_cb_t on_ready)
+    __attribute__((warn_unused_result));
 
 /* Close now (queued output is dropped). Idempotent. */
 void stream_close(stream_t *s);

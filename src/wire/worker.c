@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
+#include <sys/socket.h>
 
 #include "wire/conn.h"
 #include "wire/log.h"
@@ -184,8 +186,37 @@ static int bind_listener(worker_t *w, const config_t *cfg, char *err, size_t err
     return 0;
 }
 
+/* SO_REUSEPORT would let a second proxy share the port silently: probe it
+ * first with a plain socket, which fails while anyone listens there. */
+static bool port_is_free(const config_t *cfg, char *err, size_t errcap)
+{
+    struct sockaddr_storage addr;
+    int family = AF_INET;
+    socklen_t len = sizeof(struct sockaddr_in);
+    if (uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&addr) != 0) {
+        if (uv_ip6_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in6 *)&addr) != 0)
+            return true; /* bind_listener reports the bad address */
+        family = AF_INET6;
+        len = sizeof(struct sockaddr_in6);
+    }
+    int fd = socket(family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return true;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is fine */
+    bool ok = bind(fd, (struct sockaddr *)&addr, len) == 0;
+    int e = errno;
+    close(fd);
+    if (!ok)
+        snprintf(err, errcap, "cannot listen on %s:%d: %s%s", cfg->listen_host, cfg->listen_port,
+                 strerror(e), e == EADDRINUSE ? " (is another epoch-proxy running?)" : "");
+    return ok || e != EADDRINUSE;
+}
+
 bool workers_start(const config_t *cfg, uv_async_t *on_exit, char *err, size_t errcap)
 {
+    if (!port_is_free(cfg, err, errcap))
+        return false;
     exit_notify = on_exit;
     n_workers = cfg->workers;
     workers = calloc((size_t)n_workers, sizeof *workers);

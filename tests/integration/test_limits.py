@@ -304,3 +304,20 @@ def test_backend_restart(env):
     cur = after.cursor()
     cur.execute("SELECT 'after restart'")
     assert cur.fetchone() == ("after restart",)
+
+
+def test_second_proxy_on_same_port_refused(env):
+    """SO_REUSEPORT must not let a second epoch-proxy share the port
+    silently: it exits with a clear error and the first keeps serving."""
+    first = env.proxy(workers=2)
+    second = env.proxy(port=first.port, start=False)
+    second.start(wait_ready=False)
+    rc = second.wait(timeout=10)
+    second.exit_observed = True
+    assert rc not in (0, None), f"second proxy exited with {rc}"
+    assert "is another epoch-proxy running?" in second.log_text(), second.log_tail()
+    for _ in range(20):  # every connection still reaches the first proxy
+        conn = first.connect()
+        conn.cursor().execute("SELECT 1")
+        conn.close()
+    first.assert_alive()

@@ -305,6 +305,11 @@ static int parse_set_list(walker_t *w, json_object *targets, size_t from, size_t
                     tg->t->name);
             return -1;
         }
+        for (int j = 0; j < i; j++)
+            if (col_of[j] == col_of[i]) {
+                rw_fail(w, "42601", NULL, "multiple assignments to same column \"%s\"", name);
+                return -1;
+            }
         if (!allow_key && tg->t->is_pk[col_of[i]]) {
             refuse(w, "ON CONFLICT DO UPDATE of a primary key column");
             return -1;
@@ -830,7 +835,14 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         key_names_literal(f, t);
         fputs(", ROW(", f);
         ident_list(f, t, "_n", true, -1);
-        fprintf(f, ")::text) FROM _epoch_new _n WHERE %s LIMIT 1)", existing);
+        /* a key that exists on the branch, or twice in this INSERT */
+        fputs(")::text) FROM (SELECT ", f);
+        ident_list(f, t, "_n", true, -1);
+        fprintf(f, " FROM _epoch_new _n WHERE %s UNION ALL SELECT ", existing);
+        ident_list(f, t, NULL, true, -1);
+        fputs(" FROM _epoch_new GROUP BY ", f);
+        ident_list(f, t, NULL, true, -1);
+        fputs(" HAVING count(*) > 1) _n LIMIT 1)", f);
     }
     fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
     overlay_ident(f, tg->alias);
@@ -839,7 +851,14 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         fputs(", ", f);
         overlay_ident(f, t->cols[idx[i]]);
     }
-    fprintf(f, ") SELECT %s", tg->bid);
+    fputs(") SELECT ", f);
+    if (all_keys && do_nothing) {
+        /* the first of several rows with one key wins, the others are skipped */
+        fputs("DISTINCT ON (", f);
+        ident_list(f, t, "_n", true, -1);
+        fputs(") ", f);
+    }
+    fputs(tg->bid, f);
     for (int i = 0; i < n; i++) {
         fputs(", _n.", f);
         overlay_ident(f, t->cols[idx[i]]);

@@ -51,9 +51,22 @@ size_t lex_skip_blank(const char *sql, size_t pos)
     }
 }
 
-/* End of one identifier at pos (quoted or bare), or pos. */
+/* End of one identifier at pos (quoted, U&"..." or bare), or pos. */
 static size_t ident_end(const char *sql, size_t pos)
 {
+    if ((sql[pos] == 'U' || sql[pos] == 'u') && sql[pos + 1] == '&' && sql[pos + 2] == '"') {
+        size_t q = ident_end(sql, pos + 2);
+        if (q == pos + 2)
+            return pos;
+        /* an optional UESCAPE 'c' belongs to the name */
+        size_t u = lex_skip_blank(sql, q);
+        if (strncasecmp(sql + u, "uescape", 7) == 0 && !ident_char((unsigned char)sql[u + 7])) {
+            size_t lit = lex_skip_blank(sql, u + 7);
+            if (sql[lit] == '\'' && sql[lit + 1] && sql[lit + 2] == '\'')
+                return lit + 3;
+        }
+        return q;
+    }
     if (sql[pos] == '"') {
         size_t p = pos + 1;
         while (sql[p]) {

@@ -98,7 +98,8 @@ static bool in_scope(const walker_t *w, const char *name)
 static bool split_ref(const char *schemaname, char **schema, char **ref)
 {
     *schema = *ref = NULL;
-    const char *at = schemaname ? strrchr(schemaname, '@') : NULL;
+    /* the first '@': names cannot contain one, a ref may (ref@{time}) */
+    const char *at = schemaname ? strchr(schemaname, '@') : NULL;
     if (!at)
         return false;
     if (at > schemaname)
@@ -181,7 +182,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
     bool has_ref = split_ref(schemaname, &schema, &ref);
     if (!has_ref && !schemaname && in_scope(w, relname))
         return; /* a CTE name shadows tables */
-    if (has_ref && writing) {
+    if (has_ref && (writing || w->utility)) {
         rw_fail(w, "0A000", "Switch to that branch with SET epoch.branch to change its rows.",
              "cannot write to \"%s@%s\".%s: a \"@ref\" reference is read-only",
              schema ? schema : "", ref, relname);
@@ -223,8 +224,28 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         goto done; /* untracked: the same table on every branch */
     bool has_alias = rw_get(rv, "alias") != NULL;
     size_t only = lex_keyword_before(w->sql, start, "only");
-    if (only != start)
+    if (only != start) {
         start = only;
+    } else {
+        /* ONLY (t): the parentheses go with the name */
+        size_t p = start;
+        while (p > 0 && (w->sql[p - 1] == ' ' || w->sql[p - 1] == '\t' || w->sql[p - 1] == '\n'))
+            p--;
+        if (p > 0 && w->sql[p - 1] == '(') {
+            size_t kw = lex_keyword_before(w->sql, p - 1, "only");
+            size_t close = lex_skip_blank(w->sql, end);
+            if (kw != p - 1 && w->sql[close] == ')') {
+                start = kw;
+                end = close + 1;
+            }
+        }
+    }
+    {
+        /* t *: the inheritance star is part of the name */
+        size_t star = lex_skip_blank(w->sql, end);
+        if (w->sql[star] == '*')
+            end = star + 1;
+    }
     int64_t bid = w->s->cat->branch_id, base = w->s->cat->base_seq;
     const char *r = has_ref ? ref : NULL;
     if (copy_cols) {
@@ -241,8 +262,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         rw_add_edit(w, start, pend != after ? pend : end, text);
     } else {
         size_t table_kw = lex_keyword_before(w->sql, start, "table");
-        if (table_kw != start && rw_get_int(rv, "location", 0) >= 0 &&
-            lex_skip_blank(w->sql, 0) == table_kw) {
+        if (table_kw != start) {
             /* the TABLE t command: make it a SELECT */
             char *ov = rw_overlay_text(t, r, bid, base, relname);
             char *text = NULL;
@@ -255,6 +275,10 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         }
     }
     w->rewritten++;
+    if (w->nlocked < MAX_EDITS) {
+        const char *alias = rw_get_str(rw_get(rv, "alias"), "aliasname");
+        w->rewritten_names[w->nlocked++] = alias ? alias : relname;
+    }
 done:
     free(schema);
     free(ref);
@@ -285,8 +309,8 @@ static void refuse_write(walker_t *w, const char *what)
         return;
     }
     rw_fail(w, "0A000",
-         "Writes on branches are not supported yet; run them on main (SET epoch.branch = "
-         "'main').",
+         "This kind of write is not supported on branches; run it on main (SET epoch.branch = "
+         "'main') or write it as INSERT, UPDATE or DELETE.",
          "%s is not allowed on branch \"%s\"", what, rw_branch_name(w));
 }
 
@@ -332,6 +356,11 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
     bool recursive = json_object_get_boolean(rw_get(with, "recursive"));
     size_t n = ctes && json_object_is_type(ctes, json_type_array) ? json_object_array_length(ctes)
                                                                   : 0;
+    if (w->nscope + n > MAX_SCOPE) {
+        rw_fail(w, "54001", "Use fewer CTEs in one statement.",
+                "statement has more CTEs in scope than epoch can resolve (%d)", MAX_SCOPE);
+        return;
+    }
     if (recursive)
         for (size_t i = 0; i < n && w->nscope < MAX_SCOPE; i++) {
             const char *name = rw_get_str(rw_get(json_object_array_get_idx(ctes, i), "CommonTableExpr"),
@@ -353,6 +382,70 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
             rw_walk(w, val);
     }
     w->nscope = saved;
+}
+
+/* FOR UPDATE/SHARE that reaches a replaced table cannot work (the overlay is
+ * a UNION); locks naming only untracked tables are fine. */
+static void check_locks(walker_t *w, json_object *select, int rewritten_before)
+{
+    json_object *locks = rw_get(select, "lockingClause");
+    size_t n = locks ? json_object_array_length(locks) : 0;
+    if (!n || w->nlocked == rewritten_before || w->failed)
+        return;
+    bool reaches = false;
+    for (size_t i = 0; i < n && !reaches; i++) {
+        json_object *rels = rw_get(rw_get(json_object_array_get_idx(locks, i), "LockingClause"),
+                                   "lockedRels");
+        size_t nr = rels ? json_object_array_length(rels) : 0;
+        if (!nr)
+            reaches = true; /* FOR UPDATE without OF locks every table */
+        for (size_t j = 0; j < nr && !reaches; j++) {
+            const char *name =
+                rw_get_str(rw_get(json_object_array_get_idx(rels, j), "RangeVar"), "relname");
+            for (int k = rewritten_before; name && k < w->nlocked && !reaches; k++)
+                reaches = strcmp(w->rewritten_names[k], name) == 0;
+        }
+    }
+    if (reaches)
+        rw_fail(w, "0A000",
+                "Branch reads are snapshots; lock rows on main, or read without FOR UPDATE.",
+                "SELECT ... FOR UPDATE/SHARE is not supported on branch \"%s\" for tracked "
+                "tables",
+                rw_branch_name(w));
+}
+
+/* schema.table.column where schema.table becomes the overlay (aliased by
+ * the bare table name): drop the schema part so the reference resolves. */
+static void column_ref(walker_t *w, json_object *cref)
+{
+    json_object *fields = rw_get(cref, "fields");
+    size_t nf = fields ? json_object_array_length(fields) : 0;
+    if (nf != 3)
+        return;
+    const char *schema = rw_get_str(rw_get(json_object_array_get_idx(fields, 0), "String"), "sval");
+    const char *table = rw_get_str(rw_get(json_object_array_get_idx(fields, 1), "String"), "sval");
+    int loc = rw_get_int(cref, "location", -1);
+    if (!schema || !table || loc < 0)
+        return;
+    bool ref = strchr(schema, '@') != NULL;
+    if (!ref && !(w->s->on_branch && w->s->cat && catalog_find(w->s->cat, schema, table)))
+        return;
+    /* end of the first identifier, then the dot */
+    size_t first_end = (size_t)loc;
+    if (w->sql[first_end] == '"') {
+        first_end++;
+        while (w->sql[first_end] && !(w->sql[first_end] == '"' && w->sql[first_end + 1] != '"'))
+            first_end += w->sql[first_end] == '"' ? 2 : 1;
+        if (w->sql[first_end])
+            first_end++;
+    } else {
+        while (w->sql[first_end] && w->sql[first_end] != '.' && w->sql[first_end] != ' ')
+            first_end++;
+    }
+    size_t dot = lex_skip_blank(w->sql, first_end);
+    if (w->sql[dot] != '.')
+        return;
+    rw_add_edit(w, (size_t)loc, lex_skip_blank(w->sql, dot + 1), strdup(""));
 }
 
 void rw_walk(walker_t *w, json_object *node)
@@ -385,15 +478,43 @@ void rw_walk(walker_t *w, json_object *node)
             continue;
         }
         if (strcmp(key, "FuncCall") == 0) {
-            json_object *fn = json_object_array_get_idx(rw_get(val, "funcname"), 0);
-            const char *first = rw_get_str(rw_get(fn, "String"), "sval");
-            if (first && strcmp(first, "epoch") == 0 &&
-                json_object_array_length(rw_get(val, "funcname")) > 1)
+            json_object *names = rw_get(val, "funcname");
+            size_t nn = names ? json_object_array_length(names) : 0;
+            const char *first = rw_get_str(rw_get(json_object_array_get_idx(names, 0), "String"),
+                                           "sval");
+            const char *last =
+                rw_get_str(rw_get(json_object_array_get_idx(names, nn ? nn - 1 : 0), "String"),
+                           "sval");
+            if (first && strcmp(first, "epoch") == 0 && nn > 1)
                 w->flags |= RW_F_SCHEMA | RW_F_REFRESH;
+            if (last && strcmp(last, "set_config") == 0)
+                w->flags |= RW_F_REFRESH; /* may change search_path or epoch.branch */
         }
-        if (w->s->on_branch && is_write_node(key)) {
+        if ((w->s->on_branch || w->s->read_only) && is_write_node(key)) {
             refuse_write(w, write_verb(key));
             return;
+        }
+        if (strcmp(key, "lockingClause") == 0)
+            continue; /* FOR UPDATE OF names are not table references */
+        if (strcmp(key, "ColumnRef") == 0) {
+            column_ref(w, val);
+            continue;
+        }
+        if (strcmp(key, "RangeTableSample") == 0 && w->s->on_branch && w->s->cat) {
+            const char *rel = rw_get_str(rw_get(rw_get(val, "relation"), "RangeVar"), "relname");
+            const char *sch = rw_get_str(rw_get(rw_get(val, "relation"), "RangeVar"), "schemaname");
+            if (rel && catalog_find(w->s->cat, sch, rel)) {
+                rw_fail(w, "0A000", "Sample with WHERE random() < fraction instead.",
+                        "TABLESAMPLE is not supported on branch \"%s\" for tracked table \"%s\"",
+                        rw_branch_name(w), rel);
+                return;
+            }
+        }
+        if (strcmp(key, "SelectStmt") == 0) {
+            int before = w->nlocked;
+            rw_walk(w, val);
+            check_locks(w, val, before);
+            continue;
         }
         rw_walk(w, val);
     }
@@ -519,6 +640,7 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
     if (!key)
         return;
     w->rewritten = 0;
+    int lock_mark = w->nlocked;
     bool on_branch = w->s->on_branch;
     char words[40];
     if (strcmp(key, "VariableSetStmt") == 0) {
@@ -562,6 +684,12 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
         return;
     }
     if (one_of(key, query_holders)) {
+        if (w->s->read_only && strcmp(key, "SelectStmt") == 0 && rw_get(body, "intoClause")) {
+            rw_fail(w, "25006", "RESET epoch.as_of to write again.",
+                    "SELECT ... INTO is not allowed while epoch.as_of is set (read-only time "
+                    "travel)");
+            return;
+        }
         if (on_branch && strcmp(key, "SelectStmt") == 0 && rw_get(body, "intoClause")) {
             rw_fail(w, "0A000", "Create tables on main.",
                  "SELECT ... INTO is not allowed on branch \"%s\": it creates a table",
@@ -572,12 +700,8 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
         if (nstmts == 1 && strcmp(key, "SelectStmt") == 0 && !rw_get(body, "intoClause") &&
             !rw_get(body, "lockingClause"))
             w->flags |= RW_F_PREPARABLE;
-        if (w->rewritten && rw_get(body, "lockingClause") && !w->failed)
-            rw_fail(w, "0A000",
-                 "Branch reads are snapshots; row locks on them arrive with branch writes.",
-                 "SELECT ... FOR UPDATE/SHARE is not supported on branch \"%s\" for tracked "
-                 "tables",
-                 rw_branch_name(w));
+        if (strcmp(key, "SelectStmt") == 0)
+            check_locks(w, body, lock_mark);
         return;
     }
     if (is_write_node(key)) {
@@ -605,18 +729,41 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
                  "%s is not allowed on branch \"%s\"", words, rw_branch_name(w));
         return;
     }
-    rw_walk(w, body); /* main: anything goes, but "@ref" names are still resolved */
+    /* main: anything goes, but a "@ref" cannot be the target of TRUNCATE,
+     * LOCK or VACUUM (it is read-only) */
+    w->utility = strcmp(key, "TruncateStmt") == 0 || strcmp(key, "LockStmt") == 0 ||
+                 strcmp(key, "VacuumStmt") == 0;
+    rw_walk(w, body);
+    w->utility = false;
 }
 
 /* ---- entry points ---- */
+
+/* An '@' inside a double-quoted name: a "@ref" or "schema@ref". */
+static bool quoted_name_has_at(const char *sql, size_t len)
+{
+    if (!memchr(sql, '@', len))
+        return false;
+    const char *p = sql, *end = sql + len;
+    while ((p = memchr(p, '"', (size_t)(end - p))) != NULL) {
+        const char *close = memchr(p + 1, '"', (size_t)(end - p - 1));
+        if (!close)
+            return memchr(p, '@', (size_t)(end - p)) != NULL;
+        if (memchr(p + 1, '@', (size_t)(close - p - 1)))
+            return true;
+        p = close + 1;
+    }
+    return false;
+}
 
 bool rewrite_needs_parse(const char *sql, size_t len)
 {
     /* search_path, RESET and DISCARD change how names resolve later;
      * DISCARD and DEALLOCATE drop the proxy's prepared statements */
-    return lex_contains_ci(sql, len, "epoch") || memmem(sql, len, "\"@", 2) != NULL ||
-           lex_contains_ci(sql, len, "search_path") || lex_contains_ci(sql, len, "reset") ||
-           lex_contains_ci(sql, len, "discard") || lex_contains_ci(sql, len, "deallocate");
+    return lex_contains_ci(sql, len, "epoch") || quoted_name_has_at(sql, len) ||
+           lex_contains_ci(sql, len, "search_path") || lex_contains_ci(sql, len, "schema") ||
+           lex_contains_ci(sql, len, "reset") || lex_contains_ci(sql, len, "discard") ||
+           lex_contains_ci(sql, len, "deallocate");
 }
 
 void rewrite_result_free(rw_result_t *r)
@@ -742,7 +889,13 @@ rw_action_t rewrite_statement(const rw_session_t *s, const char *sql, rw_result_
         out->flags = RW_F_UNPARSED;
         return RW_FORWARD;
     }
-    json_object *tree = json_tokener_parse(pr.parse_tree);
+    /* libpg_query's tree nests deeper than json-c's default limit (32) as
+     * soon as subqueries nest a few levels */
+    json_tokener *tok = json_tokener_new_ex(10000);
+    json_object *tree =
+        tok ? json_tokener_parse_ex(tok, pr.parse_tree, (int)strlen(pr.parse_tree)) : NULL;
+    if (tok)
+        json_tokener_free(tok);
     pg_query_free_parse_result(pr);
     if (!tree) {
         free(quoted);

@@ -27,6 +27,9 @@ typedef struct walker {
     int nscope;
     int rewritten;   /* table references replaced in the current statement */
     int stmt_no;     /* index of the current statement in the query */
+    bool utility;    /* walking a statement other than a query or a write: refs are read-only */
+    const char *rewritten_names[MAX_EDITS]; /* alias (or name) of each replaced table */
+    int nlocked;
     bool need_catalog;
     bool failed;
     unsigned flags;

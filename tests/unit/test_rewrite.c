@@ -14,9 +14,8 @@
  * DELETE/COPY FROM on them become writes into epoch."d_<id>" (docs/sql.md,
  * "Writing on a branch"); the other writes are refused.
  *
- * Tests named known_bug_* describe behaviour that is wrong today; they are
- * disabled (build with -DEPOCH_RUN_KNOWN_BUGS to run them) and each says
- * what happens and what should happen.
+ * The tests after "fixed bugs" pin down bugs found by this corpus (their
+ * comments say what used to happen).
  *
  * The catalog used everywhere (search path pg_catalog, app, public):
  *   1 public.users (id*, name, email)      2 public.orders (id*, user_id, total)
@@ -40,11 +39,6 @@
 #include "branch/catalog.h"
 #include "rewrite/rewrite.h"
 
-#ifdef EPOCH_RUN_KNOWN_BUGS
-#define KNOWN_BUG .disabled = false
-#else
-#define KNOWN_BUG .disabled = true
-#endif
 
 /* ------------------------------------------------------------ fixture */
 
@@ -1821,12 +1815,12 @@ Test(rewrite, catalog_find_on_the_session_catalog)
 
 /* ------------------------------------------------------------ known bugs */
 
-/* BUG: the TABLE command is recognised only when it is the very first word
+/* Was a bug: the TABLE command is recognised only when it is the very first word
  * of the whole string (lex_skip_blank(sql, 0)), not of its statement; in
  * every other position the table is spliced as `TABLE (SELECT ...) AS "t"`,
  * which does not parse. Expected: `SELECT * FROM (overlay) AS "users"`
  * (or `(SELECT * FROM ...)`) wherever TABLE t is a query. */
-Test(rewrite, known_bug_table_command_not_at_start_of_string, KNOWN_BUG)
+Test(rewrite, fixed_table_command_not_at_start_of_string)
 {
     const char *cases[] = {
         "SELECT 1; TABLE users",
@@ -1848,11 +1842,11 @@ Test(rewrite, known_bug_table_command_not_at_start_of_string, KNOWN_BUG)
     rewrite_result_free(&r);
 }
 
-/* BUG: a Unicode-escaped identifier U&"users" is located at the U, and
+/* Was a bug: a Unicode-escaped identifier U&"users" is located at the U, and
  * lex_name_end stops after "U": the output is `(overlay) AS "users"&"users"`,
  * a syntax error. Expected: the whole U&"..." token (and a following
  * UESCAPE clause) is replaced. */
-Test(rewrite, known_bug_unicode_escaped_identifier, KNOWN_BUG)
+Test(rewrite, fixed_unicode_escaped_identifier)
 {
     rw_result_t r;
     expect_rewritten(BR, "SELECT * FROM U&\"users\"", "1", &r);
@@ -1861,12 +1855,12 @@ Test(rewrite, known_bug_unicode_escaped_identifier, KNOWN_BUG)
     rewrite_result_free(&r);
 }
 
-/* BUG: json_tokener_parse limits nesting to 32 levels, and libpg_query's
+/* Was a bug: json_tokener_parse limits nesting to 32 levels, and libpg_query's
  * JSON for four nested FROM subqueries is deeper: the statement is refused
  * with SQLSTATE 53200 "out of memory while parsing the statement" (also on
  * main whenever the text mentions epoch). Expected: parse with a deeper
  * tokener (json_tokener_new_ex) and rewrite normally. */
-Test(rewrite, known_bug_deeply_nested_subqueries_fail_to_decode, KNOWN_BUG)
+Test(rewrite, fixed_deeply_nested_subqueries_fail_to_decode)
 {
     rw_result_t r;
     expect_rewritten(BR,
@@ -1882,11 +1876,11 @@ Test(rewrite, known_bug_deeply_nested_subqueries_fail_to_decode, KNOWN_BUG)
     rewrite_result_free(&r);
 }
 
-/* BUG: CTE names beyond MAX_SCOPE (64) are silently not recorded, so a
+/* Was a bug: CTE names beyond MAX_SCOPE (64) are silently not recorded, so a
  * 65th CTE named like a tracked table no longer shadows it and the outer
  * reference is replaced by the table's overlay: wrong rows, no error.
  * Expected: the CTE shadows the table (or the statement is refused). */
-Test(rewrite, known_bug_cte_scope_overflow_unshadows_table, KNOWN_BUG)
+Test(rewrite, fixed_cte_scope_overflow_unshadows_table)
 {
     char *sql = NULL;
     size_t len = 0;
@@ -1905,11 +1899,11 @@ Test(rewrite, known_bug_cte_scope_overflow_unshadows_table, KNOWN_BUG)
     free(sql);
 }
 
-/* BUG: under epoch.as_of at a main ref (branch id 0: on_branch false,
+/* Was a bug: under epoch.as_of at a main ref (branch id 0: on_branch false,
  * read_only true) only top-level writes are refused. Data-modifying CTEs,
  * EXPLAIN ANALYZE, PREPARE, COPY (query) TO and SELECT INTO go through
  * unchanged and change main. Expected: RW_ERROR 25006 for all of them. */
-Test(rewrite, known_bug_as_of_main_lets_nested_writes_through, KNOWN_BUG)
+Test(rewrite, fixed_as_of_main_lets_nested_writes_through)
 {
     const char *writes[] = {
         "WITH x AS (DELETE FROM users RETURNING *) SELECT * FROM x",
@@ -1923,13 +1917,13 @@ Test(rewrite, known_bug_as_of_main_lets_nested_writes_through, KNOWN_BUG)
         expect_error(ASOF_MAIN, writes[i], "25006");
 }
 
-/* BUG: "ref@{timestamp}" refs are split at the last '@' (strrchr), so
+/* Was a bug: "ref@{timestamp}" refs are split at the last '@' (strrchr), so
  * "@main@{2024-01-01}" becomes schema "@main", ref "{2024-01-01}" and the
  * statement is refused with 42P01 `table "users" is not tracked, so
  * "@{2024-01-01}" cannot be read`. Expected: split at the first '@' (branch
  * and schema names cannot contain '@'): schema none, ref
  * "main@{2024-01-01}", table public.users. */
-Test(rewrite, known_bug_ref_with_timestamp_is_split_at_last_at, KNOWN_BUG)
+Test(rewrite, fixed_ref_with_timestamp_is_split_at_last_at)
 {
     rw_result_t r;
     rw(MAIN, "SELECT * FROM \"@main@{2024-01-01}\".users", &r);
@@ -1942,11 +1936,11 @@ Test(rewrite, known_bug_ref_with_timestamp_is_split_at_last_at, KNOWN_BUG)
     rewrite_result_free(&r);
 }
 
-/* BUG: spellings of a relation that the splice does not cover produce SQL
+/* Was a bug: spellings of a relation that the splice does not cover produce SQL
  * that does not parse: TABLESAMPLE (only valid on a table), the inheritance
  * star `users *`, and `ONLY (users)`. Expected: a clear refusal (0A000) for
  * TABLESAMPLE, and the star / parenthesised ONLY consumed like ONLY is. */
-Test(rewrite, known_bug_relation_spellings_produce_invalid_sql, KNOWN_BUG)
+Test(rewrite, fixed_relation_spellings_produce_invalid_sql)
 {
     expect_error(BR, "SELECT * FROM users TABLESAMPLE SYSTEM (10)", "0A000");
     const char *cases[] = {"SELECT * FROM users *", "SELECT * FROM users * u",
@@ -1958,7 +1952,7 @@ Test(rewrite, known_bug_relation_spellings_produce_invalid_sql, KNOWN_BUG)
     }
 }
 
-/* BUG: the FOR UPDATE check looks only at the top-level statement's
+/* Was a bug: the FOR UPDATE check looks only at the top-level statement's
  * lockingClause. A lock inside a subquery, a CTE, DECLARE, EXPLAIN or
  * PREPARE is spliced into the overlay and PostgreSQL fails with "FOR UPDATE
  * is not allowed with UNION/INTERSECT/EXCEPT" instead of epoch's 0A000.
@@ -1966,7 +1960,7 @@ Test(rewrite, known_bug_relation_spellings_produce_invalid_sql, KNOWN_BUG)
  * PostgreSQL runs the rewritten statement fine (checked on PostgreSQL 15).
  * Expected: 0A000 for locks that reach a rewritten table wherever they are;
  * a rewrite when the locked relations are all untracked. */
-Test(rewrite, known_bug_row_lock_check_is_top_level_only, KNOWN_BUG)
+Test(rewrite, fixed_row_lock_check_is_top_level_only)
 {
     const char *nested[] = {
         "SELECT * FROM (SELECT * FROM users FOR UPDATE) s",
@@ -1982,12 +1976,12 @@ Test(rewrite, known_bug_row_lock_check_is_top_level_only, KNOWN_BUG)
     rewrite_result_free(&r);
 }
 
-/* BUG: the overlay's alias is the bare table name, so a schema-qualified
+/* Was a bug: the overlay's alias is the bare table name, so a schema-qualified
  * column reference no longer resolves: PostgreSQL 15 reports `invalid
  * reference to FROM-clause entry for table "users"` for the rewrite of
  * `SELECT public.users.name FROM public.users`. Expected: the output runs
  * (e.g. rewrite public.users.name to users.name, or refuse with a hint). */
-Test(rewrite, known_bug_schema_qualified_column_reference, KNOWN_BUG)
+Test(rewrite, fixed_schema_qualified_column_reference)
 {
     rw_result_t r;
     const char *out = expect_rewritten(BR, "SELECT public.users.name FROM public.users", "1", &r);
@@ -1995,13 +1989,13 @@ Test(rewrite, known_bug_schema_qualified_column_reference, KNOWN_BUG)
     rewrite_result_free(&r);
 }
 
-/* BUG: `SET SCHEMA 'app'` is PostgreSQL's synonym of SET search_path (the
+/* Was a bug: `SET SCHEMA 'app'` is PostgreSQL's synonym of SET search_path (the
  * rewriter flags it RW_F_REFRESH), but rewrite_needs_parse does not see it,
  * so on main's hot path the cached search path goes stale. Likewise
  * set_config('epoch.branch', ...) changes the branch without any flag.
  * Expected: needs_parse true for SET SCHEMA; RW_F_REFRESH (or a refusal)
  * for set_config('epoch.branch' | 'epoch.as_of', ...). */
-Test(rewrite, known_bug_resolution_changes_missed, KNOWN_BUG)
+Test(rewrite, fixed_resolution_changes_missed)
 {
     cr_expect(needs("SET SCHEMA 'app'"));
     rw_result_t r;
@@ -2011,34 +2005,34 @@ Test(rewrite, known_bug_resolution_changes_missed, KNOWN_BUG)
     rewrite_result_free(&r);
 }
 
-/* BUG: on main, a "@ref" target of TRUNCATE / LOCK is treated as a read:
+/* Was a bug: on main, a "@ref" target of TRUNCATE / LOCK is treated as a read:
  * `TRUNCATE "@main".users` becomes `TRUNCATE "public"."users"` (although
  * "@ref" references are documented read-only and INSERT/UPDATE/ALTER on
  * them are refused), and `TRUNCATE "@feature/y".users` becomes TRUNCATE of
  * a subquery, which does not parse. Expected: 0A000 "read-only" for both. */
-Test(rewrite, known_bug_truncate_through_ref_on_main, KNOWN_BUG)
+Test(rewrite, fixed_truncate_through_ref_on_main)
 {
     expect_error(MAIN, "TRUNCATE \"@main\".users", "0A000");
     expect_error(MAIN, "TRUNCATE \"@feature/y\".users", "0A000");
     expect_error(MAIN, "LOCK TABLE \"@feature/y\".users", "0A000");
 }
 
-/* BUG: rewrite_needs_parse looks for `"@` only, so a "schema@ref" name
+/* Was a bug: rewrite_needs_parse looks for `"@` only, so a "schema@ref" name
  * (`"public@feature/x".users`) on main's hot path is forwarded unparsed and
  * PostgreSQL answers `schema "public@feature/x" does not exist`, although
  * rewrite_statement handles it. Expected: true for any '@' inside a quoted
  * identifier (a cheap test: memchr for '@' when the text has a '"'). */
-Test(rewrite, known_bug_needs_parse_misses_schema_at_ref, KNOWN_BUG)
+Test(rewrite, fixed_needs_parse_misses_schema_at_ref)
 {
     cr_expect(needs("SELECT * FROM \"public@feature/x\".users"));
     cr_expect(needs("SELECT * FROM \"app@main\".accounts"));
 }
 
-/* BUG: `UPDATE t SET c = 1, c = 2` is an error in PostgreSQL (42601
+/* Was a bug: `UPDATE t SET c = 1, c = 2` is an error in PostgreSQL (42601
  * `multiple assignments to same column "c"`), but on a branch the rewrite
  * silently keeps the last assignment (parse_set_list / item_for). Expected:
  * RW_ERROR 42601 with PostgreSQL's wording, as on main. */
-Test(rewrite, known_bug_multiple_assignments_to_one_column_accepted, KNOWN_BUG)
+Test(rewrite, fixed_multiple_assignments_to_one_column_accepted)
 {
     expect_error(BR, "UPDATE users SET email = 'a', name = 'b', email = 'c'", "42601");
 }

@@ -57,15 +57,21 @@ static void entry_free(entry_t *e)
     free(e);
 }
 
-static char *make_key(const char *view, const char *text, size_t *len)
+/* view \0 first-constant-number \0 text: the same template with its
+ * constants numbered from another $n (a Parse that already has parameters)
+ * must not share an entry. */
+static char *make_key(const char *view, int first, const char *text, size_t *len)
 {
+    char num[16];
+    int nl = snprintf(num, sizeof num, "%d", first);
     size_t vl = strlen(view), tl = strlen(text);
-    char *key = malloc(vl + tl + 2);
+    char *key = malloc(vl + (size_t)nl + tl + 3);
     if (!key)
         return NULL;
     memcpy(key, view, vl + 1);
-    memcpy(key + vl + 1, text, tl + 1);
-    *len = vl + tl + 1;
+    memcpy(key + vl + 1, num, (size_t)nl + 1);
+    memcpy(key + vl + 1 + (size_t)nl + 1, text, tl + 1);
+    *len = vl + (size_t)nl + tl + 2;
     return key;
 }
 
@@ -181,7 +187,7 @@ static bool try_key(const rw_session_t *s, const char *view, const char *text, i
                     char *const *lits, int nlits, rw_result_t *out, char **tmpl_sql)
 {
     size_t key_len;
-    char *key = make_key(view, text, &key_len);
+    char *key = make_key(view, first, text, &key_len);
     if (!key)
         return false;
     uint64_t h = XXH3_64bits(key, key_len);

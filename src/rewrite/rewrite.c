@@ -384,6 +384,17 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
     w->nscope = saved;
 }
 
+/* Control functions after which the session's catalog may be stale
+ * (creating or protecting a branch changes nothing the session reads). */
+static bool changes_catalog(const char *fn)
+{
+    static const char *const readonly[] = {"branch_create", "branch_protect", NULL};
+    for (int i = 0; readonly[i]; i++)
+        if (strcmp(fn, readonly[i]) == 0)
+            return false;
+    return true;
+}
+
 /* FOR UPDATE/SHARE that reaches a replaced table cannot work (the overlay is
  * a UNION); locks naming only untracked tables are fine. */
 static void check_locks(walker_t *w, json_object *select, int rewritten_before)
@@ -485,8 +496,11 @@ void rw_walk(walker_t *w, json_object *node)
             const char *last =
                 rw_get_str(rw_get(json_object_array_get_idx(names, nn ? nn - 1 : 0), "String"),
                            "sval");
-            if (first && strcmp(first, "epoch") == 0 && nn > 1)
-                w->flags |= RW_F_SCHEMA | RW_F_REFRESH;
+            if (first && strcmp(first, "epoch") == 0 && nn > 1) {
+                w->flags |= RW_F_SCHEMA;
+                if (last && changes_catalog(last))
+                    w->flags |= RW_F_REFRESH;
+            }
             if (last && strcmp(last, "set_config") == 0)
                 w->flags |= RW_F_REFRESH; /* may change search_path or epoch.branch */
         }

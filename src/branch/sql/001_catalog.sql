@@ -38,6 +38,8 @@ CREATE TABLE epoch.branch (
     expires_at  timestamptz,
     protected   boolean NOT NULL DEFAULT false
 );
+-- epoch.sweep() looks only at branches with a ttl
+CREATE INDEX branch_expires_at ON epoch.branch (expires_at) WHERE expires_at IS NOT NULL;
 INSERT INTO epoch.branch (id, name, protected, description)
 VALUES (0, 'main', true, 'the live tables');
 

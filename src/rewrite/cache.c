@@ -208,7 +208,10 @@ rw_action_t rewrite_cached(const rw_session_t *s, const char *view, const char *
     int nlits = 0;
     int first = lex_max_param(sql) + 1;
     bool done = false, templated = false;
-    if (lex_template(sql, first, &tmpl, &lits, &nlits))
+    /* epoch statements (SET epoch.branch = 'x', control calls) depend on
+     * their constants' values: cached by exact text only */
+    if (!lex_contains_ci(sql, strlen(sql), "epoch") &&
+        lex_template(sql, first, &tmpl, &lits, &nlits))
         done = templated = try_key(s, view, tmpl, first, lits, nlits, out, tp ? &tmpl_sql : NULL);
     if (!done)
         done = try_key(s, view, sql, first, NULL, 0, out, NULL);

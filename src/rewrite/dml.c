@@ -147,7 +147,7 @@ static bool resolve_target(walker_t *w, json_object *body, const char *verb, tar
     tg->alias = alias ? alias : relname;
     snprintf(tg->bid, sizeof tg->bid, "%lld", (long long)w->s->cat->branch_id);
     tg->overlay = rw_overlay_text(tg->t, NULL, w->s->cat->branch_id, w->s->cat->base_seq,
-                                  tg->alias);
+                                  tg->alias, NULL, 0);
     return tg->overlay != NULL;
 }
 
@@ -467,7 +467,7 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
     fputs(") NOT IN (SELECT ", f);
     key_cols(f, t, "_m", "_epoch_o");
     fputs(" FROM _epoch_rows _m) AND EXISTS (SELECT 1 FROM ", f);
-    char *probe = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x");
+    char *probe = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x", NULL, 0);
     fputs(probe ? probe : "", f);
     free(probe);
     fputs(" WHERE (", f);
@@ -657,7 +657,7 @@ static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, const int *id
         fputs(" END", f);
     }
     fputs(" FROM _epoch_new AS excluded LEFT JOIN (SELECT _x.*, true AS \"_epoch_present\" FROM ", f);
-    char *ov = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x");
+    char *ov = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x", NULL, 0);
     fputs(ov ? ov : "", f);
     free(ov);
     fputs(") AS ", f);
@@ -809,7 +809,7 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     if (e) {
         fputs("EXISTS (SELECT 1 FROM ", e);
         char *ov_plain = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq,
-                                         "_o");
+                                         "_o", NULL, 0);
         fputs(ov_plain ? ov_plain : "", e);
         free(ov_plain);
         fputs(" WHERE ", e);

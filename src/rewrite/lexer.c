@@ -364,18 +364,17 @@ int lex_max_param(const char *sql)
 
 char *lex_fill(const char *tmpl, int first_param, char *const *lits, int nlits)
 {
-    size_t len = strlen(tmpl), extra = 0;
-    for (int i = 0; i < nlits; i++)
-        extra += strlen(lits[i]);
-    char *out = malloc(len + extra + 1);
-    if (!out)
+    /* a constant may appear several times in the rewritten template (key
+     * conditions are copied into the overlay), so the size is not known */
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (!f)
         return NULL;
-    size_t o = 0;
     for (size_t p = 0; tmpl[p];) {
         size_t q = skip_quoted(tmpl, p);
         if (q != p) {
-            memcpy(out + o, tmpl + p, q - p);
-            o += q - p;
+            fwrite(tmpl + p, 1, q - p, f);
             p = q;
             continue;
         }
@@ -385,21 +384,19 @@ char *lex_fill(const char *tmpl, int first_param, char *const *lits, int nlits)
             while (isdigit((unsigned char)tmpl[e]))
                 e++;
             int k = atoi(tmpl + p + 1);
-            if (k >= first_param && k < first_param + nlits) {
-                size_t l = strlen(lits[k - first_param]);
-                memcpy(out + o, lits[k - first_param], l);
-                o += l;
-                p = e;
-                continue;
-            }
-            memcpy(out + o, tmpl + p, e - p);
-            o += e - p;
+            if (k >= first_param && k < first_param + nlits)
+                fputs(lits[k - first_param], f);
+            else
+                fwrite(tmpl + p, 1, e - p, f);
             p = e;
             continue;
         }
-        out[o++] = tmpl[p++];
+        fputc(tmpl[p++], f);
     }
-    out[o] = '\0';
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -483,4 +480,22 @@ int lex_find_char(const char *sql, size_t from, size_t to, char ch, size_t *pos,
     struct ch_arg a = {ch, pos, max, 0};
     scan_top(sql, from, to, match_ch, &a);
     return a.n;
+}
+
+size_t lex_constant_end(const char *sql, size_t pos)
+{
+    size_t p = pos;
+    if (sql[p] == '$' && isdigit((unsigned char)sql[p + 1])) {
+        p++;
+        while (isdigit((unsigned char)sql[p]))
+            p++;
+        return p;
+    }
+    if (sql[p] == '\'' || ((sql[p] == 'E' || sql[p] == 'e') && sql[p + 1] == '\''))
+        return skip_quoted(sql, p);
+    if (sql[p] == '-')
+        p = lex_skip_blank(sql, p + 1);
+    if (isdigit((unsigned char)sql[p]) || (sql[p] == '.' && isdigit((unsigned char)sql[p + 1])))
+        return number_end(sql, p);
+    return pos;
 }

@@ -82,24 +82,53 @@ void overlay_key_match(FILE *f, const catalog_table_t *t, const char *a, const c
     }
 }
 
+/* AND q.col op value … for the copied key conditions */
+static void key_preds(FILE *f, const catalog_table_t *t, const char *q, const overlay_pred_t *p,
+                      int n)
+{
+    for (int i = 0; i < n; i++) {
+        fputs(" AND ", f);
+        if (q)
+            fprintf(f, "%s.", q);
+        overlay_ident(f, t->cols[p[i].col]);
+        if (strcmp(p[i].op, "BETWEEN") == 0)
+            fprintf(f, " BETWEEN %s AND %s", p[i].v1, p[i].v2);
+        else
+            fprintf(f, " %s %s", p[i].op, p[i].v1);
+    }
+}
+
 /* NOT EXISTS (a row of the branch with the key of alias `outer`) */
 static void not_in_branch(FILE *f, const catalog_table_t *t, const char *outer,
-                          const char *branch_id)
+                          const char *branch_id, const overlay_pred_t *p, int n)
 {
     fprintf(f, "NOT EXISTS (SELECT 1 FROM epoch.\"d_%d\" _d WHERE _d._epoch_branch = %s AND ",
             t->id, branch_id);
     overlay_key_match(f, t, "_d", outer);
+    key_preds(f, t, "_d", p, n);
     fputc(')', f);
 }
 
-void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq)
+/* The last change captured on main, compared with the base point: an
+ * uncorrelated condition, so PostgreSQL evaluates it once (an InitPlan) and
+ * skips the arm it rules out (a one-time filter) without reading it. */
+static void history_since(FILE *f, const catalog_table_t *t, const char *base_seq, bool any)
+{
+    fprintf(f, "(SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"h_%d\") %s %s", t->id,
+            any ? ">" : "<=", base_seq);
+}
+
+void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq,
+                 const overlay_pred_t *preds, int npreds)
 {
     /* the branch's rows */
     fputs("(SELECT ", f);
     column_list(f, t, NULL);
     fprintf(f, " FROM epoch.\"d_%d\" WHERE _epoch_branch = %s AND NOT _epoch_deleted", t->id,
             branch_id);
-    /* main's rows unchanged since the base point */
+    key_preds(f, t, NULL, preds, npreds);
+    /* main's rows when main has not changed since the base point (the usual
+     * case, and the cheap plan: no anti-join against the history) */
     fputs(" UNION ALL SELECT ", f);
     column_list(f, t, "_b");
     fputs(" FROM ", f);
@@ -107,19 +136,35 @@ void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const
     fputc('.', f);
     overlay_ident(f, t->name);
     fputs(" _b WHERE ", f);
-    not_in_branch(f, t, "_b", branch_id);
+    not_in_branch(f, t, "_b", branch_id, preds, npreds);
+    fputs(" AND ", f);
+    history_since(f, t, base_seq, false);
+    /* main's rows unchanged since the base point, when main has changed */
+    fputs(" UNION ALL SELECT ", f);
+    column_list(f, t, "_b");
+    fputs(" FROM ", f);
+    overlay_ident(f, t->schema);
+    fputc('.', f);
+    overlay_ident(f, t->name);
+    fputs(" _b WHERE ", f);
+    history_since(f, t, base_seq, true);
+    fputs(" AND ", f);
+    not_in_branch(f, t, "_b", branch_id, preds, npreds);
     fprintf(f, " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_%d\" _h WHERE _h._epoch_seq > %s AND ",
             t->id, base_seq);
     overlay_key_match(f, t, "_h", "_b");
+    key_preds(f, t, "_h", preds, npreds);
     fputc(')', f);
     /* main's rows changed since: their first pre-image after the base point */
     fputs(" UNION ALL SELECT ", f);
     column_list(f, t, "_p");
     fputs(" FROM (SELECT DISTINCT ON (", f);
     key_list(f, t, NULL);
-    fprintf(f, ") * FROM epoch.\"h_%d\" WHERE _epoch_seq > %s ORDER BY ", t->id, base_seq);
+    fprintf(f, ") * FROM epoch.\"h_%d\" WHERE _epoch_seq > %s", t->id, base_seq);
+    key_preds(f, t, NULL, preds, npreds);
+    fputs(" ORDER BY ", f);
     key_list(f, t, NULL);
     fputs(", _epoch_seq) _p WHERE _p._epoch_existed AND ", f);
-    not_in_branch(f, t, "_p", branch_id);
+    not_in_branch(f, t, "_p", branch_id, preds, npreds);
     fputc(')', f);
 }

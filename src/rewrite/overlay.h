@@ -10,10 +10,20 @@
 
 #include "branch/catalog.h"
 
+/* A condition on a key column that the query applies to the table anyway
+ * (a top-level WHERE conjunct with a constant): copied into the overlay's
+ * anti-joins, whose inner side PostgreSQL would otherwise read whole. */
+typedef struct overlay_pred {
+    int col;        /* index into t->cols (a key column) */
+    const char *op; /* "=", "<", "<=", ">", ">=" or "BETWEEN" */
+    char *v1, *v2;  /* the constants' text; v2 for BETWEEN */
+} overlay_pred_t;
+
 /* Append to f a parenthesised subquery with exactly t's columns, in order and
  * with the same names and types. branch_id and base_seq are SQL expressions
  * (a literal, or a scalar subquery for a "@ref" named in the query). */
-void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq);
+void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq,
+                 const overlay_pred_t *preds, int npreds);
 
 /* Append `a.k1 = b.k1 AND …` over t's key columns; a and b are SQL
  * qualifiers written as given (quote them first if needed). */

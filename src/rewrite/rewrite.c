@@ -110,7 +110,7 @@ static bool split_ref(const char *schemaname, char **schema, char **ref)
 
 /* The replacement text for a tracked table at a ref. */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                          const char *alias_for)
+                      const char *alias_for, const overlay_pred_t *preds, int npreds)
 {
     char *text = NULL;
     size_t len = 0;
@@ -134,14 +134,14 @@ char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, in
         if (s)
             fclose(s);
         if (bexpr && sexpr)
-            overlay_sql(f, t, bexpr, sexpr);
+            overlay_sql(f, t, bexpr, sexpr, preds, npreds);
         free(bexpr);
         free(sexpr);
     } else {
         char bs[32], ss[32];
         snprintf(bs, sizeof bs, "%lld", (long long)bid);
         snprintf(ss, sizeof ss, "%lld", (long long)base);
-        overlay_sql(f, t, bs, ss);
+        overlay_sql(f, t, bs, ss, preds, npreds);
     }
     if (alias_for) {
         fputs(" AS ", f);
@@ -165,6 +165,90 @@ static char *qualified_name(const char *schema, const char *name)
     overlay_ident(f, name);
     fclose(f);
     return text;
+}
+
+#define MAX_PREDS 8
+
+/* The text of the constant (or $n parameter) node v, or NULL. */
+static char *constant_text(const walker_t *w, json_object *v)
+{
+    json_object *c = rw_get(v, "A_Const");
+    json_object *param = rw_get(v, "ParamRef");
+    int loc = rw_get_int(c ? c : param, "location", -1);
+    if ((!c && !param) || loc < 0 || (c && rw_get(c, "isnull")))
+        return NULL;
+    size_t end = lex_constant_end(w->sql, (size_t)loc);
+    return end > (size_t)loc ? strndup(w->sql + loc, end - (size_t)loc) : NULL;
+}
+
+/* Conditions of the enclosing SELECT's WHERE (top-level AND conjuncts) that
+ * compare one of t's key columns, written as `col` or `alias.col`, with
+ * constants: safe to repeat inside the overlay, since every row the query
+ * keeps satisfies them. Returns how many were put into out. */
+static int key_predicates(const walker_t *w, const catalog_table_t *t, const char *alias,
+                          overlay_pred_t *out)
+{
+    json_object *where = rw_get(w->cur_select, "whereClause");
+    if (!where)
+        return 0;
+    json_object *args = NULL;
+    json_object *b = rw_get(where, "BoolExpr");
+    const char *op = rw_get_str(b, "boolop");
+    if (b && op && strcmp(op, "AND_EXPR") == 0)
+        args = rw_get(b, "args");
+    size_t n = args ? json_object_array_length(args) : 1;
+    int np = 0;
+    for (size_t i = 0; i < n && np < MAX_PREDS; i++) {
+        json_object *e = rw_get(args ? json_object_array_get_idx(args, i) : where, "A_Expr");
+        const char *kind = rw_get_str(e, "kind");
+        json_object *fields = rw_get(rw_get(rw_get(e, "lexpr"), "ColumnRef"), "fields");
+        size_t nf = fields ? json_object_array_length(fields) : 0;
+        if (!kind || nf < 1 || nf > 2)
+            continue;
+        const char *col = rw_get_str(rw_get(json_object_array_get_idx(fields, nf - 1), "String"),
+                                     "sval");
+        const char *qual =
+            nf == 2 ? rw_get_str(rw_get(json_object_array_get_idx(fields, 0), "String"), "sval")
+                    : NULL;
+        if (!col || (nf == 2 && (!qual || strcmp(qual, alias) != 0)))
+            continue;
+        int ci = -1;
+        for (int k = 0; k < t->ncols; k++)
+            if (t->is_pk[k] && strcmp(t->cols[k], col) == 0)
+                ci = k;
+        if (ci < 0)
+            continue;
+        overlay_pred_t p = {.col = ci};
+        if (strcmp(kind, "AEXPR_OP") == 0) {
+            const char *o = rw_get_str(rw_get(json_object_array_get_idx(rw_get(e, "name"), 0),
+                                              "String"),
+                                       "sval");
+            static const char *const ops[] = {"=", "<", "<=", ">", ">=", NULL};
+            for (int k = 0; o && ops[k]; k++)
+                if (strcmp(o, ops[k]) == 0)
+                    p.op = ops[k];
+            p.v1 = p.op ? constant_text(w, rw_get(e, "rexpr")) : NULL;
+            if (!p.v1)
+                continue;
+        } else if (strcmp(kind, "AEXPR_BETWEEN") == 0) {
+            json_object *items = rw_get(rw_get(e, "rexpr"), "List");
+            items = rw_get(items, "items");
+            if (!items || json_object_array_length(items) != 2)
+                continue;
+            p.op = "BETWEEN";
+            p.v1 = constant_text(w, json_object_array_get_idx(items, 0));
+            p.v2 = constant_text(w, json_object_array_get_idx(items, 1));
+            if (!p.v1 || !p.v2) {
+                free(p.v1);
+                free(p.v2);
+                continue;
+            }
+        } else {
+            continue;
+        }
+        out[np++] = p;
+    }
+    return np;
 }
 
 /* A RangeVar read in a FROM list (or a COPY ... TO relation when copy_cols
@@ -253,7 +337,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         size_t after = lex_skip_blank(w->sql, end);
         size_t pend = lex_paren_end(w->sql, after);
         char *cols = pend != after ? strndup(w->sql + after + 1, pend - after - 2) : NULL;
-        char *ov = rw_overlay_text(t, r, bid, base, relname);
+        char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0);
         char *text = NULL;
         if (ov && asprintf(&text, "(SELECT %s FROM %s)", cols ? cols : "*", ov) < 0)
             text = NULL;
@@ -264,14 +348,23 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         size_t table_kw = lex_keyword_before(w->sql, start, "table");
         if (table_kw != start) {
             /* the TABLE t command: make it a SELECT */
-            char *ov = rw_overlay_text(t, r, bid, base, relname);
+            char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0);
             char *text = NULL;
             if (ov && asprintf(&text, "SELECT * FROM %s", ov) < 0)
                 text = NULL;
             free(ov);
             rw_add_edit(w, table_kw, end, text);
         } else {
-            rw_add_edit(w, start, end, rw_overlay_text(t, r, bid, base, has_alias ? NULL : relname));
+            overlay_pred_t preds[MAX_PREDS];
+            int np = key_predicates(w, t, has_alias ? rw_get_str(rw_get(rv, "alias"), "aliasname")
+                                                    : relname,
+                                    preds);
+            rw_add_edit(w, start, end,
+                        rw_overlay_text(t, r, bid, base, has_alias ? NULL : relname, preds, np));
+            for (int i = 0; i < np; i++) {
+                free(preds[i].v1);
+                free(preds[i].v2);
+            }
         }
     }
     w->rewritten++;
@@ -382,6 +475,22 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
             rw_walk(w, val);
     }
     w->nscope = saved;
+}
+
+/* ORDER BY 1, GROUP BY 1 and numeric(8,1) mean something else when the
+ * constant is a parameter: such a template must not become a prepared
+ * statement (plan reuse); the constants are put back before sending. */
+static void note_positional(walker_t *w, json_object *list)
+{
+    size_t n = list && json_object_is_type(list, json_type_array) ? json_object_array_length(list)
+                                                                   : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *item = json_object_array_get_idx(list, i);
+        json_object *sort = rw_get(item, "SortBy");
+        json_object *node = sort ? rw_get(sort, "node") : item;
+        if (rw_get(node, "ParamRef") || rw_get(node, "A_Const") || rw_get(item, "ParamRef"))
+            w->positional = true;
+    }
 }
 
 /* Control functions after which the session's catalog may be stale
@@ -510,6 +619,9 @@ void rw_walk(walker_t *w, json_object *node)
         }
         if (strcmp(key, "lockingClause") == 0)
             continue; /* FOR UPDATE OF names are not table references */
+        if (strcmp(key, "sortClause") == 0 || strcmp(key, "groupClause") == 0 ||
+            strcmp(key, "distinctClause") == 0 || strcmp(key, "typmods") == 0)
+            note_positional(w, val);
         if (strcmp(key, "ColumnRef") == 0) {
             column_ref(w, val);
             continue;
@@ -526,7 +638,10 @@ void rw_walk(walker_t *w, json_object *node)
         }
         if (strcmp(key, "SelectStmt") == 0) {
             int before = w->nlocked;
+            json_object *outer = w->cur_select;
+            w->cur_select = val;
             rw_walk(w, val);
+            w->cur_select = outer;
             check_locks(w, val, before);
             continue;
         }
@@ -710,12 +825,15 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
                  rw_branch_name(w));
             return;
         }
+        if (strcmp(key, "SelectStmt") == 0)
+            w->cur_select = body;
         rw_walk(w, body);
         if (nstmts == 1 && strcmp(key, "SelectStmt") == 0 && !rw_get(body, "intoClause") &&
             !rw_get(body, "lockingClause"))
             w->flags |= RW_F_PREPARABLE;
         if (strcmp(key, "SelectStmt") == 0)
             check_locks(w, body, lock_mark);
+        w->cur_select = NULL;
         return;
     }
     if (is_write_node(key)) {
@@ -847,7 +965,7 @@ static char *splice(walker_t *w)
 
 static rw_action_t finish(walker_t *w, rw_result_t *out, int nstmts)
 {
-    if (nstmts != 1)
+    if (nstmts != 1 || w->positional)
         w->flags &= ~(unsigned)RW_F_PREPARABLE;
     out->flags = w->flags;
     if (w->failed) {

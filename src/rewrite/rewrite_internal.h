@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
+#include "rewrite/overlay.h"
 #include "rewrite/rewrite.h"
 
 #define MAX_EDITS 256
@@ -27,9 +28,11 @@ typedef struct walker {
     int nscope;
     int rewritten;   /* table references replaced in the current statement */
     int stmt_no;     /* index of the current statement in the query */
+    bool positional; /* a constant where its value is syntax (ORDER BY 1, typmods) */
     bool utility;    /* walking a statement other than a query or a write: refs are read-only */
     const char *rewritten_names[MAX_EDITS]; /* alias (or name) of each replaced table */
     int nlocked;
+    json_object *cur_select; /* the SELECT whose FROM is being walked (its WHERE) */
     bool need_catalog;
     bool failed;
     unsigned flags;
@@ -47,7 +50,7 @@ void rw_add_edit(walker_t *w, size_t start, size_t end, char *text);
 /* The overlay subquery of t at ref (NULL = the session's branch bid/base),
  * followed by " AS alias_for" when alias_for is non-NULL; malloc'd. */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                      const char *alias_for);
+                      const char *alias_for, const overlay_pred_t *preds, int npreds);
 void rw_walk(walker_t *w, json_object *node);
 /* The text of [start, end) with the edits recorded inside it applied; those
  * edits are then dropped (so an enclosing replacement can take their place). */

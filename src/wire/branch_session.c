@@ -50,6 +50,7 @@ struct branch_state {
     char *validated; /* SET target that exists; the SET may now go through */
     char *setup_done; /* setup of the held statement ran (COPY FROM's staging table) */
     bool migrated;   /* the epoch schema is known to be current in this session's database */
+    bool migrated_in_tx; /* … but only inside the open transaction */
     bool has_err;    /* an internal statement failed: answer the held message */
     uint64_t prepared[MAX_PREPARED]; /* statement names (hashes) prepared on the server */
     int n_prepared;
@@ -255,10 +256,14 @@ static void migrated_cb(server_t *sv, void *arg, const internal_result_t *res)
     client_t *c = owner(sv, arg);
     if (!c)
         return;
-    if (!res->ok)
+    if (!res->ok) {
         set_error(c->br, res);
-    else if (sv->tx_status == 'I') /* committed, not just inside the client's transaction */
-        c->br->migrated = true;
+        return;
+    }
+    /* inside the client's transaction the schema exists until a rollback:
+     * trusted for now, checked again (cheaply) once the transaction ends */
+    c->br->migrated = true;
+    c->br->migrated_in_tx = sv->tx_status != 'I';
 }
 
 /* Everything a rewrite depends on besides the text. */
@@ -443,8 +448,30 @@ static bool send_refusal(client_t *c, const char *msg, size_t total, const char 
                          const char *message, const char *hint)
 {
     buf_t b = {0};
-    bool ok = raise_sql(&b, sqlstate, message, hint) && buf_append(&b, "", 1) &&
-              send_replacement(c, msg, total, b.data);
+    bool ok = raise_sql(&b, sqlstate, message, hint) && buf_append(&b, "", 1);
+    char *copy = NULL;
+    if (ok && msg[0] == 'P') {
+        /* the DO block uses no parameter: unspecified types (0) would fail
+         * the Parse with 42P18 before our error; declare them text */
+        copy = malloc(total);
+        ok = copy != NULL;
+        if (ok) {
+            memcpy(copy, msg, total);
+            const char *name_end = memchr(copy + 5, 0, total - 5);
+            char *q_end = name_end ? memchr(name_end + 1, 0, total - (size_t)(name_end + 1 - copy))
+                                   : NULL;
+            if (q_end && (size_t)(q_end + 3 - copy) <= total) {
+                int n = rd_u16(q_end + 1);
+                char *types = q_end + 3;
+                for (int i = 0; i < n && (size_t)(types + 4 * (i + 1) - copy) <= total; i++)
+                    if (rd_u32(types + 4 * i) == 0)
+                        wr_u32(types + 4 * i, 25);
+            }
+            msg = copy;
+        }
+    }
+    ok = ok && send_replacement(c, msg, total, b.data);
+    free(copy);
     buf_free(&b);
     return ok;
 }
@@ -847,7 +874,10 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
         return BRANCH_WAIT;
     if (br->has_err)
         return answer_error(c, msg, total);
-    bool may_query = !c->unsynced; /* see "Must never" above */
+    /* internal statements: never between unsynced extended messages (see
+     * "Must never" above), nor in a failed transaction, where they would
+     * fail too and the client could not even get its ROLLBACK through */
+    bool may_query = !c->unsynced && c->tx_status != 'E';
     if (br->refresh && may_query) {
         if (!queue_refresh(c))
             client_fail(c, "53200", "out of memory", NULL);
@@ -869,7 +899,9 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
     if ((r.action == RW_NEED_CATALOG || ((r.flags & RW_F_SCHEMA) &&
                                          !br->migrated)) &&
         r.action != RW_ERROR) {
-        if (!may_query) {
+        if (!may_query && c->tx_status == 'E') {
+            ret = BRANCH_FORWARD; /* PostgreSQL refuses it: the transaction is aborted */
+        } else if (!may_query) {
             ok = send_refusal(c, msg, total, "0A000",
                               "epoch must load the branch catalog before this statement, "
                               "but the client has unsynchronised messages in flight",
@@ -983,5 +1015,9 @@ void branch_after_ready(client_t *c)
     if (br && br->tx_dirty && c->tx_status == 'I') {
         br->tx_dirty = false;
         br->refresh = true;
+    }
+    if (br && br->migrated_in_tx && c->tx_status == 'I') {
+        br->migrated_in_tx = false;
+        br->migrated = false; /* committed or rolled back: look again next time */
     }
 }

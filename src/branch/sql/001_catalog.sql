@@ -235,6 +235,16 @@ BEGIN
     -- INSERT ... SELECT per statement however many rows it touches.
     EXECUTE format($t$CREATE FUNCTION epoch.%I() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
+    -- the proxy never writes main's tables from a branch session; a function
+    -- or rule that does would change production: refuse
+    IF coalesce(nullif(current_setting('epoch.branch', true), ''), 'main') <> 'main'
+       OR nullif(current_setting('epoch.as_of', true), '') IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot change table %%.%% of main from a session on branch "%%"',
+            TG_TABLE_SCHEMA, TG_TABLE_NAME,
+            coalesce(nullif(current_setting('epoch.as_of', true), ''), current_setting('epoch.branch', true))
+            USING ERRCODE = '0A000',
+                  HINT = 'A function or trigger called on a branch wrote to main; call it on main.';
+    END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO epoch.%I (_epoch_seq, _epoch_existed, %s)
         SELECT nextval('epoch.change_seq'), false, %s FROM new_rows n;

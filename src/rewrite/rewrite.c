@@ -477,6 +477,26 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
     w->nscope = saved;
 }
 
+/* A $n anywhere below node. */
+static bool has_param(json_object *node)
+{
+    if (json_object_is_type(node, json_type_array)) {
+        size_t n = json_object_array_length(node);
+        for (size_t i = 0; i < n; i++)
+            if (has_param(json_object_array_get_idx(node, i)))
+                return true;
+        return false;
+    }
+    if (!json_object_is_type(node, json_type_object))
+        return false;
+    json_object_object_foreach(node, key, val)
+    {
+        if (strcmp(key, "ParamRef") == 0 || has_param(val))
+            return true;
+    }
+    return false;
+}
+
 /* ORDER BY 1, GROUP BY 1 and numeric(8,1) mean something else when the
  * constant is a parameter: such a template must not become a prepared
  * statement (plan reuse); the constants are put back before sending. */
@@ -619,9 +639,11 @@ void rw_walk(walker_t *w, json_object *node)
         }
         if (strcmp(key, "lockingClause") == 0)
             continue; /* FOR UPDATE OF names are not table references */
-        if (strcmp(key, "sortClause") == 0 || strcmp(key, "groupClause") == 0 ||
-            strcmp(key, "distinctClause") == 0 || strcmp(key, "typmods") == 0)
+        if (strcmp(key, "sortClause") == 0 || strcmp(key, "distinctClause") == 0 ||
+            strcmp(key, "typmods") == 0)
             note_positional(w, val);
+        if (strcmp(key, "groupClause") == 0 && has_param(val))
+            w->positional = true; /* GROUP BY age / $1 would not match age / $2 */
         if (strcmp(key, "ColumnRef") == 0) {
             column_ref(w, val);
             continue;

@@ -697,7 +697,7 @@ def _diff_setup(env, db):
     return px, main, _branch_conn(env, px, db), copy
 
 
-def known_bug_deep_statements_fail_on_branch(env):
+def test_deep_statements_on_branch(env):
     """BUG: on a branch (and on main for statements naming epoch), any
     statement whose parse tree is nested more than ~32 levels fails with
     53200 "out of memory while parsing the statement": rewrite.c parses
@@ -733,7 +733,7 @@ def known_bug_deep_statements_fail_on_branch(env):
     assert not problems, "\n".join(problems)
 
 
-def known_bug_schema_at_ref_on_main(env):
+def test_schema_at_ref_on_main(env):
     """BUG: on main, "schema@ref" references are forwarded unparsed:
     rewrite_needs_parse() looks for `"@` only, so `"public@feature/diff".orders`
     reaches PostgreSQL as it is.
@@ -818,7 +818,7 @@ CONSTANT_QUERIES = [
 ]
 
 
-def known_bug_constant_normalisation_breaks_queries_on_branch(env):
+def test_constant_normalisation_keeps_query_meaning(env):
     """BUG (HEAD 5b8a181, "plan reuse ... with numeric constants run as prepared
     statements"): on a branch, numeric constants are turned into parameters
     everywhere, also where PostgreSQL needs the literal:

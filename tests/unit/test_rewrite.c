@@ -1032,8 +1032,11 @@ static void check_case(const rw_case_t *c)
         overlay_ids(r.sql, ids, sizeof ids);
         cr_expect_str_eq(ids, c->ids, "[%s]: overlays of tables {%s}, expected {%s}\n  got: %s",
                          c->sql, ids, c->ids, r.sql);
-        /* every overlay is one parenthesised subquery with three arms */
-        cr_expect_eq(count_of(r.sql, " UNION ALL SELECT _b."), count_of(r.sql, "_p._epoch_existed"),
+        /* every overlay is one parenthesised subquery with four arms: the
+         * branch's rows, two base arms (gated on main's history) and the
+         * history arm */
+        cr_expect_eq(count_of(r.sql, " UNION ALL SELECT _b."),
+                     2 * count_of(r.sql, "_p._epoch_existed"),
                      "[%s]: malformed overlay", c->sql);
         if (c->has)
             cr_expect(strstr(r.sql, c->has) != NULL, "[%s]: output lacks [%s]\n  got: %s", c->sql,
@@ -1122,16 +1125,27 @@ Test(rewrite, corpus_is_large_enough)
 
 /* ------------------------------------------------------------ exact output */
 
-/* The overlay of public."my table" (k*) for branch expression B, base S. */
-#define OV4(B, S)                                                                                  \
+/* The overlay of public."my table" (k*) for branch expression B, base S,
+ * with key conditions P copied from the query's WHERE (P0 = none). The two
+ * base arms are gated by the last captured change (one runs). */
+#define OV4P(B, S, P)                                                                              \
     "(SELECT \"k\" FROM epoch.\"d_4\" WHERE _epoch_branch = " B " AND NOT _epoch_deleted"          \
+    P("")                                                                                          \
     " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT 1 FROM "  \
-    "epoch.\"d_4\" _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\")"                     \
+    "epoch.\"d_4\" _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P("_d.") ")"          \
+    " AND (SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"h_4\") <= " S                          \
+    " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE (SELECT "                     \
+    "coalesce(max(_epoch_seq), 0) FROM epoch.\"h_4\") > " S " AND NOT EXISTS (SELECT 1 FROM "        \
+    "epoch.\"d_4\" _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P("_d.") ")"          \
     " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_4\" _h WHERE _h._epoch_seq > " S                     \
-    " AND _h.\"k\" = _b.\"k\")"                                                                    \
+    " AND _h.\"k\" = _b.\"k\"" P("_h.") ")"                                                         \
     " UNION ALL SELECT _p.\"k\" FROM (SELECT DISTINCT ON (\"k\") * FROM epoch.\"h_4\" WHERE "      \
-    "_epoch_seq > " S " ORDER BY \"k\", _epoch_seq) _p WHERE _p._epoch_existed AND NOT EXISTS "    \
-    "(SELECT 1 FROM epoch.\"d_4\" _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _p.\"k\"))"
+    "_epoch_seq > " S P("") " ORDER BY \"k\", _epoch_seq) _p WHERE _p._epoch_existed AND NOT "      \
+    "EXISTS (SELECT 1 FROM epoch.\"d_4\" _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _p.\"k\"" \
+    P("_d.") "))"
+#define P0(q) ""
+#define PK_GT0(q) " AND " q "\"k\" > 0"
+#define OV4(B, S) OV4P(B, S, P0)
 #define OV4_BR OV4("7", "100")
 #define OV4_Y                                                                                      \
     OV4("(SELECT epoch._branch_id('feature/y'))", "(SELECT epoch._branch_base('feature/y'))")
@@ -1151,13 +1165,14 @@ Test(rewrite, unaliased_table_becomes_overlay_named_after_the_table)
 {
     expect_exact(BR, "SELECT * FROM \"my table\"", "SELECT * FROM " OV4_BR " AS \"my table\"");
     expect_exact(BR, "SELECT * FROM public.\"my table\" WHERE k > 0",
-                 "SELECT * FROM " OV4_BR " AS \"my table\" WHERE k > 0");
+                 "SELECT * FROM " OV4P("7", "100", PK_GT0) " AS \"my table\" WHERE k > 0");
 }
 
 Test(rewrite, alias_is_kept_and_no_second_alias_is_added)
 {
+    /* the key condition is copied into the overlay's anti-joins */
     expect_exact(BR, "SELECT t.k FROM \"my table\" t WHERE t.k > 0",
-                 "SELECT t.k FROM " OV4_BR " t WHERE t.k > 0");
+                 "SELECT t.k FROM " OV4P("7", "100", PK_GT0) " t WHERE t.k > 0");
     expect_exact(BR, "SELECT * FROM \"my table\" AS t(x)", "SELECT * FROM " OV4_BR " AS t(x)");
     expect_exact(BR, "SELECT * FROM \"my table\" a, \"my table\" b",
                  "SELECT * FROM " OV4_BR " a, " OV4_BR " b");

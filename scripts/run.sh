@@ -7,7 +7,8 @@
 #
 # The cluster lives in .data/pg (git-ignored) and is reused by later runs.
 # PostgreSQL gets a free loopback port; TCP logins use scram-sha-256 (user
-# "epoch", password "epoch"); local socket logins use peer (setup only).
+# "shop", password "shop"; not "epoch": a role named like the epoch schema would
+# put its new tables there through the "$user" entry of search_path); local socket logins use peer (setup only).
 # Ctrl-C stops the proxy and PostgreSQL.
 set -euo pipefail
 
@@ -139,16 +140,16 @@ psql_admin() {
 }
 
 psql_admin -d postgres <<'EOF'
-SELECT 'CREATE ROLE epoch' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'epoch') \gexec
-ALTER ROLE epoch LOGIN PASSWORD 'epoch';
-SELECT 'CREATE DATABASE shop OWNER epoch' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'shop') \gexec
+SELECT 'CREATE ROLE shop' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop') \gexec
+ALTER ROLE shop LOGIN PASSWORD 'shop';
+SELECT 'CREATE DATABASE shop OWNER shop' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'shop') \gexec
 EOF
 
 loaded=$(psql_admin -d shop -tAc "SELECT to_regclass('public.order_totals') IS NOT NULL")
 if [[ $loaded != t ]]; then
   log "loading scripts/sample.sql into database shop"
-  PGPASSWORD=epoch "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" \
-    -U epoch -d shop --single-transaction -f scripts/sample.sql >/dev/null
+  PGPASSWORD=shop "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" \
+    -U shop -d shop --single-transaction -f scripts/sample.sql >/dev/null
 fi
 
 # ---- epoch-proxy --------------------------------------------------------------
@@ -177,7 +178,7 @@ cat <<EOF
   Epoch is listening on 127.0.0.1:$PORT in front of PostgreSQL 15 (127.0.0.1:$PG_PORT).
   Connect with:
 
-    PGPASSWORD=epoch psql -h 127.0.0.1 -p $PORT -U epoch shop
+    PGPASSWORD=shop psql -h 127.0.0.1 -p $PORT -U shop shop
 
   Reload the config: kill -HUP $proxy_pid     Stop: Ctrl-C
 

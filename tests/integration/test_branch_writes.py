@@ -309,6 +309,7 @@ class Workload:
             (3, self.update_from), (4, self.update_key), (5, self.delete_by_key),
             (4, self.delete_by_predicate), (2, self.delete_using), (6, self.upsert),
             (3, self.cte), (4, self.copy_in), (6, self.events_op), (3, self.violation),
+            (3, self.multi),
         ]
         total = sum(w for w, _ in ops)
         x = r.uniform(0, total)
@@ -684,6 +685,17 @@ class Workload:
                             f"({self.new_key('orders')}, 9, 0)")]
         return [("sql", f"UPDATE items SET sku = NULL WHERE id = {self.existing('items')}")]
 
+    def multi(self):
+        """Several statements in one simple Query (one implicit transaction: an error
+        in a later one undoes the earlier ones)."""
+        parts = []
+        while len(parts) < self.rng.randint(2, 3):
+            step = self.rng.choice([self.insert_values, self.update_by_key, self.delete_by_key,
+                                    self.update_by_predicate, self.upsert, self.events_op,
+                                    self.violation, self.cte])()[0]
+            parts.append(step[1])
+        return [("multi", parts)]
+
     def transaction(self):
         r = self.rng
         steps = [("sql", "BEGIN")]
@@ -764,6 +776,8 @@ def _execute(conn, step):
         try:
             if kind == "copy":
                 cur.copy_expert(step[1], io.StringIO(step[2]))
+            elif kind == "multi":
+                cur.execute("; ".join(step[1]))
             else:
                 cur.execute(step[1])
         except psycopg2.Error as e:
@@ -861,10 +875,13 @@ def _differential(env, db, protocol, operations):
     n = 0
     while n < operations:
         steps = wl.transaction() if rng.random() < 0.12 else wl.op()
+        if protocol == "extended":  # one statement per Parse: run them one by one
+            steps = [t for st in steps for t in
+                     ([("sql", x) for x in st[1]] if st[0] == "multi" else [st])]
         for step in steps:
             n += 1
-            history.append((n, step[1] if step[0] != "copy" else
-                            f"{step[1]} <<{step[2][:200]!r}>>"))
+            history.append((n, f"{step[1]} <<{step[2][:200]!r}>>" if step[0] == "copy" else
+                            "; ".join(step[1]) if step[0] == "multi" else step[1]))
             if step[0] == "compare":
                 # inside a transaction: each side reads its own uncommitted writes
                 if _execute(copy, ("sql", "SELECT 1"))[0] == "ok":

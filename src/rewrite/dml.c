@@ -114,7 +114,7 @@ static char *returning_text(walker_t *w, json_object *list, const catalog_table_
 typedef struct target {
     const catalog_table_t *t;
     const char *alias;
-    char bid[24];
+    char bid[64]; /* SQL of the branch id: checked once per statement (InitPlan) */
     char *overlay; /* "(…) AS alias" */
 } target_t;
 
@@ -145,7 +145,9 @@ static bool resolve_target(walker_t *w, json_object *body, const char *verb, tar
     }
     const char *alias = rw_get_str(rw_get(rel, "alias"), "aliasname");
     tg->alias = alias ? alias : relname;
-    snprintf(tg->bid, sizeof tg->bid, "%lld", (long long)w->s->cat->branch_id);
+    /* a branch deleted under the session must not silently swallow writes */
+    snprintf(tg->bid, sizeof tg->bid, "(SELECT epoch._live(%lld))",
+             (long long)w->s->cat->branch_id);
     tg->overlay = rw_overlay_text(tg->t, NULL, w->s->cat->branch_id, w->s->cat->base_seq,
                                   tg->alias, NULL, 0);
     return tg->overlay != NULL;

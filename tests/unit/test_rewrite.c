@@ -241,6 +241,8 @@ static void expect_error(sess_t k, const char *sql, const char *sqlstate)
 
 #define ANYF 0xffu
 #define F0 0u
+/* the branch id in generated writes: checked once per statement */
+#define LIVE7 "(SELECT epoch._live(7))"
 #define FS ((unsigned)RW_F_SCHEMA)
 #define FR ((unsigned)RW_F_REFRESH)
 #define FSR ((unsigned)(RW_F_SCHEMA | RW_F_REFRESH))
@@ -651,7 +653,7 @@ static const rw_case_t c_copy_to_reads_the_branch_copy_from_stages_rows[] = {
 #define INTO_D1 "INSERT INTO epoch.\"d_1\" AS \"users\" (\"_epoch_branch\", "
 static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
     /* INSERT: a duplicate-key check against the overlay, then an upsert */
-    WRITE("INSERT INTO users VALUES (1, 'a')", "1", "", INTO_D1 "\"id\", \"name\") SELECT 7",
+    WRITE("INSERT INTO users VALUES (1, 'a')", "1", "", INTO_D1 "\"id\", \"name\") SELECT " LIVE7,
           "INSERT INTO users"),
     WRITE("INSERT INTO users (name, id) VALUES ('a', 1), ('b', 2) RETURNING id, name", "1", "",
           "epoch._duplicate_key('users_pkey', 'id'", "INSERT INTO users"),
@@ -676,7 +678,7 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
           "INSERT INTO epoch.\"d_2\" AS \"orders\"", "_duplicate_key"),
     WRITE("INSERT INTO orders VALUES (DEFAULT, 1, 2)", "2", "",
           "(VALUES ((nextval('orders_id_seq'::regclass)), 1, 2))", "DEFAULT"),
-    WRITE("INSERT INTO orders DEFAULT VALUES", "", "", "(\"_epoch_branch\") SELECT 7", NULL),
+    WRITE("INSERT INTO orders DEFAULT VALUES", "", "", "(\"_epoch_branch\") SELECT " LIVE7, NULL),
     WRITE("INSERT INTO line_items VALUES (1, 1, 5)", "8", "",
           "_duplicate_key('line_items_pkey', 'order_id, line_no'", NULL),
     WRITE("INSERT INTO \"we\"\"ird\" VALUES (1, 'x') RETURNING \"a\"\"b\"", "5", "",
@@ -685,13 +687,13 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
           NULL, NULL),
     /* UPDATE: the changed rows, read through the overlay, upserted */
     WRITE("UPDATE users SET name = 'x' WHERE id = 1", "1", "U",
-          INTO_D1 "\"id\", \"name\", \"email\") SELECT 7, \"users\".\"id\", ( 'x' ), "
+          INTO_D1 "\"id\", \"name\", \"email\") SELECT " LIVE7 ", \"users\".\"id\", ( 'x' ), "
                   "\"users\".\"email\" FROM (SELECT",
           "UPDATE users"),
     WRITE("UPDATE users SET name = 'x', email = name || '@x' WHERE id = 1 RETURNING *", "1", "U",
           "( name || '@x' )", NULL),
     WRITE("UPDATE users u SET name = o.total::text FROM orders o WHERE o.user_id = u.id", "1 2",
-          "U", "SELECT DISTINCT ON (\"u\".\"id\") 7", NULL),
+          "U", "SELECT DISTINCT ON (\"u\".\"id\") " LIVE7, NULL),
     WRITE("UPDATE users SET name = (SELECT max(\"Name\") FROM \"Users\") WHERE id IN (SELECT "
           "user_id FROM orders)",
           "1 2 3", "U", NULL, NULL),
@@ -710,7 +712,7 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
     WRITE("UPDATE public.accounts SET balance = 0", "7", "U", NULL, NULL),
     /* DELETE: tombstones */
     WRITE("DELETE FROM users WHERE id = 1", "1", "D",
-          INTO_D1 "\"id\", \"name\", \"email\", \"_epoch_deleted\") SELECT 7", "DELETE"),
+          INTO_D1 "\"id\", \"name\", \"email\", \"_epoch_deleted\") SELECT " LIVE7, "DELETE"),
     WRITE("DELETE FROM users u USING orders o WHERE o.user_id = u.id RETURNING u.*", "1 2", "D",
           "DO UPDATE SET \"_epoch_deleted\" = true RETURNING", NULL),
     WRITE("DELETE FROM line_items WHERE qty = 0 RETURNING order_id, line_no", "8", "D",
@@ -1416,7 +1418,7 @@ Test(rewrite, delete_becomes_tombstones)
 {
     expect_exact(BR, "DELETE FROM \"my table\" WHERE k = 1",
                  "INSERT INTO epoch.\"d_4\" AS \"my table\" (\"_epoch_branch\", \"k\", "
-                 "\"_epoch_deleted\") SELECT 7, \"my table\".\"k\", true FROM " OV4_BR
+                 "\"_epoch_deleted\") SELECT " LIVE7 ", \"my table\".\"k\", true FROM " OV4_BR
                  " AS \"my table\" WHERE  k = 1 ON CONFLICT (\"_epoch_branch\", \"k\") DO UPDATE "
                  "SET \"_epoch_deleted\" = true");
 }

@@ -98,6 +98,18 @@ BEGIN
 END
 $f$;
 
+-- Used by generated writes: the branch id, if the branch still exists.
+CREATE FUNCTION epoch._live(branch_id bigint) RETURNS bigint LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM epoch.branch WHERE id = branch_id) THEN
+        RAISE EXCEPTION 'the branch of this session was deleted'
+            USING ERRCODE = '42704',
+                  HINT = 'Choose another branch with SET epoch.branch, or reconnect.';
+    END IF;
+    RETURN branch_id;
+END
+$f$;
+
 -- Used by generated SQL for "@ref" references: the branch id of a name.
 CREATE FUNCTION epoch._branch_id(name text) RETURNS bigint LANGUAGE sql STABLE AS $f$
     SELECT (epoch._branch(name)).id;

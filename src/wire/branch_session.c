@@ -855,17 +855,23 @@ static const char *statement_text(const char *msg, size_t total)
     return name_end + 1;
 }
 
-branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
+bool branch_untouched(const client_t *c, const char *msg, size_t total)
 {
     const char *sql = statement_text(msg, total);
     if (!sql)
-        return BRANCH_FORWARD; /* malformed: PostgreSQL reports it */
-    struct branch_state *br = c->br;
+        return true; /* malformed: PostgreSQL reports it */
+    const struct branch_state *br = c->br;
     bool on_branch = br && br->loaded && (br->cat.branch_id != 0 || br->cat.read_only);
-    if (!on_branch && !(br && (br->refresh || br->tx_dirty)) &&
-        !rewrite_needs_parse(sql, strlen(sql)))
-        return BRANCH_FORWARD; /* the hot path on main */
-    br = state(c);
+    return !on_branch && !(br && (br->refresh || br->tx_dirty)) &&
+           !rewrite_needs_parse(sql, strlen(sql));
+}
+
+branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
+{
+    const char *sql = statement_text(msg, total);
+    if (!sql || branch_untouched(c, msg, total))
+        return BRANCH_FORWARD;
+    struct branch_state *br = state(c);
     if (!br) {
         client_fail(c, "53200", "out of memory", NULL);
         return BRANCH_DONE;

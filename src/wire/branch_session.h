@@ -34,6 +34,10 @@ bool branch_startup(client_t *c, char *err, size_t errcap) __attribute__((warn_u
 bool branch_wanted_at_login(const client_t *c);
 /* Start that check; calls client_login_finish(c) when done (or fails c). */
 void branch_check_login(client_t *c);
+/* The hot path: true when a 'Q' or 'P' goes to PostgreSQL untouched (a
+ * main session, nothing stale, and the text mentions nothing epoch
+ * rewrites). A few substring scans; no allocation. */
+bool branch_untouched(const client_t *c, const char *msg, size_t total);
 /* A 'Q' or 'P' message from the client while a server is linked. */
 branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total);
 /* A backend message for a client with branch state (c->br non-NULL):

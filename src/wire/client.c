@@ -605,8 +605,9 @@ static void process_messages(client_t *c)
             break;
         }
         server_t *sv = c->server;
-        if ((type == 'Q' || type == 'P') && c->state == CL_ACTIVE) {
-            flush_span(c, &span, &span_len);
+        if ((type == 'Q' || type == 'P') && c->state == CL_ACTIVE &&
+            !branch_untouched(c, p, (size_t)total)) {
+            flush_span(c, &span, &span_len); /* the hook may write a replacement */
             branch_hook_t h = branch_on_message(c, p, (size_t)total);
             if (h == BRANCH_WAIT || c->state != CL_ACTIVE)
                 break;

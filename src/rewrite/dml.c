@@ -171,22 +171,109 @@ static void upsert_head(FILE *f, const target_t *tg, bool deleted)
     fputs(deleted ? ", \"_epoch_deleted\") SELECT " : ") SELECT ", f);
 }
 
-static void conflict_tail(FILE *f, const target_t *tg, bool deleted)
+/* The key columns' names as one literal, for PostgreSQL's wording of a
+ * unique violation: Key (id, part)=(…) — names unquoted. */
+static void key_names_literal(FILE *f, const catalog_table_t *t)
 {
+    char *keys = NULL;
+    size_t klen = 0;
+    FILE *kf = open_memstream(&keys, &klen);
+    if (kf) {
+        bool first = true;
+        for (int k = 0; k < t->ncols; k++)
+            if (t->is_pk[k]) {
+                fprintf(kf, "%s%s", first ? "" : ", ", t->cols[k]);
+                first = false;
+            }
+        fclose(kf);
+    }
+    overlay_literal(f, keys ? keys : "");
+    free(keys);
+}
+
+/* What ON CONFLICT does when the branch already has a row for the key.
+ * The row may have changed since the statement's snapshot (another session
+ * committed a write to it while we waited for its lock), so UPDATE and
+ * DELETE re-apply their SET and re-check their WHERE on that row, as
+ * PostgreSQL's own UPDATE does (EvalPlanQual), and never touch a tombstone. */
+typedef enum {
+    CONFLICT_REPLACE,        /* take the proposed row (upserts) */
+    CONFLICT_UPDATE,         /* re-apply SET to the current row */
+    CONFLICT_DELETE,         /* tombstone the current row */
+    CONFLICT_INSERT,         /* replace a tombstone; a live row is a duplicate key */
+    CONFLICT_INSERT_NOTHING, /* replace a tombstone; skip a live row */
+} conflict_t;
+
+typedef struct recheck {
+    char **exprs;      /* UPDATE: the SET expressions */
+    const int *col_of; /* … and their columns */
+    int nt;
+    const char *where; /* the WHERE text, or NULL */
+} recheck_t;
+
+static void conflict_tail(FILE *f, const target_t *tg, conflict_t mode, const recheck_t *rc)
+{
+    const catalog_table_t *t = tg->t;
     fputs(" ON CONFLICT (\"_epoch_branch\", ", f);
-    ident_list(f, tg->t, NULL, true, -1);
+    ident_list(f, t, NULL, true, -1);
     fputs(") DO UPDATE SET ", f);
-    if (deleted) {
+    if (mode == CONFLICT_DELETE) {
         fputs("\"_epoch_deleted\" = true", f);
-        return;
+    } else if (mode == CONFLICT_UPDATE && rc->exprs) {
+        /* in DO UPDATE both the row and EXCLUDED are in scope, so a bare
+         * column would be ambiguous: evaluate the client's expressions in a
+         * sub-SELECT over the current row, named as in the statement */
+        fputc('(', f);
+        for (int i = 0; i < rc->nt; i++) {
+            overlay_ident(f, t->cols[rc->col_of[i]]);
+            fputs(", ", f);
+        }
+        fputs("\"_epoch_deleted\") = (SELECT ", f);
+        for (int i = 0; i < rc->nt; i++)
+            fprintf(f, "(%s), ", rc->exprs[i]);
+        fputs("false FROM (SELECT ", f);
+        overlay_ident(f, tg->alias);
+        fputs(".*) AS ", f);
+        overlay_ident(f, tg->alias);
+        fputc(')', f);
+    } else {
+        for (int i = 0; i < t->ncols; i++) {
+            overlay_ident(f, t->cols[i]);
+            fputs(" = EXCLUDED.", f);
+            overlay_ident(f, t->cols[i]);
+            fputs(", ", f);
+        }
+        fputs("\"_epoch_deleted\" = false", f);
     }
-    for (int i = 0; i < tg->t->ncols; i++) {
-        overlay_ident(f, tg->t->cols[i]);
-        fputs(" = EXCLUDED.", f);
-        overlay_ident(f, tg->t->cols[i]);
-        fputs(", ", f);
+    if (mode == CONFLICT_UPDATE || mode == CONFLICT_DELETE) {
+        fputs(" WHERE NOT ", f);
+        overlay_ident(f, tg->alias);
+        fputs(".\"_epoch_deleted\"", f);
+        if (rc && rc->where) {
+            fputs(" AND EXISTS (SELECT 1 FROM (SELECT ", f);
+            overlay_ident(f, tg->alias);
+            fputs(".*) AS ", f);
+            overlay_ident(f, tg->alias);
+            fprintf(f, " WHERE %s)", rc->where);
+        }
+    } else if (mode == CONFLICT_INSERT || mode == CONFLICT_INSERT_NOTHING) {
+        fputs(" WHERE ", f);
+        if (mode == CONFLICT_INSERT)
+            fputs("CASE WHEN ", f);
+        overlay_ident(f, tg->alias);
+        fputs(".\"_epoch_deleted\"", f);
+        if (mode == CONFLICT_INSERT) {
+            /* inserted meanwhile by another session: the unique violation
+             * PostgreSQL would report after waiting for it */
+            fputs(" THEN true ELSE epoch._duplicate_key(", f);
+            overlay_literal(f, t->pk_name ? t->pk_name : "");
+            fputs(", ", f);
+            key_names_literal(f, t);
+            fputs(", ROW(", f);
+            ident_list(f, t, "excluded", true, -1);
+            fputs(")::text) END", f);
+        }
     }
-    fputs("\"_epoch_deleted\" = false", f);
 }
 
 /* Clause boundaries in the statement: positions of the keywords (end if
@@ -240,22 +327,37 @@ static void emit_range(walker_t *w, FILE *f, size_t from, size_t to)
 }
 
 static void emit_tail(walker_t *w, FILE *f, json_object *body, const target_t *tg,
-                      const clauses_t *c, const char *from_kw, bool deleted)
+                      const clauses_t *c, const char *from_kw, conflict_t mode, recheck_t *rc)
 {
-    if (c->from < c->end) {
+    bool joined = c->from < c->end;
+    if (joined) {
         fputs(", ", f);
         emit_range(w, f, c->from + strlen(from_kw), next_clause(c, c->from));
     }
+    char *where = NULL;
     if (c->where < c->end) {
         if (lex_find_keyword(w->sql, c->where, next_clause(c, c->where), "current") <
             next_clause(c, c->where)) {
             refuse(w, "WHERE CURRENT OF");
             return;
         }
-        fputs(" WHERE ", f);
-        emit_range(w, f, c->where + 5, next_clause(c, c->where));
+        where = rw_splice_range(w, c->where + 5, next_clause(c, c->where));
+        if (!where) {
+            w->failed = true;
+            return;
+        }
+        fprintf(f, " WHERE %s", where);
     }
-    conflict_tail(f, tg, deleted);
+    /* with FROM/USING the SET and WHERE may name the other items, which the
+     * conflict clause cannot see: take the computed row, skip tombstones */
+    recheck_t none = {0};
+    if (rc) {
+        rc->where = joined ? NULL : where;
+        if (joined)
+            rc->exprs = NULL;
+    }
+    conflict_tail(f, tg, mode, rc ? rc : &none);
+    free(where);
     if (c->ret < c->end) {
         char *r = returning_text(w, rw_get(body, "returningList"), tg->t, c->ret, c->end);
         if (!r) {
@@ -366,25 +468,6 @@ static void with_prefix(FILE *f, char *prefix)
         fputs("WITH ", f);
 }
 
-/* The key columns' names as one literal, for PostgreSQL's wording of a
- * unique violation: Key (id, part)=(…) — names unquoted. */
-static void key_names_literal(FILE *f, const catalog_table_t *t)
-{
-    char *keys = NULL;
-    size_t klen = 0;
-    FILE *kf = open_memstream(&keys, &klen);
-    if (kf) {
-        bool first = true;
-        for (int k = 0; k < t->ncols; k++)
-            if (t->is_pk[k]) {
-                fprintf(kf, "%s%s", first ? "" : ", ", t->cols[k]);
-                first = false;
-            }
-        fclose(kf);
-    }
-    overlay_literal(f, keys ? keys : "");
-    free(keys);
-}
 
 /* pk columns of t as "q.col" joined by sep */
 static void key_cols(FILE *f, const catalog_table_t *t, const char *q, const char *prefix)
@@ -484,7 +567,7 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
     fprintf(f, ") SELECT %s, ", tg->bid);
     ident_list(f, t, "_r", false, -1);
     fputs(" FROM _epoch_rows _r WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)", f);
-    conflict_tail(f, tg, false);
+    conflict_tail(f, tg, CONFLICT_REPLACE, NULL);
     if (c->ret < c->end) {
         char *r = returning_text(w, rw_get(body, "returningList"), t, c->ret, c->end);
         if (!r) {
@@ -523,7 +606,8 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
             assigned_value(f, tg, exprs, col_of, nt, col);
         }
         fprintf(f, " FROM %s", tg->overlay);
-        emit_tail(w, f, body, tg, &c, "from", false);
+        recheck_t rc = {exprs, col_of, nt, NULL};
+        emit_tail(w, f, body, tg, &c, "from", CONFLICT_UPDATE, &rc);
     }
     for (int i = 0; i < nt; i++)
         free(exprs[i]);
@@ -542,7 +626,8 @@ static void delete_statement(walker_t *w, json_object *body, size_t start, size_
     fputs(", ", f);
     ident_list(f, tg->t, tg->alias, false, -1);
     fprintf(f, ", true FROM %s", tg->overlay);
-    emit_tail(w, f, body, tg, &c, "using", true);
+    recheck_t rc = {0};
+    emit_tail(w, f, body, tg, &c, "using", CONFLICT_DELETE, &rc);
 }
 
 /* Number of columns the source of an INSERT without a column list fills. */
@@ -673,7 +758,7 @@ static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, const int *id
         overlay_ident(f, tg->alias);
         fprintf(f, ".\"_epoch_present\" IS NULL OR (%s)", cwhere);
     }
-    conflict_tail(f, tg, false);
+    conflict_tail(f, tg, CONFLICT_REPLACE, NULL);
 }
 
 static void insert_statement(walker_t *w, json_object *body, size_t start, size_t end,
@@ -871,7 +956,8 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     else if (all_keys)
         fputs(" WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)", f);
     free(existing);
-    conflict_tail(f, tg, false); /* a tombstone of the same key is replaced */
+    /* a tombstone of the same key is replaced */
+    conflict_tail(f, tg, do_nothing ? CONFLICT_INSERT_NOTHING : CONFLICT_INSERT, NULL);
 returning:
     if (ret < end) {
         char *r = returning_text(w, rw_get(body, "returningList"), t, ret, end);

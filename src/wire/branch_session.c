@@ -563,6 +563,10 @@ static bool send_prepared(client_t *c, const rw_template_t *tp, const char *view
     XXH3_64bits_reset(st);
     XXH3_64bits_update(st, view, strlen(view) + 1);
     XXH3_64bits_update(st, tp->sql, strlen(tp->sql));
+    for (int i = 0; i < tp->nlits; i++) { /* 1 and 1.07 are different statements */
+        uint32_t type = numeric_type(tp->lits[i]);
+        XXH3_64bits_update(st, &type, sizeof type);
+    }
     uint64_t h = XXH3_64bits_digest(st);
     XXH3_freeState(st);
     bool known = is_prepared(br, h);

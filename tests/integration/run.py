@@ -2,6 +2,7 @@
 """Run Epoch's integration tests.
 
     /usr/bin/python3 tests/integration/run.py --proxy build/epoch-proxy [-k SUBSTRING] [-x]
+                                              [--shard K/N]
 
 Runs every plain function `def test_xxx(env)` of tests/integration/test_*.py
 (in file order), prints `<file>::<test> ... ok|FAIL` with the traceback and the
@@ -138,6 +139,9 @@ def main():
     ap.add_argument("-k", dest="filter", default=None,
                     help="only run tests whose '<file>::<test>' name contains this substring")
     ap.add_argument("-x", "--exitfirst", action="store_true", help="stop after the first failure")
+    ap.add_argument("--shard", default=None, metavar="K/N",
+                    help="run only the test modules whose index in sorted order is K modulo N "
+                         "(ctest runs N shards in parallel)")
     args = ap.parse_args()
 
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -145,7 +149,11 @@ def main():
     proxy_bin = os.path.abspath(args.proxy)
 
     plan = []
-    for path in sorted(HERE.glob("test_*.py")):
+    paths = sorted(HERE.glob("test_*.py"))
+    if args.shard:
+        k, n = (int(x) for x in args.shard.split("/"))
+        paths = [p for i, p in enumerate(paths) if i % n == k]
+    for path in paths:
         try:
             mod = load_module(path)
         except Exception:

@@ -388,7 +388,7 @@ def test_pgbench_tpcb_on_branch(env):
         _check_pgbench_branch(env, px, main, db, before, total)
 
 
-def known_bug_pgbench_tpcb_concurrent_clients_on_branch(env):
+def test_pgbench_tpcb_concurrent_clients_on_branch(env):
     """BUG: with several pgbench clients on one branch, TPC-B updates of the same
     rows (one pgbench_branches row, 10 tellers) lose updates: afterwards
     sum(bbalance) <> sum(delta) of pgbench_history (expected: equal, as on main).

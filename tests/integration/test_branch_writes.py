@@ -1756,7 +1756,7 @@ def test_copy_in_aborted_transaction(env):
     assert not problems, "\n".join(problems)
 
 
-def known_bug_plan_reuse_ignores_constant_types(env):
+def test_plan_reuse_keeps_constant_types(env):
     """BUG: on a branch, a statement whose normalised text was already run with an
     integer constant is reused as a prepared statement whose parameter is typed
     int4 (or int8); the same statement with a decimal constant (or a larger
@@ -1806,7 +1806,7 @@ def _concurrently(env, px, db, first, second, check):
     return blocked, result.get("b"), rows
 
 
-def known_bug_concurrent_writes_lose_updates(env):
+def test_concurrent_writes_on_one_branch_serialize_like_main(env):
     """BUG: READ COMMITTED write conflicts on a branch do not behave like
     PostgreSQL's: a write that waits for another session's write to the same row
     computes its new row from the old version and overwrites the other one (lost

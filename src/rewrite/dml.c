@@ -229,8 +229,15 @@ static void conflict_tail(FILE *f, const target_t *tg, conflict_t mode, const re
             fputs(", ", f);
         }
         fputs("\"_epoch_deleted\") = (SELECT ", f);
-        for (int i = 0; i < rc->nt; i++)
-            fprintf(f, "(%s), ", rc->exprs[i]);
+        for (int i = 0; i < rc->nt; i++) {
+            /* typed: in a sub-SELECT a bare 'x' or $1 is no longer typed by
+             * the column it is assigned to */
+            const char *type = t->types ? t->types[rc->col_of[i]] : NULL;
+            if (type)
+                fprintf(f, "(%s)::%s, ", rc->exprs[i], type);
+            else
+                fprintf(f, "(%s), ", rc->exprs[i]);
+        }
         fputs("false FROM (SELECT ", f);
         overlay_ident(f, tg->alias);
         fputs(".*) AS ", f);

@@ -397,7 +397,7 @@ static int parse_set_list(walker_t *w, json_object *targets, size_t from, size_t
     int ncomma = lex_find_char(w->sql, from, to, ',', commas, MAX_ITEMS);
     if (nt == 0 || nt > MAX_ITEMS || ncomma != nt - 1) {
         refuse(w, "this SET list");
-        return -1;
+        goto fail;
     }
     size_t item_start = from;
     for (int i = 0; i < nt; i++) {
@@ -408,22 +408,22 @@ static int parse_set_list(walker_t *w, json_object *targets, size_t from, size_t
         if (!name || rw_get(rt, "indirection") || rw_get(rw_get(rt, "val"), "MultiAssignRef") ||
             lex_find_char(w->sql, item_start, item_end, '=', &eq, 1) != 1) {
             refuse(w, "this SET item (multiple-column or array element assignment)");
-            return -1;
+            goto fail;
         }
         col_of[i] = column_index(tg->t, name);
         if (col_of[i] < 0) {
             rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist", name,
                     tg->t->name);
-            return -1;
+            goto fail;
         }
         for (int j = 0; j < i; j++)
             if (col_of[j] == col_of[i]) {
                 rw_fail(w, "42601", NULL, "multiple assignments to same column \"%s\"", name);
-                return -1;
+                goto fail;
             }
         if (!allow_key && tg->t->is_pk[col_of[i]]) {
             refuse(w, "ON CONFLICT DO UPDATE of a primary key column");
-            return -1;
+            goto fail;
         }
         if (rw_get(rw_get(rt, "val"), "SetToDefault")) {
             const char *d = tg->t->defaults ? tg->t->defaults[col_of[i]] : NULL;
@@ -433,11 +433,17 @@ static int parse_set_list(walker_t *w, json_object *targets, size_t from, size_t
         }
         if (!exprs[i]) {
             w->failed = true;
-            return -1;
+            goto fail;
         }
         item_start = item_end + 1;
     }
     return nt;
+fail:
+    for (int i = 0; i < nt && i < MAX_ITEMS; i++) {
+        free(exprs[i]);
+        exprs[i] = NULL;
+    }
+    return -1;
 }
 
 /* The item assigning column col (the last one wins), or -1. */

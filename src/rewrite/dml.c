@@ -689,9 +689,9 @@ static bool conflict_on_key(walker_t *w, json_object *conflict, const catalog_ta
     }
     if (!ok)
         rw_fail(w, "0A000",
-                "Name the primary key: ON CONFLICT (key columns) DO UPDATE. Other unique "
+                "Name the primary key: ON CONFLICT (key columns). Other unique "
                 "constraints are not enforced on branches.",
-                "ON CONFLICT DO UPDATE on branch \"%s\" must target the primary key of \"%s\"",
+                "ON CONFLICT on branch \"%s\" must target the primary key of \"%s\"",
                 rw_branch_name(w), t->name);
     return ok;
 }
@@ -728,8 +728,8 @@ static bool defaults_in_values(walker_t *w, json_object *select, const catalog_t
  * delta whose rows are, per proposed row, the proposed values when the key
  * is new on the branch, or the existing row with the SET applied (the
  * client's expressions see `excluded` and the target alias as usual). */
-static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, const int *idx, int n,
-                         char **exprs, const int *col_of, int nset, const char *cwhere)
+static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, char **exprs,
+                         const int *col_of, int nset, const char *cwhere)
 {
     const catalog_table_t *t = tg->t;
     fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
@@ -741,17 +741,8 @@ static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, const int *id
         fputs(", CASE WHEN ", f);
         overlay_ident(f, tg->alias);
         fputs(".\"_epoch_present\" IS NULL THEN ", f);
-        int given = -1;
-        for (int i = 0; i < n; i++)
-            if (idx[i] == col)
-                given = i;
-        if (given >= 0) {
-            fputs("excluded.", f);
-            overlay_ident(f, t->cols[col]);
-        } else {
-            const char *d = t->defaults ? t->defaults[col] : NULL;
-            fprintf(f, "(%s)", d ? d : "NULL");
-        }
+        fputs("excluded.", f); /* _epoch_new carries every column here */
+        overlay_ident(f, t->cols[col]);
         fputs(" ELSE ", f);
         assigned_value(f, tg, exprs, col_of, nset, col);
         fputs(" END", f);
@@ -783,7 +774,9 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     const char *action = rw_get_str(conflict, "action");
     bool do_nothing = action && strcmp(action, "ONCONFLICT_NOTHING") == 0;
     bool do_update = action && strcmp(action, "ONCONFLICT_UPDATE") == 0;
-    if (do_update && !conflict_on_key(w, conflict, t))
+    /* DO NOTHING without a target is fine; with one, it must be the key */
+    if ((do_update || (do_nothing && rw_get(conflict, "infer"))) &&
+        !conflict_on_key(w, conflict, t))
         return;
     const char *ov = rw_get_str(body, "override");
     if (ov && strcmp(ov, "OVERRIDING_NOT_SET") != 0) {
@@ -892,6 +885,21 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         fputs(" AS ", f);
         overlay_ident(f, t->cols[idx[i]]);
     }
+    /* for DO UPDATE, excluded.* has every column: the omitted ones with
+     * their defaults, typed, as PostgreSQL's proposed row has them */
+    for (int col = 0; do_update && col < t->ncols; col++) {
+        bool given = false;
+        for (int i = 0; i < n; i++)
+            given |= idx[i] == col;
+        if (given)
+            continue;
+        const char *d = t->defaults ? t->defaults[col] : NULL;
+        fprintf(f, "%s(%s)", n || !select || col ? ", " : "", d ? d : "NULL");
+        if (t->types && t->types[col])
+            fprintf(f, "::%s", t->types[col]);
+        fputs(" AS ", f);
+        overlay_ident(f, t->cols[col]);
+    }
     if (select) {
         fprintf(f, " FROM (%s) AS _v (", source);
         for (int i = 0; i < n; i++) {
@@ -924,7 +932,7 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         return;
     }
     if (do_update) {
-        upsert_merge(w, f, tg, idx, n, exprs, col_of, nset, cwhere);
+        upsert_merge(w, f, tg, exprs, col_of, nset, cwhere);
         free(existing);
         goto returning;
     }

@@ -1702,7 +1702,7 @@ def known_bug_update_key_to_null(env):
     assert not problems, "\n".join(problems)
 
 
-def known_bug_on_conflict_set_null_on_column_not_inserted(env):
+def test_on_conflict_set_null_on_column_not_inserted(env):
     """BUG: ON CONFLICT … DO UPDATE SET c = NULL, where c is a non-text column that
     the INSERT's column list leaves out, fails with 42804 (the NULL is typed text).
         INSERT INTO items (id, sku) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET qty = NULL
@@ -1722,7 +1722,7 @@ def known_bug_on_conflict_set_null_on_column_not_inserted(env):
     assert not problems, "\n".join(problems)
 
 
-def known_bug_excluded_column_not_in_insert_list(env):
+def test_excluded_column_not_in_insert_list(env):
     """BUG: in ON CONFLICT … DO UPDATE, EXCLUDED.<c> for a column that the INSERT's
     column list leaves out fails with 42703; in PostgreSQL EXCLUDED has every
     column (the omitted ones hold their defaults).

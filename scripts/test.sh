@@ -27,7 +27,7 @@ run_pass() {
   fi
   echo "==== [$name] ctest ===="
   local rc=0
-  ctest --test-dir "$dir" --output-on-failure 2>&1 | tee "$log" || rc=$?
+  ctest --test-dir "$dir" --output-on-failure -j3 2>&1 | tee "$log" || rc=$?
   # "100% tests passed, 0 tests failed out of 2"
   local line
   line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)

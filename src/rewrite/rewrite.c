@@ -169,16 +169,60 @@ static char *qualified_name(const char *schema, const char *name)
 
 #define MAX_PREDS 8
 
-/* The text of the constant (or $n parameter) node v, or NULL. */
-static char *constant_text(const walker_t *w, json_object *v)
+/* The text span of a constant expression: a constant, a $n parameter, or
+ * + - * / of such (`:start + 999`). false for anything that reads a column
+ * or calls a function. */
+static bool constant_span(const walker_t *w, json_object *v, size_t *start, size_t *end)
 {
     json_object *c = rw_get(v, "A_Const");
     json_object *param = rw_get(v, "ParamRef");
-    int loc = rw_get_int(c ? c : param, "location", -1);
-    if ((!c && !param) || loc < 0 || (c && rw_get(c, "isnull")))
+    if (c || param) {
+        int loc = rw_get_int(c ? c : param, "location", -1);
+        if (loc < 0 || (c && rw_get(c, "isnull")))
+            return false;
+        *start = (size_t)loc;
+        *end = lex_constant_end(w->sql, (size_t)loc);
+        return *end > *start;
+    }
+    json_object *e = rw_get(v, "A_Expr");
+    const char *kind = rw_get_str(e, "kind");
+    json_object *names = rw_get(e, "name");
+    if (!kind || !names || !json_object_is_type(names, json_type_array) ||
+        json_object_array_length(names) != 1)
+        return false;
+    const char *op = rw_get_str(rw_get(json_object_array_get_idx(names, 0), "String"), "sval");
+    if (strcmp(kind, "AEXPR_OP") != 0 || !op ||
+        !(strcmp(op, "+") == 0 || strcmp(op, "-") == 0 || strcmp(op, "*") == 0 ||
+          strcmp(op, "/") == 0))
+        return false;
+    size_t ls, le, rs, re;
+    if (!constant_span(w, rw_get(e, "lexpr"), &ls, &le) ||
+        !constant_span(w, rw_get(e, "rexpr"), &rs, &re))
+        return false;
+    *start = ls < rs ? ls : rs;
+    *end = le > re ? le : re;
+    return true;
+}
+
+/* The text of a constant expression, parenthesised, or NULL. */
+static char *constant_text(const walker_t *w, json_object *v)
+{
+    size_t start, end;
+    if (!constant_span(w, v, &start, &end))
         return NULL;
-    size_t end = lex_constant_end(w->sql, (size_t)loc);
-    return end > (size_t)loc ? strndup(w->sql + loc, end - (size_t)loc) : NULL;
+    int depth = 0; /* the span of (a + b) * c starts inside a parenthesis */
+    for (size_t i = start; i < end; i++) {
+        depth += w->sql[i] == '(' ? 1 : w->sql[i] == ')' ? -1 : 0;
+        if (depth < 0)
+            return NULL;
+    }
+    if (depth != 0)
+        return NULL;
+    char *text = NULL;
+    bool compound = rw_get(v, "A_Expr") != NULL;
+    if (asprintf(&text, compound ? "(%.*s)" : "%.*s", (int)(end - start), w->sql + start) < 0)
+        return NULL;
+    return text;
 }
 
 /* Conditions of the enclosing SELECT's WHERE (top-level AND conjuncts) that

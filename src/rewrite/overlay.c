@@ -6,6 +6,8 @@
  *   UNION ALL main rows not changed by b and not changed on main after S
  *   UNION ALL, for keys changed on main after S and not changed by b, the
  *             first captured pre-image after S (the row as it was at S)
+ * (the middle arm is written twice, gated on whether main changed at all
+ * since S, so the usual case plans no anti-join against the history)
  * UNION ALL, not UNION: the three arms never share a key, so deduplication
  * would only cost time. The arms keep predicates the planner can push down
  * into index scans on (branch, key) and (key, seq).
@@ -45,21 +47,6 @@ static void column_list(FILE *f, const catalog_table_t *t, const char *qual)
     for (int i = 0; i < t->ncols; i++) {
         if (i)
             fputs(", ", f);
-        if (qual)
-            fprintf(f, "%s.", qual);
-        overlay_ident(f, t->cols[i]);
-    }
-}
-
-static void key_list(FILE *f, const catalog_table_t *t, const char *qual)
-{
-    bool first = true;
-    for (int i = 0; i < t->ncols; i++) {
-        if (!t->is_pk[i])
-            continue;
-        if (!first)
-            fputs(", ", f);
-        first = false;
         if (qual)
             fprintf(f, "%s.", qual);
         overlay_ident(f, t->cols[i]);
@@ -155,16 +142,18 @@ void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const
     overlay_key_match(f, t, "_h", "_b");
     key_preds(f, t, "_h", preds, npreds);
     fputc(')', f);
-    /* main's rows changed since: their first pre-image after the base point */
+    /* main's rows changed since: their first pre-image after the base point
+     * (no earlier entry for the key after it). Written as an anti-join, not
+     * DISTINCT ON, so a key condition reaches the (key, seq) index instead
+     * of sorting the whole history */
     fputs(" UNION ALL SELECT ", f);
     column_list(f, t, "_p");
-    fputs(" FROM (SELECT DISTINCT ON (", f);
-    key_list(f, t, NULL);
-    fprintf(f, ") * FROM epoch.\"h_%d\" WHERE _epoch_seq > %s", t->id, base_seq);
-    key_preds(f, t, NULL, preds, npreds);
-    fputs(" ORDER BY ", f);
-    key_list(f, t, NULL);
-    fputs(", _epoch_seq) _p WHERE _p._epoch_existed AND ", f);
+    fprintf(f, " FROM epoch.\"h_%d\" _p WHERE _p._epoch_seq > %s AND _p._epoch_existed", t->id,
+            base_seq);
+    key_preds(f, t, "_p", preds, npreds);
+    fprintf(f, " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_%d\" _q WHERE ", t->id);
+    overlay_key_match(f, t, "_q", "_p");
+    fprintf(f, " AND _q._epoch_seq > %s AND _q._epoch_seq < _p._epoch_seq) AND ", base_seq);
     not_in_branch(f, t, "_p", branch_id, preds, npreds);
     fputc(')', f);
 }

@@ -219,7 +219,9 @@ BEGIN
             USING ERRCODE = '42701';
     END IF;
     pkcols := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(pk) c);
-    pkjoin := (SELECT string_agg(format('o.%1$I IS NOT DISTINCT FROM n.%1$I', c), ' AND ') FROM unnest(pk) c);
+    -- key columns are NOT NULL: plain equality, so the anti-join can hash
+    -- (IS NOT DISTINCT FROM made an UPDATE of n rows O(n^2))
+    pkjoin := (SELECT string_agg(format('o.%1$I = n.%1$I', c), ' AND ') FROM unnest(pk) c);
 
     tid := nextval(pg_get_serial_sequence('epoch.tracked', 'id'));
     delta := 'd_' || tid;
@@ -246,6 +248,10 @@ BEGIN
     -- Change capture: statement-level triggers with transition tables, one
     -- INSERT ... SELECT per statement however many rows it touches.
     EXECUTE format($t$CREATE FUNCTION epoch.%I() RETURNS trigger LANGUAGE plpgsql AS $body$
+DECLARE
+    -- one number per statement: a statement changes each key once, and a
+    -- sequence call per row cost more than the copy itself
+    _epoch_seq_now bigint := nextval('epoch.change_seq');
 BEGIN
     -- the proxy never writes main's tables from a branch session; a function
     -- or rule that does would change production: refuse
@@ -259,16 +265,16 @@ BEGIN
     END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO epoch.%I (_epoch_seq, _epoch_existed, %s)
-        SELECT nextval('epoch.change_seq'), false, %s FROM new_rows n;
+        SELECT _epoch_seq_now, false, %s FROM new_rows n;
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO epoch.%I SELECT nextval('epoch.change_seq'), true, o.* FROM old_rows o;
+        INSERT INTO epoch.%I SELECT _epoch_seq_now, true, o.* FROM old_rows o;
         INSERT INTO epoch.%I (_epoch_seq, _epoch_existed, %s)
-        SELECT nextval('epoch.change_seq'), false, %s FROM new_rows n
+        SELECT _epoch_seq_now, false, %s FROM new_rows n
          WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE %s);
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO epoch.%I SELECT nextval('epoch.change_seq'), true, o.* FROM old_rows o;
+        INSERT INTO epoch.%I SELECT _epoch_seq_now, true, o.* FROM old_rows o;
     ELSIF TG_OP = 'TRUNCATE' THEN
-        INSERT INTO epoch.%I SELECT nextval('epoch.change_seq'), true, o.* FROM %s o;
+        INSERT INTO epoch.%I SELECT _epoch_seq_now, true, o.* FROM %s o;
     END IF;
     RETURN NULL;
 END

@@ -915,14 +915,17 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     size_t elen = 0;
     FILE *e = open_memstream(&existing, &elen);
     if (e) {
-        fputs("EXISTS (SELECT 1 FROM ", e);
+        /* a correlated scalar subquery, not EXISTS: as a sub-plan its key
+         * condition reaches each arm's index; as a semi-join PostgreSQL
+         * hashed every key of the table (1 s for a one-row INSERT) */
+        fputs("(SELECT true FROM ", e);
         char *ov_plain = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq,
                                          "_o", NULL, 0);
         fputs(ov_plain ? ov_plain : "", e);
         free(ov_plain);
         fputs(" WHERE ", e);
         overlay_key_match(e, t, "_o", "_n");
-        fputc(')', e);
+        fputs(" LIMIT 1) IS NOT NULL", e);
         fclose(e);
     }
     if (!existing) {

@@ -911,21 +911,25 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     }
     fputs(")", f);
     /* keys that exist on the branch: an error, or skipped with DO NOTHING */
+    json_object *vals = rw_get(rw_get(select, "SelectStmt"), "valuesLists");
+    bool few_rows = !select || (vals && json_object_array_length(vals) <= 100);
     char *existing = NULL;
     size_t elen = 0;
     FILE *e = open_memstream(&existing, &elen);
     if (e) {
-        /* a correlated scalar subquery, not EXISTS: as a sub-plan its key
-         * condition reaches each arm's index; as a semi-join PostgreSQL
-         * hashed every key of the table (1 s for a one-row INSERT) */
-        fputs("(SELECT true FROM ", e);
+        /* a few rows: a correlated scalar subquery, whose key condition
+         * reaches each arm's index (as a semi-join PostgreSQL hashed every
+         * key of the table: 1 s for a one-row INSERT); many rows (INSERT …
+         * SELECT, COPY): EXISTS, so the check is one hashed join instead of
+         * a sub-plan per row */
+        fputs(few_rows ? "(SELECT true FROM " : "EXISTS (SELECT 1 FROM ", e);
         char *ov_plain = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq,
                                          "_o", NULL, 0);
         fputs(ov_plain ? ov_plain : "", e);
         free(ov_plain);
         fputs(" WHERE ", e);
         overlay_key_match(e, t, "_o", "_n");
-        fputs(" LIMIT 1) IS NOT NULL", e);
+        fputs(few_rows ? " LIMIT 1) IS NOT NULL" : ")", e);
         fclose(e);
     }
     if (!existing) {

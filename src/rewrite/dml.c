@@ -1065,7 +1065,6 @@ void dml_statement(walker_t *w, const char *key, json_object *body, size_t start
         w->out->tags[have++] = update ? 'U' : 'D';
         w->out->tags[have] = '\0';
     }
-    w->rewritten++;
 }
 
 void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int nstmts)
@@ -1169,5 +1168,4 @@ void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int
     rw_add_edit(w, loc, end, strdup("pg_temp.\"epoch_copy\""));
     free(w->out->setup);
     w->out->setup = setup;
-    w->rewritten++;
 }

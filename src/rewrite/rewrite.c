@@ -411,7 +411,6 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
             }
         }
     }
-    w->rewritten++;
     if (w->nlocked < MAX_EDITS) {
         const char *alias = rw_get_str(rw_get(rv, "alias"), "aliasname");
         w->rewritten_names[w->nlocked++] = alias ? alias : relname;
@@ -834,7 +833,6 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
     }
     if (!key)
         return;
-    w->rewritten = 0;
     int lock_mark = w->nlocked;
     bool on_branch = w->s->on_branch;
     char words[40];

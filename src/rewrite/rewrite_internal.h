@@ -26,7 +26,6 @@ typedef struct walker {
     int nedits;
     const char *scope[MAX_SCOPE]; /* CTE names visible here */
     int nscope;
-    int rewritten;   /* table references replaced in the current statement */
     int stmt_no;     /* index of the current statement in the query */
     bool positional; /* a constant where its value is syntax (ORDER BY 1, typmods) */
     bool utility;    /* walking a statement other than a query or a write: refs are read-only */

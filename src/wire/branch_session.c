@@ -19,7 +19,6 @@
 #include "wire/branch_session.h"
 
 #include <ctype.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,31 +310,37 @@ static void session_cb(server_t *sv, void *arg, const internal_result_t *res)
               (long long)cat.base_seq, cat.ntables);
 }
 
-/* An internal statement that only has to succeed; on failure the held
- * message is answered with its error and *forget (the step it was for) is
- * cleared, so the next attempt starts over. */
-static void check_done(server_t *sv, void *arg, const internal_result_t *res, size_t forget)
+/* An internal statement that only has to succeed. Returns the client when
+ * it failed (the held message is then answered with its error), so the
+ * caller can forget the step it was for and start over next time. */
+static client_t *check_failed(server_t *sv, void *arg, const internal_result_t *res)
 {
     client_t *c = owner(sv, arg);
     if (!c)
-        return;
+        return NULL;
     c->br->busy = false;
-    if (!res->ok) {
-        set_error(c->br, res);
-        char **slot = (char **)((char *)c->br + forget);
-        free(*slot);
-        *slot = NULL;
-    }
+    if (res->ok)
+        return NULL;
+    set_error(c->br, res);
+    return c;
 }
 
 static void validate_cb(server_t *sv, void *arg, const internal_result_t *res)
 {
-    check_done(sv, arg, res, offsetof(struct branch_state, validated));
+    client_t *c = check_failed(sv, arg, res);
+    if (c) {
+        free(c->br->validated);
+        c->br->validated = NULL;
+    }
 }
 
 static void setup_cb(server_t *sv, void *arg, const internal_result_t *res)
 {
-    check_done(sv, arg, res, offsetof(struct branch_state, setup_done));
+    client_t *c = check_failed(sv, arg, res);
+    if (c) {
+        free(c->br->setup_done);
+        c->br->setup_done = NULL;
+    }
 }
 
 static bool queue(client_t *c, const char *sql, internal_cb_t cb)

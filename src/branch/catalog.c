@@ -112,8 +112,7 @@ static bool load_row(catalog_t *cat, const char *const *v)
     if (strcmp(kind, "table") == 0) {
         if (!v[COL_A] || !v[COL_B] || !v[COL_C])
             return false;
-        catalog_table_t *tables =
-            realloc(cat->tables, (size_t)(cat->ntables + 1) * sizeof *tables);
+        catalog_table_t *tables = realloc(cat->tables, (size_t)(cat->ntables + 1) * sizeof *tables);
         if (!tables)
             return false;
         cat->tables = tables;
@@ -177,8 +176,7 @@ bool catalog_load(catalog_t *cat, int nrows, int ncols, const char *const *value
     return seen_branch;
 }
 
-static const catalog_table_t *find_exact(const catalog_t *cat, const char *schema,
-                                         const char *name)
+static const catalog_table_t *find_exact(const catalog_t *cat, const char *schema, const char *name)
 {
     for (int i = 0; i < cat->ntables; i++)
         if (strcmp(cat->tables[i].name, name) == 0 && strcmp(cat->tables[i].schema, schema) == 0)

@@ -14,13 +14,13 @@
 #include <stdint.h>
 
 typedef struct catalog_table {
-    int id;         /* epoch.tracked.id; storage is epoch.d_<id>, epoch.h_<id> */
-    char *schema;   /* as stored in pg_namespace (not quoted) */
+    int id;       /* epoch.tracked.id; storage is epoch.d_<id>, epoch.h_<id> */
+    char *schema; /* as stored in pg_namespace (not quoted) */
     char *name;
-    char *pk_name;  /* the primary key constraint's name, for error messages */
-    char **cols;    /* in attnum order */
+    char *pk_name; /* the primary key constraint's name, for error messages */
+    char **cols;   /* in attnum order */
     bool *is_pk;
-    char **types;   /* format_type() without typmod, for casts */
+    char **types;    /* format_type() without typmod, for casts */
     char **defaults; /* default expressions (NULL = none), as the delta has them */
     int ncols;
 } catalog_table_t;
@@ -28,10 +28,10 @@ typedef struct catalog_table {
 typedef struct catalog {
     int64_t branch_id; /* 0 = main */
     int64_t base_seq;
-    int64_t version;   /* epoch.meta catalog_version */
-    bool read_only;    /* epoch.as_of is set: the session reads a ref, writes nothing */
+    int64_t version; /* epoch.meta catalog_version */
+    bool read_only;  /* epoch.as_of is set: the session reads a ref, writes nothing */
     char *branch_name;
-    char **path;       /* current_schemas(true), in order */
+    char **path; /* current_schemas(true), in order */
     int npath;
     catalog_table_t *tables;
     int ntables;

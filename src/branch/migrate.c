@@ -29,13 +29,15 @@ static void build(void)
           "END IF;\n",
           f);
     for (int i = 0; i < MIGRATE_VERSION; i++) {
-        fprintf(f, "IF v < %d THEN\n%s\nUPDATE epoch.meta SET value = %d WHERE key = "
-                   "'schema_version';\nEND IF;\n",
+        fprintf(f,
+                "IF v < %d THEN\n%s\nUPDATE epoch.meta SET value = %d WHERE key = "
+                "'schema_version';\nEND IF;\n",
                 i + 1, steps[i], i + 1);
     }
-    fprintf(f, "IF v > %d THEN\n  RAISE EXCEPTION 'the epoch schema in this database is at "
-               "version %%, newer than this proxy (%d)', v USING ERRCODE = '55000', HINT = "
-               "'Upgrade epoch-proxy.';\nEND IF;\nEND\n$epoch_migrate$",
+    fprintf(f,
+            "IF v > %d THEN\n  RAISE EXCEPTION 'the epoch schema in this database is at "
+            "version %%, newer than this proxy (%d)', v USING ERRCODE = '55000', HINT = "
+            "'Upgrade epoch-proxy.';\nEND IF;\nEND\n$epoch_migrate$",
             MIGRATE_VERSION, MIGRATE_VERSION);
     fclose(f);
 }

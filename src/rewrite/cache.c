@@ -46,8 +46,8 @@ static bool copy_result(rw_result_t *dst, const rw_result_t *src)
     dst->hint = dup_or_null(src->hint);
     dst->value = dup_or_null(src->value);
     return (!src->sql || dst->sql) && (!src->setup || dst->setup) &&
-           (!src->message || dst->message) &&
-           (!src->hint || dst->hint) && (!src->value || dst->value);
+           (!src->message || dst->message) && (!src->hint || dst->hint) &&
+           (!src->value || dst->value);
 }
 
 static void entry_free(entry_t *e)
@@ -145,9 +145,9 @@ static void insert(uint64_t h, char *key, size_t key_len, int first_param, const
 }
 
 /* Rewrite `text` (a template or the exact statement) and remember it. */
-static bool fill_and_insert(const rw_session_t *s, uint64_t h, char *key, size_t key_len,
-                            int first, const char *text, char *const *lits, int nlits,
-                            rw_result_t *out, char **tmpl_sql)
+static bool fill_and_insert(const rw_session_t *s, uint64_t h, char *key, size_t key_len, int first,
+                            const char *text, char *const *lits, int nlits, rw_result_t *out,
+                            char **tmpl_sql)
 {
     rw_result_t r;
     rewrite_statement(s, text, &r);

@@ -50,8 +50,7 @@ static void refuse(walker_t *w, const char *what)
             "%s is not supported on branch \"%s\" yet", what, rw_branch_name(w));
 }
 
-static void ident_list(FILE *f, const catalog_table_t *t, const char *qual, bool pk_only,
-                       int limit)
+static void ident_list(FILE *f, const catalog_table_t *t, const char *qual, bool pk_only, int limit)
 {
     bool first = true;
     for (int i = 0; i < t->ncols && (limit < 0 || i < limit); i++) {
@@ -78,8 +77,8 @@ static int column_index(const catalog_table_t *t, const char *name)
 
 /* RETURNING text with `*` and `x.*` expanded to the table's columns (the
  * delta has two more). Edits already recorded inside are applied. */
-static char *returning_text(walker_t *w, json_object *list, const catalog_table_t *t,
-                            size_t from, size_t to)
+static char *returning_text(walker_t *w, json_object *list, const catalog_table_t *t, size_t from,
+                            size_t to)
 {
     size_t n = list ? json_object_array_length(list) : 0;
     for (size_t i = 0; i < n; i++) {
@@ -90,10 +89,9 @@ static char *returning_text(walker_t *w, json_object *list, const catalog_table_
         if (!nf || !rw_get(json_object_array_get_idx(fields, nf - 1), "A_Star"))
             continue;
         size_t loc = (size_t)rw_get_int(cref, "location", -1);
-        const char *qual = nf > 1 ? rw_get_str(rw_get(json_object_array_get_idx(fields, 0),
-                                                       "String"),
-                                                "sval")
-                                  : NULL;
+        const char *qual =
+            nf > 1 ? rw_get_str(rw_get(json_object_array_get_idx(fields, 0), "String"), "sval")
+                   : NULL;
         size_t end = loc;
         while (end < to && w->sql[end] != '*')
             end++;
@@ -114,7 +112,7 @@ static char *returning_text(walker_t *w, json_object *list, const catalog_table_
 typedef struct target {
     const catalog_table_t *t;
     const char *alias;
-    char bid[64]; /* SQL of the branch id: checked once per statement (InitPlan) */
+    char bid[64];  /* SQL of the branch id: checked once per statement (InitPlan) */
     char *overlay; /* "(…) AS alias" */
 } target_t;
 
@@ -148,8 +146,8 @@ static bool resolve_target(walker_t *w, json_object *body, const char *verb, tar
     /* a branch deleted under the session must not silently swallow writes */
     snprintf(tg->bid, sizeof tg->bid, "(SELECT epoch._live(%lld))",
              (long long)w->s->cat->branch_id);
-    tg->overlay = rw_overlay_text(tg->t, NULL, w->s->cat->branch_id, w->s->cat->base_seq,
-                                  tg->alias, NULL, 0);
+    tg->overlay =
+        rw_overlay_text(tg->t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, tg->alias, NULL, 0);
     return tg->overlay != NULL;
 }
 
@@ -481,7 +479,6 @@ static void with_prefix(FILE *f, char *prefix)
         fputs("WITH ", f);
 }
 
-
 /* pk columns of t as "q.col" joined by sep */
 static void key_cols(FILE *f, const catalog_table_t *t, const char *q, const char *prefix)
 {
@@ -565,7 +562,8 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
     fputs(") NOT IN (SELECT ", f);
     key_cols(f, t, "_m", "_epoch_o");
     fputs(" FROM _epoch_rows _m) AND EXISTS (SELECT 1 FROM ", f);
-    char *probe = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x", NULL, 0);
+    char *probe =
+        rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x", NULL, 0);
     fputs(probe ? probe : "", f);
     free(probe);
     fputs(" WHERE (", f);
@@ -602,8 +600,7 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
     json_object *targets = rw_get(body, "targetList");
     char *exprs[MAX_ITEMS] = {0};
     int col_of[MAX_ITEMS];
-    int nt = parse_set_list(w, targets, c.set + 3, next_clause(&c, c.set), tg, exprs, col_of,
-                            true);
+    int nt = parse_set_list(w, targets, c.set + 3, next_clause(&c, c.set), tg, exprs, col_of, true);
     bool key_change = false;
     for (int i = 0; i < nt; i++)
         key_change |= tg->t->is_pk[col_of[i]];
@@ -682,8 +679,8 @@ static bool conflict_on_key(walker_t *w, json_object *conflict, const catalog_ta
         npk += t->is_pk[k];
     bool ok = n == npk && !rw_get(infer, "whereClause");
     for (int i = 0; ok && i < n; i++) {
-        const char *name = rw_get_str(rw_get(json_object_array_get_idx(elems, i), "IndexElem"),
-                                      "name");
+        const char *name =
+            rw_get_str(rw_get(json_object_array_get_idx(elems, i), "IndexElem"), "name");
         int col = name ? column_index(t, name) : -1;
         ok = col >= 0 && t->is_pk[col];
     }
@@ -728,8 +725,8 @@ static bool defaults_in_values(walker_t *w, json_object *select, const catalog_t
  * delta whose rows are, per proposed row, the proposed values when the key
  * is new on the branch, or the existing row with the SET applied (the
  * client's expressions see `excluded` and the target alias as usual). */
-static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, char **exprs,
-                         const int *col_of, int nset, const char *cwhere)
+static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, char **exprs, const int *col_of,
+                         int nset, const char *cwhere)
 {
     const catalog_table_t *t = tg->t;
     fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
@@ -747,7 +744,8 @@ static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, char **exprs,
         assigned_value(f, tg, exprs, col_of, nset, col);
         fputs(" END", f);
     }
-    fputs(" FROM _epoch_new AS excluded LEFT JOIN (SELECT _x.*, true AS \"_epoch_present\" FROM ", f);
+    fputs(" FROM _epoch_new AS excluded LEFT JOIN (SELECT _x.*, true AS \"_epoch_present\" FROM ",
+          f);
     char *ov = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x", NULL, 0);
     fputs(ov ? ov : "", f);
     free(ov);
@@ -923,8 +921,8 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
          * SELECT, COPY): EXISTS, so the check is one hashed join instead of
          * a sub-plan per row */
         fputs(few_rows ? "(SELECT true FROM " : "EXISTS (SELECT 1 FROM ", e);
-        char *ov_plain = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq,
-                                         "_o", NULL, 0);
+        char *ov_plain =
+            rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_o", NULL, 0);
         fputs(ov_plain ? ov_plain : "", e);
         free(ov_plain);
         fputs(" WHERE ", e);
@@ -1137,7 +1135,8 @@ void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int
         w->failed = true;
         return;
     }
-    fputs("DROP TABLE IF EXISTS pg_temp.\"epoch_copy\"; CREATE TEMP TABLE \"epoch_copy\" AS SELECT * FROM ",
+    fputs("DROP TABLE IF EXISTS pg_temp.\"epoch_copy\"; CREATE TEMP TABLE \"epoch_copy\" AS SELECT "
+          "* FROM ",
           fs);
     overlay_ident(fs, t->schema);
     fputc('.', fs);

@@ -202,7 +202,8 @@ char *lex_quote_named_args(const char *sql)
             p = q;
             continue;
         }
-        if (ident_start((unsigned char)sql[p]) && (p == 0 || !ident_char((unsigned char)sql[p - 1]))) {
+        if (ident_start((unsigned char)sql[p]) &&
+            (p == 0 || !ident_char((unsigned char)sql[p - 1]))) {
             size_t e = ident_end(sql, p);
             size_t after = lex_skip_blank(sql, e);
             if (sql[after] == '=' && sql[after + 1] == '>') {
@@ -342,7 +343,8 @@ int lex_max_param(const char *sql)
     int max = 0;
     for (size_t p = 0; sql[p];) {
         size_t q = skip_quoted(sql, p);
-        if (q == p && ((sql[p] == '-' && sql[p + 1] == '-') || (sql[p] == '/' && sql[p + 1] == '*')))
+        if (q == p &&
+            ((sql[p] == '-' && sql[p + 1] == '-') || (sql[p] == '/' && sql[p + 1] == '*')))
             q = lex_skip_blank(sql, p);
         if (q != p) {
             p = q;
@@ -364,8 +366,7 @@ int lex_max_param(const char *sql)
 
 /* One pass of lex_fill: with out NULL only measures. Plain runs are copied
  * whole (a char-by-char stdio copy cost 15 µs per statement). */
-static size_t fill_pass(const char *tmpl, int first_param, char *const *lits, int nlits,
-                        char *out)
+static size_t fill_pass(const char *tmpl, int first_param, char *const *lits, int nlits, char *out)
 {
     size_t o = 0, run = 0, p = 0;
 #define FLUSH_RUN()                                                                                \
@@ -434,7 +435,8 @@ static size_t scan_top(const char *sql, size_t from, size_t to,
     size_t p = from;
     while (p < to && sql[p]) {
         size_t q = skip_quoted(sql, p);
-        if (q == p && ((sql[p] == '-' && sql[p + 1] == '-') || (sql[p] == '/' && sql[p + 1] == '*')))
+        if (q == p &&
+            ((sql[p] == '-' && sql[p + 1] == '-') || (sql[p] == '/' && sql[p + 1] == '*')))
             q = lex_skip_blank(sql, p);
         if (q != p) {
             p = q;

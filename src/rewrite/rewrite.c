@@ -26,7 +26,6 @@
 #include "rewrite/overlay.h"
 #include "rewrite/rewrite_internal.h"
 
-
 /* ---- small helpers ---- */
 
 json_object *rw_get(json_object *o, const char *key)
@@ -77,8 +76,8 @@ void rw_add_edit(walker_t *w, size_t start, size_t end, char *text)
     if (w->nedits == MAX_EDITS) {
         free(text);
         rw_fail(w, "54001", "Split the statement.",
-             "statement references too many tables for epoch to rewrite (more than %d)",
-             MAX_EDITS);
+                "statement references too many tables for epoch to rewrite (more than %d)",
+                MAX_EDITS);
         return;
     }
     w->edits[w->nedits++] = (edit_t){start, end, text};
@@ -249,8 +248,8 @@ static int key_predicates(const walker_t *w, const catalog_table_t *t, const cha
         size_t nf = fields ? json_object_array_length(fields) : 0;
         if (!kind || nf < 1 || nf > 2)
             continue;
-        const char *col = rw_get_str(rw_get(json_object_array_get_idx(fields, nf - 1), "String"),
-                                     "sval");
+        const char *col =
+            rw_get_str(rw_get(json_object_array_get_idx(fields, nf - 1), "String"), "sval");
         const char *qual =
             nf == 2 ? rw_get_str(rw_get(json_object_array_get_idx(fields, 0), "String"), "sval")
                     : NULL;
@@ -264,9 +263,8 @@ static int key_predicates(const walker_t *w, const catalog_table_t *t, const cha
             continue;
         overlay_pred_t p = {.col = ci};
         if (strcmp(kind, "AEXPR_OP") == 0) {
-            const char *o = rw_get_str(rw_get(json_object_array_get_idx(rw_get(e, "name"), 0),
-                                              "String"),
-                                       "sval");
+            const char *o = rw_get_str(
+                rw_get(json_object_array_get_idx(rw_get(e, "name"), 0), "String"), "sval");
             static const char *const ops[] = {"=", "<", "<=", ">", ">=", NULL};
             for (int k = 0; o && ops[k]; k++)
                 if (strcmp(o, ops[k]) == 0)
@@ -312,8 +310,8 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         return; /* a CTE name shadows tables */
     if (has_ref && (writing || w->utility)) {
         rw_fail(w, "0A000", "Switch to that branch with SET epoch.branch to change its rows.",
-             "cannot write to \"%s@%s\".%s: a \"@ref\" reference is read-only",
-             schema ? schema : "", ref, relname);
+                "cannot write to \"%s@%s\".%s: a \"@ref\" reference is read-only",
+                schema ? schema : "", ref, relname);
         goto done;
     }
     if (!has_ref && !w->s->on_branch)
@@ -322,15 +320,14 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         w->need_catalog = true;
         goto done;
     }
-    const catalog_table_t *t =
-        catalog_find(w->s->cat, has_ref ? schema : schemaname, relname);
+    const catalog_table_t *t = catalog_find(w->s->cat, has_ref ? schema : schemaname, relname);
     if (writing) /* untracked tables on main: nothing to do; on a branch refused by caller */
         goto done;
     size_t start = (size_t)loc;
     size_t end = lex_name_end(w->sql, start);
     if (end == start) {
         rw_fail(w, "XX000", NULL, "epoch could not locate table reference \"%s\" in the statement",
-             relname);
+                relname);
         goto done;
     }
     if (has_ref)
@@ -339,9 +336,9 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
     if (has_ref && (main_ref || !t)) {
         if (!main_ref) {
             rw_fail(w, "42P01",
-                 "Only tracked tables can be read at another ref; track it with SELECT "
-                 "epoch.track('table').",
-                 "table \"%s\" is not tracked, so \"@%s\" cannot be read", relname, ref);
+                    "Only tracked tables can be read at another ref; track it with SELECT "
+                    "epoch.track('table').",
+                    "table \"%s\" is not tracked, so \"@%s\" cannot be read", relname, ref);
             goto done;
         }
         /* main's live table, however the session's branch sees it */
@@ -400,9 +397,8 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
             rw_add_edit(w, table_kw, end, text);
         } else {
             overlay_pred_t preds[MAX_PREDS];
-            int np = key_predicates(w, t, has_alias ? rw_get_str(rw_get(rv, "alias"), "aliasname")
-                                                    : relname,
-                                    preds);
+            int np = key_predicates(
+                w, t, has_alias ? rw_get_str(rw_get(rv, "alias"), "aliasname") : relname, preds);
             rw_add_edit(w, start, end,
                         rw_overlay_text(t, r, bid, base, has_alias ? NULL : relname, preds, np));
             for (int i = 0; i < np; i++) {
@@ -441,13 +437,13 @@ static void refuse_write(walker_t *w, const char *what)
 {
     if (w->s->read_only) {
         rw_fail(w, "25006", "RESET epoch.as_of to write again.",
-             "%s is not allowed while epoch.as_of is set (read-only time travel)", what);
+                "%s is not allowed while epoch.as_of is set (read-only time travel)", what);
         return;
     }
     rw_fail(w, "0A000",
-         "This kind of write is not supported on branches; run it on main (SET epoch.branch = "
-         "'main') or write it as INSERT, UPDATE or DELETE.",
-         "%s is not allowed on branch \"%s\"", what, rw_branch_name(w));
+            "This kind of write is not supported on branches; run it on main (SET epoch.branch = "
+            "'main') or write it as INSERT, UPDATE or DELETE.",
+            "%s is not allowed on branch \"%s\"", what, rw_branch_name(w));
 }
 
 /* A data-modifying CTE on a branch: its statement (the text inside the
@@ -490,8 +486,8 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
     int saved = w->nscope;
     json_object *ctes = rw_get(with, "ctes");
     bool recursive = json_object_get_boolean(rw_get(with, "recursive"));
-    size_t n = ctes && json_object_is_type(ctes, json_type_array) ? json_object_array_length(ctes)
-                                                                  : 0;
+    size_t n =
+        ctes && json_object_is_type(ctes, json_type_array) ? json_object_array_length(ctes) : 0;
     if (w->nscope + n > MAX_SCOPE) {
         rw_fail(w, "54001", "Use fewer CTEs in one statement.",
                 "statement has more CTEs in scope than epoch can resolve (%d)", MAX_SCOPE);
@@ -499,8 +495,8 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
     }
     if (recursive)
         for (size_t i = 0; i < n && w->nscope < MAX_SCOPE; i++) {
-            const char *name = rw_get_str(rw_get(json_object_array_get_idx(ctes, i), "CommonTableExpr"),
-                                       "ctename");
+            const char *name = rw_get_str(
+                rw_get(json_object_array_get_idx(ctes, i), "CommonTableExpr"), "ctename");
             if (name)
                 w->scope[w->nscope++] = name;
         }
@@ -545,8 +541,8 @@ static bool has_param(json_object *node)
  * statement (plan reuse); the constants are put back before sending. */
 static void note_positional(walker_t *w, json_object *list)
 {
-    size_t n = list && json_object_is_type(list, json_type_array) ? json_object_array_length(list)
-                                                                   : 0;
+    size_t n =
+        list && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *item = json_object_array_get_idx(list, i);
         json_object *sort = rw_get(item, "SortBy");
@@ -577,8 +573,8 @@ static void check_locks(walker_t *w, json_object *select, int rewritten_before)
         return;
     bool reaches = false;
     for (size_t i = 0; i < n && !reaches; i++) {
-        json_object *rels = rw_get(rw_get(json_object_array_get_idx(locks, i), "LockingClause"),
-                                   "lockedRels");
+        json_object *rels =
+            rw_get(rw_get(json_object_array_get_idx(locks, i), "LockingClause"), "lockedRels");
         size_t nr = rels ? json_object_array_length(rels) : 0;
         if (!nr)
             reaches = true; /* FOR UPDATE without OF locks every table */
@@ -663,11 +659,10 @@ void rw_walk(walker_t *w, json_object *node)
         if (strcmp(key, "FuncCall") == 0) {
             json_object *names = rw_get(val, "funcname");
             size_t nn = names ? json_object_array_length(names) : 0;
-            const char *first = rw_get_str(rw_get(json_object_array_get_idx(names, 0), "String"),
-                                           "sval");
-            const char *last =
-                rw_get_str(rw_get(json_object_array_get_idx(names, nn ? nn - 1 : 0), "String"),
-                           "sval");
+            const char *first =
+                rw_get_str(rw_get(json_object_array_get_idx(names, 0), "String"), "sval");
+            const char *last = rw_get_str(
+                rw_get(json_object_array_get_idx(names, nn ? nn - 1 : 0), "String"), "sval");
             if (first && strcmp(first, "epoch") == 0 && nn > 1) {
                 w->flags |= RW_F_SCHEMA;
                 if (last && changes_catalog(last))
@@ -751,9 +746,9 @@ static bool one_of(const char *key, const char *const *list)
 
 /* Statements that read nothing and write no table: the same on every branch. */
 static const char *const harmless[] = {
-    "TransactionStmt", "VariableShowStmt", "ExecuteStmt", "DeallocateStmt", "ListenStmt",
+    "TransactionStmt", "VariableShowStmt", "ExecuteStmt", "DeallocateStmt",  "ListenStmt",
     "UnlistenStmt",    "NotifyStmt",       "FetchStmt",   "ClosePortalStmt", "DiscardStmt",
-    "VariableSetStmt", "VacuumStmt", NULL};
+    "VariableSetStmt", "VacuumStmt",       NULL};
 /* Statements whose tables are read through a nested query. */
 static const char *const query_holders[] = {"SelectStmt", "ExplainStmt", "DeclareCursorStmt",
                                             "PrepareStmt", NULL};
@@ -782,15 +777,15 @@ static void set_variable(walker_t *w, json_object *set, int nstmts)
     const char *value = NULL;
     if (args && json_object_array_length(args) == 1)
         value = rw_get_str(rw_get(rw_get(json_object_array_get_idx(args, 0), "A_Const"), "sval"),
-                        "sval");
+                           "sval");
     if (!value) {
         rw_fail(w, "22023", "Write SET epoch.branch = 'feature/x'.",
-             "%s takes one branch name as a string", name);
+                "%s takes one branch name as a string", name);
         return;
     }
     if (nstmts != 1) {
         rw_fail(w, "0A000", "Send SET epoch.branch as a statement of its own.",
-             "SET %s cannot be combined with other statements in one query", name);
+                "SET %s cannot be combined with other statements in one query", name);
         return;
     }
     w->out->action = RW_SET_BRANCH;
@@ -807,8 +802,7 @@ static void show_variable(walker_t *w, json_object *show, size_t start, size_t l
         return;
     /* an unset placeholder would be an error in PostgreSQL; main is the default */
     char *text = NULL;
-    if (asprintf(&text,
-                 "SELECT coalesce(nullif(current_setting('%s', true), ''), %s) AS \"%s\"",
+    if (asprintf(&text, "SELECT coalesce(nullif(current_setting('%s', true), ''), %s) AS \"%s\"",
                  name, strcmp(name, "epoch.branch") == 0 ? "'main'" : "''", name) < 0)
         text = NULL;
     rw_add_edit(w, start, start + len, text);
@@ -885,8 +879,8 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
         }
         if (on_branch && strcmp(key, "SelectStmt") == 0 && rw_get(body, "intoClause")) {
             rw_fail(w, "0A000", "Create tables on main.",
-                 "SELECT ... INTO is not allowed on branch \"%s\": it creates a table",
-                 rw_branch_name(w));
+                    "SELECT ... INTO is not allowed on branch \"%s\": it creates a table",
+                    rw_branch_name(w));
             return;
         }
         if (strcmp(key, "SelectStmt") == 0)
@@ -916,13 +910,13 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
         statement_words(w->sql, start, words, sizeof words);
         if (strcmp(key, "DoStmt") == 0 || strcmp(key, "CallStmt") == 0)
             rw_fail(w, "0A000", "Run it on main (SET epoch.branch = 'main').",
-                 "%s is not allowed on branch \"%s\": it could change main's data", words,
-                 rw_branch_name(w));
+                    "%s is not allowed on branch \"%s\": it could change main's data", words,
+                    rw_branch_name(w));
         else
             rw_fail(w, "0A000",
-                 "Schema changes are made on main (SET epoch.branch = 'main'); branches "
-                 "share main's schema.",
-                 "%s is not allowed on branch \"%s\"", words, rw_branch_name(w));
+                    "Schema changes are made on main (SET epoch.branch = 'main'); branches "
+                    "share main's schema.",
+                    "%s is not allowed on branch \"%s\"", words, rw_branch_name(w));
         return;
     }
     /* main: anything goes, but a "@ref" cannot be the target of TRUNCATE,

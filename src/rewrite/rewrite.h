@@ -27,12 +27,12 @@ typedef enum {
 } rw_action_t;
 
 enum {
-    RW_F_SCHEMA = 1,  /* uses epoch.* objects: the epoch schema must exist */
-    RW_F_REFRESH = 2, /* may change the catalog, search_path or branch: reload after */
-    RW_F_UNPARSED = 4, /* libpg_query could not parse it (forwarded for PostgreSQL to report) */
+    RW_F_SCHEMA = 1,     /* uses epoch.* objects: the epoch schema must exist */
+    RW_F_REFRESH = 2,    /* may change the catalog, search_path or branch: reload after */
+    RW_F_UNPARSED = 4,   /* libpg_query could not parse it (forwarded for PostgreSQL to report) */
     RW_F_PREPARABLE = 8, /* one statement that can run as a prepared statement: a plain
                             SELECT (no INTO, no locking) or a branch write */
-    RW_F_DEALLOC = 16, /* DISCARD or DEALLOCATE: server-side prepared statements may be gone */
+    RW_F_DEALLOC = 16,   /* DISCARD or DEALLOCATE: server-side prepared statements may be gone */
 };
 
 #define RW_MAX_TAGS 64
@@ -40,14 +40,14 @@ enum {
 typedef struct rw_result {
     rw_action_t action;
     unsigned flags;
-    char *sql;         /* RW_REWRITTEN; malloc'd */
-    char *setup;       /* RW_REWRITTEN: run this first as an internal statement (COPY FROM) */
-    char sqlstate[6];  /* RW_ERROR */
-    char *message;     /* RW_ERROR; malloc'd */
-    char *hint;        /* RW_ERROR; malloc'd or NULL */
-    char *value;       /* RW_SET_BRANCH: the branch name; malloc'd */
-    bool is_local;     /* RW_SET_BRANCH: SET LOCAL */
-    bool as_of;        /* RW_SET_BRANCH: epoch.as_of rather than epoch.branch */
+    char *sql;        /* RW_REWRITTEN; malloc'd */
+    char *setup;      /* RW_REWRITTEN: run this first as an internal statement (COPY FROM) */
+    char sqlstate[6]; /* RW_ERROR */
+    char *message;    /* RW_ERROR; malloc'd */
+    char *hint;       /* RW_ERROR; malloc'd or NULL */
+    char *value;      /* RW_SET_BRANCH: the branch name; malloc'd */
+    bool is_local;    /* RW_SET_BRANCH: SET LOCAL */
+    bool as_of;       /* RW_SET_BRANCH: epoch.as_of rather than epoch.branch */
     /* one letter per statement, in order: 'U' or 'D' when the statement was
      * turned into an INSERT whose CommandComplete tag must read UPDATE n /
      * DELETE n, '-' otherwise; "" when there is nothing to fix up */

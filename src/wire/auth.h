@@ -81,8 +81,7 @@ void md5_password_hash(const char *user, const char *password, char out[36]);
 
 /* md5 response to a 4-byte salt: "md5" + hex(md5(hex_of_stored_hash || salt)).
  * `stored` is either a plaintext password or an "md5..." hash of it. */
-void md5_salted_response(const char *user, const char *stored, const uint8_t salt[4],
-                         char out[36]);
+void md5_salted_response(const char *user, const char *stored, const uint8_t salt[4], char out[36]);
 
 /* Constant-time verification of a client's md5 response against a userlist
  * entry (plaintext or "md5..." hash). */

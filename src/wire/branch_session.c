@@ -41,20 +41,20 @@
 
 struct branch_state {
     catalog_t cat;
-    char *view;      /* rewrite cache key of cat (see rewrite/cache.h) */
-    bool loaded;     /* cat holds the session's current view */
-    bool refresh;    /* reload before the next statement that needs it */
-    bool tx_dirty;   /* the branch changed inside a transaction: reload at its end */
-    bool busy;       /* internal statements queued for us */
-    char *validated; /* SET target that exists; the SET may now go through */
-    char *setup_done; /* setup of the held statement ran (COPY FROM's staging table) */
-    bool migrated;   /* the epoch schema is known to be current in this session's database */
+    char *view;          /* rewrite cache key of cat (see rewrite/cache.h) */
+    bool loaded;         /* cat holds the session's current view */
+    bool refresh;        /* reload before the next statement that needs it */
+    bool tx_dirty;       /* the branch changed inside a transaction: reload at its end */
+    bool busy;           /* internal statements queued for us */
+    char *validated;     /* SET target that exists; the SET may now go through */
+    char *setup_done;    /* setup of the held statement ran (COPY FROM's staging table) */
+    bool migrated;       /* the epoch schema is known to be current in this session's database */
     bool migrated_in_tx; /* … but only inside the open transaction */
-    bool has_err;    /* an internal statement failed: answer the held message */
+    bool has_err;        /* an internal statement failed: answer the held message */
     uint64_t prepared[MAX_PREPARED]; /* statement names (hashes) prepared on the server */
     int n_prepared;
-    bool swallow;          /* a converted Query is running: drop its extended replies */
-    uint64_t new_stmt;     /* statement prepared by that Query (forgotten if it fails) */
+    bool swallow;      /* a converted Query is running: drop its extended replies */
+    uint64_t new_stmt; /* statement prepared by that Query (forgotten if it fails) */
     /* CommandComplete tags to put back (UPDATE n / DELETE n for writes sent
      * as INSERTs). Requests are counted in batches, one per ReadyForQuery:
      * a fix applies to the index-th completion of its batch. */
@@ -70,7 +70,7 @@ struct branch_state {
     struct named_kind {
         char *name;
         char kind;
-    } *stmts, *portals; /* prepared statements / portals whose Execute needs a fix */
+    } * stmts, *portals; /* prepared statements / portals whose Execute needs a fix */
     int nstmts, nportals;
     char err_state[6];
     char *err_msg;
@@ -160,8 +160,7 @@ bool branch_startup(client_t *c, char *err, size_t errcap)
     if (!at)
         return true;
     if (at == st->database || !at[1]) {
-        snprintf(err, errcap, "invalid database name \"%.100s\": use dbname@branch",
-                 st->database);
+        snprintf(err, errcap, "invalid database name \"%.100s\": use dbname@branch", st->database);
         return false;
     }
     /* rebuild the parameter list: database without the branch, plus
@@ -358,8 +357,7 @@ static bool queue_migration(client_t *c)
 static bool queue_refresh(client_t *c)
 {
     c->br->busy = true;
-    return queue_migration(c) &&
-           queue(c, "SELECT * FROM epoch._session_current()", session_cb);
+    return queue_migration(c) && queue(c, "SELECT * FROM epoch._session_current()", session_cb);
 }
 
 /* ---- login ---- */
@@ -390,8 +388,7 @@ void branch_check_login(client_t *c)
         return;
     }
     br->busy = true;
-    if (!queue_migration(c) ||
-        !queue(c, "SELECT * FROM epoch._session_current()", login_cb))
+    if (!queue_migration(c) || !queue(c, "SELECT * FROM epoch._session_current()", login_cb))
         client_fail(c, "53200", "out of memory", NULL);
 }
 
@@ -463,8 +460,8 @@ static bool send_refusal(client_t *c, const char *msg, size_t total, const char 
         if (ok) {
             memcpy(copy, msg, total);
             const char *name_end = memchr(copy + 5, 0, total - 5);
-            char *q_end = name_end ? memchr(name_end + 1, 0, total - (size_t)(name_end + 1 - copy))
-                                   : NULL;
+            char *q_end =
+                name_end ? memchr(name_end + 1, 0, total - (size_t)(name_end + 1 - copy)) : NULL;
             if (q_end && (size_t)(q_end + 3 - copy) <= total) {
                 int n = rd_u16(q_end + 1);
                 char *types = q_end + 3;
@@ -911,8 +908,7 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
         br->n_prepared = 0; /* DISCARD/DEALLOCATE: ours may be gone; Close+Parse again */
     branch_hook_t ret = BRANCH_DONE;
     bool ok = true;
-    if ((r.action == RW_NEED_CATALOG || ((r.flags & RW_F_SCHEMA) &&
-                                         !br->migrated)) &&
+    if ((r.action == RW_NEED_CATALOG || ((r.flags & RW_F_SCHEMA) && !br->migrated)) &&
         r.action != RW_ERROR) {
         if (!may_query && c->tx_status == 'E') {
             ret = BRANCH_FORWARD; /* PostgreSQL refuses it: the transaction is aborted */

@@ -60,8 +60,7 @@ static void client_timer_cb(uv_timer_t *t)
         break;
     case TIMER_WAIT:
         pool_cancel_wait(c);
-        client_fail(c, "53300",
-                    "no server connection became free in time (query_wait_timeout)",
+        client_fail(c, "53300", "no server connection became free in time (query_wait_timeout)",
                     "Raise pool_size or query_wait_timeout, or use fewer concurrent clients.");
         break;
     case TIMER_NONE:
@@ -402,8 +401,7 @@ static void handle_startup(client_t *c)
 static void auth_failed(client_t *c)
 {
     char msg[200];
-    snprintf(msg, sizeof msg, "password authentication failed for user \"%.64s\"",
-             c->startup.user);
+    snprintf(msg, sizeof msg, "password authentication failed for user \"%.64s\"", c->startup.user);
     log_info("client %llu: %s", (unsigned long long)c->id, msg);
     client_fail(c, "28P01", msg, NULL);
 }
@@ -439,8 +437,8 @@ static bool start_userlist_auth(client_t *c)
     /* An unknown user still gets a full SCRAM exchange against a random
      * verifier, so a client cannot probe which user names exist. */
     bool ok = known && kind == SECRET_SCRAM ? scram_secret_parse(secret, &verifier)
-              : known                      ? scram_secret_from_password(secret, &verifier)
-                                           : false;
+              : known                       ? scram_secret_from_password(secret, &verifier)
+                                            : false;
     if (!ok) {
         unsigned char junk[18];
         char pw[40];
@@ -543,8 +541,8 @@ static long next_message(client_t *c)
     }
     if (len > worker_config(c->w)->max_message_size) {
         char msg[200];
-        snprintf(msg, sizeof msg, "message of %u bytes is larger than max_message_size (%zu)",
-                 len, worker_config(c->w)->max_message_size);
+        snprintf(msg, sizeof msg, "message of %u bytes is larger than max_message_size (%zu)", len,
+                 worker_config(c->w)->max_message_size);
         client_fail(c, "54000", msg, "Raise max_message_size in epoch.conf.");
         return -1;
     }

@@ -32,11 +32,11 @@ typedef struct server server_t;
 typedef struct pool pool_t;
 
 typedef enum {
-    CL_STARTUP,     /* waiting for the startup packet (maybe after TLS) */
-    CL_AUTH,        /* userlist: proxy's own password exchange */
-    CL_LOGIN,       /* waiting for a server to finish logging in */
-    CL_ACTIVE,      /* normal traffic */
-    CL_CLOSING,     /* closing; waiting for the stream's close callback */
+    CL_STARTUP, /* waiting for the startup packet (maybe after TLS) */
+    CL_AUTH,    /* userlist: proxy's own password exchange */
+    CL_LOGIN,   /* waiting for a server to finish logging in */
+    CL_ACTIVE,  /* normal traffic */
+    CL_CLOSING, /* closing; waiting for the stream's close callback */
 } client_state_t;
 
 typedef enum {
@@ -70,16 +70,16 @@ struct client {
     bool tls_done;
     bool counted; /* holds one max_clients slot */
     uint32_t cancel_pid, cancel_key;
-    char tx_status;        /* from the last ReadyForQuery: I, T or E */
-    int inflight;          /* Query/Sync/FunctionCall sent, ReadyForQuery pending */
-    bool unsynced;         /* extended-protocol messages sent without a Sync yet */
-    bool in_copy_in;       /* between CopyInResponse and CopyDone/CopyFail */
-    bool first_link_done;  /* ParameterStatus/BackendKeyData sent to the client */
-    bool paused_read;      /* reading stopped for backpressure */
+    char tx_status;       /* from the last ReadyForQuery: I, T or E */
+    int inflight;         /* Query/Sync/FunctionCall sent, ReadyForQuery pending */
+    bool unsynced;        /* extended-protocol messages sent without a Sync yet */
+    bool in_copy_in;      /* between CopyInResponse and CopyDone/CopyFail */
+    bool first_link_done; /* ParameterStatus/BackendKeyData sent to the client */
+    bool paused_read;     /* reading stopped for backpressure */
     /* userlist authentication */
     scram_server_t *scram;
     uint8_t md5_salt[4];
-    int auth_step; /* SCRAM: 0 = expecting the initial response */
+    int auth_step;     /* SCRAM: 0 = expecting the initial response */
     char *auth_secret; /* copy of the userlist entry for this login */
     /* session state replayed in pooled modes */
     session_entry_t *session;
@@ -99,8 +99,8 @@ struct client {
 typedef struct internal internal_t;
 typedef struct internal_result {
     bool ok;
-    const char *sqlstate; /* on error */
-    const char *message;  /* on error */
+    const char *sqlstate;    /* on error */
+    const char *message;     /* on error */
     const char *command_tag; /* last CommandComplete */
     int ncols, nrows;
     const char *const *values; /* nrows * ncols, NULL for SQL NULL */
@@ -138,7 +138,7 @@ struct server {
 struct pool {
     list_node_t node; /* worker->pools */
     worker_t *w;
-    char *user;     /* client-side user */
+    char *user; /* client-side user */
     char *database;
     list_node_t idle;    /* server_t.node, SV_IDLE */
     list_node_t waiting; /* client_t.wait */

@@ -39,7 +39,6 @@
 #include "branch/catalog.h"
 #include "rewrite/rewrite.h"
 
-
 /* ------------------------------------------------------------ fixture */
 
 static const char *const session_rows[][5] = {
@@ -1041,8 +1040,7 @@ static void check_case(const rw_case_t *c)
          * branch's rows, two base arms (gated on main's history) and the
          * history arm */
         cr_expect_eq(count_of(r.sql, " UNION ALL SELECT _b."),
-                     2 * count_of(r.sql, "_p._epoch_existed"),
-                     "[%s]: malformed overlay", c->sql);
+                     2 * count_of(r.sql, "_p._epoch_existed"), "[%s]: malformed overlay", c->sql);
         if (c->has)
             cr_expect(strstr(r.sql, c->has) != NULL, "[%s]: output lacks [%s]\n  got: %s", c->sql,
                       c->has, r.sql);
@@ -1134,21 +1132,32 @@ Test(rewrite, corpus_is_large_enough)
  * with key conditions P copied from the query's WHERE (P0 = none). The two
  * base arms are gated by the last captured change (one runs). */
 #define OV4P(B, S, P)                                                                              \
-    "(SELECT \"k\" FROM epoch.\"d_4\" WHERE _epoch_branch = " B " AND NOT _epoch_deleted"          \
-    P("")                                                                                          \
-    " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT 1 FROM "  \
-    "epoch.\"d_4\" _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P("_d.") ")"          \
-    " AND (SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"h_4\") <= " S                          \
-    " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE (SELECT "                     \
-    "coalesce(max(_epoch_seq), 0) FROM epoch.\"h_4\") > " S " AND NOT EXISTS (SELECT 1 FROM "        \
-    "epoch.\"d_4\" _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P("_d.") ")"          \
-    " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_4\" _h WHERE _h._epoch_seq > " S                     \
-    " AND _h.\"k\" = _b.\"k\"" P("_h.") ")"                                                         \
-    " UNION ALL SELECT _p.\"k\" FROM epoch.\"h_4\" _p WHERE _p._epoch_seq > " S                   \
-    " AND _p._epoch_existed" P("_p.") " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_4\" _q WHERE "         \
-    "_q.\"k\" = _p.\"k\" AND _q._epoch_seq > " S " AND _q._epoch_seq < _p._epoch_seq) AND NOT "       \
-    "EXISTS (SELECT 1 FROM epoch.\"d_4\" _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _p.\"k\"" \
-    P("_d.") "))"
+    "(SELECT \"k\" FROM epoch.\"d_4\" WHERE _epoch_branch = " B " AND NOT _epoch_deleted" P(       \
+        "") " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT " \
+            "1 FROM "                                                                              \
+            "epoch.\"d_4\" _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P(           \
+                "_d.") ")"                                                                         \
+                       " AND (SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"h_4\") <= " S       \
+                       " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE (SELECT " \
+                       "coalesce(max(_epoch_seq), 0) FROM epoch.\"h_4\") > " S                     \
+                       " AND NOT EXISTS (SELECT 1 FROM "                                           \
+                       "epoch.\"d_4\" _d WHERE _d._epoch_branch = " B                              \
+                       " AND _d.\"k\" = _b.\"k\"" P(                                               \
+                           "_d.") ")"                                                              \
+                                  " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_4\" _h WHERE "         \
+                                  "_h._epoch_seq > " S " AND _h.\"k\" = _b.\"k\"" P(               \
+                                      "_h.") ")"                                                   \
+                                             " UNION ALL SELECT _p.\"k\" FROM epoch.\"h_4\" _p "   \
+                                             "WHERE _p._epoch_seq > " S                            \
+                                             " AND _p._epoch_existed" P(                           \
+                                                 "_p.") " AND NOT EXISTS (SELECT 1 FROM "          \
+                                                        "epoch.\"h_4\" _q WHERE "                  \
+                                                        "_q.\"k\" = _p.\"k\" AND _q._epoch_seq "   \
+                                                        "> " S " AND _q._epoch_seq < "             \
+                                                               "_p._epoch_seq) AND NOT "           \
+                                                        "EXISTS (SELECT 1 FROM epoch.\"d_4\" _d "  \
+                                                        "WHERE _d._epoch_branch = " B              \
+                                                        " AND _d.\"k\" = _p.\"k\"" P("_d.") "))"
 #define P0(q) ""
 #define PK_GT0(q) " AND " q "\"k\" > 0"
 #define OV4(B, S) OV4P(B, S, P0)
@@ -1346,9 +1355,10 @@ Test(rewrite, composite_key_matches_every_key_column)
             NULL,
         "%s", out);
     /* the first pre-image per key: no earlier entry for the whole key */
-    cr_expect(strstr(out, "_q.\"order_id\" = _p.\"order_id\" AND _q.\"line_no\" = _p.\"line_no\"") !=
-                  NULL,
-              "%s", out);
+    cr_expect(
+        strstr(out, "_q.\"order_id\" = _p.\"order_id\" AND _q.\"line_no\" = _p.\"line_no\"") !=
+            NULL,
+        "%s", out);
     cr_expect(strstr(out, "SELECT \"order_id\", \"line_no\", \"qty\" FROM") != NULL, "%s", out);
     rewrite_result_free(&r);
 }

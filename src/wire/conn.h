@@ -108,6 +108,12 @@ typedef struct internal_result {
 /* Called once per internal statement, with results valid during the call. */
 typedef void (*internal_cb_t)(server_t *sv, void *arg, const internal_result_t *res);
 
+typedef struct server_param {
+    char *name;
+    char *value;       /* latest ParameterStatus */
+    char *login_value; /* value when the login finished; NULL if reported later */
+} server_param_t;
+
 struct server {
     stream_t st;
     list_node_t node; /* pool->idle or pool->all */
@@ -119,7 +125,7 @@ struct server {
     char tx_status;
     int inflight; /* requests of the client awaiting ReadyForQuery */
     scram_client_t *scram;
-    char **params; /* ParameterStatus name, value pairs (latest value wins) */
+    server_param_t *params; /* from ParameterStatus */
     int n_params;
     uint64_t idle_since_ms;
     uint64_t dirty_owner; /* id of the client whose SETs this server carries; 0 = clean */
@@ -205,6 +211,8 @@ bool server_internal_busy(const server_t *sv);
 void server_internal_kick(server_t *sv);
 /* Latest ParameterStatus value of a reported setting, or NULL. */
 const char *server_param(const server_t *sv, const char *name);
+/* Its value when the server's login finished, or NULL. */
+const char *server_param_login(const server_t *sv, const char *name);
 /* Append all ParameterStatus messages to a buffer. */
 bool server_params_replay(const server_t *sv, buf_t *out) __attribute__((warn_unused_result));
 

@@ -110,7 +110,9 @@ void pool_acquire(client_t *c)
     if (c->server || c->state == CL_CLOSING)
         return;
     if (!list_empty(&p->idle)) {
-        server_t *sv = list_entry(p->idle.next, server_t, node);
+        /* LIFO: the most recently used server has warm caches; the ones at
+         * the head age out through server_idle_timeout */
+        server_t *sv = list_entry(p->idle.prev, server_t, node);
         list_remove(&sv->node);
         link_client(c, sv);
         return;

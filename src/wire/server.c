@@ -120,8 +120,11 @@ static void server_maybe_free(server_t *sv)
 {
     if (!sv->timer_closed || !sv->stream_closed)
         return;
-    for (int i = 0; i < 2 * sv->n_params; i++)
-        free(sv->params[i]);
+    for (int i = 0; i < sv->n_params; i++) {
+        free(sv->params[i].name);
+        free(sv->params[i].value);
+        free(sv->params[i].login_value);
+    }
     free(sv->params);
     if (sv->scram)
         scram_client_free(sv->scram);
@@ -335,27 +338,36 @@ static bool ssl_answer(server_t *sv)
 static void set_param(server_t *sv, const char *name, const char *value)
 {
     for (int i = 0; i < sv->n_params; i++)
-        if (strcmp(sv->params[2 * i], name) == 0) {
+        if (strcmp(sv->params[i].name, name) == 0) {
             char *v = strdup(value);
             if (v) {
-                free(sv->params[2 * i + 1]);
-                sv->params[2 * i + 1] = v;
+                free(sv->params[i].value);
+                sv->params[i].value = v;
             }
             return;
         }
-    char **grown = realloc(sv->params, (size_t)(sv->n_params + 1) * 2 * sizeof *grown);
+    server_param_t *grown = realloc(sv->params, (size_t)(sv->n_params + 1) * sizeof *grown);
     if (!grown)
         return;
     sv->params = grown;
-    char *n = strdup(name), *v = strdup(value);
-    if (!n || !v) {
-        free(n);
-        free(v);
+    server_param_t *p = &sv->params[sv->n_params];
+    p->name = strdup(name);
+    p->value = strdup(value);
+    p->login_value = NULL;
+    if (!p->name || !p->value) {
+        free(p->name);
+        free(p->value);
         return;
     }
-    sv->params[2 * sv->n_params] = n;
-    sv->params[2 * sv->n_params + 1] = v;
     sv->n_params++;
+}
+
+/* The login is done: what the server reports now is its login state. */
+static void snapshot_login_params(server_t *sv)
+{
+    for (int i = 0; i < sv->n_params; i++)
+        if (!sv->params[i].login_value)
+            sv->params[i].login_value = strdup(sv->params[i].value); /* NULL: unknown */
 }
 
 /* ParameterStatus body: name\0value\0 */
@@ -367,18 +379,30 @@ static void note_param(server_t *sv, const char *body, size_t len)
     set_param(sv, body, nul + 1);
 }
 
-const char *server_param(const server_t *sv, const char *name)
+static const server_param_t *find_param(const server_t *sv, const char *name)
 {
     for (int i = 0; i < sv->n_params; i++)
-        if (strcasecmp(sv->params[2 * i], name) == 0)
-            return sv->params[2 * i + 1];
+        if (strcasecmp(sv->params[i].name, name) == 0)
+            return &sv->params[i];
     return NULL;
+}
+
+const char *server_param(const server_t *sv, const char *name)
+{
+    const server_param_t *p = find_param(sv, name);
+    return p ? p->value : NULL;
+}
+
+const char *server_param_login(const server_t *sv, const char *name)
+{
+    const server_param_t *p = find_param(sv, name);
+    return p ? p->login_value : NULL;
 }
 
 bool server_params_replay(const server_t *sv, buf_t *out)
 {
     for (int i = 0; i < sv->n_params; i++)
-        if (!proto_param_status(out, sv->params[2 * i], sv->params[2 * i + 1]))
+        if (!proto_param_status(out, sv->params[i].name, sv->params[i].value))
             return false;
     return true;
 }
@@ -575,6 +599,7 @@ static void login_message(server_t *sv, char type, const char *msg, size_t total
     case 'Z':
         uv_timer_stop(&sv->timer);
         sv->logged_in = true;
+        snapshot_login_params(sv);
         sv->tx_status = len >= 1 ? body[0] : 'I';
         if (c) {
             /* the client writes ReadyForQuery itself (client_login_finish),

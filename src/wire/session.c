@@ -81,12 +81,32 @@ struct session_track {
     bool failed;         /* an ErrorResponse since the last ReadyForQuery */
 };
 
-static bool is_reported(const char *name)
+/* Of those, the ones a startup packet can set (so RESET brings back the
+ * login value); the others change only with statements tracked as dirty. */
+static const char *const resettable[] = {"application_name",
+                                         "client_encoding",
+                                         "datestyle",
+                                         "intervalstyle",
+                                         "timezone",
+                                         "standard_conforming_strings",
+                                         NULL};
+
+static bool in_list(const char *const *list, const char *name)
 {
-    for (int i = 0; reported[i]; i++)
-        if (strcasecmp(reported[i], name) == 0)
+    for (int i = 0; list[i]; i++)
+        if (strcasecmp(list[i], name) == 0)
             return true;
     return false;
+}
+
+static bool is_reported(const char *name)
+{
+    return in_list(reported, name);
+}
+
+static bool is_resettable(const char *name)
+{
+    return in_list(resettable, name);
 }
 
 /* ---- session entries ---- */
@@ -786,33 +806,56 @@ void session_free(client_t *c)
 
 /* ---- bringing a server to the client's state ---- */
 
+/* The startup value this client gave for a reported setting, or NULL. */
+static const char *startup_value(const client_t *c, const char *name)
+{
+    for (int i = 0; i < c->n_session; i++)
+        if (c->session[i].value && strcasecmp(c->session[i].name, name) == 0)
+            return c->session[i].value;
+    return NULL;
+}
+
 bool session_sync_sql(client_t *c, server_t *sv, char **sql)
 {
     *sql = NULL;
     if (sv->dirty_owner == c->id && sv->dirty_version == c->session_version)
         return true;
-    /* a server at its login state needs only what differs from it */
+    /* Settings other than the reported ones cannot be seen on the server: one
+     * that carries them for someone else (or for an older state of this
+     * client) is reset to its login state first. Reported settings are
+     * compared with what the server says, so clients that differ only in
+     * application_name and the like share servers without a reset. */
     bool reset = sv->dirty_owner != 0;
-    int applied = 0;
+    bool dirty = false;
     buf_t b = {0};
     bool ok = !reset || buf_append(&b, reset_sql, strlen(reset_sql));
     for (int i = 0; ok && i < c->n_session; i++) {
         session_entry_t *e = &c->session[i];
-        if (!reset && e->value && is_reported(e->name)) {
-            const char *cur = server_param(sv, e->name);
+        if (e->value && is_reported(e->name)) {
+            const char *cur = reset ? server_param_login(sv, e->name) : server_param(sv, e->name);
             if (cur && strcmp(cur, e->value) == 0)
                 continue;
+        } else {
+            dirty = true;
         }
         ok = buf_append(&b, e->stmt, strlen(e->stmt)) && buf_append(&b, ";", 1);
-        applied++;
+    }
+    /* reported settings an earlier client brought away from the login value */
+    for (int i = 0; ok && !reset && i < sv->n_params; i++) {
+        const server_param_t *p = &sv->params[i];
+        if (!p->login_value || strcmp(p->value, p->login_value) == 0 || startup_value(c, p->name) ||
+            !is_resettable(p->name))
+            continue;
+        ok = buf_append(&b, "RESET ", 6) && buf_append(&b, p->name, strlen(p->name)) &&
+             buf_append(&b, ";", 1);
     }
     ok = ok && buf_append(&b, "", 1);
     if (!ok) {
         buf_free(&b);
         return false;
     }
-    /* whatever was applied must be reset before another client gets it */
-    sv->dirty_owner = applied ? c->id : 0;
+    /* whatever unseen state was applied must be reset before another client gets it */
+    sv->dirty_owner = dirty ? c->id : 0;
     sv->dirty_version = c->session_version;
     if (b.len <= 1)
         buf_free(&b);

@@ -201,6 +201,45 @@ def test_transaction_pool_startup_parameters_follow_client(env):
     _on_each_server(px, pids, a, check)
 
 
+def test_transaction_pool_reported_startup_parameters_follow_client(env):
+    """DateStyle, TimeZone and application_name from the startup packet
+    (PGDATESTYLE, PGTZ) are compared with what each server reports and set or
+    RESET without a full reset: they stay with their client on either server,
+    and a client that sent none sees the login defaults."""
+    import os
+    px = _pool_proxy(env, "transaction", 2)
+    pids = _both_servers(px)
+    defaults = (env.pg.sql("SHOW DateStyle"), env.pg.sql("SHOW TimeZone"))
+    saved = {k: os.environ.get(k) for k in ("PGDATESTYLE", "PGTZ")}
+    os.environ.update(PGDATESTYLE="SQL, DMY", PGTZ="Asia/Tokyo")
+    try:
+        a = env.closing(_alice(px, application_name="alice-app"))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    stamp = "SELECT to_char(timestamptz '2026-01-02 00:00:00+00', 'HH24') || ' ' || " \
+            "to_char(date '3/4/2026', 'MM')"
+
+    def check(holder):
+        # psycopg2 itself runs SET DateStyle TO 'ISO' at connect: DMY stays
+        assert _one(a, "SHOW DateStyle") == "ISO, DMY"
+        assert _one(a, "SHOW TimeZone") == "Asia/Tokyo"
+        assert _one(a, "SHOW application_name") == "alice-app"
+        assert _one(a, stamp) == "09 04"
+        assert (_one(holder, "SHOW DateStyle"), _one(holder, "SHOW TimeZone")) == defaults, \
+            "DateStyle/TimeZone leaked to another client"
+        assert _one(holder, "SHOW application_name") != "alice-app", "application_name leaked"
+
+    _on_each_server(px, pids, a, check)
+    b = env.closing(_alice(px))
+    for _ in range(6):  # b and a alternate over the two servers
+        assert (_one(b, "SHOW DateStyle"), _one(b, "SHOW TimeZone")) == defaults
+        assert _one(a, stamp) == "09 04"
+
+
 def test_transaction_pool_rolled_back_set_not_replayed(env):
     """A SET inside a rolled-back transaction is undone, as in PostgreSQL; a
     committed one is kept."""

@@ -282,6 +282,27 @@ Test(session, startup_params_become_set_statements_only_when_they_differ)
     free_client(&c);
 }
 
+/* What PostgreSQL would have reported: the value at login and now. */
+static void server_reports(server_t *sv, const char *name, const char *login, const char *now)
+{
+    sv->params = realloc(sv->params, (size_t)(sv->n_params + 1) * sizeof *sv->params);
+    cr_assert_not_null(sv->params);
+    server_param_t *p = &sv->params[sv->n_params++];
+    p->name = strdup(name);
+    p->login_value = login ? strdup(login) : NULL;
+    p->value = strdup(now);
+}
+
+static void free_server_params(server_t *sv)
+{
+    for (int i = 0; i < sv->n_params; i++) {
+        free(sv->params[i].name);
+        free(sv->params[i].value);
+        free(sv->params[i].login_value);
+    }
+    free(sv->params);
+}
+
 Test(session, reported_param_already_matching_is_skipped)
 {
     client_t c;
@@ -289,36 +310,59 @@ Test(session, reported_param_already_matching_is_skipped)
     make_client(&c, kv, 4);
     server_t sv;
     memset(&sv, 0, sizeof sv);
-    char *pair[2] = {strdup("application_name"), strdup("pgbench")};
-    sv.params = pair;
-    sv.n_params = 1;
+    server_reports(&sv, "application_name", "", "pgbench");
     cr_assert_null(sync_sql(&c, &sv));
     cr_assert_eq(sv.dirty_owner, 0, "nothing applied leaves the server clean");
-    free(pair[0]);
-    free(pair[1]);
+    free_server_params(&sv);
     free_client(&c);
 }
 
-Test(session, reported_param_set_for_one_client_is_reset_for_the_next)
+Test(session, reported_params_need_no_reset_between_clients)
 {
-    client_t a, b;
+    client_t a, b, c;
     const char *kva[] = {"user", "u", "application_name", "alice-app"};
     const char *kvb[] = {"user", "u"};
+    const char *kvc[] = {"user", "u", "application_name", "alice-app"};
     make_client(&a, kva, 4);
     make_client(&b, kvb, 2);
+    make_client(&c, kvc, 4);
     b.id = 8;
+    c.id = 9;
     server_t sv;
     memset(&sv, 0, sizeof sv);
     char *sql = sync_sql(&a, &sv);
     cr_assert_str_eq(sql, "SET application_name = 'alice-app';");
     free(sql);
+    cr_assert_eq(sv.dirty_owner, 0, "a reported setting is visible: the server stays clean");
+    server_reports(&sv, "application_name", "", "alice-app"); /* the SET's ParameterStatus */
+    cr_assert_null(sync_sql(&c, &sv), "same application_name: nothing to send");
     sql = sync_sql(&b, &sv);
-    cr_assert_str_eq(sql, "SET SESSION AUTHORIZATION DEFAULT;RESET ALL;",
+    cr_assert_str_eq(sql, "RESET application_name;",
                      "b did not send application_name: it gets the login value back");
     free(sql);
-    cr_assert_eq(sv.dirty_owner, 0, "after the reset the server is clean");
+    cr_assert_eq(sv.dirty_owner, 0);
+    free_server_params(&sv);
     free_client(&a);
     free_client(&b);
+    free_client(&c);
+}
+
+Test(session, reset_server_compares_reported_params_with_their_login_values)
+{
+    client_t c;
+    const char *kv[] = {"user", "u", "application_name", "app", "options", "-c work_mem=8MB"};
+    make_client(&c, kv, 6);
+    server_t sv;
+    memset(&sv, 0, sizeof sv);
+    sv.dirty_owner = 99; /* carries another client's unseen settings */
+    server_reports(&sv, "application_name", "app", "other");
+    char *sql = sync_sql(&c, &sv);
+    cr_assert_str_eq(sql, "SET SESSION AUTHORIZATION DEFAULT;RESET ALL;SET work_mem = '8MB';",
+                     "RESET ALL brings application_name back to 'app' already");
+    free(sql);
+    cr_assert_eq(sv.dirty_owner, 7, "work_mem cannot be seen: the server is dirty for c");
+    free_server_params(&sv);
+    free_client(&c);
 }
 
 Test(session, set_reset_and_reset_all_are_tracked)

@@ -10,14 +10,21 @@ import csv
 import statistics
 import sys
 
-TARGETS = ["direct", "pgb-session", "pgb-transaction", "epoch"]
+TARGETS = ["direct", "pgb-session", "pgb-transaction", "epoch-pass", "epoch-session",
+           "epoch-transaction"]
 NAMES = {
     "direct": "direct",
     "pgb-session": "PgBouncer session",
     "pgb-transaction": "PgBouncer transaction",
-    "epoch": "epoch-proxy",
+    "epoch-pass": "epoch passthrough",
+    "epoch-session": "epoch session",
+    "epoch-transaction": "epoch transaction",
 }
-PROXIES = ["pgb-session", "pgb-transaction", "epoch"]
+PROXIES = TARGETS[1:]
+# (numerator, denominator) of the ratio columns: each epoch-proxy mode against
+# its like (pooling with pooling, one new backend per client with direct)
+RATIOS = [("epoch-session", "pgb-session"), ("epoch-transaction", "pgb-transaction"),
+          ("epoch-pass", "direct"), ("epoch-pass", "pgb-session")]
 WORKLOAD = {"select": "select-only (-S)", "tpcb": "TPC-B-like"}
 
 
@@ -127,9 +134,7 @@ def main():
     rows = []
     for cfg in order:
         cs = cells(cfg)
-        e = cs["epoch"]
-        row = label(cfg) + [ratio(e, cs["direct"]), ratio(e, cs["pgb-session"]),
-                            ratio(e, cs["pgb-transaction"])]
+        row = label(cfg) + [ratio(cs[a], cs[b]) for a, b in RATIOS]
         for t in PROXIES:
             if cfg[2] != 1:
                 row.append("")
@@ -138,8 +143,9 @@ def main():
             else:
                 row.append(f"{(cs[t].med('lat') - cs['direct'].med('lat')) * 1000:+.0f}")
         rows.append(row)
-    print(table(["workload", "-M", "clients", "epoch/direct", "epoch/PgB session",
-                 "epoch/PgB transaction"] + [f"+µs {NAMES[t]}" for t in PROXIES], rows))
+    print(table(["workload", "-M", "clients"]
+                + [f"{NAMES[a]} / {NAMES[b]}" for a, b in RATIOS]
+                + [f"+µs {NAMES[t]}" for t in PROXIES], rows))
 
     bad = []
     for (cfg, t), rs in sorted(runs.items()):

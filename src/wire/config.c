@@ -402,7 +402,10 @@ static bool finish(config_t *cfg, char *err, size_t errcap)
     if (!split_listen(cfg, err, errcap) || !parse_backend(cfg, err, errcap))
         return false;
     if (cfg->workers == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        /* half the cores: the proxy usually shares the machine with
+         * PostgreSQL, and on 2 cores two loops cost ~20 % more CPU per
+         * transaction than one for the same throughput (docs/benchmarks.md) */
+        long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
         cfg->workers = n > 0 ? (int)n : 1;
     }
     if (cfg->workers > 256) {

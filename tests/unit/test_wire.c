@@ -155,6 +155,17 @@ Test(config, file_values_and_command_line_overrides)
     config_free_all();
 }
 
+Test(config, default_workers_are_half_the_cores)
+{
+    char *argv[] = {"epoch-proxy"};
+    char err[512];
+    config_t *cfg = config_load(1, argv, err, sizeof err);
+    cr_assert_not_null(cfg, "%s", err);
+    long half = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+    cr_assert_eq(cfg->workers, half > 0 ? half : 1);
+    config_free_all();
+}
+
 Test(config, errors_name_the_problem)
 {
     char err[512];

@@ -37,7 +37,14 @@ def _wait_running(pg, needle, timeout=10):
 def _cancel_and_check(env, conn, tag):
     cur = conn.cursor()
     t, result = _run_in_thread(lambda: cur.execute(f"SELECT pg_sleep(30) /* {tag} */"))
-    _wait_running(env.pg, tag)
+    try:
+        _wait_running(env.pg, tag)
+    except AssertionError as e:
+        # say what happened instead (seen once under CI load, not reproduced)
+        activity = env.pg.sql("SELECT pid, state, wait_event, left(query, 60) "
+                              "FROM pg_stat_activity WHERE backend_type = 'client backend'")
+        raise AssertionError(f"{e}; query thread finished: {not t.is_alive()}, result: "
+                             f"{result!r}; pg_stat_activity:\n{activity}") from None
     time.sleep(0.5)
     t_cancel = time.monotonic()
     conn.cancel()  # libpq PQcancel: a CancelRequest on a new connection

@@ -36,6 +36,8 @@
 /* Server-side statements the proxy keeps per passthrough connection for
  * plan reuse; beyond this, statements go as plain queries. */
 #define MAX_PREPARED 256
+/* Rewritten unnamed statements kept as named ones per connection. */
+#define MAX_UNNAMED 256
 /* Tag fixes pending at once (pipelined writes); beyond, writes are refused. */
 #define MAX_FIXES 256
 
@@ -53,6 +55,19 @@ struct branch_state {
     bool has_err;        /* an internal statement failed: answer the held message */
     uint64_t prepared[MAX_PREPARED]; /* statement names (hashes) prepared on the server */
     int n_prepared;
+    /* The client's unnamed statement, when rewritten, is parsed once per
+     * connection as "_epoch_u<gen>" (PostgreSQL plans the overlay at every
+     * Bind of an unnamed statement otherwise); Bind/Describe of "" are
+     * renamed to it while mapped_gen != 0. */
+    struct unnamed_stmt {
+        uint64_t hash;
+        uint32_t gen;
+    } unnamed[MAX_UNNAMED];
+    int n_unnamed;
+    uint32_t next_gen;
+    uint32_t mapped_gen;   /* what "" stands for now; 0 = itself */
+    uint64_t pending_hash; /* a new one's Parse is in flight: registered on ParseComplete */
+    uint32_t pending_gen;
     bool swallow;      /* a converted Query is running: drop its extended replies */
     uint64_t new_stmt; /* statement prepared by that Query (forgotten if it fails) */
     /* CommandComplete tags to put back (UPDATE n / DELETE n for writes sent
@@ -626,6 +641,95 @@ static bool send_prepared(client_t *c, const rw_template_t *tp, const char *view
     return true;
 }
 
+/* A rewritten Parse of the unnamed statement, first in its batch, on a
+ * passthrough connection: the first time, Parse it under a name of ours;
+ * afterwards, Parse an empty unnamed statement instead (for the client's
+ * ParseComplete) and let Bind/Describe use ours. false = not applicable. */
+static bool send_unnamed(client_t *c, const char *msg, size_t total, const char *sql, bool *oom)
+{
+    struct branch_state *br = c->br;
+    server_t *sv = c->server;
+    *oom = false;
+    const char *body = msg + 5, *end = msg + total;
+    const char *q_end = body[0] == '\0' ? memchr(body + 1, 0, (size_t)(end - body - 1)) : NULL;
+    if (!q_end || sv->pool || c->inflight > 0 || c->unsynced || c->tx_status == 'E')
+        return false;
+    const char *types = q_end + 1;
+    size_t types_len = (size_t)(end - types);
+    XXH3_state_t *st = XXH3_createState();
+    if (!st) {
+        *oom = true;
+        return false;
+    }
+    XXH3_64bits_reset(st);
+    XXH3_64bits_update(st, br->view, strlen(br->view) + 1);
+    XXH3_64bits_update(st, sql, strlen(sql) + 1);
+    XXH3_64bits_update(st, types, types_len);
+    uint64_t h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    uint32_t gen = 0;
+    for (int i = 0; i < br->n_unnamed && !gen; i++)
+        if (br->unnamed[i].hash == h)
+            gen = br->unnamed[i].gen;
+    if (!gen && br->n_unnamed == MAX_UNNAMED)
+        return false;
+    char name[32];
+    buf_t b = {0};
+    size_t start;
+    bool ok = buf_msg_begin(&b, 'P', &start);
+    if (gen) {
+        ok = ok && buf_put_str(&b, "") && buf_put_str(&b, "") && buf_put_i16(&b, 0);
+    } else {
+        gen = ++br->next_gen; /* never reused: no clash with one we lost track of */
+        snprintf(name, sizeof name, "_epoch_u%u", gen);
+        ok =
+            ok && buf_put_str(&b, name) && buf_put_str(&b, sql) && buf_append(&b, types, types_len);
+        br->pending_hash = h;
+        br->pending_gen = gen;
+    }
+    if (ok)
+        buf_msg_end(&b, start);
+    ok = ok && stream_write(&sv->st, b.data, b.len);
+    buf_free(&b);
+    if (!ok) {
+        br->pending_gen = 0;
+        *oom = true;
+        return false;
+    }
+    br->mapped_gen = gen;
+    c->unsynced = true;
+    return true;
+}
+
+bool branch_rename_unnamed(client_t *c, const char *msg, size_t total, buf_t *out)
+{
+    struct branch_state *br = c->br;
+    if (!br || !br->mapped_gen)
+        return false;
+    const char *body = msg + 5, *end = msg + total;
+    char name[32];
+    snprintf(name, sizeof name, "_epoch_u%u", br->mapped_gen);
+    size_t start;
+    if (msg[0] == 'D') {
+        if (total != 7 || body[0] != 'S' || body[1] != '\0')
+            return false;
+        if (!buf_msg_begin(out, 'D', &start) || !buf_put_u8(out, 'S') || !buf_put_str(out, name))
+            return false;
+        buf_msg_end(out, start);
+        return true;
+    }
+    /* Bind: portal, statement, then the rest as it is */
+    const char *portal_end = memchr(body, 0, (size_t)(end - body));
+    if (!portal_end || portal_end + 1 >= end || portal_end[1] != '\0')
+        return false;
+    if (!buf_msg_begin(out, 'B', &start) ||
+        !buf_append(out, body, (size_t)(portal_end - body) + 1) || !buf_put_str(out, name) ||
+        !buf_append(out, portal_end + 2, (size_t)(end - portal_end - 2)))
+        return false;
+    buf_msg_end(out, start);
+    return true;
+}
+
 /* The tracked table whose delta is named by `"d_<id>"` at p, or NULL. */
 static const catalog_table_t *delta_table_at(const catalog_t *cat, const char *p, size_t *len)
 {
@@ -727,6 +831,15 @@ int branch_server_message(client_t *c, const char *msg, size_t total, buf_t *out
 {
     struct branch_state *br = c->br;
     char type = msg[0];
+    if (br->pending_gen && (type == '1' || type == 'E' || type == 'Z')) {
+        /* the first reply of the batch answers our Parse */
+        if (type == '1' && br->n_unnamed < MAX_UNNAMED)
+            br->unnamed[br->n_unnamed++] =
+                (struct unnamed_stmt){.hash = br->pending_hash, .gen = br->pending_gen};
+        else if (br->mapped_gen == br->pending_gen)
+            br->mapped_gen = 0;
+        br->pending_gen = 0;
+    }
     if (br->swallow) {
         switch (type) {
         case '1': /* ParseComplete */
@@ -793,6 +906,10 @@ void branch_note_client(client_t *c, const char *msg, size_t total)
     struct branch_state *br = c->br;
     const char *body = msg + 5, *end = msg + total;
     switch (msg[0]) {
+    case 'P':
+        if (total > 5 && body[0] == '\0')
+            br->mapped_gen = 0; /* the client's own unnamed statement again */
+        break;
     case 'Q':
     case 'S':
     case 'F':
@@ -822,6 +939,8 @@ void branch_note_client(client_t *c, const char *msg, size_t total)
     }
     case 'C':
         if (total > 6 && memchr(body + 1, 0, (size_t)(end - body - 1))) {
+            if (body[0] == 'S' && body[1] == '\0')
+                br->mapped_gen = 0;
             if (body[0] == 'S')
                 kind_set(&br->stmts, &br->nstmts, body + 1, '-');
             else
@@ -886,6 +1005,8 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
         return BRANCH_WAIT;
     if (br->has_err)
         return answer_error(c, msg, total);
+    if (msg[0] == 'P' && msg[5] == '\0')
+        br->mapped_gen = 0; /* whatever comes of it, "" is no longer ours */
     /* internal statements: never between unsynced extended messages (see
      * "Must never" above), nor in a failed transaction, where they would
      * fail too and the client could not even get its ROLLBACK through */
@@ -904,8 +1025,11 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
         rewrite_cached(&s, br->view, sql, &r, msg[0] == 'Q' ? &tp : NULL);
     else
         rewrite_statement(&s, sql, &r);
-    if (r.flags & RW_F_DEALLOC)
+    if (r.flags & RW_F_DEALLOC) {
         br->n_prepared = 0; /* DISCARD/DEALLOCATE: ours may be gone; Close+Parse again */
+        br->n_unnamed = 0;
+        br->mapped_gen = 0;
+    }
     branch_hook_t ret = BRANCH_DONE;
     bool ok = true;
     if ((r.action == RW_NEED_CATALOG || ((r.flags & RW_F_SCHEMA) && !br->migrated)) &&
@@ -962,6 +1086,9 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
         }
         bool oom = false;
         if (msg[0] == 'Q' && (r.flags & RW_F_PREPARABLE) && send_prepared(c, &tp, br->view, &oom))
+            break;
+        if (msg[0] == 'P' && (r.flags & RW_F_PREPARABLE) && !oom && br->view &&
+            send_unnamed(c, msg, total, r.sql, &oom))
             break;
         ok = !oom && send_replacement(c, msg, total, r.sql);
         break;

@@ -47,6 +47,11 @@ int branch_server_message(client_t *c, const char *msg, size_t total, buf_t *out
 /* A frontend message forwarded to the server (Q, S, F, B, E, C), for the
  * tag bookkeeping; Query and Parse pass through branch_on_message first. */
 void branch_note_client(client_t *c, const char *msg, size_t total);
+/* Bind or Describe of the unnamed statement while it stands for one of the
+ * proxy's named statements: the renamed message in out. false = forward the
+ * client's message as it is (out untouched unless out of memory). */
+bool branch_rename_unnamed(client_t *c, const char *msg, size_t total, buf_t *out)
+    __attribute__((warn_unused_result));
 /* A ReadyForQuery reached the client (tx status updated). */
 void branch_after_ready(client_t *c);
 void branch_free(client_t *c);

@@ -129,6 +129,7 @@ static void client_maybe_free(client_t *c)
     startup_free(&c->startup);
     session_free(c);
     branch_free(c);
+    buf_free(&c->alt);
     if (c->scram)
         scram_server_free(c->scram);
     free(c->auth_secret);
@@ -615,8 +616,13 @@ static void process_messages(client_t *c)
             }
         }
         if (c->br && (type == 'Q' || type == 'S' || type == 'F' || type == 'B' || type == 'E' ||
-                      type == 'C'))
+                      type == 'C' || type == 'P'))
             branch_note_client(c, p, (size_t)total);
+        bool renamed = false;
+        if (c->br && (type == 'B' || type == 'D')) {
+            buf_reset(&c->alt);
+            renamed = branch_rename_unnamed(c, p, (size_t)total, &c->alt);
+        }
         switch (type) {
         case 'X':
             flush_span(c, &span, &span_len);
@@ -664,7 +670,13 @@ static void process_messages(client_t *c)
             return;
         }
         }
-        if (span && span + span_len == p) {
+        if (renamed) {
+            flush_span(c, &span, &span_len);
+            if (!stream_write(&sv->st, c->alt.data, c->alt.len)) {
+                client_fail(c, "53200", "out of memory", NULL);
+                return;
+            }
+        } else if (span && span + span_len == p) {
             span_len += (size_t)total;
         } else {
             flush_span(c, &span, &span_len);

@@ -67,6 +67,7 @@ struct client {
     server_t *server;
     pool_t *pool;
     startup_t startup;
+    buf_t alt; /* scratch for a client message the proxy renames */
     bool tls_done;
     bool counted; /* holds one max_clients slot */
     uint32_t cancel_pid, cancel_key;

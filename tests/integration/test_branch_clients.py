@@ -10,6 +10,7 @@ Open proxy bugs are kept as known_bug_* functions (the runner only runs test_*).
 import os
 import re
 import shutil
+import struct
 import subprocess
 import urllib.parse
 from decimal import Decimal
@@ -225,6 +226,112 @@ def test_psycopg3_server_side_binding_and_prepare(env):
                             ).fetchall() == [(20, "in block"), (21, "product 21")]
     finally:
         conn.close()
+    assert _checksums(env, db, MAIN_TABLES) == before
+
+
+def _extended(raw, msgs):
+    """Send extended-protocol messages and a Sync; the replies up to
+    ReadyForQuery as (type, body) pairs."""
+    raw.send(b"".join(msgs) + harness.message(b"S"))
+    out = []
+    while True:
+        mtype, body = raw.read_message()
+        out.append((mtype, body))
+        if mtype == b"Z":
+            return out
+
+
+def _parse(name, sql, types=()):
+    return harness.message(b"P", name + b"\0" + sql.encode() + b"\0" + struct.pack(
+        f"!h{len(types)}i", len(types), *types))
+
+
+def _bind(stmt, *params):
+    body = b"\0" + stmt + b"\0" + struct.pack("!hh", 0, len(params))
+    for v in params:
+        body += struct.pack("!i", len(v)) + v.encode()
+    return harness.message(b"B", body + struct.pack("!h", 0))
+
+
+EXECUTE = harness.message(b"E", b"\0" + struct.pack("!i", 0))
+
+
+def _rows(replies):
+    return [body for t, body in replies if t == b"D"]
+
+
+def test_unnamed_statements_on_a_branch_are_parsed_once(env):
+    """The extended protocol's unnamed statement (psycopg 3, pgbench -M
+    extended, most drivers): on a branch the proxy parses the rewritten
+    statement once per connection under a name of its own, so PostgreSQL does
+    not plan the overlay at every Bind. The client cannot tell: replies,
+    Describe, Close and errors are those of its unnamed statement."""
+    if psycopg is None:
+        raise AssertionError("psycopg 3 is not installed (Debian python3-psycopg, scripts/deps.sh)")
+    db = "bc_unnamed"
+    px, main = _setup(env, db)
+    _fetch(main, "SELECT epoch.branch_create('b2')")
+    before = _checksums(env, db, MAIN_TABLES)
+    conn = psycopg.connect(px.dsn(dbname=f"{db}@b"), autocommit=True, prepare_threshold=None)
+    try:
+        conn.execute("UPDATE products SET stock = 100 + id WHERE id <= 5")
+        for i in range(1, 21):  # the same statement, other parameters
+            assert conn.execute("SELECT id, stock FROM products WHERE id = %s",
+                                (i,)).fetchall() == [(i, 100 + i if i <= 5 else i % 20)], i
+        ours = "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE '\\_epoch\\_u%%'"
+        assert conn.execute(ours).fetchone() == (1,), "parsed once, kept under one name"
+        for i in range(3):  # writes too
+            cur = conn.execute("UPDATE products SET stock = stock + %s WHERE id = %s", (i, 7))
+            assert (cur.statusmessage, cur.rowcount) == ("UPDATE 1", 1)
+        assert conn.execute("SELECT stock FROM products WHERE id = %s", (7,)).fetchone() == (10,)
+        assert conn.execute(ours).fetchone() == (3,), \
+            conn.execute("SELECT name, statement FROM pg_prepared_statements").fetchall()
+        # another branch in the same session: another rewrite, another statement
+        conn.execute("SET epoch.branch = b2")
+        assert conn.execute("SELECT id, stock FROM products WHERE id = %s",
+                            (3,)).fetchall() == [(3, 3)]
+        assert conn.execute(ours).fetchone() == (4,)
+        # DISCARD ALL drops them all: the proxy notices and parses again
+        conn.execute("SET epoch.branch = b")
+        conn.execute("DEALLOCATE ALL")
+        assert conn.execute("SELECT id, stock FROM products WHERE id = %s",
+                            (4,)).fetchall() == [(4, 104)]
+        assert conn.execute(ours).fetchone() == (1,)
+        # an error in the statement: as on main, and the next one works
+        try:
+            conn.execute("SELECT no_such_column FROM products WHERE id = %s", (1,))
+            raise AssertionError("unknown column accepted")
+        except psycopg.errors.UndefinedColumn:
+            pass
+        assert conn.execute("SELECT stock FROM products WHERE id = %s", (2,)).fetchone() == (102,)
+    finally:
+        conn.close()
+
+    # the protocol itself, with a raw client: Describe of "" the first and the
+    # second time, Close of "" and a Bind of it afterwards (26000 as on main)
+    sql = "SELECT id, name, price FROM products WHERE id = $1"
+    with px.raw() as raw:
+        raw.login(database=f"{db}@b")
+        first = _extended(raw, [_parse(b"", sql, (23,)), harness.message(b"D", b"S\0")])
+        second = _extended(raw, [_parse(b"", sql, (23,)), harness.message(b"D", b"S\0")])
+        assert [t for t, _ in first] == [b"1", b"t", b"T", b"Z"], first
+        assert first == second, (first, second)
+        got = _extended(raw, [_bind(b"", "3"), EXECUTE])
+        assert [t for t, _ in got] == [b"2", b"D", b"C", b"Z"], got
+        assert b"product 3" in _rows(got)[0]
+        got = _extended(raw, [harness.message(b"C", b"S\0"), _bind(b"", "3"), EXECUTE])
+        assert [t for t, _ in got] == [b"3", b"E", b"Z"], got
+        assert harness.parse_error_fields(got[1][1])["C"] == "26000", got
+        # pipelined Parses of "" in one batch: each Bind gets its own statement
+        got = _extended(raw, [_parse(b"", sql, (23,)), _bind(b"", "1"), EXECUTE,
+                              _parse(b"", "SELECT stock FROM products WHERE id = $1", (23,)),
+                              _bind(b"", "2"), EXECUTE])
+        assert [t for t, _ in got] == [b"1", b"2", b"D", b"C", b"1", b"2", b"D", b"C", b"Z"], got
+        assert b"product 1" in _rows(got)[0] and _rows(got)[1].endswith(b"102"), _rows(got)
+    with harness.RawClient(env.pg.port) as raw:  # main, directly: the same parameter types
+        raw.login(database=db)
+        direct = _extended(raw, [_parse(b"", sql, (23,)), harness.message(b"D", b"S\0")])
+        assert direct[1] == first[1], (direct, first)
     assert _checksums(env, db, MAIN_TABLES) == before
 
 

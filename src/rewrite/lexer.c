@@ -168,6 +168,30 @@ size_t lex_paren_end(const char *sql, size_t pos)
     return pos;
 }
 
+size_t lex_bracket_end(const char *sql, size_t pos)
+{
+    if (sql[pos] != '[')
+        return pos;
+    int depth = 0;
+    size_t p = pos;
+    while (sql[p]) {
+        size_t q = skip_quoted(sql, p);
+        if (q == p &&
+            ((sql[p] == '-' && sql[p + 1] == '-') || (sql[p] == '/' && sql[p + 1] == '*')))
+            q = lex_skip_blank(sql, p);
+        if (q != p) {
+            p = q;
+            continue;
+        }
+        if (sql[p] == '(' || sql[p] == '[')
+            depth++;
+        else if ((sql[p] == ')' || sql[p] == ']') && --depth == 0)
+            return sql[p] == ']' ? p + 1 : pos;
+        p++;
+    }
+    return pos;
+}
+
 size_t lex_keyword_before(const char *sql, size_t pos, const char *kw)
 {
     size_t p = pos;

@@ -19,6 +19,9 @@ size_t lex_paren_end(const char *sql, size_t pos);
 /* End of the constant token at pos: a number (with a leading '-'), a
  * '...' or E'...' string, or a $n parameter; pos if none. */
 size_t lex_constant_end(const char *sql, size_t pos);
+/* End of a bracketed subscript starting at pos ('[' there; nested brackets
+ * and parentheses, literals and comments skipped), or pos if none. */
+size_t lex_bracket_end(const char *sql, size_t pos);
 /* Skip blanks and comments forward from pos. */
 size_t lex_skip_blank(const char *sql, size_t pos);
 /* Start of the word just before pos (skipping blanks and comments) when it

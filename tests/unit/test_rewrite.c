@@ -55,6 +55,7 @@ static const char *const session_rows[][5] = {
     {"rel", NULL, "public", "we\"ird", NULL},
     {"rel", NULL, "app", "products", NULL},
     {"rel", NULL, "public", "line_items", NULL},
+    {"rel", NULL, "public", "arrs", NULL},
     {"table", "1", "public", "users", "users_pkey"},
     {"table", "2", "public", "orders", "orders_pkey"},
     {"table", "3", "public", "Users", "Users_pkey"},
@@ -64,6 +65,7 @@ static const char *const session_rows[][5] = {
     {"table", "7", "public", "accounts", "accounts_pkey"},
     {"table", "8", "public", "line_items", "line_items_pkey"},
     {"table", "9", "other", "stats", "stats_pkey"},
+    {"table", "10", "public", "arrs", "arrs_pkey"},
     {"column", "1", "id", "true", "integer"},
     {"column", "1", "name", "false", "text"},
     {"column", "1", "email", "false", "text"},
@@ -85,6 +87,10 @@ static const char *const session_rows[][5] = {
     {"column", "8", "qty", "false", "integer"},
     {"column", "9", "day", "true", "integer"},
     {"column", "9", "n", "false", "integer"},
+    {"column", "10", "id", "true", "integer"},
+    {"column", "10", "a", "false", "integer[]"},
+    {"column", "10", "qty", "false", "integer"},
+    {"column", "10", "meta", "false", "jsonb"},
     {"default", "2", "id", "nextval('orders_id_seq'::regclass)", NULL},
 };
 #define NSESSION ((int)(sizeof session_rows / sizeof session_rows[0]))
@@ -711,6 +717,43 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
     WRITE("UPDATE line_items SET line_no = line_no + 1", "8 8", "U", NULL, NULL),
     WRITE("UPDATE app.products p SET price = 0 WHERE p.id = 1", "6", "U", NULL, NULL),
     WRITE("UPDATE public.accounts SET balance = 0", "7", "U", NULL, NULL),
+    /* multiple-column SET: each column gets its item of the row */
+    WRITE("UPDATE users SET (name, email) = ('a', 'b') WHERE id = 1", "1", "U",
+          LIVE7 ", \"users\".\"id\", ('a'), ( 'b') FROM (SELECT", "UPDATE users"),
+    WRITE("UPDATE users SET (email, name) = ROW(name, email) WHERE id = 1", "1", "U",
+          LIVE7 ", \"users\".\"id\", ( email), (name) FROM (SELECT", NULL),
+    WRITE("UPDATE users SET name = 'x', (email) = ROW('y')", "1", "U",
+          "DO UPDATE SET (\"name\", \"email\", \"_epoch_deleted\") = (SELECT ( 'x')::text, "
+          "('y')::text, false FROM",
+          NULL),
+    WRITE("UPDATE users SET (name, email) = (DEFAULT, 'e') WHERE id = 1", "1", "U",
+          "\"users\".\"id\", (NULL), ( 'e') FROM", "DEFAULT"),
+    WRITE("UPDATE users SET (id, name) = (id + 10, 'k') WHERE id = 1", "1 1", "U", "_epoch_gone",
+          NULL),
+    /* … and a sub-SELECT gives each column a scalar sub-SELECT of its column
+     * (its reads rewritten; SET appears twice: re-applied on a row changed
+     * meanwhile) */
+    WRITE("UPDATE users SET (name, email) = (SELECT name, email FROM users WHERE id = 2) WHERE "
+          "id = 1",
+          "1 1 1 1 1", "U", "(SELECT _epoch_m._epoch_c2 FROM  (SELECT name, email FROM (SELECT",
+          NULL),
+    WRITE("UPDATE users u SET (name, email) = (SELECT o.total::text, 'x' FROM orders o WHERE "
+          "o.user_id = u.id)",
+          "1 2 2 2 2", "U", "AS _epoch_m (_epoch_c1, _epoch_c2))", NULL),
+    WRITE("INSERT INTO users VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET (name, email) = "
+          "(excluded.name, 'z')",
+          "1", "", "ELSE (excluded.name) END, CASE", NULL),
+    /* array element assignment: the array with the element replaced */
+    WRITE("UPDATE arrs SET a[1] = 9 WHERE id = 1", "10", "U",
+          "FROM (SELECT (\"arrs\".\"a\")::integer[], (1)::integer, ( 9 )::integer) AS _epoch_s "
+          "(_epoch_a, _epoch_i, _epoch_v)",
+          "UPDATE arrs"),
+    WRITE("UPDATE arrs SET (qty, a[id]) = (1, qty) WHERE id = 1", "10", "U",
+          "(SELECT (\"arrs\".\"a\")::integer[], (id)::integer, ( qty)::integer)", NULL),
+    WRITE("UPDATE arrs SET a [ (SELECT max(id) FROM arrs) ] = 0", "10 10 10", "U", NULL, NULL),
+    WRITE("INSERT INTO arrs VALUES (1, '{1}') ON CONFLICT (id) DO UPDATE SET a[2] = excluded.qty",
+          "10", "", "(SELECT (\"arrs\".\"a\")::integer[], (2)::integer, ( excluded.qty)::integer)",
+          NULL),
     /* DELETE: tombstones */
     WRITE("DELETE FROM users WHERE id = 1", "1", "D",
           INTO_D1 "\"id\", \"name\", \"email\", \"_epoch_deleted\") SELECT " LIVE7, "DELETE"),
@@ -753,7 +796,31 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
         "'m'",
         "0A000", "MERGE " REFUSED),
     ERR(BR, "UPDATE users SET name = 'x' WHERE CURRENT OF c", "0A000", "WHERE CURRENT OF"),
-    ERR(BR, "UPDATE users SET (name, email) = ('a', 'b')", "0A000", "SET list"),
+    ERR(BR, "UPDATE users SET name.first = 'x'", "0A000",
+        "assignment to a field of a composite column (SET c.f = …) is not supported"),
+    ERR(BR, "UPDATE arrs SET a[1:2] = '{1,2}'", "0A000", "array slice"),
+    ERR(BR, "UPDATE arrs SET a[:2] = '{1,2}'", "0A000", "array slice"),
+    ERR(BR, "UPDATE arrs SET a[1][2] = 1", "0A000", "multidimensional array"),
+    ERR(BR, "UPDATE arrs SET meta['k'] = '1'", "0A000", "column \"meta\" of type jsonb"),
+    ERR(BR, "UPDATE arrs SET a[1] = DEFAULT", "0A000", "cannot set an array element to DEFAULT"),
+    /* PostgreSQL's own errors for SET lists, with its SQLSTATE and wording */
+    ERR(BR, "UPDATE users SET (name, email) = ('a')", "42601",
+        "source for a multiple-column UPDATE item must be a sub-SELECT or ROW() expression"),
+    ERR(BR, "UPDATE users SET (name, email) = ARRAY(SELECT 'a')", "42601",
+        "must be a sub-SELECT or ROW() expression"),
+    ERR(BR, "UPDATE users SET (name, email) = ('a', 'b', 'c')", "42601",
+        "number of columns does not match number of values"),
+    ERR(BR, "UPDATE users SET (name, email) = ROW('a')", "42601", "number of columns"),
+    ERR(BR, "UPDATE users SET (name, email) = (SELECT 'a')", "42601", "number of columns"),
+    ERR(BR, "UPDATE users SET (name, name) = ('a', 'b')", "42601",
+        "multiple assignments to same column \"name\""),
+    ERR(BR, "UPDATE users SET name = 'a', (email, name) = ('b', 'c')", "42601",
+        "multiple assignments"),
+    ERR(BR, "UPDATE arrs SET a = '{1}', a[1] = 2", "42601", "multiple assignments"),
+    ERR(BR, "UPDATE arrs SET a[1] = 2, a = '{1}'", "42601", "multiple assignments"),
+    ERR(BR, "UPDATE users SET (name, nope) = ('a', 'b')", "42703", "\"nope\""),
+    ERR(BR, "INSERT INTO users VALUES (1) ON CONFLICT (id) DO UPDATE SET (name, id) = ('x', 2)",
+        "0A000", "primary key column"),
     ERR(BR, "INSERT INTO users OVERRIDING SYSTEM VALUE VALUES (1)", "0A000", "OVERRIDING"),
     ERR(BR, "INSERT INTO users VALUES (1) ON CONFLICT (name) DO UPDATE SET name = 'x'", "0A000",
         "must target the primary key"),
@@ -1391,7 +1458,8 @@ Test(rewrite, unsupported_writes_are_refused_on_a_branch)
         "INSERT INTO notrack VALUES (1)",
         "MERGE INTO users u USING orders o ON o.id = u.id WHEN MATCHED THEN DELETE",
         "UPDATE users SET name = 'x' WHERE CURRENT OF c",
-        "UPDATE users SET (name, email) = ('a', 'b')",
+        "UPDATE users SET name.first = 'x'",
+        "UPDATE arrs SET a[1:2] = '{1,2}'",
         "INSERT INTO users OVERRIDING USER VALUE VALUES (1)",
         "INSERT INTO users VALUES (1) ON CONFLICT (name) DO UPDATE SET name = 'x'",
         "COPY users FROM STDIN; SELECT 1",
@@ -1458,6 +1526,109 @@ Test(rewrite, update_and_delete_tags_are_fixed_up)
         cr_expect_str_eq(r.tags, cases[i].tags, "[%s]: tags [%s]", cases[i].sql, r.tags);
         rewrite_result_free(&r);
     }
+}
+
+/* The rewrite without its blanks (for comparing two spellings of one
+ * statement); malloc'd. */
+static char *rewrite_without_blanks(const char *sql)
+{
+    rw_result_t r;
+    cr_assert_eq(rw(BR, sql, &r), RW_REWRITTEN, "[%s]: %s", sql, r.message ? r.message : "");
+    assert_parses(r.sql, sql);
+    char *out = strdup(r.sql);
+    cr_assert_not_null(out);
+    size_t o = 0;
+    for (const char *p = r.sql; *p; p++)
+        if (*p != ' ')
+            out[o++] = *p;
+    out[o] = '\0';
+    rewrite_result_free(&r);
+    return out;
+}
+
+Test(rewrite, multiple_column_set_rewrites_like_single_column_sets)
+{
+    const char *pairs[][2] = {
+        {"UPDATE users SET (name, email) = ('a', 'b') WHERE id = 1",
+         "UPDATE users SET name = 'a', email = 'b' WHERE id = 1"},
+        {"UPDATE users SET (name, email) = ROW(email, name) RETURNING *",
+         "UPDATE users SET name = email, email = name RETURNING *"},
+        {"UPDATE users SET (id, name) = (id + 1, DEFAULT), email = 'x' WHERE id = 1",
+         "UPDATE users SET id = id + 1, name = DEFAULT, email = 'x' WHERE id = 1"},
+        {"UPDATE users u SET (name) = ROW(o.total::text) FROM orders o WHERE o.user_id = u.id",
+         "UPDATE users u SET name = o.total::text FROM orders o WHERE o.user_id = u.id"},
+        {"INSERT INTO users VALUES (1) ON CONFLICT (id) DO UPDATE SET (name, email) = "
+         "(excluded.name, 'z') WHERE users.name IS NULL",
+         "INSERT INTO users VALUES (1) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+         "email = 'z' WHERE users.name IS NULL"},
+        {"WITH x AS (UPDATE users SET (name, email) = ((SELECT max(name) FROM users), 'q') "
+         "RETURNING id) SELECT * FROM x",
+         "WITH x AS (UPDATE users SET name = (SELECT max(name) FROM users), email = 'q' "
+         "RETURNING id) SELECT * FROM x"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        char *multi = rewrite_without_blanks(pairs[i][0]);
+        char *single = rewrite_without_blanks(pairs[i][1]);
+        cr_expect_str_eq(multi, single, "[%s]\n  vs [%s]", pairs[i][0], pairs[i][1]);
+        free(multi);
+        free(single);
+    }
+}
+
+Test(rewrite, multiple_column_set_from_a_subselect_reads_each_column_of_it)
+{
+    rw_result_t r;
+    const char *out = expect_rewritten(
+        BR, "UPDATE users SET (name, email, id) = (SELECT 'n', email, 5 FROM users WHERE id = 2)",
+        "1 1 1 1 1", &r);
+    /* the key changes: no re-check; each column once in the changed rows
+     * (overlays: the target, the three columns, the duplicate-key probe) */
+    cr_expect(strstr(out, "_epoch_gone") != NULL, "%s", out);
+    for (int c = 1; c <= 3; c++) {
+        char want[200];
+        snprintf(want, sizeof want,
+                 "(SELECT _epoch_m._epoch_c%d FROM  (SELECT 'n', email, 5 FROM (SELECT", c);
+        cr_expect_eq(count_of(out, want), 1, "[%s] x%d in %s", want, count_of(out, want), out);
+    }
+    cr_expect_eq(count_of(out, "AS _epoch_m (_epoch_c1, _epoch_c2, _epoch_c3))"), 3, "%s", out);
+    rewrite_result_free(&r);
+}
+
+Test(rewrite, array_element_assignment_builds_the_new_array)
+{
+    rw_result_t r;
+    const char *out = expect_rewritten(BR, "UPDATE arrs SET a[1] = 9 WHERE id = 1", "10", &r);
+    /* the new value of a, in the changed row and in the re-check */
+    static const char value[] =
+        "(SELECT array_cat(array_fill(CASE WHEN _epoch_l = _epoch_i THEN _epoch_v ELSE "
+        "_epoch_a[_epoch_l] END, ARRAY[1], CASE WHEN array_ndims(_epoch_a) > 1 THEN "
+        "ARRAY[_epoch_l, _epoch_l] ELSE ARRAY[_epoch_l] END), ARRAY(SELECT CASE WHEN _epoch_g = "
+        "_epoch_i THEN _epoch_v ELSE _epoch_a[_epoch_g] END FROM generate_series(_epoch_l + 1, "
+        "_epoch_u) AS _epoch_g ORDER BY _epoch_g)) FROM (SELECT _epoch_a, _epoch_i, _epoch_v, "
+        "CASE WHEN _epoch_i IS NOT NULL THEN least(array_lower(_epoch_a, 1), _epoch_i) END AS "
+        "_epoch_l, greatest(array_upper(_epoch_a, 1), _epoch_i) AS _epoch_u FROM (SELECT "
+        "(\"arrs\".\"a\")::integer[], (1)::integer, ( 9 )::integer) AS _epoch_s (_epoch_a, "
+        "_epoch_i, _epoch_v)) AS _epoch_s)";
+    cr_expect(strstr(out, LIVE7 ", \"arrs\".\"id\", (" /* value follows */) != NULL, "%s", out);
+    cr_expect_eq(count_of(out, value), 2, "%s", out);
+    cr_expect(strstr(out, "DO UPDATE SET (\"a\", \"_epoch_deleted\") = (SELECT (") != NULL, "%s",
+              out);
+    rewrite_result_free(&r);
+}
+
+Test(rewrite, array_element_assignments_to_one_column_apply_in_order)
+{
+    rw_result_t r;
+    const char *out = expect_rewritten(
+        BR, "UPDATE arrs SET a[1] = 9, qty = 0, a[2] = a[1] WHERE id = 1", "10", &r);
+    /* one value for a (nested: the second assignment starts from the first's
+     * result), in the changed row and in the re-check */
+    cr_expect_eq(count_of(out, "array_fill("), 4, "%s", out);
+    cr_expect_eq(count_of(out, "FROM (SELECT ((SELECT array_cat("), 2, "%s", out);
+    cr_expect_eq(count_of(out, "(\"arrs\".\"a\")::integer[], (1)::integer, ( 9)::integer)"), 2,
+                 "%s", out);
+    cr_expect(strstr(out, "DO UPDATE SET (\"a\", \"qty\", \"_epoch_deleted\")") != NULL, "%s", out);
+    rewrite_result_free(&r);
 }
 
 Test(rewrite, copy_from_stages_rows_into_the_delta)
@@ -1744,8 +1915,8 @@ Test(rewrite, catalog_load_reads_session_rows)
     cr_assert_eq(g_branch.npath, 3);
     cr_expect_str_eq(g_branch.path[0], "pg_catalog");
     cr_expect_str_eq(g_branch.path[2], "public");
-    cr_expect_eq(g_branch.ntables, 9);
-    cr_expect_eq(g_branch.nrels, 9);
+    cr_expect_eq(g_branch.ntables, 10);
+    cr_expect_eq(g_branch.nrels, 10);
     const catalog_table_t *li = catalog_find(&g_branch, "public", "line_items");
     cr_assert_not_null(li);
     cr_expect_eq(li->id, 8);

@@ -153,6 +153,13 @@ static void client_on_closed(stream_t *s)
     client_maybe_free(c);
 }
 
+/* A CancelRequest forwarded to PostgreSQL (see forward_cancel). */
+typedef struct canceller {
+    stream_t st;
+    char packet[16];
+    client_t *client; /* closed when we are; NULL once it left */
+} canceller_t;
+
 /* Detach from server, pool and cancel map; the stream is closed by the caller. */
 static void client_teardown(client_t *c, const char *why)
 {
@@ -174,6 +181,10 @@ static void client_teardown(client_t *c, const char *why)
     if (c->cancel_pid) {
         cancel_unregister(c->cancel_pid);
         c->cancel_pid = 0;
+    }
+    if (c->canceller) {
+        c->canceller->client = NULL;
+        c->canceller = NULL;
     }
     if (c->counted) {
         c->counted = false;
@@ -222,12 +233,12 @@ static void client_on_connect(stream_t *s, int status)
     (void)status; /* clients are accepted, never connected */
 }
 
-/* ---- cancel requests: a throwaway connection to PostgreSQL ---- */
-
-typedef struct canceller {
-    stream_t st;
-    char packet[16];
-} canceller_t;
+/* ---- cancel requests: a throwaway connection to PostgreSQL ----
+ * The client's connection stays open until PostgreSQL has closed ours, as
+ * with a direct connection: libpq's PQcancel waits for that close, and a
+ * client that goes on earlier can have its next query hit by the late
+ * signal (the postmaster signals the backend and its process group, two
+ * kill()s that a loaded machine may separate by milliseconds). */
 
 static void cancel_on_read(stream_t *s)
 {
@@ -251,35 +262,49 @@ static void cancel_on_connect(stream_t *s, int status)
         stream_close(s);
         return;
     }
-    stream_close_after_flush(s);
+    stream_flush(s);
+    stream_read_start(s); /* PostgreSQL closes it once the backend is signalled */
 }
 static void cancel_on_closed(stream_t *s)
 {
-    free(s->owner);
+    canceller_t *k = s->owner;
+    if (k->client) {
+        k->client->canceller = NULL;
+        client_close(k->client, "cancel request handled");
+    }
+    free(k);
 }
 static const stream_ops_t cancel_ops = {cancel_on_read, cancel_on_drain, cancel_on_eof,
                                         cancel_on_connect, cancel_on_closed};
 
-static void forward_cancel(worker_t *w, uint32_t pid, uint32_t key)
+/* Forward a CancelRequest; closes c now or once PostgreSQL closed ours. */
+static void forward_cancel(client_t *c, uint32_t pid, uint32_t key)
 {
+    worker_t *w = c->w;
     uint32_t be_pid, be_key;
     if (!cancel_lookup(pid, key, &be_pid, &be_key)) {
         log_debug("cancel request for unknown or idle client ignored");
+        client_close(c, "cancel request handled");
         return;
     }
     canceller_t *k = calloc(1, sizeof *k);
-    if (!k)
+    if (!k) {
+        client_close(c, "cancel request: out of memory");
         return;
+    }
     wr_u32(k->packet, 16);
     wr_u32(k->packet + 4, PROTO_CANCEL_REQUEST);
     wr_u32(k->packet + 8, be_pid);
     wr_u32(k->packet + 12, be_key);
     stream_init(&k->st, &cancel_ops, k);
+    k->client = c;
+    c->canceller = k;
+    stream_read_stop(&c->st); /* nothing else may come on this connection */
     const config_t *cfg = worker_config(w);
     int rc = stream_connect(&k->st, &w->loop, cfg->backend_host, cfg->backend_port);
     if (rc) {
         log_warning("cannot forward cancel request: %s", uv_strerror(rc));
-        stream_close(&k->st); /* frees k (now or from the close callback) */
+        stream_close(&k->st); /* frees k and closes c (now or from the close callback) */
     }
 }
 
@@ -344,8 +369,9 @@ static void handle_startup(client_t *c)
         }
         if (version == PROTO_CANCEL_REQUEST) {
             if (len == 16)
-                forward_cancel(c->w, rd_u32(p + 8), rd_u32(p + 12));
-            client_close(c, "cancel request handled");
+                forward_cancel(c, rd_u32(p + 8), rd_u32(p + 12));
+            else
+                client_close(c, "cancel request handled");
             return;
         }
         if (version >> 16 != 3) {

@@ -67,7 +67,8 @@ struct client {
     server_t *server;
     pool_t *pool;
     startup_t startup;
-    buf_t alt; /* scratch for a client message the proxy renames */
+    buf_t alt;                   /* scratch for a client message the proxy renames */
+    struct canceller *canceller; /* a CancelRequest being forwarded for this connection */
     bool tls_done;
     bool counted; /* holds one max_clients slot */
     uint32_t cancel_pid, cancel_key;

@@ -104,6 +104,49 @@ def test_cancel_raw_keys(env):
     px.assert_alive()
 
 
+def test_cancel_connection_closes_after_postgresql_closed_its_own(env):
+    """libpq's PQcancel returns when the server closes the cancel connection;
+    PostgreSQL closes it only after signalling the backend. The proxy must
+    keep the client's cancel connection open until PostgreSQL closed the one
+    it forwarded on, or the client goes on early and a late signal cancels its
+    next query. Made deterministic by stopping the postmaster (SIGSTOP): the
+    forwarded request then waits unanswered in its listen queue."""
+    import os
+    import signal
+    import socket
+    import struct
+    px = env.proxy()
+    with px.raw() as raw:
+        raw.login()
+        pid, key = raw.backend_key
+        raw.send(harness.message(b"Q", b"SELECT pg_sleep(30), 'late-cancel'\x00"))
+        _wait_running(env.pg, "late-cancel")
+        postmaster = int((env.pg.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(postmaster, signal.SIGSTOP)
+        try:
+            with socket.create_connection(("127.0.0.1", px.port), timeout=10) as s:
+                s.sendall(struct.pack("!iiii", 16, harness.CANCEL_REQUEST_CODE, pid, key))
+                s.settimeout(1.5)
+                try:
+                    data = s.recv(1)
+                    raise AssertionError(f"cancel connection closed ({data!r}) before "
+                                         "PostgreSQL handled the request")
+                except socket.timeout:
+                    pass
+                os.kill(postmaster, signal.SIGCONT)
+                s.settimeout(10)
+                assert s.recv(1) == b"", "cancel connection not closed after PostgreSQL's"
+        finally:
+            os.kill(postmaster, signal.SIGCONT)
+        try:
+            raw.read_result(timeout=10)
+            raise AssertionError("query was not cancelled")
+        except harness.PgError as e:
+            assert e.sqlstate == "57014", e.fields
+        assert raw.query("SELECT 'alive'") == [("alive",)]
+    px.assert_alive()
+
+
 def test_cancel_with_transaction_pooling(env):
     """userlist + pool_mode=transaction: the cancel reaches the server running
     this client's query, other clients are unaffected."""

@@ -28,6 +28,8 @@ void catalog_free(catalog_t *cat)
         free(t->cols);
         free(t->types);
         free(t->defaults);
+        free(t->identity);
+        free(t->generated);
         free(t->is_pk);
     }
     free(cat->tables);
@@ -51,6 +53,8 @@ static catalog_table_t *table_by_id(catalog_t *cat, int id)
 
 static bool add_column(catalog_table_t *t, const char *name, bool is_pk, const char *type)
 {
+    if (t->defaults || t->identity || t->generated)
+        return false; /* the per-column arrays are sized by the columns, which come first */
     char **types = realloc(t->types, (size_t)(t->ncols + 1) * sizeof *types);
     if (!types)
         return false;
@@ -146,6 +150,30 @@ static bool load_row(catalog_t *cat, const char *const *v)
             return t->defaults[i] != NULL;
         }
         return true; /* a column added after tracking: ignored */
+    }
+    if (strcmp(kind, "attr") == 0) {
+        /* identity (c: 'a' or 'd') or stored generated (d: 's') column */
+        if (!v[COL_A] || !v[COL_B])
+            return false;
+        catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
+        if (!t)
+            return false;
+        int i = 0;
+        while (i < t->ncols && strcmp(t->cols[i], v[COL_B]) != 0)
+            i++;
+        if (i == t->ncols)
+            return true; /* a column added after tracking: ignored */
+        if (v[COL_C] && v[COL_C][0]) {
+            if (!t->identity && !(t->identity = calloc((size_t)t->ncols, 1)))
+                return false;
+            t->identity[i] = v[COL_C][0];
+        }
+        if (v[COL_D] && v[COL_D][0]) {
+            if (!t->generated && !(t->generated = calloc((size_t)t->ncols, sizeof *t->generated)))
+                return false;
+            t->generated[i] = true;
+        }
+        return true;
     }
     if (strcmp(kind, "as_of") == 0) {
         cat->read_only = true;

@@ -3,7 +3,8 @@
  * metadata: its branch (id, base point), its search path, and the tracked
  * tables with their columns and primary keys.
  *
- * Loaded from the rows of epoch._session(branch) (see sql/001_catalog.sql);
+ * Loaded from the rows of epoch._session(branch) (see sql/001_catalog.sql,
+ * sql/002_generated_columns.sql);
  * immutable afterwards, so the rewriter can read it without locks. The
  * caller owns a catalog_t and frees it with catalog_free.
  */
@@ -21,7 +22,12 @@ typedef struct catalog_table {
     char **cols;   /* in attnum order */
     bool *is_pk;
     char **types;    /* format_type() without typmod, for casts */
-    char **defaults; /* default expressions (NULL = none), as the delta has them */
+    char **defaults; /* default expressions (NULL = none), as the delta has them; for a
+                        generated column, its generation expression */
+    char *identity;  /* 'a' GENERATED ALWAYS, 'd' BY DEFAULT AS IDENTITY, '\0' neither
+                        (NULL = no identity column) */
+    bool *generated; /* a stored generated column: the delta computes it, a write never
+                        names it (NULL = none) */
     int ncols;
 } catalog_table_t;
 
@@ -39,6 +45,17 @@ typedef struct catalog {
                     is also a tracked table's (to resolve shadowing) */
     int nrels;
 } catalog_t;
+
+/* The column's attributes as PostgreSQL enforces them on the base table. */
+static inline bool catalog_col_generated(const catalog_table_t *t, int col)
+{
+    return t->generated && t->generated[col];
+}
+
+static inline char catalog_col_identity(const catalog_table_t *t, int col)
+{
+    return t->identity ? t->identity[col] : '\0';
+}
 
 /* Fill cat from the result of `SELECT * FROM epoch._session(...)`: nrows rows
  * of 5 text columns (kind, a, b, c, d), values[row * 5 + col], NULL = SQL

@@ -9,8 +9,11 @@
 #include <stdlib.h>
 
 extern const char migration_001[];
+extern const char migration_002[];
 
-static const char *const steps[MIGRATE_VERSION] = {migration_001};
+/* Never edit a step that has shipped: databases already at its version
+ * would not get the change. Add a step (CREATE OR REPLACE …) instead. */
+static const char *const steps[MIGRATE_VERSION] = {migration_001, migration_002};
 
 static char *sql;
 static pthread_once_t once = PTHREAD_ONCE_INIT;

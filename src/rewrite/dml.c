@@ -19,6 +19,11 @@
  * The CommandComplete of an UPDATE/DELETE then says INSERT 0 n; the result's
  * tags[] tell the session layer to put UPDATE n / DELETE n back.
  *
+ * Stored generated columns are never named in what is written: the delta
+ * has their expressions and computes them. The delta has no identity
+ * columns, so the rules PostgreSQL's rewriter applies to GENERATED ALWAYS
+ * (and OVERRIDING) are applied here, with its SQLSTATE and wording.
+ *
  * Must never: write to the base table. Anything this file does not handle is
  * refused with 0A000 and a hint.
  */
@@ -53,11 +58,25 @@ static void refuse(walker_t *w, const char *what)
             "%s is not supported on branch \"%s\" yet", what, rw_branch_name(w));
 }
 
-static void ident_list(FILE *f, const catalog_table_t *t, const char *qual, bool pk_only, int limit)
+/* Which columns a list names. */
+typedef enum {
+    COLS_ALL,     /* every column (RETURNING *, reads) */
+    COLS_KEY,     /* the primary key */
+    COLS_WRITTEN, /* the columns a write into the delta names: all but the stored
+                     generated ones, which the delta computes (PostgreSQL refuses a
+                     value for them) */
+} cols_t;
+
+static bool col_in(const catalog_table_t *t, int col, cols_t which)
+{
+    return which == COLS_KEY ? t->is_pk[col] : which == COLS_ALL || !catalog_col_generated(t, col);
+}
+
+static void ident_list(FILE *f, const catalog_table_t *t, const char *qual, cols_t which)
 {
     bool first = true;
-    for (int i = 0; i < t->ncols && (limit < 0 || i < limit); i++) {
-        if (pk_only && !t->is_pk[i])
+    for (int i = 0; i < t->ncols; i++) {
+        if (!col_in(t, i, which))
             continue;
         if (!first)
             fputs(", ", f);
@@ -105,7 +124,7 @@ static char *returning_text(walker_t *w, json_object *list, const catalog_table_
         FILE *f = open_memstream(&text, &len);
         if (!f)
             return NULL;
-        ident_list(f, t, qual, false, -1);
+        ident_list(f, t, qual, COLS_ALL);
         fclose(f);
         rw_add_edit(w, loc, end + 1, text);
     }
@@ -144,6 +163,17 @@ static bool resolve_target(walker_t *w, json_object *body, const char *verb, tar
                 rw_branch_name(w));
         return false;
     }
+    for (int k = 0; k < tg->t->ncols; k++)
+        if (tg->t->is_pk[k] && catalog_col_generated(tg->t, k)) {
+            /* the key of a row would change with the columns it is computed
+             * from, which the branch's key checks do not follow */
+            rw_fail(w, "0A000", "Write it on main.",
+                    "writes to table \"%s\" are not supported on branch \"%s\": its primary "
+                    "key has the generated column \"%s\"",
+                    relname, rw_branch_name(w), tg->t->cols[k]);
+            tg->t = NULL;
+            return false;
+        }
     const char *alias = rw_get_str(rw_get(rel, "alias"), "aliasname");
     tg->alias = alias ? alias : relname;
     /* a branch deleted under the session must not silently swallow writes */
@@ -168,7 +198,7 @@ static void upsert_head(FILE *f, const target_t *tg, bool deleted)
     fprintf(f, "INSERT INTO epoch.\"d_%d\" AS ", tg->t->id);
     overlay_ident(f, tg->alias);
     fputs(" (\"_epoch_branch\", ", f);
-    ident_list(f, tg->t, NULL, false, -1);
+    ident_list(f, tg->t, NULL, COLS_WRITTEN);
     fputs(deleted ? ", \"_epoch_deleted\") SELECT " : ") SELECT ", f);
 }
 
@@ -216,10 +246,12 @@ static void conflict_tail(FILE *f, const target_t *tg, conflict_t mode, const re
 {
     const catalog_table_t *t = tg->t;
     fputs(" ON CONFLICT (\"_epoch_branch\", ", f);
-    ident_list(f, t, NULL, true, -1);
+    ident_list(f, t, NULL, COLS_KEY);
     fputs(") DO UPDATE SET ", f);
     if (mode == CONFLICT_DELETE) {
         fputs("\"_epoch_deleted\" = true", f);
+    } else if (mode == CONFLICT_UPDATE && rc->exprs && rc->nt == 0) {
+        fputs("\"_epoch_deleted\" = false", f); /* SET gen = DEFAULT only: recomputed */
     } else if (mode == CONFLICT_UPDATE && rc->exprs) {
         /* in DO UPDATE both the row and EXCLUDED are in scope, so a bare
          * column would be ambiguous: evaluate the client's expressions in a
@@ -246,6 +278,8 @@ static void conflict_tail(FILE *f, const target_t *tg, conflict_t mode, const re
         fputc(')', f);
     } else {
         for (int i = 0; i < t->ncols; i++) {
+            if (!col_in(t, i, COLS_WRITTEN))
+                continue;
             overlay_ident(f, t->cols[i]);
             fputs(" = EXCLUDED.", f);
             overlay_ident(f, t->cols[i]);
@@ -278,7 +312,7 @@ static void conflict_tail(FILE *f, const target_t *tg, conflict_t mode, const re
             fputs(", ", f);
             key_names_literal(f, t);
             fputs(", ROW(", f);
-            ident_list(f, t, "excluded", true, -1);
+            ident_list(f, t, "excluded", COLS_KEY);
             fputs(")::text) END", f);
         }
     }
@@ -383,7 +417,7 @@ static void distinct_on(FILE *f, const target_t *tg, bool joined)
     if (!joined)
         return; /* without FROM/USING each row appears once */
     fputs("DISTINCT ON (", f);
-    ident_list(f, tg->t, tg->alias, true, -1);
+    ident_list(f, tg->t, tg->alias, COLS_KEY);
     fputs(") ", f);
 }
 
@@ -531,6 +565,8 @@ typedef struct set_list {
     int *col_of;
     bool partial[MAX_ITEMS]; /* the column's value comes from subscripted assignments */
     int n;
+    int always; /* the first column (attnum order) of GENERATED ALWAYS (identity or
+                   generated) assigned something other than DEFAULT, or -1 */
 } set_list_t;
 
 /* Record the assignment of ResTarget rt: value is its text (taken over), or
@@ -554,11 +590,20 @@ static bool assign(walker_t *w, const target_t *tg, json_object *rt, char *value
         rw_fail(w, "42601", NULL, "multiple assignments to same column \"%s\"", name);
         goto fail;
     }
-    if (!allow_key && t->is_pk[col]) {
+    bool always =
+        (catalog_col_generated(t, col) || catalog_col_identity(t, col) == 'a') && !is_default;
+    if (always) {
+        /* PostgreSQL's rewriter refuses it once the whole list has been read
+         * (parse_set_list); the item only holds the column's place */
+        if (o->always < 0 || col < o->always)
+            o->always = col;
+    } else if (!allow_key && t->is_pk[col]) {
         refuse(w, "ON CONFLICT DO UPDATE of a primary key column");
         goto fail;
     }
-    if (ind) {
+    if (always) {
+        expr = strdup("NULL");
+    } else if (ind) {
         expr = subscript_assignment(w, tg, rt, col, prev >= 0 ? o->exprs[prev] : NULL, value,
                                     is_default);
         if (!expr)
@@ -749,7 +794,7 @@ static int parse_set_list(walker_t *w, json_object *targets, size_t from, size_t
                           const target_t *tg, char **exprs, int *col_of, bool allow_key)
 {
     int nt = targets ? (int)json_object_array_length(targets) : 0;
-    set_list_t o = {.exprs = exprs, .col_of = col_of};
+    set_list_t o = {.exprs = exprs, .col_of = col_of, .always = -1};
     size_t commas[MAX_ITEMS];
     int ncomma = lex_find_char(w->sql, from, to, ',', commas, MAX_ITEMS);
     int nclauses = 0;
@@ -769,7 +814,26 @@ static int parse_set_list(walker_t *w, json_object *targets, size_t from, size_t
         i += width;
         item_start = item_end + 1;
     }
-    return o.n;
+    if (o.always >= 0) {
+        rw_fail(w, "428C9", NULL, "column \"%s\" can only be updated to DEFAULT",
+                tg->t->cols[o.always]);
+        goto fail;
+    }
+    /* generated columns (SET to DEFAULT) are left to the delta, which
+     * computes them from the row's new values */
+    int kept = 0;
+    for (int i = 0; i < o.n; i++) {
+        if (catalog_col_generated(tg->t, col_of[i])) {
+            free(exprs[i]);
+            exprs[i] = NULL;
+            continue;
+        }
+        exprs[kept] = exprs[i];
+        col_of[kept++] = col_of[i];
+    }
+    for (int i = kept; i < o.n; i++)
+        exprs[i] = NULL;
+    return kept;
 fail:
     for (int i = 0; i < o.n; i++) {
         free(exprs[i]);
@@ -859,9 +923,11 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
     }
     /* tombstones for old keys no row moves into */
     fprintf(f, "), _epoch_gone AS (INSERT INTO epoch.\"d_%d\" (\"_epoch_branch\", ", t->id);
-    ident_list(f, t, NULL, false, -1);
+    ident_list(f, t, NULL, COLS_WRITTEN);
     fprintf(f, ", \"_epoch_deleted\") SELECT %s", tg->bid);
     for (int col = 0; col < t->ncols; col++) {
+        if (!col_in(t, col, COLS_WRITTEN))
+            continue;
         char old[300];
         snprintf(old, sizeof old, "_epoch_o%d", col);
         fputs(", _r.", f);
@@ -872,7 +938,7 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
     fputs(") NOT IN (SELECT ", f);
     key_cols(f, t, "_s", NULL);
     fputs(" FROM _epoch_rows _s) ON CONFLICT (\"_epoch_branch\", ", f);
-    ident_list(f, t, NULL, true, -1);
+    ident_list(f, t, NULL, COLS_KEY);
     fputs(") DO UPDATE SET \"_epoch_deleted\" = true)", f);
     /* a new key that exists on the branch and is not moved away */
     fputs(", _epoch_dup AS (SELECT epoch._duplicate_key(", f);
@@ -898,9 +964,9 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
     fprintf(f, "INSERT INTO epoch.\"d_%d\" AS ", t->id);
     overlay_ident(f, tg->alias);
     fputs(" (\"_epoch_branch\", ", f);
-    ident_list(f, t, NULL, false, -1);
+    ident_list(f, t, NULL, COLS_WRITTEN);
     fprintf(f, ") SELECT %s, ", tg->bid);
-    ident_list(f, t, "_r", false, -1);
+    ident_list(f, t, "_r", COLS_WRITTEN);
     fputs(" FROM _epoch_rows _r WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)", f);
     conflict_tail(f, tg, CONFLICT_REPLACE, NULL);
     if (c->ret < c->end) {
@@ -928,14 +994,18 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
     bool key_change = false;
     for (int i = 0; i < nt; i++)
         key_change |= tg->t->is_pk[col_of[i]];
-    if (nt > 0 && !w->failed && key_change) {
+    /* nt = 0: only generated columns were SET (to DEFAULT): the rows are
+     * written unchanged and the delta computes those columns again */
+    if (nt >= 0 && !w->failed && key_change) {
         update_keys(w, body, tg, &c, exprs, col_of, nt, prefix, f);
-    } else if (nt > 0 && !w->failed) {
+    } else if (nt >= 0 && !w->failed) {
         fputs(prefix, f);
         upsert_head(f, tg, false);
         distinct_on(f, tg, c.from < c.end);
         fputs(tg->bid, f);
         for (int col = 0; col < tg->t->ncols; col++) {
+            if (!col_in(tg->t, col, COLS_WRITTEN))
+                continue;
             fputs(", ", f);
             assigned_value(f, tg, exprs, col_of, nt, col);
         }
@@ -958,7 +1028,7 @@ static void delete_statement(walker_t *w, json_object *body, size_t start, size_
     distinct_on(f, tg, c.from < c.end);
     fputs(tg->bid, f);
     fputs(", ", f);
-    ident_list(f, tg->t, tg->alias, false, -1);
+    ident_list(f, tg->t, tg->alias, COLS_WRITTEN);
     fprintf(f, ", true FROM %s", tg->overlay);
     recheck_t rc = {0};
     emit_tail(w, f, body, tg, &c, "using", CONFLICT_DELETE, &rc);
@@ -1017,9 +1087,10 @@ static bool conflict_on_key(walker_t *w, json_object *conflict, const catalog_ta
     return ok;
 }
 
-/* DEFAULT items of a VALUES list become the column's default expression. */
+/* DEFAULT items of a VALUES list become the column's default expression
+ * (NULL in a column that is not written: skip[j]). */
 static bool defaults_in_values(walker_t *w, json_object *select, const catalog_table_t *t,
-                               const int *idx, int n)
+                               const int *idx, const bool *skip, int n)
 {
     json_object *values = rw_get(rw_get(select, "SelectStmt"), "valuesLists");
     size_t rows = values ? json_object_array_length(values) : 0;
@@ -1035,7 +1106,7 @@ static bool defaults_in_values(walker_t *w, json_object *select, const catalog_t
                 refuse(w, "this DEFAULT");
                 return false;
             }
-            const char *d = t->defaults ? t->defaults[idx[j]] : NULL;
+            const char *d = t->defaults && !skip[j] ? t->defaults[idx[j]] : NULL;
             char *text = NULL;
             if (asprintf(&text, "(%s)", d ? d : "NULL") < 0)
                 text = NULL;
@@ -1043,6 +1114,58 @@ static bool defaults_in_values(walker_t *w, json_object *select, const catalog_t
         }
     }
     return !w->failed;
+}
+
+/* Source column j is a VALUES list whose items are all DEFAULT. */
+static bool only_defaults(json_object *select, int j)
+{
+    json_object *values = rw_get(rw_get(select, "SelectStmt"), "valuesLists");
+    size_t rows = values ? json_object_array_length(values) : 0;
+    for (size_t r = 0; r < rows; r++) {
+        json_object *items = rw_get(rw_get(json_object_array_get_idx(values, r), "List"), "items");
+        if (!items || (int)json_object_array_length(items) <= j ||
+            !rw_get(json_object_array_get_idx(items, j), "SetToDefault"))
+            return false;
+    }
+    return rows > 0;
+}
+
+/* What PostgreSQL's rewriter does with the identity and generated columns
+ * an INSERT names (rewriteTargetListIU), checked in attnum order as it does:
+ * a GENERATED ALWAYS identity column takes a value only with OVERRIDING
+ * SYSTEM VALUE, a generated column never (428C9), unless every item given
+ * for it is DEFAULT; OVERRIDING USER VALUE makes identity columns take
+ * their default. skip[j]: source column j is not written (the delta
+ * computes it or applies its default). false after failing. */
+static bool insert_always_columns(walker_t *w, json_object *select, const catalog_table_t *t,
+                                  const int *idx, int n, const char *override, bool *skip)
+{
+    bool user_value = override && strcmp(override, "OVERRIDING_USER_VALUE") == 0;
+    bool system_value = override && strcmp(override, "OVERRIDING_SYSTEM_VALUE") == 0;
+    for (int col = 0; col < t->ncols; col++) {
+        char identity = catalog_col_identity(t, col);
+        bool generated = catalog_col_generated(t, col);
+        if (!identity && !generated)
+            continue;
+        for (int j = 0; j < n; j++) {
+            if (idx[j] != col)
+                continue;
+            if (identity && user_value) {
+                skip[j] = true;
+                continue;
+            }
+            if ((identity == 'a' && !system_value) || generated) {
+                if (only_defaults(select, j)) {
+                    skip[j] = generated; /* identity: DEFAULT is the sequence */
+                    continue;
+                }
+                rw_fail(w, "428C9", identity ? "Use OVERRIDING SYSTEM VALUE to override." : NULL,
+                        "cannot insert a non-DEFAULT value into column \"%s\"", t->cols[col]);
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 /* INSERT … ON CONFLICT (key) DO UPDATE on a branch: one upsert into the
@@ -1056,9 +1179,11 @@ static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, char **exprs,
     fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
     overlay_ident(f, tg->alias);
     fputs(" (\"_epoch_branch\", ", f);
-    ident_list(f, t, NULL, false, -1);
+    ident_list(f, t, NULL, COLS_WRITTEN);
     fprintf(f, ") SELECT %s", tg->bid);
     for (int col = 0; col < t->ncols; col++) {
+        if (!col_in(t, col, COLS_WRITTEN))
+            continue;
         fputs(", CASE WHEN ", f);
         overlay_ident(f, tg->alias);
         fputs(".\"_epoch_present\" IS NULL THEN ", f);
@@ -1101,10 +1226,8 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         !conflict_on_key(w, conflict, t))
         return;
     const char *ov = rw_get_str(body, "override");
-    if (ov && strcmp(ov, "OVERRIDING_NOT_SET") != 0) {
-        refuse(w, "INSERT … OVERRIDING");
-        return;
-    }
+    if (ov && strcmp(ov, "OVERRIDING_NOT_SET") == 0)
+        ov = NULL;
     /* columns, in the order the source fills them */
     int idx[MAX_ITEMS], n = 0;
     json_object *cols = rw_get(body, "cols");
@@ -1130,7 +1253,10 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         for (int i = 0; i < width; i++)
             idx[n++] = i;
     }
-    if (select && !defaults_in_values(w, select, t, idx, n))
+    bool skip[MAX_ITEMS] = {0}; /* source columns not written */
+    if (!insert_always_columns(w, select, t, idx, n, ov, skip))
+        return;
+    if (select && !defaults_in_values(w, select, t, idx, skip, n))
         return;
     bool all_keys = true;
     for (int k = 0; k < t->ncols; k++) {
@@ -1138,7 +1264,7 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
             continue;
         bool given = false;
         for (int i = 0; i < n; i++)
-            given |= idx[i] == k;
+            given |= idx[i] == k && !skip[i];
         all_keys &= given;
     }
     if (!all_keys)
@@ -1156,6 +1282,14 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     }
     if (cols)
         src = lex_skip_blank(w->sql, lex_paren_end(w->sql, src));
+    if (ov) { /* OVERRIDING { SYSTEM | USER } VALUE */
+        size_t value = lex_find_keyword(w->sql, src, end, "value");
+        if (value >= end) {
+            refuse(w, "this form of INSERT … OVERRIDING");
+            return;
+        }
+        src = lex_skip_blank(w->sql, value + 5);
+    }
     size_t on = conflict ? lex_find_keyword(w->sql, src, end, "on") : end;
     size_t ret = lex_find_keyword(w->sql, src, end, "returning");
     /* ON CONFLICT … DO UPDATE SET <items> [WHERE <cond>] */
@@ -1195,11 +1329,38 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
      * column's type (without typmod, so the assignment into the delta still
      * checks lengths and precision as an INSERT into the table would). */
     fputs("_epoch_new AS MATERIALIZED (SELECT ", f);
-    if (!select)
+    /* for DO UPDATE, excluded.* also has the generated columns, computed
+     * from the proposed row as PostgreSQL computes them before the conflict
+     * check: their expressions name the table's columns, so they are
+     * evaluated over a sub-SELECT whose columns are named that way */
+    bool wrap = false;
+    for (int col = 0; do_update && col < t->ncols; col++)
+        wrap |= catalog_col_generated(t, col);
+    if (wrap) {
+        fputs("_epoch_g.*", f);
+        for (int col = 0; col < t->ncols; col++) {
+            if (!catalog_col_generated(t, col))
+                continue;
+            const char *g = t->defaults ? t->defaults[col] : NULL;
+            fprintf(f, ", (%s)", g ? g : "NULL");
+            if (t->types && t->types[col])
+                fprintf(f, "::%s", t->types[col]);
+            fputs(" AS ", f);
+            overlay_ident(f, t->cols[col]);
+        }
+        fputs(" FROM (SELECT ", f);
+    }
+    bool first = true;
+    if (!select) {
         fputs("1 AS _epoch_dummy", f);
+        first = false;
+    }
     for (int i = 0; i < n; i++) {
-        if (i)
+        if (skip[i])
+            continue;
+        if (!first)
             fputs(", ", f);
+        first = false;
         fputs("_v.", f);
         overlay_ident(f, t->cols[idx[i]]);
         if (t->types && t->types[idx[i]])
@@ -1210,13 +1371,14 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     /* for DO UPDATE, excluded.* has every column: the omitted ones with
      * their defaults, typed, as PostgreSQL's proposed row has them */
     for (int col = 0; do_update && col < t->ncols; col++) {
-        bool given = false;
+        bool given = catalog_col_generated(t, col);
         for (int i = 0; i < n; i++)
-            given |= idx[i] == col;
+            given |= idx[i] == col && !skip[i];
         if (given)
             continue;
         const char *d = t->defaults ? t->defaults[col] : NULL;
-        fprintf(f, "%s(%s)", n || !select || col ? ", " : "", d ? d : "NULL");
+        fprintf(f, "%s(%s)", first ? "" : ", ", d ? d : "NULL");
+        first = false;
         if (t->types && t->types[col])
             fprintf(f, "::%s", t->types[col]);
         fputs(" AS ", f);
@@ -1231,7 +1393,7 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         }
         fputs(")", f);
     }
-    fputs(")", f);
+    fputs(wrap ? ") AS _epoch_g)" : ")", f);
     /* keys that exist on the branch: an error, or skipped with DO NOTHING */
     json_object *vals = rw_get(rw_get(select, "SelectStmt"), "valuesLists");
     bool few_rows = !select || (vals && json_object_array_length(vals) <= 100);
@@ -1271,20 +1433,22 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         fputs(", ", f);
         key_names_literal(f, t);
         fputs(", ROW(", f);
-        ident_list(f, t, "_n", true, -1);
+        ident_list(f, t, "_n", COLS_KEY);
         /* a key that exists on the branch, or twice in this INSERT */
         fputs(")::text) FROM (SELECT ", f);
-        ident_list(f, t, "_n", true, -1);
+        ident_list(f, t, "_n", COLS_KEY);
         fprintf(f, " FROM _epoch_new _n WHERE %s UNION ALL SELECT ", existing);
-        ident_list(f, t, NULL, true, -1);
+        ident_list(f, t, NULL, COLS_KEY);
         fputs(" FROM _epoch_new GROUP BY ", f);
-        ident_list(f, t, NULL, true, -1);
+        ident_list(f, t, NULL, COLS_KEY);
         fputs(" HAVING count(*) > 1) _n LIMIT 1)", f);
     }
     fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
     overlay_ident(f, tg->alias);
     fputs(" (\"_epoch_branch\"", f);
     for (int i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
         fputs(", ", f);
         overlay_ident(f, t->cols[idx[i]]);
     }
@@ -1292,11 +1456,13 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     if (all_keys && do_nothing) {
         /* the first of several rows with one key wins, the others are skipped */
         fputs("DISTINCT ON (", f);
-        ident_list(f, t, "_n", true, -1);
+        ident_list(f, t, "_n", COLS_KEY);
         fputs(") ", f);
     }
     fputs(tg->bid, f);
     for (int i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
         fputs(", _n.", f);
         overlay_ident(f, t->cols[idx[i]]);
     }
@@ -1412,26 +1578,44 @@ void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int
     size_t na = att ? json_object_array_length(att) : 0;
     for (size_t i = 0; i < na; i++) {
         const char *name = rw_get_str(rw_get(json_object_array_get_idx(att, i), "String"), "sval");
-        if (!name || column_index(t, name) < 0) {
+        int col = name ? column_index(t, name) : -1;
+        if (col < 0 || catalog_col_generated(t, col)) {
             fclose(f);
             free(cols);
-            rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist",
-                    name ? name : "?", t->name);
+            if (col < 0)
+                rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist",
+                        name ? name : "?", t->name);
+            else
+                rw_fail(w, "42P10", "Generated columns cannot be used in COPY.",
+                        "column \"%s\" is a generated column", name);
             return;
         }
         if (i)
             fputs(", ", f);
         overlay_ident(f, name);
     }
+    /* without a list, COPY fills every column but the generated ones */
+    bool generated = false;
+    for (int col = 0; col < t->ncols; col++)
+        generated |= catalog_col_generated(t, col);
     if (!na)
-        ident_list(f, t, NULL, false, -1);
+        ident_list(f, t, NULL, COLS_WRITTEN);
     fclose(f);
+    /* the staging table has every column, so COPY must name the ones it fills */
+    char *staging = NULL;
+    if (!cols || asprintf(&staging, "pg_temp.\"epoch_copy\"%s%s%s", !na && generated ? " (" : "",
+                          !na && generated ? cols : "", !na && generated ? ")" : "") < 0) {
+        free(cols);
+        w->failed = true;
+        return;
+    }
     /* the INSERT the staging table's trigger runs, made by this same rewriter */
     char *ins = NULL, *setup = NULL;
     size_t il = 0, sl = 0;
     FILE *fi = open_memstream(&ins, &il);
     if (!fi) {
         free(cols);
+        free(staging);
         w->failed = true;
         return;
     }
@@ -1439,7 +1623,8 @@ void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int
     overlay_ident(fi, t->schema);
     fputc('.', fi);
     overlay_ident(fi, t->name);
-    fprintf(fi, " (%s) SELECT %s FROM new_rows", cols, cols);
+    /* COPY is not subject to GENERATED ALWAYS: it stores identity values as given */
+    fprintf(fi, " (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM new_rows", cols, cols);
     fclose(fi);
     rw_result_t sub;
     rewrite_statement(w->s, ins, &sub);
@@ -1451,11 +1636,13 @@ void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int
         else
             refuse(w, "this COPY");
         rewrite_result_free(&sub);
+        free(staging);
         return;
     }
     FILE *fs = open_memstream(&setup, &sl);
     if (!fs) {
         rewrite_result_free(&sub);
+        free(staging);
         w->failed = true;
         return;
     }
@@ -1474,6 +1661,7 @@ void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int
     fclose(fs);
     rewrite_result_free(&sub);
     if (!setup) {
+        free(staging);
         w->failed = true;
         return;
     }
@@ -1483,12 +1671,13 @@ void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int
     size_t end = lex_name_end(w->sql, loc);
     if (end == loc) {
         free(setup);
+        free(staging);
         refuse(w, "this COPY");
         return;
     }
     (void)start;
     (void)len;
-    rw_add_edit(w, loc, end, strdup("pg_temp.\"epoch_copy\""));
+    rw_add_edit(w, loc, end, staging);
     free(w->out->setup);
     w->out->setup = setup;
 }

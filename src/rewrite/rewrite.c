@@ -378,6 +378,22 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         size_t after = lex_skip_blank(w->sql, end);
         size_t pend = lex_paren_end(w->sql, after);
         char *cols = pend != after ? strndup(w->sql + after + 1, pend - after - 2) : NULL;
+        if (!cols && t->generated) {
+            /* as COPY t TO does: every column but the generated ones */
+            size_t clen = 0;
+            FILE *cf = open_memstream(&cols, &clen);
+            if (cf) {
+                bool first = true;
+                for (int i = 0; i < t->ncols; i++) {
+                    if (catalog_col_generated(t, i))
+                        continue;
+                    fputs(first ? "" : ", ", cf);
+                    first = false;
+                    overlay_ident(cf, t->cols[i]);
+                }
+                fclose(cf);
+            }
+        }
         char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0);
         char *text = NULL;
         if (ov && asprintf(&text, "(SELECT %s FROM %s)", cols ? cols : "*", ov) < 0)

@@ -147,30 +147,12 @@ static size_t skip_quoted(const char *sql, size_t pos)
     return pos;
 }
 
-size_t lex_paren_end(const char *sql, size_t pos)
+/* The end of the (…) or […] group opening at pos (just past its closer),
+ * skipping quoted text and comments and counting both kinds of nesting;
+ * pos when there is none. */
+static size_t group_end(const char *sql, size_t pos, char open, char close)
 {
-    if (sql[pos] != '(')
-        return pos;
-    int depth = 0;
-    size_t p = pos;
-    while (sql[p]) {
-        size_t q = skip_quoted(sql, p);
-        if (q != p) {
-            p = q;
-            continue;
-        }
-        if (sql[p] == '(')
-            depth++;
-        else if (sql[p] == ')' && --depth == 0)
-            return p + 1;
-        p++;
-    }
-    return pos;
-}
-
-size_t lex_bracket_end(const char *sql, size_t pos)
-{
-    if (sql[pos] != '[')
+    if (sql[pos] != open)
         return pos;
     int depth = 0;
     size_t p = pos;
@@ -186,10 +168,20 @@ size_t lex_bracket_end(const char *sql, size_t pos)
         if (sql[p] == '(' || sql[p] == '[')
             depth++;
         else if ((sql[p] == ')' || sql[p] == ']') && --depth == 0)
-            return sql[p] == ']' ? p + 1 : pos;
+            return sql[p] == close ? p + 1 : pos;
         p++;
     }
     return pos;
+}
+
+size_t lex_paren_end(const char *sql, size_t pos)
+{
+    return group_end(sql, pos, '(', ')');
+}
+
+size_t lex_bracket_end(const char *sql, size_t pos)
+{
+    return group_end(sql, pos, '[', ']');
 }
 
 size_t lex_keyword_before(const char *sql, size_t pos, const char *kw)

@@ -842,13 +842,19 @@ fail:
     return -1;
 }
 
-/* Column col after a SET: its assigned expression, or the row's own value. */
+/* Column col after a SET: its assigned expression, or the row's own value.
+ * typed: cast the expression to the column's type, for where no INSERT
+ * column types it (a CTE's select list turns NULL, 'x' and $1 into text). */
 static void assigned_value(FILE *f, const target_t *tg, char **exprs, const int *col_of, int nt,
-                           int col)
+                           int col, bool typed)
 {
     int item = item_for(col_of, nt, col);
     if (item >= 0) {
-        fprintf(f, "(%s)", exprs[item]);
+        const char *type = typed && tg->t->types ? tg->t->types[col] : NULL;
+        if (type)
+            fprintf(f, "(%s)::%s", exprs[item], type);
+        else
+            fprintf(f, "(%s)", exprs[item]);
         return;
     }
     overlay_ident(f, tg->alias);
@@ -907,7 +913,7 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
         fputs(" AS ", f);
         overlay_ident(f, old);
         fputs(", ", f);
-        assigned_value(f, tg, exprs, col_of, nt, col);
+        assigned_value(f, tg, exprs, col_of, nt, col, true);
         fputs(" AS ", f);
         overlay_ident(f, t->cols[col]);
         fputs(col + 1 < t->ncols ? ", " : "", f);
@@ -1007,7 +1013,7 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
             if (!col_in(tg->t, col, COLS_WRITTEN))
                 continue;
             fputs(", ", f);
-            assigned_value(f, tg, exprs, col_of, nt, col);
+            assigned_value(f, tg, exprs, col_of, nt, col, false);
         }
         fprintf(f, " FROM %s", tg->overlay);
         recheck_t rc = {exprs, col_of, nt, NULL};
@@ -1190,7 +1196,7 @@ static void upsert_merge(walker_t *w, FILE *f, const target_t *tg, char **exprs,
         fputs("excluded.", f); /* _epoch_new carries every column here */
         overlay_ident(f, t->cols[col]);
         fputs(" ELSE ", f);
-        assigned_value(f, tg, exprs, col_of, nset, col);
+        assigned_value(f, tg, exprs, col_of, nset, col, false);
         fputs(" END", f);
     }
     fputs(" FROM _epoch_new AS excluded LEFT JOIN (SELECT _x.*, true AS \"_epoch_present\" FROM ",

@@ -44,10 +44,11 @@ static bool copy_result(rw_result_t *dst, const rw_result_t *src)
     dst->setup = dup_or_null(src->setup);
     dst->message = dup_or_null(src->message);
     dst->hint = dup_or_null(src->hint);
+    dst->detail = dup_or_null(src->detail);
     dst->value = dup_or_null(src->value);
     return (!src->sql || dst->sql) && (!src->setup || dst->setup) &&
            (!src->message || dst->message) && (!src->hint || dst->hint) &&
-           (!src->value || dst->value);
+           (!src->detail || dst->detail) && (!src->value || dst->value);
 }
 
 static void entry_free(entry_t *e)

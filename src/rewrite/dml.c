@@ -817,6 +817,11 @@ static int parse_set_list(walker_t *w, json_object *targets, size_t from, size_t
     if (o.always >= 0) {
         rw_fail(w, "428C9", NULL, "column \"%s\" can only be updated to DEFAULT",
                 tg->t->cols[o.always]);
+        rw_fail_detail(w,
+                       catalog_col_generated(tg->t, o.always)
+                           ? "Column \"%s\" is a generated column."
+                           : "Column \"%s\" is an identity column defined as GENERATED ALWAYS.",
+                       tg->t->cols[o.always]);
         goto fail;
     }
     /* generated columns (SET to DEFAULT) are left to the delta, which
@@ -1167,6 +1172,13 @@ static bool insert_always_columns(walker_t *w, json_object *select, const catalo
                 }
                 rw_fail(w, "428C9", identity ? "Use OVERRIDING SYSTEM VALUE to override." : NULL,
                         "cannot insert a non-DEFAULT value into column \"%s\"", t->cols[col]);
+                if (identity)
+                    rw_fail_detail(w,
+                                   "Column \"%s\" is an identity column defined as GENERATED "
+                                   "ALWAYS.",
+                                   t->cols[col]);
+                else
+                    rw_fail_detail(w, "Column \"%s\" is a generated column.", t->cols[col]);
                 return false;
             }
         }

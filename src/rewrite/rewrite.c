@@ -62,6 +62,17 @@ void rw_fail(walker_t *w, const char *sqlstate, const char *hint, const char *fm
     w->out->hint = hint ? strdup(hint) : NULL;
 }
 
+void rw_fail_detail(walker_t *w, const char *fmt, ...)
+{
+    if (!w->failed || w->out->detail)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&w->out->detail, fmt, ap) < 0)
+        w->out->detail = NULL;
+    va_end(ap);
+}
+
 const char *rw_branch_name(const walker_t *w)
 {
     return w->s->cat && w->s->cat->branch_name ? w->s->cat->branch_name : "?";
@@ -978,6 +989,7 @@ void rewrite_result_free(rw_result_t *r)
     free(r->setup);
     free(r->message);
     free(r->hint);
+    free(r->detail);
     free(r->value);
     memset(r, 0, sizeof *r);
 }

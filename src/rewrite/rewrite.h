@@ -45,6 +45,7 @@ typedef struct rw_result {
     char sqlstate[6]; /* RW_ERROR */
     char *message;    /* RW_ERROR; malloc'd */
     char *hint;       /* RW_ERROR; malloc'd or NULL */
+    char *detail;     /* RW_ERROR; malloc'd or NULL */
     char *value;      /* RW_SET_BRANCH: the branch name; malloc'd */
     bool is_local;    /* RW_SET_BRANCH: SET LOCAL */
     bool as_of;       /* RW_SET_BRANCH: epoch.as_of rather than epoch.branch */

@@ -41,6 +41,8 @@ typedef struct walker {
 json_object *rw_get(json_object *o, const char *key);
 const char *rw_get_str(json_object *o, const char *key);
 int rw_get_int(json_object *o, const char *key, int dflt);
+/* Add a DETAIL to the error rw_fail just set (PostgreSQL's own wording). */
+void rw_fail_detail(walker_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rw_fail(walker_t *w, const char *sqlstate, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 const char *rw_branch_name(const walker_t *w);

@@ -409,21 +409,31 @@ void branch_check_login(client_t *c)
 
 /* ---- answering ---- */
 
-/* A statement that raises the given error inside PostgreSQL. */
-static bool raise_sql(buf_t *b, const char *sqlstate, const char *message, const char *hint)
+/* ", LABEL = 'text'" inside the DO block below: text holding the
+ * dollar-quote tag would end the block early, so the tag is defused. */
+static bool raise_field(buf_t *b, const char *label, const char *text)
 {
-    bool ok = buf_append(b, "DO $epoch_refuse$BEGIN RAISE EXCEPTION USING ERRCODE = ", 55) &&
-              proto_quote_literal(b, sqlstate) && buf_append(b, ", MESSAGE = ", 12);
-    /* a message holding the dollar-quote tag would end the block early */
-    char *safe = strdup(message);
+    char *safe = strdup(text);
     if (!safe)
         return false;
     for (char *p = safe; (p = strstr(p, "$epoch_refuse$")) != NULL;)
         *p = '?';
-    ok = ok && proto_quote_literal(b, safe);
+    bool ok = buf_append(b, ", ", 2) && buf_append(b, label, strlen(label)) &&
+              buf_append(b, " = ", 3) && proto_quote_literal(b, safe);
     free(safe);
+    return ok;
+}
+
+/* A statement that raises the given error inside PostgreSQL. */
+static bool raise_sql(buf_t *b, const char *sqlstate, const char *message, const char *hint,
+                      const char *detail)
+{
+    bool ok = buf_append(b, "DO $epoch_refuse$BEGIN RAISE EXCEPTION USING ERRCODE = ", 55) &&
+              proto_quote_literal(b, sqlstate) && raise_field(b, "MESSAGE", message);
+    if (ok && detail)
+        ok = raise_field(b, "DETAIL", detail);
     if (ok && hint)
-        ok = buf_append(b, ", HINT = ", 9) && proto_quote_literal(b, hint);
+        ok = raise_field(b, "HINT", hint);
     return ok && buf_append(b, "; END$epoch_refuse$", 20);
 }
 
@@ -462,10 +472,10 @@ static bool send_replacement(client_t *c, const char *msg, size_t total, const c
 }
 
 static bool send_refusal(client_t *c, const char *msg, size_t total, const char *sqlstate,
-                         const char *message, const char *hint)
+                         const char *message, const char *hint, const char *detail)
 {
     buf_t b = {0};
-    bool ok = raise_sql(&b, sqlstate, message, hint) && buf_append(&b, "", 1);
+    bool ok = raise_sql(&b, sqlstate, message, hint, detail) && buf_append(&b, "", 1);
     char *copy = NULL;
     if (ok && msg[0] == 'P') {
         /* the DO block uses no parameter: unspecified types (0) would fail
@@ -516,7 +526,7 @@ static branch_hook_t answer_error(client_t *c, const char *msg, size_t total)
         client_after_ready(c);
         return BRANCH_DONE;
     }
-    if (!send_refusal(c, msg, total, br->err_state, m, NULL))
+    if (!send_refusal(c, msg, total, br->err_state, m, NULL, NULL))
         client_fail(c, "53200", "out of memory", NULL);
     return BRANCH_DONE;
 }
@@ -1040,7 +1050,7 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
             ok = send_refusal(c, msg, total, "0A000",
                               "epoch must load the branch catalog before this statement, "
                               "but the client has unsynchronised messages in flight",
-                              "Send a Sync before this statement.");
+                              "Send a Sync before this statement.", NULL);
         } else if (r.action == RW_NEED_CATALOG) {
             ok = queue_refresh(c);
             ret = BRANCH_WAIT;
@@ -1062,15 +1072,16 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
         break;
     case RW_REWRITTEN: {
         if (r.setup && msg[0] != 'Q') {
-            ok = send_refusal(c, msg, total, "0A000",
-                              "COPY … FROM on a branch needs the simple query protocol", NULL);
+            ok =
+                send_refusal(c, msg, total, "0A000",
+                             "COPY … FROM on a branch needs the simple query protocol", NULL, NULL);
             break;
         }
         if (r.setup && !(br->setup_done && strcmp(br->setup_done, r.setup) == 0)) {
             if (!may_query) {
                 ok = send_refusal(c, msg, total, "0A000",
                                   "COPY … FROM on a branch cannot be pipelined",
-                                  "Send a Sync before it.");
+                                  "Send a Sync before it.", NULL);
                 break;
             }
             free(br->setup_done);
@@ -1095,14 +1106,15 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
     }
     case RW_ERROR:
         ok = send_refusal(c, msg, total, r.sqlstate, r.message ? r.message : "out of memory",
-                          r.hint);
+                          r.hint, r.detail);
         break;
     case RW_SET_BRANCH:
         if (msg[0] != 'Q') {
             ok = send_refusal(c, msg, total, "0A000",
                               "SET epoch.branch must be sent with the simple query protocol",
                               "Choose the branch in the connection string (dbname@branch) "
-                              "or send SET as a simple query.");
+                              "or send SET as a simple query.",
+                              NULL);
             break;
         }
         if (br->validated && strcmp(br->validated, r.value) == 0) {

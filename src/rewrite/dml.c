@@ -1083,11 +1083,15 @@ static bool conflict_on_key(walker_t *w, json_object *conflict, const catalog_ta
     for (int k = 0; k < t->ncols; k++)
         npk += t->is_pk[k];
     bool ok = n == npk && !rw_get(infer, "whereClause");
-    for (int i = 0; ok && i < n; i++) {
+    for (int i = 0; i < n; i++) {
         const char *name =
             rw_get_str(rw_get(json_object_array_get_idx(elems, i), "IndexElem"), "name");
         int col = name ? column_index(t, name) : -1;
-        ok = col >= 0 && t->is_pk[col];
+        if (name && col < 0) { /* as PostgreSQL reports it, before anything else */
+            rw_fail(w, "42703", NULL, "column \"%s\" does not exist", name);
+            return false;
+        }
+        ok = ok && col >= 0 && t->is_pk[col];
     }
     if (!ok)
         rw_fail(w, "0A000",

@@ -900,8 +900,8 @@ static void key_cols(FILE *f, const catalog_table_t *t, const char *q, const cha
 }
 
 /* UPDATE that changes primary key values: the old keys become tombstones,
- * the new rows are upserted, and a new key that already exists on the
- * branch (and is not being moved away) is a unique violation. */
+ * the new rows are upserted, and a new key that another row holds on the
+ * branch is a unique violation (even if this statement moves that row). */
 static void update_keys(walker_t *w, json_object *body, const target_t *tg, const clauses_t *c,
                         char **exprs, const int *col_of, int nt, char *prefix, FILE *f)
 {
@@ -951,7 +951,9 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
     fputs(" FROM _epoch_rows _s) ON CONFLICT (\"_epoch_branch\", ", f);
     ident_list(f, t, NULL, COLS_KEY);
     fputs(") DO UPDATE SET \"_epoch_deleted\" = true)", f);
-    /* a new key that exists on the branch and is not moved away */
+    /* a new key that another row holds when the statement starts: 23505,
+     * as PostgreSQL's non-deferrable key checks each row at once (a key
+     * swap fails there too) */
     fputs(", _epoch_dup AS (SELECT epoch._duplicate_key(", f);
     overlay_literal(f, t->pk_name ? t->pk_name : "");
     fputs(", ", f);
@@ -960,9 +962,9 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
     key_cols(f, t, "_n", NULL);
     fputs(")::text) FROM _epoch_rows _n WHERE (", f);
     key_cols(f, t, "_n", NULL);
-    fputs(") NOT IN (SELECT ", f);
-    key_cols(f, t, "_m", "_epoch_o");
-    fputs(" FROM _epoch_rows _m) AND EXISTS (SELECT 1 FROM ", f);
+    fputs(") IS DISTINCT FROM (", f);
+    key_cols(f, t, "_n", "_epoch_o");
+    fputs(") AND EXISTS (SELECT 1 FROM ", f);
     char *probe =
         rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x", NULL, 0);
     fputs(probe ? probe : "", f);

@@ -1883,17 +1883,19 @@ def known_bug_duplicate_key_checked_before_not_null_and_check(env):
     assert not problems, "\n".join(problems)
 
 
-def known_bug_key_swap_accepted(env):
-    """BUG (minor, more permissive than PostgreSQL): an UPDATE that moves a key onto
-    another row's key that the same statement moves away succeeds on a branch;
-    PostgreSQL's (non-deferrable) primary key rejects it.
-        UPDATE items SET id = 3 - id WHERE id IN (1, 2)
-        expected: ERROR 23505   got: UPDATE 2 (the rows swapped keys)"""
+def test_key_swap_refused(env):
+    """An UPDATE that moves a key onto another row's key is 23505 even when the
+    same statement moves that row away, as PostgreSQL's non-deferrable primary
+    key checks each row at once (it was accepted on branches: the rows swapped
+    keys)."""
     px, main, b, copy = _pair(env, "bwk_swap")
     problems = _differences(b, copy, [
         "UPDATE items SET id = 3 - id WHERE id IN (1, 2)",
         "UPDATE lines SET line = 3 - line WHERE order_id = 1 AND line IN (1, 2)",
         "SELECT id, sku FROM items WHERE id IN (1, 2) ORDER BY id",
+        "UPDATE items SET id = id + 5000 WHERE id IN (1, 2) RETURNING id",
+        "UPDATE items SET id = id WHERE id = 3 RETURNING id",
+        "SELECT id, sku FROM items WHERE id IN (1, 2, 3, 5001, 5002) ORDER BY id",
     ])
     assert not problems, "\n".join(problems)
 

@@ -22,9 +22,10 @@ report  prints the markdown tables.
 """
 import argparse
 import csv
-import statistics
 import sys
 import time
+
+from report_common import med, report_checks, table
 
 # ---------------------------------------------------------------- helpers
 
@@ -41,16 +42,6 @@ def q(conn, sql, args=None):
     with conn.cursor() as cur:
         cur.execute(sql, args)
         return cur.fetchall() if cur.description else None
-
-
-def table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
-
-
-def med(vals):
-    return statistics.median(vals) if vals else None
 
 
 # ---------------------------------------------------------------- check
@@ -385,17 +376,6 @@ def report_explain(directory, targets):
                          f"{big[0]} × {big[1]}" if big[0] > 1000 else ""])
     print(table(["case", "target", "planning ms", "execution ms",
                  "node run most often (> 1000 loops)"], rows))
-
-
-def report_checks(path):
-    rows, bad = [], []
-    with open(path, newline="") as f:
-        for r in csv.reader(f, delimiter="\t"):
-            rows.append([r[1], r[0], r[2], r[3], r[4]])
-            if r[4] != "ok":
-                bad.append(f"check {r[1]}: {r[0]}: expected {r[2]}, got {r[3]}")
-    print(table(["target", "check", "expected", "got", ""], rows))
-    return bad
 
 
 def report_create(path):

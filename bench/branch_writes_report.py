@@ -39,9 +39,10 @@ import csv
 import io
 import os
 import re
-import statistics
 import sys
 import time
+
+from report_common import med, report_checks, table
 
 TARGETS = ["main", "branch", "main-untracked"]
 DB = {"main": "bench", "main-untracked": "plain"}
@@ -68,16 +69,6 @@ def q(conn, sql, args=None):
 
 def q1(conn, sql, args=None):
     return q(conn, sql, args)[0][0]
-
-
-def table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
-
-
-def med(vals):
-    return statistics.median(vals) if vals else None
 
 
 def log(msg):
@@ -648,17 +639,6 @@ def report_stmts(path, a):
             out.append(row)
         print(table(["rows", "main (tracked) ms", "branch ms", "main-untracked ms",
                      "main / untracked", "branch / main", "main µs per row"], out))
-    return bad
-
-
-def report_checks(path):
-    rows, bad = [], []
-    with open(path, newline="") as fh:
-        for r in csv.reader(fh, delimiter="\t"):
-            rows.append([r[1], r[0], r[2], r[3], r[4]])
-            if r[4] != "ok":
-                bad.append(f"check {r[1]}: {r[0]}: expected {r[2]}, got {r[3]}")
-    print(table(["target", "check", "expected", "got", ""], rows))
     return bad
 
 

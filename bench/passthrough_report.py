@@ -10,6 +10,8 @@ import csv
 import statistics
 import sys
 
+from report_common import table
+
 TARGETS = ["direct", "pgb-session", "pgb-transaction", "epoch-pass", "epoch-session",
            "epoch-transaction"]
 NAMES = {
@@ -91,12 +93,6 @@ def ratio(a, b):
     if a.missing() or b.missing():
         return "n/a" if (a.na or b.na) else "-"
     return f"{a.med('tps') / b.med('tps'):.2f}"
-
-
-def table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(out)
 
 
 def main():

@@ -202,10 +202,14 @@ static void upsert_head(FILE *f, const target_t *tg, bool deleted)
     fputs(deleted ? ", \"_epoch_deleted\") SELECT " : ") SELECT ", f);
 }
 
-/* The key columns' names as one literal, for PostgreSQL's wording of a
- * unique violation: Key (id, part)=(…) — names unquoted. */
-static void key_names_literal(FILE *f, const catalog_table_t *t)
+/* "epoch._duplicate_key('<constraint>', '<key names>', ROW(": the caller
+ * writes the key values and ")::text)". The names are unquoted, for
+ * PostgreSQL's wording of a unique violation: Key (id, part)=(…). */
+static void duplicate_key_open(FILE *f, const catalog_table_t *t)
 {
+    fputs("epoch._duplicate_key(", f);
+    overlay_literal(f, t->pk_name ? t->pk_name : "");
+    fputs(", ", f);
     char *keys = NULL;
     size_t klen = 0;
     FILE *kf = open_memstream(&keys, &klen);
@@ -220,6 +224,7 @@ static void key_names_literal(FILE *f, const catalog_table_t *t)
     }
     overlay_literal(f, keys ? keys : "");
     free(keys);
+    fputs(", ROW(", f);
 }
 
 /* What ON CONFLICT does when the branch already has a row for the key.
@@ -307,11 +312,8 @@ static void conflict_tail(FILE *f, const target_t *tg, conflict_t mode, const re
         if (mode == CONFLICT_INSERT) {
             /* inserted meanwhile by another session: the unique violation
              * PostgreSQL would report after waiting for it */
-            fputs(" THEN true ELSE epoch._duplicate_key(", f);
-            overlay_literal(f, t->pk_name ? t->pk_name : "");
-            fputs(", ", f);
-            key_names_literal(f, t);
-            fputs(", ROW(", f);
+            fputs(" THEN true ELSE ", f);
+            duplicate_key_open(f, t);
             ident_list(f, t, "excluded", COLS_KEY);
             fputs(")::text) END", f);
         }
@@ -954,11 +956,8 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
     /* a new key that another row holds when the statement starts: 23505,
      * as PostgreSQL's non-deferrable key checks each row at once (a key
      * swap fails there too) */
-    fputs(", _epoch_dup AS (SELECT epoch._duplicate_key(", f);
-    overlay_literal(f, t->pk_name ? t->pk_name : "");
-    fputs(", ", f);
-    key_names_literal(f, t);
-    fputs(", ROW(", f);
+    fputs(", _epoch_dup AS (SELECT ", f);
+    duplicate_key_open(f, t);
     key_cols(f, t, "_n", NULL);
     fputs(")::text) FROM _epoch_rows _n WHERE (", f);
     key_cols(f, t, "_n", NULL);
@@ -1452,11 +1451,8 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         goto returning;
     }
     if (all_keys && !do_nothing) {
-        fputs(", _epoch_dup AS (SELECT epoch._duplicate_key(", f);
-        overlay_literal(f, t->pk_name ? t->pk_name : "");
-        fputs(", ", f);
-        key_names_literal(f, t);
-        fputs(", ROW(", f);
+        fputs(", _epoch_dup AS (SELECT ", f);
+        duplicate_key_open(f, t);
         ident_list(f, t, "_n", COLS_KEY);
         /* a key that exists on the branch, or twice in this INSERT */
         fputs(")::text) FROM (SELECT ", f);

@@ -168,7 +168,7 @@ def test_migration_on_first_use_concurrent_and_idempotent(env):
     assert results == {0: "public.t1", 1: "public.t2", 2: "c1", 3: "c2"}, results
 
     assert _direct(env, db, "SELECT key, value FROM epoch.meta WHERE key = 'schema_version'") \
-        == [("schema_version", 2)]
+        == [("schema_version", harness.SCHEMA_VERSION)]
     assert _direct(env, db, "SELECT table_name FROM epoch.tables ORDER BY 1") == [("t1",), ("t2",)]
     assert _direct(env, db, "SELECT name, parent FROM epoch.branches ORDER BY name") == \
         [("c1", "main"), ("c2", "main"), ("main", None)]
@@ -189,7 +189,8 @@ def test_migration_on_first_use_concurrent_and_idempotent(env):
         (before, after)
     assert _direct(env, db, "SELECT name FROM epoch.branch ORDER BY name") == \
         [("c1",), ("c2",), ("main",)]
-    assert _direct(env, db, "SELECT value FROM epoch.meta WHERE key = 'schema_version'") == [(2,)]
+    assert _direct(env, db, "SELECT value FROM epoch.meta WHERE key = 'schema_version'") \
+        == [(harness.SCHEMA_VERSION,)]
 
     # a schema newer than the proxy is refused, not "migrated"
     _direct(env, db, "UPDATE epoch.meta SET value = 99 WHERE key = 'schema_version'")

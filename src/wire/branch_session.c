@@ -23,10 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "branch/catalog.h"
 #include "branch/migrate.h"
 #include "rewrite/cache.h"
+#include "rewrite/lexer.h"
 #include "rewrite/rewrite.h"
 #include "wire/conn.h"
 #include "wire/log.h"
@@ -47,6 +49,7 @@ struct branch_state {
     bool loaded;         /* cat holds the session's current view */
     bool refresh;        /* reload before the next statement that needs it */
     bool tx_dirty;       /* the branch changed inside a transaction: reload at its end */
+    uint64_t gen;        /* worker's catalog_gen when the catalog was (re)loaded */
     bool busy;           /* internal statements queued for us */
     char *validated;     /* SET target that exists; the SET may now go through */
     char *setup_done;    /* setup of the held statement ran (COPY FROM's staging table) */
@@ -369,10 +372,74 @@ static bool queue_migration(client_t *c)
     return queue(c, migrate_sql(), migrated_cb);
 }
 
-static bool queue_refresh(client_t *c)
+static void listen_cb(server_t *sv, void *arg, const internal_result_t *res)
+{
+    (void)arg;
+    if (!res->ok) {
+        sv->listening = false;
+        log_info("LISTEN " BRANCH_CATALOG_CHANNEL " failed (%s %s): catalog changes made by other "
+                 "sessions reach sessions on this connection only through other connections",
+                 res->sqlstate, res->message);
+    }
+}
+
+/* Catalog changes of other sessions arrive as notifications (migration 3):
+ * LISTEN before loading the catalog, so no change falls between the two.
+ * Only outside a transaction, whose rollback would undo the LISTEN. */
+static bool queue_listen(client_t *c)
+{
+    server_t *sv = c->server;
+    if (sv->listening || sv->tx_status != 'I')
+        return true;
+    sv->listening = true;
+    return queue(c, "LISTEN " BRANCH_CATALOG_CHANNEL, listen_cb);
+}
+
+/* Queue the (re)load of the session's catalog. */
+static bool queue_load(client_t *c, internal_cb_t cb)
 {
     c->br->busy = true;
-    return queue_migration(c) && queue(c, "SELECT * FROM epoch._session_current()", session_cb);
+    c->br->gen = c->w->catalog_gen;
+    return queue_migration(c) && queue_listen(c) &&
+           queue(c, "SELECT * FROM epoch._session_current()", cb);
+}
+
+static bool queue_refresh(client_t *c)
+{
+    return queue_load(c, session_cb);
+}
+
+bool branch_catalog_notification(server_t *sv, const char *msg, size_t total)
+{
+    /* Int32 process id, String channel, String payload */
+    static const char channel[] = BRANCH_CATALOG_CHANNEL;
+    if (total < 9 + sizeof channel || memcmp(msg + 9, channel, sizeof channel) != 0)
+        return false;
+    sv->w->catalog_gen++;
+    return true;
+}
+
+void branch_note_unlisten(server_t *sv, const char *tag, size_t len)
+{
+    if (!sv->listening)
+        return;
+    if (!((len >= 9 && memcmp(tag, "UNLISTEN", 9) == 0) ||
+          (len >= 12 && memcmp(tag, "DISCARD ALL", 12) == 0)))
+        return;
+    sv->listening = false;
+    /* LISTEN again, with a reload, before the session's next statement */
+    if (sv->client && sv->client->br)
+        sv->client->br->refresh = true;
+}
+
+/* SET, RESET and DISCARD depend on no catalog: they go through even when it
+ * cannot be reloaded (the way out of a branch another session deleted). */
+static bool is_setting(const char *sql)
+{
+    size_t p = lex_skip_blank(sql, 0), n = lex_name_end(sql, p) - p;
+    return (n == 3 && strncasecmp(sql + p, "set", 3) == 0) ||
+           (n == 5 && strncasecmp(sql + p, "reset", 5) == 0) ||
+           (n == 7 && strncasecmp(sql + p, "discard", 7) == 0);
 }
 
 /* ---- login ---- */
@@ -402,8 +469,7 @@ void branch_check_login(client_t *c)
         client_fail(c, "53200", "out of memory", NULL);
         return;
     }
-    br->busy = true;
-    if (!queue_migration(c) || !queue(c, "SELECT * FROM epoch._session_current()", login_cb))
+    if (!queue_load(c, login_cb))
         client_fail(c, "53200", "out of memory", NULL);
 }
 
@@ -1020,8 +1086,10 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
     /* internal statements: never between unsynced extended messages (see
      * "Must never" above), nor in a failed transaction, where they would
      * fail too and the client could not even get its ROLLBACK through */
+    if (br->loaded && br->gen != c->w->catalog_gen)
+        br->refresh = true; /* another session changed the catalog */
     bool may_query = !c->unsynced && c->tx_status != 'E';
-    if (br->refresh && may_query) {
+    if (br->refresh && may_query && !is_setting(sql)) {
         if (!queue_refresh(c))
             client_fail(c, "53200", "out of memory", NULL);
         return c->state == CL_ACTIVE ? BRANCH_WAIT : BRANCH_DONE;

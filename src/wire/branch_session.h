@@ -18,6 +18,11 @@
 #include "wire/buf.h"
 
 typedef struct client client_t;
+typedef struct server server_t;
+
+/* The channel PostgreSQL notifies when the epoch catalog changes (migration
+ * 3): the proxy LISTENs on it for branch sessions; never forwarded. */
+#define BRANCH_CATALOG_CHANNEL "epoch_catalog"
 
 typedef enum {
     BRANCH_FORWARD, /* forward the message as it is */
@@ -52,6 +57,13 @@ void branch_note_client(client_t *c, const char *msg, size_t total);
  * client's message as it is (out untouched unless out of memory). */
 bool branch_rename_unnamed(client_t *c, const char *msg, size_t total, buf_t *out)
     __attribute__((warn_unused_result));
+/* A NotificationResponse from sv: true when it is on BRANCH_CATALOG_CHANNEL
+ * (then every branch session of the worker reloads its catalog before its
+ * next statement; the caller drops the message). */
+bool branch_catalog_notification(server_t *sv, const char *msg, size_t total);
+/* A CommandComplete from sv (tag NUL-terminated within len): notes an
+ * UNLISTEN or DISCARD ALL that ended the proxy's LISTEN. */
+void branch_note_unlisten(server_t *sv, const char *tag, size_t len);
 /* A ReadyForQuery reached the client (tx status updated). */
 void branch_after_ready(client_t *c);
 void branch_free(client_t *c);

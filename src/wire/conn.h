@@ -138,6 +138,7 @@ struct server {
     bool timer_closed;
     bool stream_closed;
     bool logged_in;
+    bool listening; /* LISTEN on the epoch catalog channel is in effect (branch_session.c) */
     bool counted_ready; /* pool->n_connecting no longer counts it */
     bool login_failed;
     char login_err[300];
@@ -172,6 +173,7 @@ struct worker {
     int n_clients;
     int n_servers;
     int listen_error; /* set if bind/listen failed */
+    uint64_t catalog_gen; /* epoch catalog change notifications seen by any server of this worker */
 };
 
 enum { SHUTDOWN_NONE = 0, SHUTDOWN_DRAIN = 1, SHUTDOWN_FAST = 2 };

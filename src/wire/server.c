@@ -761,6 +761,7 @@ static bool internal_message(server_t *sv, char type, const char *msg, size_t to
     case 'C':
         free(in->tag);
         in->tag = strndup(body, len);
+        branch_note_unlisten(sv, body, len);
         break;
     case 'E': {
         in->failed = true;
@@ -777,6 +778,8 @@ static bool internal_message(server_t *sv, char type, const char *msg, size_t to
             client_fail(c, "53200", "out of memory", NULL);
         break;
     case 'A':
+        if (branch_catalog_notification(sv, msg, total))
+            break;
         if (c && c->state == CL_ACTIVE && !stream_write(&c->st, msg, total))
             client_fail(c, "53200", "out of memory", NULL);
         break;
@@ -846,10 +849,17 @@ static void server_on_read(stream_t *s)
             /* idle in the pool: only asynchronous messages may arrive */
             if (type == 'S')
                 note_param(sv, p + 5, total - 5);
+            else if (type == 'A')
+                branch_catalog_notification(sv, p, total);
             else if (type == 'E') {
                 server_close(sv, "error while idle");
                 return;
             }
+            buf_consume(rb, total);
+            continue;
+        }
+        if (type == 'A' && branch_catalog_notification(sv, p, total)) {
+            forward_span(sv, &span, &span_len);
             buf_consume(rb, total);
             continue;
         }
@@ -887,6 +897,7 @@ static void server_on_read(stream_t *s)
             /* the tag must be a string before session.c reads it */
             if (c->track && memchr(p + 5, 0, total - 5))
                 session_command_done(c, p + 5);
+            branch_note_unlisten(sv, p + 5, total - 5);
             break;
         case 'E':
             if (c->track)

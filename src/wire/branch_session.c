@@ -56,6 +56,7 @@ struct branch_state {
     bool migrated;       /* the epoch schema is known to be current in this session's database */
     bool migrated_in_tx; /* … but only inside the open transaction */
     bool has_err;        /* an internal statement failed: answer the held message */
+    bool warned_path;    /* the search-path warning was sent */
     uint64_t prepared[MAX_PREPARED]; /* statement names (hashes) prepared on the server */
     int n_prepared;
     /* The client's unnamed statement, when rewritten, is parsed once per
@@ -298,6 +299,38 @@ static char *view_key(const char *db, const catalog_t *cat)
     return key;
 }
 
+/* A role named like the metadata schema gets it first on the default search
+ * path ("$user", public): objects created without a schema would land among
+ * epoch's own. Said once per session, as a WARNING. first = the first schema
+ * of the path that exists, implicit ones (pg_catalog, pg_temp) left out. */
+static void warn_path(client_t *c, const char *first)
+{
+    struct branch_state *br = c->br;
+    if (br->warned_path || !first || strcmp(first, "epoch") != 0)
+        return;
+    br->warned_path = true;
+    buf_t b = {0};
+    if (!proto_notice(&b, "WARNING", "01000",
+                      "schema \"epoch\", where Epoch keeps its metadata, comes first on the "
+                      "search path: tables and other objects created without a schema name "
+                      "land there",
+                      "A role named \"epoch\" matches \"$user\" in the default search path. "
+                      "Use a role with another name, or run ALTER ROLE CURRENT_USER SET "
+                      "search_path = public (it applies from the next session; SET "
+                      "search_path = public for this one).") ||
+        !stream_write(&c->st, b.data, b.len))
+        client_fail(c, "53200", "out of memory", NULL);
+    buf_free(&b);
+}
+
+static const char *first_schema(const catalog_t *cat)
+{
+    for (int i = 0; i < cat->npath; i++)
+        if (strcmp(cat->path[i], "pg_catalog") != 0 && strncmp(cat->path[i], "pg_temp", 7) != 0)
+            return cat->path[i];
+    return NULL;
+}
+
 static void session_cb(server_t *sv, void *arg, const internal_result_t *res)
 {
     client_t *c = owner(sv, arg);
@@ -322,6 +355,7 @@ static void session_cb(server_t *sv, void *arg, const internal_result_t *res)
     free(br->view);
     br->view = view_key(c->startup.database, &br->cat);
     br->refresh = false;
+    warn_path(c, first_schema(&br->cat));
     log_debug("client %llu: branch \"%s\" (id %lld, base %lld, %d tracked tables)",
               (unsigned long long)c->id, cat.branch_name, (long long)cat.branch_id,
               (long long)cat.base_seq, cat.ntables);
@@ -349,6 +383,16 @@ static void validate_cb(server_t *sv, void *arg, const internal_result_t *res)
         free(c->br->validated);
         c->br->validated = NULL;
     }
+}
+
+/* After the migration a main session needed: the first schema of its path. */
+static void schema_cb(server_t *sv, void *arg, const internal_result_t *res)
+{
+    if (check_failed(sv, arg, res))
+        return;
+    client_t *c = owner(sv, arg);
+    if (c && res->nrows == 1 && res->ncols == 1)
+        warn_path(c, res->values[0]);
 }
 
 static void setup_cb(server_t *sv, void *arg, const internal_result_t *res)
@@ -1124,8 +1168,8 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
             ret = BRANCH_WAIT;
         } else {
             br->busy = true;
-            ok = queue_migration(c) &&
-                 queue(c, "SELECT 1", validate_cb); /* clears busy once migrated */
+            ok = queue_migration(c) && /* schema_cb clears busy once migrated */
+                 queue(c, "SELECT (current_schemas(false))[1]", schema_cb);
             ret = BRANCH_WAIT;
         }
         goto out;

@@ -91,11 +91,12 @@ bool startup_next(const startup_t *st, size_t *pos, const char **name, const cha
     return true;
 }
 
-bool proto_error(buf_t *b, const char *severity, const char *sqlstate, const char *message,
-                 const char *hint)
+/* ErrorResponse and NoticeResponse share their layout. */
+static bool report(buf_t *b, char type, const char *severity, const char *sqlstate,
+                   const char *message, const char *hint)
 {
     size_t start;
-    if (!buf_msg_begin(b, 'E', &start))
+    if (!buf_msg_begin(b, type, &start))
         return false;
     bool ok = buf_put_u8(b, 'S') && buf_put_str(b, severity) && buf_put_u8(b, 'V') &&
               buf_put_str(b, severity) && buf_put_u8(b, 'C') && buf_put_str(b, sqlstate) &&
@@ -107,6 +108,18 @@ bool proto_error(buf_t *b, const char *severity, const char *sqlstate, const cha
         return false;
     buf_msg_end(b, start);
     return true;
+}
+
+bool proto_error(buf_t *b, const char *severity, const char *sqlstate, const char *message,
+                 const char *hint)
+{
+    return report(b, 'E', severity, sqlstate, message, hint);
+}
+
+bool proto_notice(buf_t *b, const char *severity, const char *sqlstate, const char *message,
+                  const char *hint)
+{
+    return report(b, 'N', severity, sqlstate, message, hint);
 }
 
 bool proto_ready(buf_t *b, char status)

@@ -52,6 +52,8 @@ bool startup_next(const startup_t *st, size_t *pos, const char **name, const cha
 /* Builders (append to b; false = out of memory). */
 bool proto_error(buf_t *b, const char *severity, const char *sqlstate, const char *message,
                  const char *hint) __attribute__((warn_unused_result));
+bool proto_notice(buf_t *b, const char *severity, const char *sqlstate, const char *message,
+                  const char *hint) __attribute__((warn_unused_result));
 bool proto_ready(buf_t *b, char status) __attribute__((warn_unused_result));
 bool proto_auth(buf_t *b, uint32_t code, const void *data, size_t len)
     __attribute__((warn_unused_result));

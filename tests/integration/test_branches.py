@@ -1227,6 +1227,33 @@ def test_catalog_changes_seen_with_transaction_pooling(env):
         assert got == [(1, "branch")], f"session {i}: {got}"
 
 
+def test_role_named_epoch_is_warned_about_search_path(env):
+    """A role named epoch has the metadata schema first on the default search
+    path ("$user", public): the proxy says so with a WARNING, once per session,
+    when it loads the session's catalog; a role with another name, or a
+    search_path without "$user", gets none."""
+    db = _fresh_db(env, "tb_role_warning")
+    px = env.proxy()
+    c = env.closing(_conn(px, db))
+    assert _one(c, "SELECT epoch.branch_create('x')") == "x"
+    _all(c, "SELECT epoch.branch_create('y')")
+    warnings = [n for n in c.notices if 'schema "epoch"' in n]
+    assert len(warnings) == 1 and warnings[0].startswith("WARNING:"), c.notices
+    # at login on a branch (libpq prints startup notices; psycopg2 drops them)
+    cp = px.psql("-c", "SELECT 1", dbname=f"{db}@x", check=True)
+    assert cp.stderr.count('WARNING:  schema "epoch"') == 1, cp.stderr
+    cp = px.psql("-c", "SELECT count(*) FROM epoch.branches", dbname=f"{db}@x", check=True,
+                 env={"PGOPTIONS": "-c search_path=public"})
+    assert "WARNING" not in cp.stderr and "3" in cp.stdout, (cp.stdout, cp.stderr)
+    env.pg.sql("CREATE ROLE other_role LOGIN PASSWORD 'pw'; "
+               f"GRANT ALL ON DATABASE {db} TO other_role; GRANT USAGE ON SCHEMA epoch TO other_role; "
+               "GRANT SELECT ON ALL TABLES IN SCHEMA epoch TO other_role", db=db)
+    o = env.closing(px.connect(dbname=f"{db}@x", user="other_role", password="pw",
+                               autocommit=True))
+    assert _all(o, "SHOW epoch.branch") == [("x",)]
+    assert not [n for n in o.notices if 'schema "epoch"' in n], o.notices
+
+
 def known_bug_role_named_epoch_creates_tables_in_epoch_schema(env):
     """BUG: for a role named epoch (the README quick start's user, and the test
     harness's), the default search_path '"$user", public' puts the metadata
@@ -1235,7 +1262,8 @@ def known_bug_role_named_epoch_creates_tables_in_epoch_schema(env):
     and unqualified names resolve to epoch's own objects first.
         as role epoch: SELECT epoch.branch_create('x'); CREATE TABLE t (id int PRIMARY KEY);
         SELECT epoch.track('t')
-        expected: public.t   got: 42809 table "epoch.t" cannot be tracked (temporary or system table)"""
+        expected: public.t   got: 42809 table "epoch.t" cannot be tracked (temporary or system table)
+    (The proxy now warns about it: test_role_named_epoch_is_warned_about_search_path.)"""
     assert harness.DEFAULT_USER == "epoch"
     db = _fresh_db(env, "tb_role_epoch")
     px = env.proxy()

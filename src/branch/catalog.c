@@ -39,6 +39,12 @@ void catalog_free(catalog_t *cat)
     for (int i = 0; i < 2 * cat->nrels; i++)
         free(cat->rels[i]);
     free(cat->rels);
+    for (int i = 0; i < cat->nviews; i++) {
+        free(cat->views[i].schema);
+        free(cat->views[i].name);
+        free(cat->views[i].definition);
+    }
+    free(cat->views);
     free(cat->branch_name);
     memset(cat, 0, sizeof *cat);
 }
@@ -175,11 +181,49 @@ static bool load_row(catalog_t *cat, const char *const *v)
         }
         return true;
     }
+    if (strcmp(kind, "view") == 0) {
+        /* a: flags ('b' = security_barrier), b: schema, c: name, d: definition */
+        if (!v[COL_B] || !v[COL_C] || !v[COL_D])
+            return false;
+        catalog_view_t *views = realloc(cat->views, (size_t)(cat->nviews + 1) * sizeof *views);
+        if (!views)
+            return false;
+        cat->views = views;
+        catalog_view_t *view = &views[cat->nviews++];
+        memset(view, 0, sizeof *view);
+        view->security_barrier = v[COL_A] && strchr(v[COL_A], 'b');
+        view->schema = strdup(v[COL_B]);
+        view->name = strdup(v[COL_C]);
+        view->definition = strdup(v[COL_D]);
+        if (!view->schema || !view->name || !view->definition)
+            return false;
+        /* pg_get_viewdef ends the query with ';': it is spliced into another */
+        size_t n = strlen(view->definition);
+        while (n > 0 && (view->definition[n - 1] == ';' || view->definition[n - 1] == ' ' ||
+                         view->definition[n - 1] == '\n' || view->definition[n - 1] == '\t'))
+            view->definition[--n] = '\0';
+        return n > 0;
+    }
     if (strcmp(kind, "as_of") == 0) {
         cat->read_only = true;
         return true;
     }
     return true; /* kinds added by later migrations are ignored */
+}
+
+/* FNV-1a over one row's values, NULL distinct from '' */
+static uint64_t hash_row(uint64_t h, const char *const *v)
+{
+    for (int c = 0; c < SESSION_COLS; c++) {
+        const unsigned char *p = (const unsigned char *)(v[c] ? v[c] : "");
+        do {
+            h ^= *p;
+            h *= 1099511628211ULL;
+        } while (*p++);
+        h ^= v[c] ? 1u : 2u;
+        h *= 1099511628211ULL;
+    }
+    return h;
 }
 
 bool catalog_load(catalog_t *cat, int nrows, int ncols, const char *const *values)
@@ -188,14 +232,17 @@ bool catalog_load(catalog_t *cat, int nrows, int ncols, const char *const *value
     if (ncols != SESSION_COLS)
         return false;
     bool seen_branch = false;
+    uint64_t sig = 14695981039346656037ULL;
     for (int r = 0; r < nrows; r++) {
         const char *const *v = values + (size_t)r * SESSION_COLS;
         if (!load_row(cat, v)) {
             catalog_free(cat);
             return false;
         }
+        sig = hash_row(sig, v);
         seen_branch |= v[COL_KIND] && strcmp(v[COL_KIND], "branch") == 0;
     }
+    cat->signature = sig;
     for (int i = 0; i < cat->ntables; i++)
         if (cat->tables[i].ncols == 0)
             seen_branch = false; /* a tracked table without columns: corrupt */
@@ -232,6 +279,39 @@ const catalog_table_t *catalog_find(const catalog_t *cat, const char *schema, co
             return t;
         if (relation_exists(cat, cat->path[i], name))
             return NULL; /* an untracked relation of that name comes first */
+    }
+    return NULL;
+}
+
+static bool schema_matches(const char *stored, const char *wanted)
+{
+    /* pg_temp names the session's own temporary schema, pg_temp_<n> */
+    return strcmp(stored, wanted) == 0 ||
+           (strcmp(wanted, "pg_temp") == 0 && strncmp(stored, "pg_temp_", 8) == 0);
+}
+
+static const catalog_view_t *view_exact(const catalog_t *cat, const char *schema, const char *name)
+{
+    for (int i = 0; i < cat->nviews; i++)
+        if (strcmp(cat->views[i].name, name) == 0 && schema_matches(cat->views[i].schema, schema))
+            return &cat->views[i];
+    return NULL;
+}
+
+const catalog_view_t *catalog_find_view(const catalog_t *cat, const char *schema, const char *name)
+{
+    if (!cat || !name)
+        return NULL;
+    if (schema)
+        return view_exact(cat, schema, name);
+    for (int i = 0; i < cat->npath; i++) {
+        if (find_exact(cat, cat->path[i], name))
+            return NULL; /* a tracked table of that name comes first */
+        const catalog_view_t *v = view_exact(cat, cat->path[i], name);
+        if (v)
+            return v;
+        if (relation_exists(cat, cat->path[i], name))
+            return NULL; /* another relation of that name comes first */
     }
     return NULL;
 }

@@ -4,7 +4,8 @@
  * tables with their columns and primary keys.
  *
  * Loaded from the rows of epoch._session(branch) (see sql/001_catalog.sql,
- * sql/002_generated_columns.sql);
+ * sql/002_generated_columns.sql, sql/004_views.sql: the views that read a
+ * tracked table, directly or through other views);
  * immutable afterwards, so the rewriter can read it without locks. The
  * caller owns a catalog_t and frees it with catalog_free.
  */
@@ -31,6 +32,18 @@ typedef struct catalog_table {
     int ncols;
 } catalog_table_t;
 
+/* A view whose definition reads a tracked table (directly or through other
+ * views): on a branch its references are replaced with its definition,
+ * rewritten in turn. Materialized views are never listed (they hold the
+ * data of their last refresh on main). */
+typedef struct catalog_view {
+    char *schema; /* as stored in pg_namespace (not quoted) */
+    char *name;
+    char *definition;      /* pg_get_viewdef() with every non-pg_catalog name
+                              schema-qualified, without the trailing ';' */
+    bool security_barrier; /* WITH (security_barrier): cannot be inlined */
+} catalog_view_t;
+
 typedef struct catalog {
     int64_t branch_id; /* 0 = main */
     int64_t base_seq;
@@ -42,8 +55,14 @@ typedef struct catalog {
     catalog_table_t *tables;
     int ntables;
     char **rels; /* schema, name pairs: every relation on the path whose name
-                    is also a tracked table's (to resolve shadowing) */
+                    is also a tracked table's or a listed view's (to resolve shadowing) */
     int nrels;
+    catalog_view_t *views;
+    int nviews;
+    /* a hash of every row the catalog was loaded from: two catalogs with the
+     * same signature rewrite every statement the same way (the rewrite cache
+     * keys on it: a view created on main changes no catalog version) */
+    uint64_t signature;
 } catalog_t;
 
 /* The column's attributes as PostgreSQL enforces them on the base table. */
@@ -68,5 +87,11 @@ void catalog_free(catalog_t *cat);
  * the search path (as PostgreSQL resolves an unqualified name). NULL when the
  * name does not resolve to a tracked table. */
 const catalog_table_t *catalog_find(const catalog_t *cat, const char *schema, const char *name);
+
+/* The listed view `schema.name` (schema "pg_temp" is the session's temporary
+ * schema); with schema NULL, resolved along the search path like
+ * catalog_find. NULL when the name is not such a view (a view that reads no
+ * tracked table is not listed: it reads the same rows on every branch). */
+const catalog_view_t *catalog_find_view(const catalog_t *cat, const char *schema, const char *name);
 
 #endif

@@ -58,13 +58,15 @@ static void entry_free(entry_t *e)
     free(e);
 }
 
-/* view \0 first-constant-number \0 text: the same template with its
- * constants numbered from another $n (a Parse that already has parameters)
- * must not share an entry. */
-static char *make_key(const char *view, int first, const char *text, size_t *len)
+/* view \0 signature first-constant-number \0 text: the same template with
+ * its constants numbered from another $n (a Parse that already has
+ * parameters) must not share an entry; nor may two catalogs that differ in
+ * something the view string does not name (the views over tracked tables:
+ * creating one changes no catalog version). */
+static char *make_key(const char *view, uint64_t sig, int first, const char *text, size_t *len)
 {
-    char num[16];
-    int nl = snprintf(num, sizeof num, "%d", first);
+    char num[40];
+    int nl = snprintf(num, sizeof num, "%016llx%d", (unsigned long long)sig, first);
     size_t vl = strlen(view), tl = strlen(text);
     char *key = malloc(vl + (size_t)nl + tl + 3);
     if (!key)
@@ -188,7 +190,7 @@ static bool try_key(const rw_session_t *s, const char *view, const char *text, i
                     char *const *lits, int nlits, rw_result_t *out, char **tmpl_sql)
 {
     size_t key_len;
-    char *key = make_key(view, first, text, &key_len);
+    char *key = make_key(view, s->cat ? s->cat->signature : 0, first, text, &key_len);
     if (!key)
         return false;
     uint64_t h = XXH3_64bits(key, key_len);

@@ -3,7 +3,8 @@
  *
  * A session view is a string naming everything a rewrite depends on besides
  * the text (database, branch, base point, catalog version, search path,
- * read-only); the caller builds it when its catalog changes. Statements that
+ * read-only); the caller builds it when its catalog changes. The key adds
+ * the session catalog's signature (catalog_t.signature). Statements that
  * differ only in numeric or '...' constants share one entry: the cache keeps
  * the rewritten template and puts the client's constants back on a hit.
  *
@@ -35,7 +36,9 @@ typedef struct rw_cache_stats {
 } rw_cache_stats_t;
 rw_cache_stats_t rewrite_cache_stats(void);
 /* Drop every entry (tests; catalog changes need not call it: the view
- * string changes with the catalog version). */
+ * string changes with the catalog version, and the key also holds the
+ * catalog's signature, which changes with anything else it was loaded from,
+ * e.g. a view created on main). */
 void rewrite_cache_clear(void);
 
 #endif

@@ -304,6 +304,74 @@ static int key_predicates(const walker_t *w, const catalog_table_t *t, const cha
     return np;
 }
 
+/* Views inside views deeper than this are refused (PostgreSQL allows
+ * cycles through CREATE OR REPLACE VIEW; it reports them when the view is
+ * read, and so does this limit). */
+#define MAX_VIEW_DEPTH 16
+
+static rw_action_t run(walker_t *w, const char *sql, rw_result_t *out);
+
+/* The replacement of a reference to view v: its definition, itself
+ * rewritten for the session's branch (or for ref), in parentheses.
+ * malloc'd; NULL when the walk failed. */
+static char *view_text(walker_t *w, const catalog_view_t *v, const char *ref)
+{
+    if (v->security_barrier) {
+        /* inlined, it would be an ordinary subquery: conditions of the query
+         * could then run before the view's own, which the barrier forbids */
+        rw_fail(w, "0A000",
+                "Read the tables it reads in the query itself, or read the view on main (SET "
+                "epoch.branch = 'main').",
+                "view \"%s\" has security_barrier, which epoch cannot keep when it reads the view "
+                "on branch \"%s\"",
+                v->name, rw_branch_name(w));
+        return NULL;
+    }
+    if (w->view_depth >= MAX_VIEW_DEPTH) {
+        rw_fail(w, "0A000", "Read a view that nests fewer views, or read it on main.",
+                "view \"%s\" nests views more than %d deep, more than epoch reads on a branch",
+                v->name, MAX_VIEW_DEPTH);
+        return NULL;
+    }
+    /* a walker of its own: the definition's names never see the query's
+     * CTEs (its names are schema-qualified anyway) */
+    walker_t *sub = calloc(1, sizeof *sub);
+    if (!sub) {
+        rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+        return NULL;
+    }
+    sub->s = w->s;
+    sub->view_depth = w->view_depth + 1;
+    sub->view_ref = ref;
+    rw_result_t r;
+    run(sub, v->definition, &r);
+    free(sub);
+    w->flags |= r.flags & (RW_F_SCHEMA | RW_F_REFRESH);
+    const char *body = NULL;
+    if (r.action == RW_REWRITTEN)
+        body = r.sql;
+    else if (r.action == RW_FORWARD && !(r.flags & RW_F_UNPARSED))
+        body = v->definition;
+    char *text = NULL;
+    if (body) {
+        if (asprintf(&text, "(%s)", body) < 0)
+            rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+    } else if (r.action == RW_ERROR) {
+        rw_fail(w, r.sqlstate[0] ? r.sqlstate : "53200", r.hint, "%s",
+                r.message ? r.message : "out of memory while rewriting the statement");
+        if (r.detail)
+            rw_fail_detail(w, "%s", r.detail);
+        else
+            rw_fail_detail(w, "It comes from the definition of view \"%s.%s\".", v->schema,
+                           v->name);
+    } else {
+        rw_fail(w, "XX000", NULL, "epoch could not read the definition of view \"%s.%s\"",
+                v->schema, v->name);
+    }
+    rewrite_result_free(&r);
+    return text;
+}
+
 /* A RangeVar read in a FROM list (or a COPY ... TO relation when copy_cols
  * is non-NULL: "*" or the column list text). */
 static void range_var(walker_t *w, json_object *rv, bool writing, const char *copy_cols)
@@ -319,6 +387,17 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
     bool has_ref = split_ref(schemaname, &schema, &ref);
     if (!has_ref && !schemaname && in_scope(w, relname))
         return; /* a CTE name shadows tables */
+    /* in the definition of a view read at a ref, every table is read there */
+    bool inherited = !has_ref && w->view_ref;
+    if (inherited) {
+        has_ref = true;
+        schema = schemaname ? strdup(schemaname) : NULL;
+        ref = strdup(w->view_ref);
+        if (!ref || (schemaname && !schema)) {
+            rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+            goto done;
+        }
+    }
     if (has_ref && (writing || w->utility)) {
         rw_fail(w, "0A000", "Switch to that branch with SET epoch.branch to change its rows.",
                 "cannot write to \"%s@%s\".%s: a \"@ref\" reference is read-only",
@@ -334,6 +413,13 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
     const catalog_table_t *t = catalog_find(w->s->cat, has_ref ? schema : schemaname, relname);
     if (writing) /* untracked tables on main: nothing to do; on a branch refused by caller */
         goto done;
+    /* a view that reads tracked tables becomes its definition; COPY refuses
+     * views (PostgreSQL says so); "@main".v is main's live view as it is */
+    const catalog_view_t *view =
+        t || copy_cols ? NULL
+                       : catalog_find_view(w->s->cat, has_ref ? schema : schemaname, relname);
+    if (view && has_ref && strcmp(ref, "main") == 0)
+        view = NULL;
     size_t start = (size_t)loc;
     size_t end = lex_name_end(w->sql, start);
     if (end == start) {
@@ -344,7 +430,9 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
     if (has_ref)
         w->flags |= RW_F_SCHEMA;
     bool main_ref = has_ref && strcmp(ref, "main") == 0;
-    if (has_ref && (main_ref || !t)) {
+    if (has_ref && !view && (main_ref || !t)) {
+        if (inherited && !t)
+            goto done; /* untracked, in a view read at a ref: the same at every ref */
         if (!main_ref) {
             rw_fail(w, "42P01",
                     "Only tracked tables can be read at another ref; track it with SELECT "
@@ -356,7 +444,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         rw_add_edit(w, start, end, qualified_name(t ? t->schema : schema, relname));
         goto done;
     }
-    if (!t)
+    if (!t && !view)
         goto done; /* untracked: the same table on every branch */
     bool has_alias = rw_get(rv, "alias") != NULL;
     size_t only = lex_keyword_before(w->sql, start, "only");
@@ -384,7 +472,27 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
     }
     int64_t bid = w->s->cat->branch_id, base = w->s->cat->base_seq;
     const char *r = has_ref ? ref : NULL;
-    if (copy_cols) {
+    if (view) {
+        char *body = view_text(w, view, r);
+        if (!body)
+            goto done;
+        size_t table_kw = lex_keyword_before(w->sql, start, "table");
+        char *text = NULL;
+        size_t tlen = 0;
+        FILE *f = open_memstream(&text, &tlen);
+        if (f) {
+            if (table_kw != start)
+                fputs("SELECT * FROM ", f); /* the TABLE v command */
+            fputs(body, f);
+            if (!has_alias || table_kw != start) {
+                fputs(" AS ", f);
+                overlay_ident(f, relname);
+            }
+            fclose(f);
+        }
+        free(body);
+        rw_add_edit(w, table_kw != start ? table_kw : start, end, text);
+    } else if (copy_cols) {
         /* COPY t [(cols)] TO ...  ->  COPY (SELECT cols FROM overlay AS t) TO ... */
         size_t after = lex_skip_blank(w->sql, end);
         size_t pend = lex_paren_end(w->sql, after);
@@ -473,6 +581,26 @@ static void refuse_write(walker_t *w, const char *what)
             "%s is not allowed on branch \"%s\"", what, rw_branch_name(w));
 }
 
+/* A write on a branch whose target is a view that reads tracked tables:
+ * refused with words that say so (PostgreSQL would change main's tables
+ * through it). Other views are untracked relations, refused by dml.c.
+ * true = refused. */
+static bool refuse_view_write(walker_t *w, const char *key, json_object *body)
+{
+    json_object *rel = rw_get(body, "relation");
+    const char *relname = rw_get_str(rel, "relname");
+    const char *schema = rw_get_str(rel, "schemaname");
+    if (!relname || !w->s->cat || (schema && strchr(schema, '@')) ||
+        catalog_find(w->s->cat, schema, relname) || !catalog_find_view(w->s->cat, schema, relname))
+        return false;
+    rw_fail(w, "0A000",
+            "Write to the tracked tables the view reads (on a branch, writes to them change "
+            "the branch's rows), or write through the view on main (SET epoch.branch = 'main').",
+            "%s through view \"%s\" is not allowed on branch \"%s\"", write_verb(key), relname,
+            rw_branch_name(w));
+    return true;
+}
+
 /* A data-modifying CTE on a branch: its statement (the text inside the
  * CTE's parentheses) becomes a write to the branch. false = not one. */
 static bool cte_write(walker_t *w, json_object *cte)
@@ -491,6 +619,8 @@ static bool cte_write(walker_t *w, json_object *cte)
     if (!key || !is_write_node(key) || !w->s->on_branch || w->s->read_only ||
         strcmp(key, "MergeStmt") == 0)
         return false;
+    if (refuse_view_write(w, key, body))
+        return true;
     int loc = rw_get_int(cte, "location", -1);
     size_t len = strlen(w->sql);
     size_t as = loc < 0 ? len : lex_find_keyword(w->sql, (size_t)loc, len, "as");
@@ -634,7 +764,9 @@ static void column_ref(walker_t *w, json_object *cref)
     if (!schema || !table || loc < 0)
         return;
     bool ref = strchr(schema, '@') != NULL;
-    if (!ref && !(w->s->on_branch && w->s->cat && catalog_find(w->s->cat, schema, table)))
+    if (!ref &&
+        !(w->s->on_branch && w->s->cat &&
+          (catalog_find(w->s->cat, schema, table) || catalog_find_view(w->s->cat, schema, table))))
         return;
     /* end of the first identifier, then the dot */
     size_t first_end = (size_t)loc;
@@ -722,6 +854,8 @@ void rw_walk(walker_t *w, json_object *node)
                         rw_branch_name(w), rel);
                 return;
             }
+            if (rel && catalog_find_view(w->s->cat, sch, rel))
+                continue; /* PostgreSQL refuses to sample a view: let it say so */
         }
         if (strcmp(key, "SelectStmt") == 0) {
             int before = w->nlocked;
@@ -923,7 +1057,8 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
     }
     if (is_write_node(key)) {
         if (on_branch && !w->s->read_only && strcmp(key, "MergeStmt") != 0) {
-            dml_statement(w, key, body, start, len, true);
+            if (!refuse_view_write(w, key, body))
+                dml_statement(w, key, body, start, len, true);
             return;
         }
         if (on_branch || w->s->read_only) {
@@ -1079,8 +1214,17 @@ static rw_action_t finish(walker_t *w, rw_result_t *out, int nstmts)
 
 rw_action_t rewrite_statement(const rw_session_t *s, const char *sql, rw_result_t *out)
 {
+    walker_t w = {.s = s};
+    return run(&w, sql, out);
+}
+
+/* Parse sql, walk it with w (fresh but for s, view_depth, view_ref) and
+ * fill *out. */
+static rw_action_t run(walker_t *w, const char *sql, rw_result_t *out)
+{
     memset(out, 0, sizeof *out);
-    walker_t w = {.s = s, .sql = sql, .out = out};
+    w->sql = sql;
+    w->out = out;
     char *quoted = NULL;
     PgQueryParseResult pr = pg_query_parse(sql);
     if (pr.error && strstr(sql, "=>")) {
@@ -1092,8 +1236,8 @@ rw_action_t rewrite_statement(const rw_session_t *s, const char *sql, rw_result_
             if (!retry.error) {
                 pg_query_free_parse_result(pr);
                 pr = retry;
-                w.sql = quoted;
-                w.edits[w.nedits++] = (edit_t){0, 0, strdup("")}; /* send the quoted text */
+                w->sql = quoted;
+                w->edits[w->nedits++] = (edit_t){0, 0, strdup("")}; /* send the quoted text */
             } else {
                 pg_query_free_parse_result(retry);
             }
@@ -1117,16 +1261,16 @@ rw_action_t rewrite_statement(const rw_session_t *s, const char *sql, rw_result_
     pg_query_free_parse_result(pr);
     if (!tree) {
         free(quoted);
-        rw_fail(&w, "53200", NULL, "out of memory while parsing the statement");
-        return finish(&w, out, 0);
+        rw_fail(w, "53200", NULL, "out of memory while parsing the statement");
+        return finish(w, out, 0);
     }
     json_object *stmts = rw_get(tree, "stmts");
     int n = stmts ? (int)json_object_array_length(stmts) : 0;
-    for (int i = 0; i < n && !w.failed; i++) {
-        w.stmt_no = i;
-        statement(&w, json_object_array_get_idx(stmts, i), n);
+    for (int i = 0; i < n && !w->failed; i++) {
+        w->stmt_no = i;
+        statement(w, json_object_array_get_idx(stmts, i), n);
     }
-    rw_action_t action = finish(&w, out, n);
+    rw_action_t action = finish(w, out, n);
     json_object_put(tree);
     free(quoted);
     return action;

@@ -36,6 +36,9 @@ typedef struct walker {
     bool failed;
     unsigned flags;
     rw_result_t *out;
+    int view_depth;       /* views whose definitions enclose this walk (0 = the client's text) */
+    const char *view_ref; /* the "@ref" the enclosing view is read at: its tables are read
+                             there too (NULL = the session's ref) */
 } walker_t;
 
 json_object *rw_get(json_object *o, const char *key);

@@ -4,7 +4,8 @@ changes applied (another database, straight to PostgreSQL); complete result
 sets and column names must be identical. Also snapshot semantics (changes on
 main after the fork are invisible on the branch), "@ref" references, the
 extended protocol (psycopg 3, pgbench -M extended/prepared), pgbench -S on a
-branch, and catalog queries (psql \\d, information_schema) on a branch.
+branch, catalog queries (psql \\d, information_schema) on a branch, and views
+over tracked tables (expanded by the proxy on a branch).
 
 Branch rows are written straight into epoch."d_<id>" (not through branch
 writes, so the read path is tested on its own): the delta is derived from the
@@ -727,7 +728,11 @@ def test_deep_statements_on_branch(env):
     for name in ("tr_deep", f"tr_deep@{BRANCH}"):
         cp = px.psql("-c", r"\d users", "-c", r'\d "AuditLog"', "-c", r"\d+ inv.stock",
                      "-c", r"\d order_items", dbname=name)
-        outs[name] = (cp.returncode, cp.stdout, cp.stderr)
+        # the role is named epoch: sessions on a branch are warned about the
+        # search path at login (test_role_named_epoch_is_warned_about_search_path)
+        err = "".join(line for line in cp.stderr.splitlines(keepends=True)
+                      if not line.startswith(('WARNING:  schema "epoch"', 'HINT:  A role named "epoch"')))
+        outs[name] = (cp.returncode, cp.stdout, err)
     if outs["tr_deep"] != outs[f"tr_deep@{BRANCH}"]:
         problems.append(f"psql \\d on the branch: {outs[f'tr_deep@{BRANCH}'][2].strip()}")
     assert not problems, "\n".join(problems)
@@ -781,20 +786,255 @@ def known_bug_read_forms_differ_on_branch(env):
     assert not problems, "\n".join(problems)
 
 
-def known_bug_views_over_tracked_tables_read_main(env):
-    """BUG (or a gap to refuse explicitly): a view over a tracked table reads
-    main's rows on a branch, silently; the view is not a tracked table, so it is
-    passed through. Expected: the branch's rows (or a clear refusal).
-        CREATE VIEW v_users AS SELECT id, name FROM users;   -- on main
-        on the branch: SELECT * FROM v_users   expected: the branch's users
-        got: main's users"""
-    px, main, branch, copy = _diff_setup(env, "tr_views")
-    sql = "CREATE VIEW v_users AS SELECT id, name FROM users WHERE id < 50"
-    _fetch(main, sql + "; SELECT 1")
+# ---- views over tracked tables ------------------------------------------------------------
+
+# created on main (and the same on the copy): on a branch, a view that reads a
+# tracked table, directly or through other views, reads the branch's rows.
+# Schema-qualified: the test role is named epoch, so "$user" on the search
+# path is the schema epoch once it exists (on main, not on the copy).
+VIEWS = r"""
+CREATE VIEW public.v_users AS SELECT id, name FROM users WHERE id < 50;
+CREATE VIEW public.v_users_renamed (uid, uname) AS SELECT id, name FROM users;
+CREATE VIEW public.v_partial (a) AS SELECT id, name, age FROM users WHERE id % 3 = 0;
+CREATE VIEW public.v_young AS SELECT * FROM v_users WHERE id > 10;
+CREATE VIEW public.v_young_names AS SELECT upper(name) AS loud FROM v_young;
+CREATE VIEW public.v_order_totals AS
+  SELECT u.id, u.name, count(o.id) AS n, sum(o.amount) AS total
+    FROM users u LEFT JOIN orders o ON o.user_id = u.id GROUP BY u.id, u.name;
+CREATE VIEW inv.v_stock AS
+  SELECT s.product_id, s.qty, p.name FROM inv.stock s JOIN products p ON p.id = s.product_id;
+CREATE VIEW public.v_regions AS SELECT code, upper(name) AS name FROM regions;
+CREATE VIEW public.v_mixed AS
+  SELECT u.id, r.name AS region FROM users u JOIN regions r ON r.code = u.country;
+CREATE VIEW public.v_stats AS
+  WITH big AS (SELECT user_id, sum(amount) s FROM orders GROUP BY user_id)
+  SELECT u.id, big.s FROM users u JOIN big ON big.user_id = u.id;
+CREATE RECURSIVE VIEW public.v_rec (n) AS
+  SELECT 1 UNION ALL SELECT n + 1 FROM v_rec WHERE n < (SELECT count(*) FROM users);
+CREATE VIEW public."Audit View" AS SELECT "Id", "Kind" FROM "AuditLog" WHERE "Kind" <> 'Login';
+CREATE VIEW public.v_literal AS SELECT id, 'a$1b'::text AS tag, 42 AS answer FROM users WHERE id < 8;
+CREATE VIEW inv.users AS SELECT id, name FROM public.users WHERE id < 20;
+CREATE VIEW inv.v_users AS SELECT 1 AS id, 'inv' AS name;
+-- unqualified, as in the original report: the schema epoch on main, public on the copy
+CREATE VIEW v_report AS SELECT id, name FROM users WHERE id < 50;
+"""
+
+VIEW_QUERIES = [
+    ("SELECT * FROM v_users ORDER BY id", True),
+    ("SELECT * FROM v_report ORDER BY id", True),
+    ("SELECT * FROM public.v_users ORDER BY id", True),
+    ("TABLE v_users ORDER BY id", True),
+    ("SELECT a, b FROM v_users AS x (a, b) ORDER BY a", True),
+    # CREATE VIEW v (a, b): the view's column names, also when only some are renamed
+    ("SELECT * FROM v_users_renamed ORDER BY uid", True),
+    ("SELECT uname FROM v_users_renamed WHERE uid BETWEEN 1 AND 9 ORDER BY uid", True),
+    ("SELECT * FROM v_partial ORDER BY a", True),
+    # views over views, and over two tracked tables
+    ("SELECT * FROM v_young ORDER BY id", True),
+    ("SELECT * FROM v_young_names ORDER BY loud", True),
+    ("SELECT * FROM v_order_totals ORDER BY id", True),
+    ("SELECT count(*), sum(total) FROM v_order_totals WHERE n > 3", True),
+    # another schema; tracked and untracked tables mixed; a view of its own CTE
+    ("SELECT * FROM inv.v_stock ORDER BY product_id", True),
+    ("SELECT * FROM v_mixed ORDER BY id", True),
+    ("SELECT * FROM v_stats ORDER BY id", True),
+    ("SELECT count(*), max(n) FROM v_rec", True),
+    ('SELECT * FROM "Audit View" ORDER BY "Id"', True),
+    ("SELECT * FROM v_literal ORDER BY id", True),
+    # a view that reads no tracked table
+    ("SELECT * FROM v_regions ORDER BY code", True),
+    # views in joins, subqueries, CTEs, LATERAL
+    ("SELECT v.id, v.name, o.id AS oid FROM v_users v JOIN orders o ON o.user_id = v.id "
+     "ORDER BY o.id", True),
+    ("SELECT u.id, t.n FROM users u JOIN v_order_totals t USING (id) WHERE u.age > 50 "
+     "ORDER BY u.id", True),
+    ("SELECT id FROM users WHERE id IN (SELECT id FROM v_young) ORDER BY id", True),
+    ("SELECT (SELECT count(*) FROM v_users), (SELECT count(*) FROM inv.v_stock)", True),
+    ("WITH x AS (SELECT * FROM v_users WHERE id > 20) SELECT count(*), min(name) FROM x", True),
+    # a CTE named like a table the view reads does not capture the view's table
+    ("WITH users AS (SELECT 1 AS id, 'cte' AS name) SELECT * FROM v_users ORDER BY id", True),
+    ("SELECT u.id, l.n FROM users u CROSS JOIN LATERAL (SELECT count(*) n FROM v_users v "
+     "WHERE v.id < u.id) l WHERE u.id < 10 ORDER BY u.id", True),
+    ("SELECT name FROM v_users UNION SELECT name FROM users WHERE id > 210 ORDER BY name", True),
+]
+
+
+def _views_setup(env, db):
+    """_diff_setup plus VIEWS on main (through the proxy) and on the copy.
+    Returns the branch session opened before the views existed, too."""
+    px, main, old_branch, copy = _diff_setup(env, db)
+    with main.cursor() as cur:
+        cur.execute(VIEWS)
     with copy.cursor() as cur:
-        cur.execute(sql)
-    problems = _compare(branch, copy, [("SELECT * FROM v_users ORDER BY id", True)],
-                        ("branch", "copy"))
+        cur.execute(VIEWS)
+    return px, main, old_branch, copy
+
+
+def test_views_over_tracked_tables_read_the_branch(env):
+    """Was a bug: a view over a tracked table read main's rows on a branch,
+    silently (the view is not a tracked table, so it was passed through).
+        CREATE VIEW v_users AS SELECT id, name FROM users WHERE id < 50;   -- on main
+        on the branch: SELECT * FROM v_users   expected: the branch's users
+        got: main's users
+    Now a reference to such a view is replaced with its definition, rewritten
+    for the branch (docs/sql.md, "Views")."""
+    px, main, old_branch, copy = _views_setup(env, "tr_views")
+    # a session whose catalog predates the views, reading first: whatever it
+    # gets, its rewrite must not be reused by sessions that know the views
+    # (the rewrite cache keys on the catalog's signature)
+    _fetch(old_branch, VIEW_QUERIES[0][0])
+    branch = _branch_conn(env, px, "tr_views")
+    problems = _compare(branch, copy, VIEW_QUERIES, ("branch", "copy"))
+    # the rows really differ from main's, so the comparison means something
+    assert _fetch(branch, "SELECT * FROM v_users ORDER BY id") != \
+        _fetch(main, "SELECT * FROM v_users ORDER BY id")
+    # the session that predates the views sees them once its catalog reloads
+    # (here: a search_path change)
+    with old_branch.cursor() as cur:
+        cur.execute('SET search_path = "$user", public')
+    problems += _compare(old_branch, copy, VIEW_QUERIES[:3], ("old branch session", "copy"))
+    assert not problems, "\n".join(problems)
+
+
+def test_views_follow_the_search_path_on_a_branch(env):
+    """A view earlier on the search path shadows a tracked table of the same
+    name (and is rewritten when it reads tracked tables); a view that reads
+    none shadows another view and is left alone."""
+    px, main, _old, copy = _views_setup(env, "tr_views_path")
+    branch = _branch_conn(env, px, "tr_views_path")
+    copy2 = env.closing(env.pg.connect(dbname="tr_views_path_copy"))
+    copy2.autocommit = True
+    for conn in (branch, copy2):
+        with conn.cursor() as cur:
+            cur.execute("SET search_path = inv, public")
+    queries = [
+        ("SELECT * FROM users ORDER BY id", True),          # the view inv.users
+        ("SELECT * FROM public.users ORDER BY id", True),   # the tracked table
+        ("SELECT * FROM v_users ORDER BY id", True),        # inv.v_users, no tracked table
+        ("SELECT * FROM public.v_users ORDER BY id", True),
+        ("SELECT * FROM v_stock ORDER BY product_id", True),
+        ("SELECT u.id, s.qty FROM users u JOIN stock s ON s.product_id = u.id ORDER BY u.id", True),
+    ]
+    problems = _compare(branch, copy2, queries, ("branch", "copy"))
+    assert not problems, "\n".join(problems)
+    assert _fetch(branch, "SELECT * FROM v_users") == [(1, "inv")]
+
+
+def test_views_in_the_extended_protocol(env):
+    """psycopg 3 with prepare=True: views read the branch's rows through
+    Parse/Bind/Execute too, reused prepared statements included."""
+    assert psycopg is not None, "python3-psycopg (psycopg 3) is not installed: scripts/deps.sh"
+    px, main, _old, copy = _views_setup(env, "tr_views_ext")
+    b3 = psycopg.connect(px.dsn(dbname=f"tr_views_ext@{BRANCH}"), autocommit=True)
+    c3 = psycopg.connect(f"host=127.0.0.1 port={env.pg.port} user={harness.DEFAULT_USER} "
+                         f"password={harness.DEFAULT_PASSWORD} dbname=tr_views_ext_copy",
+                         autocommit=True)
+    try:
+        problems = []
+        cases = [
+            ("SELECT * FROM v_users WHERE id > %s ORDER BY id", [(0,), (30,), (2,)]),
+            ("SELECT uid, uname FROM v_users_renamed WHERE uid = %s", [(3,), (202,), (17,)]),
+            ("SELECT * FROM v_young v JOIN orders o ON o.user_id = v.id WHERE o.status = %s "
+             "ORDER BY o.id", [("refunded",), ("new",)]),
+            ("SELECT * FROM v_literal WHERE answer = %s ORDER BY id", [(42,), (41,)]),
+            ("SELECT * FROM inv.v_stock WHERE qty >= %s ORDER BY product_id", [(0,), (20,)]),
+        ]
+        for sql, param_sets in cases:
+            for _round in range(2):
+                for params in param_sets:
+                    got = b3.execute(sql, params, prepare=True)
+                    gcols, grows = [d.name for d in got.description], got.fetchall()
+                    exp = c3.execute(sql, params, prepare=True)
+                    ecols, erows = [d.name for d in exp.description], exp.fetchall()
+                    if (gcols, grows) != (ecols, erows):
+                        problems.append(f"{sql} {params}: branch {gcols} {grows[:3]} vs copy "
+                                        f"{ecols} {erows[:3]}")
+        assert not problems, "\n".join(problems)
+        try:
+            b3.execute("UPDATE v_users SET name = %s WHERE id = %s", ("x", 3), prepare=True)
+        except psycopg.Error as e:
+            assert e.sqlstate == "0A000", (e.sqlstate, str(e))
+            assert 'through view "v_users"' in str(e), str(e)
+        else:
+            raise AssertionError("UPDATE through a view accepted on a branch (extended protocol)")
+    finally:
+        b3.close()
+        c3.close()
+
+
+def test_views_writes_and_unsupported_forms_on_a_branch(env):
+    """Writes through a view are refused on a branch (0A000, naming the view),
+    security_barrier views are refused rather than read without the barrier,
+    and materialized views keep reading what they held at their last refresh
+    on main (documented: they are not rewritten)."""
+    px, main, _old, copy = _views_setup(env, "tr_views_w")
+    with main.cursor() as cur:
+        cur.execute("CREATE VIEW public.v_sb WITH (security_barrier) AS SELECT id, name FROM users;"
+                    "CREATE MATERIALIZED VIEW public.mv_users AS SELECT id, name FROM users "
+                    "WHERE id < 50")
+    branch = _branch_conn(env, px, "tr_views_w")
+    before = _fetch(main, "SELECT count(*), sum(length(name)) FROM users")
+    problems = []
+    refusals = [
+        ("INSERT INTO v_users VALUES (999, 'through the view')", 'through view "v_users"'),
+        ("UPDATE v_users SET name = 'x' WHERE id = 3", 'through view "v_users"'),
+        ("DELETE FROM v_young WHERE id = 12", 'through view "v_young"'),
+        ("WITH d AS (DELETE FROM v_users WHERE id = 4 RETURNING id) SELECT count(*) FROM d",
+         'through view "v_users"'),
+        ("UPDATE v_regions SET name = 'x'", 'untracked table "v_regions"'),
+        ("SELECT * FROM v_sb", "security_barrier"),
+        ("SELECT count(*) FROM users JOIN v_sb USING (id)", "security_barrier"),
+        ("REFRESH MATERIALIZED VIEW mv_users", "is not allowed on branch"),
+    ]
+    for sql, words in refusals:
+        try:
+            _fetch(branch, sql)
+        except psycopg2.Error as e:
+            if e.pgcode != "0A000" or words not in e.diag.message_primary:
+                problems.append(f"{sql}: ERROR {e.pgcode} {e.diag.message_primary}")
+            if not e.diag.message_hint:
+                problems.append(f"{sql}: refused without a hint")
+        else:
+            problems.append(f"{sql}: accepted on a branch")
+    assert not problems, "\n".join(problems)
+    assert _fetch(main, "SELECT count(*), sum(length(name)) FROM users") == before
+    # a materialized view holds main's rows as of its last refresh: the same
+    # on the branch as on main, not the branch's rows
+    sql = "SELECT * FROM mv_users ORDER BY id"
+    assert _fetch(branch, sql) == _fetch(main, sql)
+    assert _fetch(branch, sql) != _fetch(copy, "SELECT id, name FROM users WHERE id < 50 ORDER BY id")
+    # tracked tables are still written on the branch, reading a view in FROM
+    with branch.cursor() as cur:
+        cur.execute("UPDATE users SET name = 'via view' FROM v_young v WHERE users.id = v.id "
+                    "AND v.id = 12")
+        assert cur.rowcount == 1
+    assert _fetch(branch, "SELECT name FROM v_young WHERE id = 12") == [("via view",)]
+    assert _fetch(main, "SELECT name FROM v_young WHERE id = 12") == [("user 12",)]
+
+
+def test_views_at_a_ref(env):
+    """"@ref".view reads the view at that ref: on main, "@branch".v gives the
+    branch's rows; on the branch, "@main".v gives main's."""
+    px, main, _old, copy = _views_setup(env, "tr_views_ref")
+    branch = _branch_conn(env, px, "tr_views_ref")
+    problems = []
+    for sql, table in ((f'SELECT * FROM "@{BRANCH}".v_young ORDER BY id', "v_young"),
+                       (f'SELECT * FROM "public@{BRANCH}".v_users_renamed ORDER BY uid',
+                        "v_users_renamed"),
+                       (f'SELECT * FROM "inv@{BRANCH}".v_stock ORDER BY product_id',
+                        "inv.v_stock"),
+                       (f'SELECT count(*) FROM "@{BRANCH}".v_mixed', "v_mixed")):
+        want = _fetch(copy, sql.replace(sql.split(" FROM ")[1].split(" ")[0], table))
+        try:
+            got = _fetch(main, sql)
+        except psycopg2.Error as e:
+            problems.append(f"main, {sql}: ERROR {e.pgcode} {e.diag.message_primary}")
+            continue
+        if got != want:
+            problems.append(f"main, {sql}: {got[:3]} vs {want[:3]}")
+    sql = "SELECT * FROM v_young ORDER BY id"
+    if _fetch(branch, 'SELECT * FROM "@main".v_young ORDER BY id') != _fetch(main, sql):
+        problems.append('branch, "@main".v_young differs from main\'s v_young')
     assert not problems, "\n".join(problems)
 
 

@@ -28,6 +28,15 @@
  *  11 public.gen (id*, a, b GENERATED ALWAYS AS (a * 2) STORED)
  *  12 public.ga (id* GENERATED ALWAYS AS IDENTITY, name)
  * Untracked: public.notrack, app.accounts, every pg_catalog relation.
+ * Views over tracked tables (definitions as epoch._viewdef gives them):
+ *   public.v_users (users, id < 50)   public.v_renamed (users: uid, uname)
+ *   public.v_chain (v_users)          public.v_join (users, orders, notrack)
+ *   app.v_app (products)              other.v_other (stats)  -- off the path
+ *   public.v_my ("my table")          public.v_my2 (v_my)
+ *   public.v_cte (its own CTE "users", orders)
+ *   public.v_sb (security_barrier)    public.v_lock (FOR UPDATE)
+ *   public.v_loop1 <-> public.v_loop2 (a cycle)
+ *   public.v_shadowed, shadowed by the untracked relation app.v_shadowed
  * The branch session is branch 7 "feature/x" with base point 100.
  */
 #include <criterion/criterion.h>
@@ -40,6 +49,7 @@
 #include <string.h>
 
 #include "branch/catalog.h"
+#include "rewrite/cache.h"
 #include "rewrite/rewrite.h"
 
 /* ------------------------------------------------------------ fixture */
@@ -108,6 +118,42 @@ static const char *const session_rows[][5] = {
     {"default", "12", "id", "nextval('ga_id_seq'::regclass)", NULL},
     {"attr", "11", "b", NULL, "s"},
     {"attr", "12", "id", "a", NULL},
+    {"rel", NULL, "public", "v_users", NULL},
+    {"rel", NULL, "public", "v_renamed", NULL},
+    {"rel", NULL, "public", "v_chain", NULL},
+    {"rel", NULL, "public", "v_join", NULL},
+    {"rel", NULL, "app", "v_app", NULL},
+    {"rel", NULL, "public", "v_my", NULL},
+    {"rel", NULL, "public", "v_my2", NULL},
+    {"rel", NULL, "public", "v_cte", NULL},
+    {"rel", NULL, "public", "v_sb", NULL},
+    {"rel", NULL, "public", "v_lock", NULL},
+    {"rel", NULL, "public", "v_loop1", NULL},
+    {"rel", NULL, "public", "v_loop2", NULL},
+    {"rel", NULL, "app", "v_shadowed", NULL},
+    {"rel", NULL, "public", "v_shadowed", NULL},
+    {"view", "", "public", "v_users",
+     " SELECT users.id,\n    users.name\n   FROM public.users\n  WHERE (users.id < 50);"},
+    {"view", "", "public", "v_renamed",
+     " SELECT users.id AS uid,\n    users.name AS uname\n   FROM public.users;"},
+    {"view", "", "public", "v_chain",
+     " SELECT v_users.id\n   FROM public.v_users\n  WHERE "
+     "(v_users.id > 10);"},
+    {"view", "", "public", "v_join",
+     " SELECT u.id,\n    o.total\n   FROM ((public.users u\n     JOIN public.orders o ON "
+     "((o.user_id = u.id)))\n     JOIN public.notrack n ON ((n.id = u.id)));"},
+    {"view", "", "app", "v_app", " SELECT products.id\n   FROM app.products;"},
+    {"view", "", "other", "v_other", " SELECT stats.day\n   FROM other.stats;"},
+    {"view", "", "public", "v_my", "SELECT t.k FROM public.\"my table\" t"},
+    {"view", "", "public", "v_my2", "SELECT v_my.k FROM public.v_my WHERE (v_my.k > 0);"},
+    {"view", "", "public", "v_cte",
+     " WITH users AS (\n         SELECT 1 AS id\n        )\n SELECT users.id\n   FROM users\n"
+     "UNION ALL\n SELECT orders.id\n   FROM public.orders;"},
+    {"view", "b", "public", "v_sb", " SELECT users.id\n   FROM public.users;"},
+    {"view", "", "public", "v_lock", " SELECT users.id\n   FROM public.users\n FOR UPDATE;"},
+    {"view", "", "public", "v_loop1", " SELECT v_loop2.id\n   FROM public.v_loop2;"},
+    {"view", "", "public", "v_loop2", " SELECT v_loop1.id\n   FROM public.v_loop1;"},
+    {"view", "", "public", "v_shadowed", " SELECT users.id\n   FROM public.users;"},
 };
 #define NSESSION ((int)(sizeof session_rows / sizeof session_rows[0]))
 
@@ -1148,6 +1194,75 @@ typedef struct section {
     {                                                                                              \
 #a, a, (int)(sizeof a / sizeof a[0])                                                       \
     }
+/* views over tracked tables: replaced with their definitions, rewritten */
+static const rw_case_t c_views_over_tracked_tables_are_inlined[] = {
+    REW(BR, "SELECT * FROM v_users", "1", F0, ") AS \"v_users\"", "FROM v_users"),
+    REW(BR, "SELECT * FROM v_users v WHERE v.id = 3", "1", F0, ") v WHERE v.id = 3",
+        "AS \"v_users\""),
+    REW(BR, "SELECT a FROM v_users AS x (a, b)", "1", F0, ") AS x (a, b)", "AS \"v_users\""),
+    REW(BR, "SELECT * FROM public.v_users", "1", F0, ") AS \"v_users\"", "public.v_users"),
+    REW(BR, "SELECT * FROM v_users;", "1", F0, "WHERE (users.id < 50)) AS \"v_users\";", ";)"),
+    REW(BR, "SELECT uid, uname FROM v_renamed", "1", F0, "users.name AS uname", NULL),
+    REW(BR, "SELECT * FROM v_chain", "1", F0, ") AS \"v_users\"\n  WHERE (v_users.id > 10)",
+        "public.v_users"),
+    REW(BR, "SELECT * FROM v_join", "1 2", F0, "JOIN public.notrack n", "public.users"),
+    REW(BR, "SELECT * FROM v_app", "6", F0, ") AS \"v_app\"", NULL),
+    REW(BR, "SELECT * FROM app.v_app", "6", F0, ") AS \"v_app\"", NULL),
+    FWD(BR, "SELECT * FROM v_other", F0),
+    REW(BR, "SELECT * FROM other.v_other", "9", F0, ") AS \"v_other\"", NULL),
+    FWD(BR, "SELECT * FROM v_shadowed", F0),
+    REW(BR, "SELECT * FROM public.v_shadowed", "1", F0, NULL, NULL),
+    REW(BR, "SELECT * FROM v_cte", "2", F0, "WITH users AS", NULL),
+    REW(BR, "WITH users AS (SELECT 2 AS id) SELECT * FROM v_users", "1", F0,
+        "WITH users AS (SELECT 2 AS id) SELECT * FROM (", NULL),
+    FWD(BR, "WITH v_users AS (SELECT 1 AS id) SELECT * FROM v_users", F0),
+    REW(BR, "SELECT * FROM users u JOIN v_users v ON v.id = u.id", "1 1", F0, NULL, NULL),
+    REW(BR, "SELECT * FROM v_users JOIN orders ON orders.user_id = v_users.id", "1 2", F0,
+        "AS \"v_users\" JOIN (SELECT", NULL),
+    REW(BR, "SELECT * FROM notrack WHERE id IN (SELECT id FROM v_chain)", "1", F0, NULL, NULL),
+    REW(BR, "SELECT (SELECT count(*) FROM v_join), (SELECT count(*) FROM v_app)", "1 2 6", F0, NULL,
+        NULL),
+    REW(BR, "WITH x AS (SELECT * FROM v_users) SELECT * FROM x", "1", F0, NULL, NULL),
+    REW(BR, "SELECT * FROM notrack n, LATERAL (SELECT * FROM v_users v WHERE v.id = n.id) l", "1",
+        F0, NULL, NULL),
+    REW(BR, "TABLE v_users", "1", F0, "SELECT * FROM (", "TABLE"),
+    REW(BR, "SELECT public.v_users.name FROM public.v_users", "1", F0, "SELECT v_users.name",
+        "public.v_users"),
+    REW(BR, "EXPLAIN SELECT * FROM v_users", "1", F0, "EXPLAIN SELECT * FROM (", NULL),
+    REW(BR, "DECLARE c CURSOR FOR SELECT * FROM v_chain", "1", F0, NULL, NULL),
+    REW(ASOF_BR, "SELECT * FROM v_users", "1", F0, NULL, NULL),
+    REW(BR, "SELECT * FROM v_users WHERE name = $1", "1", F0, "WHERE name = $1", NULL),
+    /* views at a ref: their tables at that ref, untracked ones as they are */
+    REW(MAIN, "SELECT * FROM \"@feature/y\".v_users", "1", FS, "epoch._branch_id('feature/y')",
+        NULL),
+    REW(MAIN, "SELECT * FROM \"public@feature/y\".v_join", "1 2", FS, "JOIN public.notrack n",
+        NULL),
+    REW(BR, "SELECT * FROM \"@main\".v_users", "", FS, "FROM \"v_users\"", NULL),
+    /* not rewritten: main, COPY (PostgreSQL refuses views), TABLESAMPLE */
+    FWD(MAIN, "SELECT * FROM v_users", F0),
+    FWD(MAIN, "SELECT * FROM v_join j JOIN users u USING (id)", F0),
+    FWD(BR, "COPY v_users TO STDOUT", F0),
+    FWD(BR, "SELECT * FROM v_users TABLESAMPLE SYSTEM (10)", F0),
+    NEED(BR_NOCAT, "SELECT * FROM v_users"),
+    /* refused */
+    ERR(BR, "SELECT * FROM v_sb", "0A000", "security_barrier"),
+    ERR(BR, "SELECT * FROM users JOIN v_sb USING (id)", "0A000", "security_barrier"),
+    ERR(BR, "SELECT * FROM v_loop1", "0A000", "nests views more than"),
+    ERR(BR, "SELECT * FROM v_lock", "0A000", "FOR UPDATE"),
+    ERR(BR, "SELECT * FROM v_users FOR UPDATE", "0A000", "FOR UPDATE"),
+    ERR(BR, "SELECT * FROM v_users FOR SHARE OF v_users", "0A000", "FOR UPDATE"),
+    ERR(BR, "UPDATE v_users SET name = 'x'", "0A000", "UPDATE through view \"v_users\""),
+    ERR(BR, "INSERT INTO v_chain VALUES (1)", "0A000", "INSERT through view \"v_chain\""),
+    ERR(BR, "DELETE FROM public.v_users WHERE id = 1", "0A000", "through view \"v_users\""),
+    ERR(BR, "WITH d AS (DELETE FROM v_users RETURNING id) SELECT * FROM d", "0A000",
+        "through view \"v_users\""),
+    ERR(BR, "MERGE INTO v_users t USING notrack n ON t.id = n.id WHEN MATCHED THEN DELETE", "0A000",
+        NULL),
+    ERR(BR, "UPDATE v_other SET day = 1", "0A000", "untracked table \"v_other\""),
+    ERR(ASOF_BR, "DELETE FROM v_users", "25006", NULL),
+    ERR(BR, "CREATE OR REPLACE VIEW v_users AS SELECT 1", "0A000", REFUSED),
+};
+
 static const section_t sections[] = {
     SECTION(c_tables_in_from_keep_names_and_aliases),
     SECTION(c_only_and_table_command_are_spliced),
@@ -1175,6 +1290,7 @@ static const section_t sections[] = {
     SECTION(c_syntax_errors_are_forwarded),
     SECTION(c_missing_catalog_is_requested),
     SECTION(c_as_of_is_read_only),
+    SECTION(c_views_over_tracked_tables_are_inlined),
 };
 #define NSECTIONS ((int)(sizeof sections / sizeof sections[0]))
 static int corpus_size(void)
@@ -1303,6 +1419,7 @@ CORPUS_TEST(multi_statement_strings)
 CORPUS_TEST(syntax_errors_are_forwarded)
 CORPUS_TEST(missing_catalog_is_requested)
 CORPUS_TEST(as_of_is_read_only)
+CORPUS_TEST(views_over_tracked_tables_are_inlined)
 
 Test(rewrite, corpus_is_large_enough)
 {
@@ -1413,6 +1530,38 @@ Test(rewrite, at_branch_reads_overlay_with_branch_subqueries)
                  "SELECT * FROM " OV4_Y " AS \"my table\"");
     expect_exact(BR, "SELECT * FROM \"public@feature/y\".\"my table\" y, \"my table\"",
                  "SELECT * FROM " OV4_Y " y, " OV4_BR " AS \"my table\"");
+}
+
+Test(rewrite, view_becomes_its_rewritten_definition)
+{
+    expect_exact(BR, "SELECT * FROM v_my",
+                 "SELECT * FROM (SELECT t.k FROM " OV4_BR " t) AS \"v_my\"");
+    expect_exact(BR, "SELECT * FROM public.v_my m WHERE k > 0",
+                 "SELECT * FROM (SELECT t.k FROM " OV4_BR " t) m WHERE k > 0");
+    /* a view over a view: the inner reference is replaced inside the outer definition */
+    expect_exact(BR, "SELECT k FROM v_my2 x WHERE k = 1",
+                 "SELECT k FROM (SELECT v_my.k FROM (SELECT t.k FROM " OV4_BR
+                 " t) AS \"v_my\" WHERE (v_my.k > 0)) x WHERE k = 1");
+    expect_exact(BR, "TABLE v_my", "SELECT * FROM (SELECT t.k FROM " OV4_BR " t) AS \"v_my\"");
+    /* at a ref, every tracked table of the definition is read at that ref */
+    expect_exact(MAIN, "SELECT * FROM \"@feature/y\".v_my2",
+                 "SELECT * FROM (SELECT v_my.k FROM (SELECT t.k FROM " OV4_Y
+                 " t) AS \"v_my\" WHERE (v_my.k > 0)) AS \"v_my2\"");
+}
+
+Test(rewrite, errors_inside_a_view_name_the_view)
+{
+    rw_result_t r;
+    rw(BR, "SELECT * FROM notrack JOIN v_lock USING (id)", &r);
+    cr_assert_eq(r.action, RW_ERROR);
+    cr_expect_str_eq(r.sqlstate, "0A000");
+    cr_assert_not_null(r.detail);
+    cr_expect(strstr(r.detail, "view \"public.v_lock\"") != NULL, "detail: %s", r.detail);
+    rewrite_result_free(&r);
+    rw(BR, "SELECT * FROM v_sb", &r);
+    cr_assert_eq(r.action, RW_ERROR);
+    cr_expect_not_null(r.hint);
+    rewrite_result_free(&r);
 }
 
 Test(rewrite, literals_and_comments_are_kept_verbatim)
@@ -2031,7 +2180,8 @@ Test(rewrite, catalog_load_reads_session_rows)
     cr_expect_str_eq(g_branch.path[0], "pg_catalog");
     cr_expect_str_eq(g_branch.path[2], "public");
     cr_expect_eq(g_branch.ntables, 12);
-    cr_expect_eq(g_branch.nrels, 12);
+    cr_expect_eq(g_branch.nrels, 26);
+    cr_expect_eq(g_branch.nviews, 14);
     const catalog_table_t *li = catalog_find(&g_branch, "public", "line_items");
     cr_assert_not_null(li);
     cr_expect_eq(li->id, 8);
@@ -2222,6 +2372,141 @@ Test(rewrite, catalog_find_on_the_session_catalog)
     cr_expect_eq(catalog_find(&g_branch, "public", "accounts")->id, 7);
     cr_expect_null(catalog_find(&g_branch, NULL, "stats"));
     cr_expect_null(catalog_find(&g_branch, NULL, "notrack"));
+}
+
+Test(rewrite, catalog_load_reads_view_rows)
+{
+    const catalog_view_t *v = catalog_find_view(&g_branch, NULL, "v_users");
+    cr_assert_not_null(v);
+    cr_expect_str_eq(v->schema, "public");
+    /* the trailing ';' of pg_get_viewdef is dropped: the text goes into a query */
+    cr_expect_str_eq(
+        v->definition,
+        " SELECT users.id,\n    users.name\n   FROM public.users\n  WHERE (users.id < 50)");
+    cr_expect(!v->security_barrier);
+    cr_expect(catalog_find_view(&g_branch, NULL, "v_sb")->security_barrier);
+    /* tables are not views and views are not tables */
+    cr_expect_null(catalog_find_view(&g_branch, NULL, "users"));
+    cr_expect_null(catalog_find(&g_branch, NULL, "v_users"));
+    /* off the path: only qualified; shadowed: only qualified */
+    cr_expect_null(catalog_find_view(&g_branch, NULL, "v_other"));
+    cr_expect_not_null(catalog_find_view(&g_branch, "other", "v_other"));
+    cr_expect_null(catalog_find_view(&g_branch, NULL, "v_shadowed"));
+    cr_expect_not_null(catalog_find_view(&g_branch, "public", "v_shadowed"));
+    cr_expect_null(catalog_find_view(&g_branch, "app", "v_users"));
+    cr_expect_null(catalog_find_view(NULL, NULL, "v_users"));
+    cr_expect_null(catalog_find_view(&g_branch, NULL, NULL));
+    /* a view row without a definition, or with an empty one: malformed */
+    static const char *const bad[][5] = {
+        {"branch", "1", "b", "0", "0"},
+        {"view", "", "public", "v", NULL},
+        {"view", "", "public", "v", " ;\n"},
+    };
+    catalog_t c;
+    cr_expect(!catalog_load(&c, 2, 5, &bad[0][0]));
+    const char *rows[2][5];
+    memcpy(rows[0], bad[0], sizeof rows[0]);
+    memcpy(rows[1], bad[2], sizeof rows[1]);
+    cr_expect(!catalog_load(&c, 2, 5, &rows[0][0]));
+    /* and a good one loads */
+    rows[1][4] = "SELECT 1;";
+    cr_assert(catalog_load(&c, 2, 5, &rows[0][0]));
+    cr_expect_str_eq(c.views[0].definition, "SELECT 1");
+    catalog_free(&c);
+}
+
+Test(rewrite, catalog_find_view_follows_the_search_path)
+{
+    static const char *const rows[][5] = {
+        {"branch", "1", "b", "0", "0"},
+        {"path", "1", "pg_temp_3", NULL, NULL},
+        {"path", "2", "first", NULL, NULL},
+        {"path", "3", "second", NULL, NULL},
+        {"rel", NULL, "first", "x", NULL},
+        {"rel", NULL, "second", "x", NULL},
+        {"rel", NULL, "first", "w", NULL},
+        {"rel", NULL, "second", "w", NULL},
+        {"rel", NULL, "first", "v", NULL},
+        {"rel", NULL, "second", "v", NULL},
+        {"rel", NULL, "pg_temp_3", "tv", NULL},
+        {"table", "1", "first", "x", NULL},
+        {"column", "1", "id", "true", "integer"},
+        {"view", "", "first", "v", "SELECT x.id FROM first.x"},
+        {"view", "", "second", "v", "SELECT x.id FROM first.x"},
+        {"view", "", "second", "w", "SELECT x.id FROM first.x"},
+        {"view", "", "second", "x", "SELECT x.id FROM first.x"},
+        {"view", "", "pg_temp_3", "tv", "SELECT x.id FROM first.x"},
+    };
+    catalog_t c;
+    cr_assert(load_rows(&c, rows, (int)(sizeof rows / sizeof rows[0])));
+    cr_expect_eq(c.nviews, 5);
+    /* both listed: the first on the path wins */
+    cr_expect_str_eq(catalog_find_view(&c, NULL, "v")->schema, "first");
+    cr_expect_str_eq(catalog_find_view(&c, "second", "v")->schema, "second");
+    /* an untracked relation earlier on the path shadows the view */
+    cr_expect_null(catalog_find_view(&c, NULL, "w"));
+    cr_expect_not_null(catalog_find_view(&c, "second", "w"));
+    /* a tracked table earlier on the path shadows it too */
+    cr_expect_null(catalog_find_view(&c, NULL, "x"));
+    cr_expect_eq(catalog_find(&c, NULL, "x")->id, 1);
+    cr_expect_not_null(catalog_find_view(&c, "second", "x"));
+    /* the session's temporary schema, by its name or as pg_temp */
+    cr_expect_str_eq(catalog_find_view(&c, NULL, "tv")->schema, "pg_temp_3");
+    cr_expect_not_null(catalog_find_view(&c, "pg_temp", "tv"));
+    cr_expect_not_null(catalog_find_view(&c, "pg_temp_3", "tv"));
+    cr_expect_null(catalog_find_view(&c, "pg_temp", "v"));
+    catalog_free(&c);
+}
+
+Test(rewrite, catalog_signature_changes_with_any_row)
+{
+    catalog_t a, b;
+    cr_assert(load_catalog(&a, false));
+    cr_expect_eq(a.signature, g_branch.signature);
+    cr_expect_neq(g_main.signature, g_branch.signature);
+    /* the same catalog without its views: another signature */
+    cr_assert(catalog_load(&b, NSESSION - 14, 5, &session_rows[0][0]));
+    cr_expect_eq(b.nviews, 0);
+    cr_expect_neq(a.signature, b.signature);
+    catalog_free(&b);
+    /* one definition changed */
+    const char *rows[NSESSION][5];
+    memcpy(rows, session_rows, sizeof session_rows);
+    rows[NSESSION - 1][4] = " SELECT users.id\n   FROM public.users WHERE true;";
+    cr_assert(catalog_load(&b, NSESSION, 5, &rows[0][0]));
+    cr_expect_neq(a.signature, b.signature);
+    catalog_free(&b);
+    /* NULL is not '' */
+    memcpy(rows, session_rows, sizeof session_rows);
+    rows[NSESSION - 1][1] = NULL;
+    cr_assert(catalog_load(&b, NSESSION, 5, &rows[0][0]));
+    cr_expect_neq(a.signature, b.signature);
+    catalog_free(&b);
+    catalog_free(&a);
+}
+
+/* The rewrite cache must not hand a session the rewrite made for a catalog
+ * that did not list a view yet (creating a view changes no catalog version,
+ * so the caller's view string is the same). */
+Test(rewrite, cache_tells_catalogs_with_different_views_apart)
+{
+    catalog_t without;
+    cr_assert(catalog_load(&without, NSESSION - 14, 5, &session_rows[0][0]));
+    const char *key = "db|7|100|3|0|pg_catalog|app|public";
+    rw_session_t old = {.cat = &without, .on_branch = true};
+    rw_session_t cur = {.cat = &g_branch, .on_branch = true};
+    rw_result_t r;
+    for (int round = 0; round < 2; round++) {
+        cr_expect_eq(rewrite_cached(&old, key, "SELECT * FROM v_users WHERE id = 7", &r, NULL),
+                     RW_FORWARD);
+        rewrite_result_free(&r);
+        cr_expect_eq(rewrite_cached(&cur, key, "SELECT * FROM v_users WHERE id = 7", &r, NULL),
+                     RW_REWRITTEN);
+        cr_expect(r.sql && strstr(r.sql, "epoch.\"d_1\"") && strstr(r.sql, "WHERE id = 7"), "%s",
+                  r.sql ? r.sql : "");
+        rewrite_result_free(&r);
+    }
+    catalog_free(&without);
 }
 
 /* ------------------------------------------------------------ known bugs */

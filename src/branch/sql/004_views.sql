@@ -1,0 +1,108 @@
+-- Migration 4: views over tracked tables read the branch's rows.
+-- Runs inside the DO block of migrate.c after migration 3.
+--
+-- * epoch._session also reports the views whose definition reads a tracked
+--   table, directly or through other views (rows of kind 'view': a = flags,
+--   'b' for security_barrier; b, c = schema and name; d = the definition,
+--   every name outside pg_catalog schema-qualified). On a branch the proxy
+--   replaces a reference to such a view with its definition, rewritten for
+--   the branch. Views that read no tracked table are not listed (they read
+--   the same rows everywhere); materialized views are never listed (they
+--   hold main's rows as of their last refresh). Older proxies ignore kinds
+--   they do not know.
+-- * 'rel' rows now also name the relations on the path that share a listed
+--   view's name, so a view is shadowed the way a tracked table is.
+
+-- The definition of a view with every name that is not in pg_catalog
+-- qualified (pg_get_viewdef qualifies what is not visible on the search
+-- path): the proxy splices it into other queries, where a CTE or another
+-- search path would otherwise capture an unqualified name.
+CREATE OR REPLACE FUNCTION epoch._viewdef(view_oid oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $f$
+    SELECT pg_get_viewdef(view_oid)
+$f$;
+
+-- What the proxy needs for a session: the branch, the search path and the
+-- tracked tables with their columns. One row per fact; kind says which.
+CREATE OR REPLACE FUNCTION epoch._session(branch_name text)
+RETURNS TABLE (kind text, a text, b text, c text, d text) LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    br epoch.branch;
+    views oid[];
+BEGIN
+    br := epoch._branch(coalesce(branch_name, 'main'));
+    -- the views that read a tracked table, directly or through other views
+    -- (a view's _RETURN rule depends on every relation its query reads);
+    -- not through materialized views, which are read as they are. Other
+    -- sessions' temporary schemas are left out (epoch's own views read no
+    -- tracked table).
+    views := ARRAY(
+        WITH RECURSIVE dep(oid) AS (
+            SELECT t.relid FROM epoch.tracked t
+            UNION
+            SELECT r.ev_class
+              FROM dep
+              JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = dep.oid
+                              AND d.classid = 'pg_rewrite'::regclass
+              JOIN pg_rewrite r ON r.oid = d.objid AND r.ev_class <> dep.oid
+              JOIN pg_class v ON v.oid = r.ev_class AND v.relkind = 'v'
+        )
+        SELECT c.oid
+          FROM dep JOIN pg_class c ON c.oid = dep.oid AND c.relkind = 'v'
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+           AND (n.nspname NOT LIKE 'pg\_temp\_%' OR n.oid = pg_my_temp_schema()));
+    RETURN QUERY SELECT 'branch', br.id::text, br.name, coalesce(br.base_seq, 0)::text,
+                        (SELECT value FROM epoch.meta WHERE key = 'catalog_version')::text;
+    RETURN QUERY SELECT 'path', o::text, s::text, NULL, NULL
+                   FROM unnest(current_schemas(true)) WITH ORDINALITY AS p(s, o);
+    -- relations on the path that share a tracked table's or a listed view's
+    -- name: another one earlier on the path shadows the tracked table or view
+    RETURN QUERY SELECT 'rel', NULL, n.nspname::text, c.relname::text, NULL
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = ANY (current_schemas(true))
+                    AND (c.relname IN (SELECT t.table_name FROM epoch.tracked t)
+                         OR c.relname IN (SELECT relname FROM pg_class WHERE oid = ANY (views)))
+                    AND c.relkind IN ('r', 'v', 'm', 'f', 'p');
+    RETURN QUERY SELECT 'table', t.id::text, t.schema_name, t.table_name,
+                        (SELECT conname::text FROM pg_constraint
+                          WHERE conrelid = t.relid AND contype = 'p')
+                   FROM epoch.tracked t;
+    RETURN QUERY
+        SELECT 'column', t.id::text, a.attname::text,
+               (a.attname = ANY (t.pk_columns))::text, format_type(a.atttypid, NULL)
+          FROM epoch.tracked t
+          JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+         ORDER BY t.id, a.attnum;
+    -- column defaults as the delta has them (identity columns: main's sequence)
+    RETURN QUERY
+        SELECT 'default', t.id::text, a.attname::text, pg_get_expr(d.adbin, d.adrelid), NULL::text
+          FROM epoch.tracked t
+          JOIN pg_attribute a ON a.attrelid = format('epoch.%I', t.delta_table)::regclass
+                             AND a.attnum > 0 AND NOT a.attisdropped
+          JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attname NOT IN ('_epoch_branch', '_epoch_deleted');
+    -- identity and stored generated columns of the base table (added in
+    -- migration 2): c = attidentity ('a' ALWAYS, 'd' BY DEFAULT), d =
+    -- attgenerated ('s'). The rewriter leaves generated columns out of the
+    -- writes (the delta computes them) and enforces GENERATED ALWAYS.
+    RETURN QUERY
+        SELECT 'attr', t.id::text, a.attname::text, nullif(a.attidentity::text, ''),
+               nullif(a.attgenerated::text, '')
+          FROM epoch.tracked t
+          JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE a.attidentity <> '' OR a.attgenerated <> ''
+         ORDER BY t.id, a.attnum;
+    -- views over tracked tables (added in migration 4)
+    RETURN QUERY
+        SELECT 'view',
+               CASE WHEN EXISTS (SELECT 1 FROM pg_options_to_table(c.reloptions) o
+                                  WHERE o.option_name = 'security_barrier'
+                                    AND o.option_value::boolean)
+                    THEN 'b' ELSE '' END,
+               n.nspname::text, c.relname::text, epoch._viewdef(c.oid)
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = ANY (views)
+         ORDER BY n.nspname, c.relname;
+END
+$f$;

@@ -208,6 +208,10 @@ static bool load_row(catalog_t *cat, const char *const *v)
         cat->read_only = true;
         return true;
     }
+    if (strcmp(kind, "ddl_watch") == 0) {
+        cat->ddl_watched = v[COL_A] && strcmp(v[COL_A], "2") == 0; /* both event triggers */
+        return true;
+    }
     return true; /* kinds added by later migrations are ignored */
 }
 

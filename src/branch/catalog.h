@@ -49,6 +49,7 @@ typedef struct catalog {
     int64_t base_seq;
     int64_t version; /* epoch.meta catalog_version */
     bool read_only;  /* epoch.as_of is set: the session reads a ref, writes nothing */
+    bool ddl_watched; /* DDL notifies epoch_catalog (epoch.watch_ddl(), migration 5) */
     char *branch_name;
     char **path; /* current_schemas(true), in order */
     int npath;

@@ -50,6 +50,7 @@ struct branch_state {
     bool refresh;        /* reload before the next statement that needs it */
     bool tx_dirty;       /* the branch changed inside a transaction: reload at its end */
     uint64_t gen;        /* worker's catalog_gen when the catalog was (re)loaded */
+    uint64_t loaded_ms;  /* when that load was queued (worker clock) */
     bool busy;           /* internal statements queued for us */
     char *validated;     /* SET target that exists; the SET may now go through */
     char *setup_done;    /* setup of the held statement ran (COPY FROM's staging table) */
@@ -439,11 +440,28 @@ static bool queue_listen(client_t *c)
     return queue(c, "LISTEN " BRANCH_CATALOG_CHANNEL, listen_cb);
 }
 
+/* Without DDL notifications (epoch.watch_ddl() needs a superuser), a
+ * branch session's catalog is reloaded when older than this: views and
+ * other DDL of other sessions then show within about a second. */
+#define CATALOG_MAX_AGE_MS 1000
+
+/* Another session changed the catalog since it was loaded (notified), or
+ * DDL may have (the catalog is old and DDL does not notify). */
+static bool catalog_outdated(client_t *c)
+{
+    const struct branch_state *br = c->br;
+    if (br->gen != c->w->catalog_gen)
+        return true;
+    return !br->cat.ddl_watched && (br->cat.branch_id != 0 || br->cat.read_only) &&
+           worker_now_ms(c->w) - br->loaded_ms > CATALOG_MAX_AGE_MS;
+}
+
 /* Queue the (re)load of the session's catalog. */
 static bool queue_load(client_t *c, internal_cb_t cb)
 {
     c->br->busy = true;
     c->br->gen = c->w->catalog_gen;
+    c->br->loaded_ms = worker_now_ms(c->w);
     return queue_migration(c) && queue_listen(c) &&
            queue(c, "SELECT * FROM epoch._session_current()", cb);
 }
@@ -1130,8 +1148,8 @@ branch_hook_t branch_on_message(client_t *c, const char *msg, size_t total)
     /* internal statements: never between unsynced extended messages (see
      * "Must never" above), nor in a failed transaction, where they would
      * fail too and the client could not even get its ROLLBACK through */
-    if (br->loaded && br->gen != c->w->catalog_gen)
-        br->refresh = true; /* another session changed the catalog */
+    if (br->loaded && catalog_outdated(c))
+        br->refresh = true;
     bool may_query = !c->unsynced && c->tx_status != 'E';
     if (br->refresh && may_query && !is_setting(sql)) {
         if (!queue_refresh(c))

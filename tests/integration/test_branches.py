@@ -1204,6 +1204,52 @@ def test_catalog_changes_in_other_sessions_seen(env):
     assert _one(a, "SHOW epoch.branch") == "main"
 
 
+def test_ddl_of_other_sessions_seen(env):
+    """Views (and other DDL) created by other sessions reach a branch
+    session's catalog: without event triggers (the migration ran as a
+    non-superuser) by reloading a catalog older than a second; with
+    epoch.watch_ddl() (superuser only) through notifications on
+    epoch_catalog, which temporary objects do not send."""
+    db = _fresh_db(env, "tb_ddl_seen")
+    px = env.proxy()
+    c = _items_setup(env, px, db)
+    a = env.closing(_conn(px, db, "feature/x"))
+    assert _items(a) == ITEMS_FX
+
+    # no event triggers: the migration ran as role epoch, not a superuser
+    assert _direct(env, db, "SELECT count(*) FROM pg_event_trigger") == [(0,)]
+    _err(c, "SELECT epoch.watch_ddl()", "42501", "superuser")
+    _all(c, "CREATE VIEW public.v_items AS SELECT id, v FROM items")
+    got = _eventually(lambda: _all(a, "SELECT * FROM v_items ORDER BY id"), ITEMS_FX)
+    assert got == ITEMS_FX, f"view created by another session, no event triggers: {got}"
+
+    # a superuser installs them; DDL notifies, temporary objects do not
+    assert _direct(env, db, "SELECT epoch.watch_ddl()") == [(True,)]
+    assert _direct(env, db, "SELECT epoch.watch_ddl()") == [(True,)]  # idempotent
+    assert _direct(env, db, "SELECT evtname, evtevent FROM pg_event_trigger ORDER BY 1") == \
+        [("epoch_ddl_drop", "sql_drop"), ("epoch_ddl_end", "ddl_command_end")]
+    listener = env.closing(env.pg.admin_connect(db))
+    _all(listener, "LISTEN epoch_catalog")
+
+    def payloads_after(sql):
+        _all(c, sql)
+        time.sleep(0.2)
+        listener.poll()
+        got = [n.payload for n in listener.notifies]
+        listener.notifies.clear()
+        return got
+
+    assert payloads_after("CREATE TEMP TABLE scratch (id int)") == []
+    assert payloads_after("DROP TABLE scratch") == []
+    assert payloads_after("CREATE OR REPLACE VIEW public.v_items AS SELECT id, v FROM items "
+                          "WHERE id < 3") == ["ddl"]
+    got = _eventually(lambda: _all(a, "SELECT * FROM v_items ORDER BY id"), [(1, "X")])
+    assert got == [(1, "X")], f"view replaced by another session: {got}"
+    assert payloads_after("DROP VIEW public.v_items") == ["ddl"]
+    got = _eventually(lambda: _sqlstate_of(a, "SELECT * FROM v_items"), ("error", "42P01"))
+    assert got == ("error", "42P01"), got
+
+
 def test_catalog_changes_seen_with_transaction_pooling(env):
     """In transaction pooling a branch session's next transaction may run on
     another server connection: a change notified on any of them counts."""

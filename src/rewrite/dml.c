@@ -38,6 +38,10 @@
 #include "rewrite/rewrite_internal.h"
 
 #define MAX_ITEMS 256
+/* Starts the INSERT that COPY … FROM's rows go through: PostgreSQL's COPY
+ * checks the NOT NULL and CHECK constraints of a batch of rows before their
+ * keys (it inserts them in batches), an INSERT checks row by row. */
+#define COPY_INSERT_MARK "/* epoch: COPY */ "
 
 /* An identifier quoted as SQL text; malloc'd, NULL if out of memory. */
 static char *quoted_ident(const char *name)
@@ -202,9 +206,12 @@ static void upsert_head(FILE *f, const target_t *tg, bool deleted)
     fputs(deleted ? ", \"_epoch_deleted\") SELECT " : ") SELECT ", f);
 }
 
-/* "epoch._duplicate_key('<constraint>', '<key names>', ROW(": the caller
- * writes the key values and ")::text)". The names are unquoted, for
- * PostgreSQL's wording of a unique violation: Key (id, part)=(…). */
+/* "epoch._duplicate_key('<constraint>', '<key names>', '(' || concat_ws(', ', ":
+ * the caller writes the key values and DUPLICATE_KEY_CLOSE. The names are
+ * unquoted and the values separated by ", ", for PostgreSQL's wording of a
+ * unique violation: Key (id, part)=(1, x) (a ROW(…)::text would quote). */
+#define DUPLICATE_KEY_CLOSE ") || ')')"
+
 static void duplicate_key_open(FILE *f, const catalog_table_t *t)
 {
     fputs("epoch._duplicate_key(", f);
@@ -224,7 +231,25 @@ static void duplicate_key_open(FILE *f, const catalog_table_t *t)
     }
     overlay_literal(f, keys ? keys : "");
     free(keys);
-    fputs(", ROW(", f);
+    fputs(", '(' || concat_ws(', ', ", f);
+}
+
+/* The rest of the last arm of a write's `SELECT … UNION ALL SELECT <the
+ * same columns of _n>`: the rows of src (as _n) for which cond holds raise
+ * the unique violation. PostgreSQL checks a new row's NOT NULL and CHECK
+ * constraints before its key's uniqueness; the arms of a UNION ALL run in
+ * order, so the rows of the first arm have been through the delta's
+ * constraints when this one runs. cond reads the table as the statement
+ * began (the rows just written are not visible to it). The OFFSET 0 keeps
+ * the raising call above cond (a volatile qual is not pushed down into a
+ * subquery that is not pulled up). */
+static void deferred_duplicate_check(FILE *f, const catalog_table_t *t, const char *src,
+                                     const char *cond)
+{
+    fprintf(f, " FROM (SELECT _n.* FROM %s _n WHERE %s OFFSET 0) _n WHERE ", src, cond);
+    duplicate_key_open(f, t);
+    ident_list(f, t, "_n", COLS_KEY);
+    fputs(DUPLICATE_KEY_CLOSE, f);
 }
 
 /* What ON CONFLICT does when the branch already has a row for the key.
@@ -315,7 +340,7 @@ static void conflict_tail(FILE *f, const target_t *tg, conflict_t mode, const re
             fputs(" THEN true ELSE ", f);
             duplicate_key_open(f, t);
             ident_list(f, t, "excluded", COLS_KEY);
-            fputs(")::text) END", f);
+            fputs(DUPLICATE_KEY_CLOSE " END", f);
         }
     }
 }
@@ -901,11 +926,405 @@ static void key_cols(FILE *f, const catalog_table_t *t, const char *q, const cha
     }
 }
 
+/* ---- RETURNING of UPDATE … FROM / DELETE … USING naming the other items
+ *
+ * The write is an INSERT into the delta, whose RETURNING sees only the
+ * delta's row, and it must stay the statement (its command tag is fixed
+ * up). When a RETURNING item names another FROM/USING item, the rows to
+ * write are first collected in a materialized CTE that also carries each
+ * item's whole row (`"s" AS "_epoch_f1"`), and that RETURNING item becomes
+ * a scalar sub-SELECT of its own text over the CTE row of the key just
+ * written, where each item is back under its name:
+ *   (SELECT s.m FROM _epoch_src AS _epoch_s,
+ *        LATERAL (SELECT (_epoch_s."_epoch_f1").*) AS "s"
+ *    WHERE _epoch_s.id = t.id LIMIT 1)
+ * The item's column name is the sub-SELECT's, which PostgreSQL names after
+ * that same text; the target's columns inside it are the row written. The
+ * look-up scans the CTE: the cost grows with rows × rows, so it is used only
+ * for items that need it. */
+
+#define MAX_FROM 32
+
+typedef struct from_scope {
+    const char *names[MAX_FROM]; /* the relation names FROM/USING makes visible */
+    json_object *nodes[MAX_FROM];
+    int n;
+    bool opaque; /* an item whose names are not known (refused if needed) */
+} from_scope_t;
+
+static void collect_from(json_object *item, from_scope_t *fs)
+{
+    const char *name = NULL;
+    json_object *node;
+    if ((node = rw_get(item, "RangeVar"))) {
+        name = rw_get_str(rw_get(node, "alias"), "aliasname");
+        if (!name)
+            name = rw_get_str(node, "relname");
+    } else if ((node = rw_get(item, "RangeSubselect"))) {
+        name = rw_get_str(rw_get(node, "alias"), "aliasname");
+    } else if ((node = rw_get(item, "RangeTableSample"))) {
+        json_object *rv = rw_get(rw_get(node, "relation"), "RangeVar");
+        name = rw_get_str(rw_get(rv, "alias"), "aliasname");
+        if (!name)
+            name = rw_get_str(rv, "relname");
+    } else if ((node = rw_get(item, "JoinExpr"))) {
+        name = rw_get_str(rw_get(node, "alias"), "aliasname");
+        if (!name) {
+            collect_from(rw_get(node, "larg"), fs);
+            collect_from(rw_get(node, "rarg"), fs);
+            return;
+        }
+    }
+    /* anything else (a function, whose alias also names its column) is opaque */
+    if (!name || fs->n >= MAX_FROM) {
+        fs->opaque = true;
+        return;
+    }
+    /* the whole row is carried as `"name"`, which would be a column of that
+     * name if the item or the target had one */
+    json_object *colnames = rw_get(rw_get(node, "alias"), "colnames");
+    size_t nc = colnames ? json_object_array_length(colnames) : 0;
+    for (size_t i = 0; i < nc; i++) {
+        const char *c =
+            rw_get_str(rw_get(json_object_array_get_idx(colnames, i), "String"), "sval");
+        fs->opaque |= c && strcmp(c, name) == 0;
+    }
+    fs->names[fs->n] = name;
+    fs->nodes[fs->n++] = item;
+}
+
+/* The name a column reference is qualified with (NULL if bare). */
+static const char *cref_qualifier(json_object *fields, size_t nf)
+{
+    if (nf < 2)
+        return NULL;
+    return rw_get_str(rw_get(json_object_array_get_idx(fields, nf - 2), "String"), "sval");
+}
+
+/* Does the expression name something other than the target's row: a
+ * column qualified with another name, a bare name that is not one of the
+ * target's columns, or a whole row other than the target's? (Names inside
+ * sub-SELECTs count too: a needless look-up only costs time.) */
+static bool names_other_items(json_object *node, const target_t *tg)
+{
+    if (!node)
+        return false;
+    if (json_object_is_type(node, json_type_array)) {
+        size_t n = json_object_array_length(node);
+        for (size_t i = 0; i < n; i++)
+            if (names_other_items(json_object_array_get_idx(node, i), tg))
+                return true;
+        return false;
+    }
+    if (!json_object_is_type(node, json_type_object))
+        return false;
+    json_object *cref = rw_get(node, "ColumnRef");
+    if (cref) {
+        json_object *fields = rw_get(cref, "fields");
+        size_t nf = fields ? json_object_array_length(fields) : 0;
+        const char *last =
+            nf ? rw_get_str(rw_get(json_object_array_get_idx(fields, nf - 1), "String"), "sval")
+               : NULL;
+        const char *qual = cref_qualifier(fields, nf);
+        if (qual)
+            return strcmp(qual, tg->alias) != 0;
+        if (!last)
+            return false; /* a bare `*`: expanded by the caller */
+        return strcmp(last, tg->alias) != 0 && column_index(tg->t, last) < 0;
+    }
+    json_object_object_foreach(node, key, val)
+    {
+        (void)key;
+        if (names_other_items(val, tg))
+            return true;
+    }
+    return false;
+}
+
+/* The column names of FROM item i, when they can be known here: a tracked
+ * table (not shadowed by a CTE), or a column alias list. false otherwise. */
+static bool from_item_columns(walker_t *w, json_object *withclause, const from_scope_t *fs, int i,
+                              const char **names, int *n)
+{
+    json_object *item = fs->nodes[i];
+    json_object *rv = rw_get(item, "RangeVar");
+    json_object *alias = NULL;
+    if (rv)
+        alias = rw_get(rv, "alias");
+    else if (rw_get(item, "RangeSubselect"))
+        alias = rw_get(rw_get(item, "RangeSubselect"), "alias");
+    else if (rw_get(item, "RangeFunction"))
+        alias = rw_get(rw_get(item, "RangeFunction"), "alias");
+    json_object *colnames = rw_get(alias, "colnames");
+    int nc = colnames ? (int)json_object_array_length(colnames) : 0;
+    const catalog_table_t *t = NULL;
+    if (rv) {
+        const char *schema = rw_get_str(rv, "schemaname");
+        const char *relname = rw_get_str(rv, "relname");
+        bool cte = false;
+        for (int k = 0; !schema && relname && k < w->nscope; k++)
+            cte |= strcmp(w->scope[k], relname) == 0;
+        json_object *ctes = rw_get(withclause, "ctes");
+        size_t nctes = ctes ? json_object_array_length(ctes) : 0;
+        for (size_t k = 0; !schema && relname && k < nctes; k++) {
+            const char *cname = rw_get_str(
+                rw_get(json_object_array_get_idx(ctes, k), "CommonTableExpr"), "ctename");
+            cte |= cname && strcmp(cname, relname) == 0;
+        }
+        if (!cte && relname)
+            t = catalog_find(w->s->cat, schema, relname);
+    } else if (nc > 0 && rw_get(item, "RangeSubselect")) {
+        /* VALUES … AS k(a, b): the list names every column */
+        json_object *sel = rw_get(rw_get(rw_get(item, "RangeSubselect"), "subquery"), "SelectStmt");
+        json_object *values = rw_get(sel, "valuesLists");
+        json_object *row0 =
+            values ? rw_get(rw_get(json_object_array_get_idx(values, 0), "List"), "items") : NULL;
+        if (!row0 || (int)json_object_array_length(row0) != nc)
+            return false;
+    } else {
+        return false;
+    }
+    if (rv && !t)
+        return false;
+    int total = t ? t->ncols : nc;
+    if (nc > total || total > MAX_ITEMS)
+        return false;
+    for (int k = 0; k < total; k++)
+        names[k] =
+            k < nc ? rw_get_str(rw_get(json_object_array_get_idx(colnames, k), "String"), "sval")
+                   : t->cols[k];
+    *n = total;
+    return true;
+}
+
+/* A look-up of one RETURNING item: its text evaluated over the CTE row of
+ * the key the delta row has. */
+static void lookup_item(FILE *f, const target_t *tg, const from_scope_t *fs, const char *src,
+                        const char *text)
+{
+    fprintf(f, "(SELECT %s FROM %s AS _epoch_s", text, src);
+    for (int i = 0; i < fs->n; i++) {
+        fprintf(f, ", LATERAL (SELECT (_epoch_s.\"_epoch_f%d\").*) AS ", i + 1);
+        overlay_ident(f, fs->names[i]);
+    }
+    fputs(" WHERE ", f);
+    char *alias = quoted_ident(tg->alias);
+    overlay_key_match(f, tg->t, "_epoch_s", alias ? alias : "\"?\"");
+    free(alias);
+    fputs(" LIMIT 1)", f);
+}
+
+/* The FROM/USING items of a joined UPDATE/DELETE when its RETURNING needs
+ * them (fs filled), or false: no RETURNING, no item naming another FROM
+ * item, or a refusal (w->failed). */
+static bool returning_needs_from(walker_t *w, json_object *body, const target_t *tg,
+                                 const char *from_key, from_scope_t *fs)
+{
+    json_object *list = rw_get(body, "returningList");
+    json_object *from = rw_get(body, from_key);
+    size_t n = list ? json_object_array_length(list) : 0;
+    if (!n || !from)
+        return false;
+    bool needed = false;
+    for (size_t i = 0; i < n && !needed; i++) {
+        json_object *val = rw_get(rw_get(json_object_array_get_idx(list, i), "ResTarget"), "val");
+        json_object *fields = rw_get(rw_get(val, "ColumnRef"), "fields");
+        size_t nf = fields ? json_object_array_length(fields) : 0;
+        /* `*` is every item's columns */
+        needed = names_other_items(val, tg) ||
+                 (nf == 1 && rw_get(json_object_array_get_idx(fields, 0), "A_Star"));
+    }
+    if (!needed)
+        return false;
+    memset(fs, 0, sizeof *fs);
+    size_t nfrom = json_object_array_length(from);
+    for (size_t i = 0; i < nfrom; i++)
+        collect_from(json_object_array_get_idx(from, i), fs);
+    for (int i = 0; i < fs->n; i++) {
+        fs->opaque |= column_index(tg->t, fs->names[i]) >= 0;
+        /* a tracked table of that name read without an alias (or a CTE of
+         * that name: then the check is only needless) */
+        json_object *rv = rw_get(fs->nodes[i], "RangeVar");
+        const catalog_table_t *it =
+            rv && !rw_get(rv, "alias")
+                ? catalog_find(w->s->cat, rw_get_str(rv, "schemaname"), rw_get_str(rv, "relname"))
+                : NULL;
+        fs->opaque |= it && column_index(it, fs->names[i]) >= 0;
+    }
+    if (fs->opaque) {
+        rw_fail(w, "0A000",
+                "Give every FROM/USING item an alias that is not a column name (a join too), "
+                "or write it on main.",
+                "RETURNING that names the FROM/USING items of this statement is not supported "
+                "on branch \"%s\" yet: an item is a function, has no alias, or its alias is "
+                "also a column name",
+                rw_branch_name(w));
+        return false;
+    }
+    return true;
+}
+
+/* Whole rows of the FROM items, as columns of the CTE: `, "s" AS "_epoch_f1"`. */
+static void carry_from_rows(FILE *f, const from_scope_t *fs)
+{
+    for (int i = 0; i < fs->n; i++) {
+        fputs(", ", f);
+        overlay_ident(f, fs->names[i]);
+        fprintf(f, " AS \"_epoch_f%d\"", i + 1);
+    }
+}
+
+/* ` RETURNING …` of a joined write whose rows are in CTE src: items that
+ * name the other FROM items become look-ups; `*` and `x.*` are spelled out
+ * (the target's columns, then every item's, as PostgreSQL expands them). */
+static void joined_returning(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+                             const from_scope_t *fs, const char *src, size_t ret, size_t end)
+{
+    json_object *list = rw_get(body, "returningList");
+    int n = (int)json_object_array_length(list);
+    size_t commas[MAX_ITEMS];
+    if (n > MAX_ITEMS || lex_find_char(w->sql, ret + 9, end, ',', commas, MAX_ITEMS) != n - 1) {
+        refuse(w, "this RETURNING list");
+        return;
+    }
+    fputs(" RETURNING ", f);
+    size_t from = ret + 9;
+    for (int i = 0; i < n; i++) {
+        size_t to = i < n - 1 ? commas[i] : end;
+        json_object *rt = rw_get(json_object_array_get_idx(list, i), "ResTarget");
+        json_object *val = rw_get(rt, "val");
+        json_object *fields = rw_get(rw_get(val, "ColumnRef"), "fields");
+        size_t nf = fields ? json_object_array_length(fields) : 0;
+        bool star = nf && rw_get(json_object_array_get_idx(fields, nf - 1), "A_Star");
+        const char *qual = star ? cref_qualifier(fields, nf) : NULL;
+        if (i)
+            fputs(", ", f);
+        if (star) {
+            drop_edits(w, from, to);
+            bool first = true;
+            if (!qual || strcmp(qual, tg->alias) == 0) {
+                ident_list(f, tg->t, tg->alias, COLS_ALL);
+                first = false;
+            }
+            for (int k = 0; k < fs->n; k++) {
+                if (qual && strcmp(qual, fs->names[k]) != 0)
+                    continue;
+                const char *names[MAX_ITEMS];
+                int nc = 0;
+                if (!from_item_columns(w, rw_get(body, "withClause"), fs, k, names, &nc)) {
+                    rw_fail(w, "0A000",
+                            "Name the columns you need instead of \"*\", or give the item a "
+                            "column alias list.",
+                            "RETURNING * of the columns of \"%s\" is not supported on branch "
+                            "\"%s\" yet",
+                            fs->names[k], rw_branch_name(w));
+                    return;
+                }
+                for (int c = 0; c < nc; c++) {
+                    char *text = NULL;
+                    size_t len = 0;
+                    FILE *cf = open_memstream(&text, &len);
+                    if (!cf) {
+                        w->failed = true;
+                        return;
+                    }
+                    overlay_ident(cf, fs->names[k]);
+                    fputc('.', cf);
+                    overlay_ident(cf, names[c]);
+                    fclose(cf);
+                    if (!first)
+                        fputs(", ", f);
+                    first = false;
+                    lookup_item(f, tg, fs, src, text);
+                    free(text);
+                }
+            }
+            if (first) { /* x.* of a name that is neither */
+                rw_fail(w, "42P01", NULL, "missing FROM-clause entry for table \"%s\"",
+                        qual ? qual : "?");
+                return;
+            }
+        } else {
+            char *text = rw_splice_range(w, from, to);
+            if (!text) {
+                w->failed = true;
+                return;
+            }
+            if (names_other_items(val, tg))
+                lookup_item(f, tg, fs, src, text);
+            else
+                fputs(text, f);
+            free(text);
+        }
+        from = to + 1;
+    }
+}
+
+/* UPDATE … FROM / DELETE … USING whose RETURNING names the other items: the
+ * rows to write (DISTINCT ON the key, as without RETURNING) in _epoch_src,
+ * with the items' whole rows, then the write from it. */
+static void joined_write(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+                         const clauses_t *c, const char *from_kw, char **exprs, const int *col_of,
+                         int nt, const from_scope_t *fs, char *prefix)
+{
+    const catalog_table_t *t = tg->t;
+    bool del = exprs == NULL;
+    with_prefix(f, prefix);
+    fputs("_epoch_src AS MATERIALIZED (SELECT ", f);
+    distinct_on(f, tg, true);
+    bool first = true;
+    for (int col = 0; col < t->ncols; col++) {
+        if (!col_in(t, col, COLS_WRITTEN))
+            continue;
+        if (!first)
+            fputs(", ", f);
+        first = false;
+        if (del) {
+            overlay_ident(f, tg->alias);
+            fputc('.', f);
+            overlay_ident(f, t->cols[col]);
+        } else {
+            /* typed: a CTE's select list would make 'x' and $1 text */
+            assigned_value(f, tg, exprs, col_of, nt, col, true);
+        }
+        fputs(" AS ", f);
+        overlay_ident(f, t->cols[col]);
+    }
+    carry_from_rows(f, fs);
+    fprintf(f, " FROM %s, ", tg->overlay);
+    emit_range(w, f, c->from + strlen(from_kw), next_clause(c, c->from));
+    if (c->where < c->end) {
+        if (lex_find_keyword(w->sql, c->where, next_clause(c, c->where), "current") <
+            next_clause(c, c->where)) {
+            refuse(w, "WHERE CURRENT OF");
+            return;
+        }
+        fputs(" WHERE ", f);
+        emit_range(w, f, c->where + 5, next_clause(c, c->where));
+    }
+    fputs(") ", f);
+    upsert_head(f, tg, del);
+    fputs(tg->bid, f);
+    for (int col = 0; col < t->ncols; col++) {
+        if (!col_in(t, col, COLS_WRITTEN))
+            continue;
+        fputs(", _epoch_src.", f);
+        overlay_ident(f, t->cols[col]);
+    }
+    fputs(del ? ", true FROM _epoch_src" : " FROM _epoch_src", f);
+    /* the computed row is taken as it is (its SET and WHERE may name the
+     * other items, which the conflict clause cannot see); tombstones stay */
+    recheck_t none = {0};
+    conflict_tail(f, tg, del ? CONFLICT_DELETE : CONFLICT_UPDATE, &none);
+    joined_returning(w, f, body, tg, fs, "_epoch_src", c->ret, c->end);
+}
+
 /* UPDATE that changes primary key values: the old keys become tombstones,
  * the new rows are upserted, and a new key that another row holds on the
  * branch is a unique violation (even if this statement moves that row). */
 static void update_keys(walker_t *w, json_object *body, const target_t *tg, const clauses_t *c,
-                        char **exprs, const int *col_of, int nt, char *prefix, FILE *f)
+                        char **exprs, const int *col_of, int nt, const from_scope_t *fs,
+                        char *prefix, FILE *f)
 {
     const catalog_table_t *t = tg->t;
     with_prefix(f, prefix);
@@ -925,6 +1344,8 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
         overlay_ident(f, t->cols[col]);
         fputs(col + 1 < t->ncols ? ", " : "", f);
     }
+    if (fs)
+        carry_from_rows(f, fs);
     fprintf(f, " FROM %s", tg->overlay);
     if (c->from < c->end) {
         fputs(", ", f);
@@ -953,35 +1374,62 @@ static void update_keys(walker_t *w, json_object *body, const target_t *tg, cons
     fputs(" FROM _epoch_rows _s) ON CONFLICT (\"_epoch_branch\", ", f);
     ident_list(f, t, NULL, COLS_KEY);
     fputs(") DO UPDATE SET \"_epoch_deleted\" = true)", f);
-    /* a new key that another row holds when the statement starts: 23505,
-     * as PostgreSQL's non-deferrable key checks each row at once (a key
-     * swap fails there too) */
-    fputs(", _epoch_dup AS (SELECT ", f);
-    duplicate_key_open(f, t);
-    key_cols(f, t, "_n", NULL);
-    fputs(")::text) FROM _epoch_rows _n WHERE (", f);
-    key_cols(f, t, "_n", NULL);
-    fputs(") IS DISTINCT FROM (", f);
-    key_cols(f, t, "_n", "_epoch_o");
-    fputs(") AND EXISTS (SELECT 1 FROM ", f);
-    char *probe =
-        rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x", NULL, 0);
-    fputs(probe ? probe : "", f);
-    free(probe);
-    fputs(" WHERE (", f);
-    key_cols(f, t, "_x", NULL);
-    fputs(") = (", f);
-    key_cols(f, t, "_n", NULL);
-    fputs(")) LIMIT 1) ", f);
-    fprintf(f, "INSERT INTO epoch.\"d_%d\" AS ", t->id);
+    /* the new rows, one per new key (a key twice is reported below) */
+    fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
     overlay_ident(f, tg->alias);
     fputs(" (\"_epoch_branch\", ", f);
     ident_list(f, t, NULL, COLS_WRITTEN);
-    fprintf(f, ") SELECT %s, ", tg->bid);
+    fputs(") SELECT DISTINCT ON (", f);
+    key_cols(f, t, "_r", NULL);
+    fprintf(f, ") %s, ", tg->bid);
     ident_list(f, t, "_r", COLS_WRITTEN);
-    fputs(" FROM _epoch_rows _r WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)", f);
+    fputs(" FROM _epoch_rows _r", f);
+    /* then a new key that another row holds when the statement starts, or
+     * that two rows move to: 23505, as PostgreSQL's non-deferrable key
+     * checks each row at once (a key swap fails there too), after the new
+     * rows' NOT NULL and CHECK constraints, as there */
+    fputs(" UNION ALL SELECT NULL, ", f); /* the branch: this arm returns no row */
+    ident_list(f, t, "_n", COLS_WRITTEN);
+    char *src = NULL, *cond = NULL;
+    size_t srclen = 0, condlen = 0;
+    FILE *sf = open_memstream(&src, &srclen);
+    if (sf) {
+        fputs("(SELECT _w.*, count(*) OVER (PARTITION BY ", sf);
+        key_cols(sf, t, "_w", NULL);
+        fputs(") AS \"_epoch_n\" FROM _epoch_rows _w)", sf);
+        fclose(sf);
+    }
+    FILE *cf = open_memstream(&cond, &condlen);
+    if (cf) {
+        fputs("_n.\"_epoch_n\" > 1 OR ((", cf);
+        key_cols(cf, t, "_n", NULL);
+        fputs(") IS DISTINCT FROM (", cf);
+        key_cols(cf, t, "_n", "_epoch_o");
+        fputs(") AND EXISTS (SELECT 1 FROM ", cf);
+        char *probe =
+            rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, "_x", NULL, 0);
+        fputs(probe ? probe : "", cf);
+        free(probe);
+        fputs(" WHERE (", cf);
+        key_cols(cf, t, "_x", NULL);
+        fputs(") = (", cf);
+        key_cols(cf, t, "_n", NULL);
+        fputs(")))", cf);
+        fclose(cf);
+    }
+    if (!src || !cond) {
+        free(src);
+        free(cond);
+        w->failed = true;
+        return;
+    }
+    deferred_duplicate_check(f, t, src, cond);
+    free(src);
+    free(cond);
     conflict_tail(f, tg, CONFLICT_REPLACE, NULL);
-    if (c->ret < c->end) {
+    if (fs) {
+        joined_returning(w, f, body, tg, fs, "_epoch_rows", c->ret, c->end);
+    } else if (c->ret < c->end) {
         char *r = returning_text(w, rw_get(body, "returningList"), t, c->ret, c->end);
         if (!r) {
             w->failed = true;
@@ -1008,8 +1456,13 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
         key_change |= tg->t->is_pk[col_of[i]];
     /* nt = 0: only generated columns were SET (to DEFAULT): the rows are
      * written unchanged and the delta computes those columns again */
+    from_scope_t fs;
+    bool with_from = nt >= 0 && !w->failed && c.from < c.end &&
+                     returning_needs_from(w, body, tg, "fromClause", &fs);
     if (nt >= 0 && !w->failed && key_change) {
-        update_keys(w, body, tg, &c, exprs, col_of, nt, prefix, f);
+        update_keys(w, body, tg, &c, exprs, col_of, nt, with_from ? &fs : NULL, prefix, f);
+    } else if (with_from) {
+        joined_write(w, f, body, tg, &c, "from", exprs, col_of, nt, &fs, prefix);
     } else if (nt >= 0 && !w->failed) {
         fputs(prefix, f);
         upsert_head(f, tg, false);
@@ -1030,11 +1483,19 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
 }
 
 static void delete_statement(walker_t *w, json_object *body, size_t start, size_t end,
-                             const target_t *tg, FILE *f)
+                             const target_t *tg, char *prefix, FILE *f)
 {
     clauses_t c;
     if (!find_clauses(w, body, "delete", NULL, "using", start, end, &c))
         return;
+    from_scope_t fs;
+    if (c.from < c.end && returning_needs_from(w, body, tg, "usingClause", &fs)) {
+        joined_write(w, f, body, tg, &c, "using", NULL, NULL, 0, &fs, prefix);
+        return;
+    }
+    if (w->failed)
+        return;
+    fputs(prefix, f);
     /* DELETE FROM t: the FROM after DELETE is not a clause of ours */
     upsert_head(f, tg, true);
     distinct_on(f, tg, c.from < c.end);
@@ -1345,6 +1806,13 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         w->failed = true;
         return;
     }
+    /* several rows (with keys, to be checked): each row's place, so the rows
+     * after the first one whose key exists are not written (PostgreSQL stops
+     * there, before their constraints); one row cannot repeat a key */
+    json_object *vals = rw_get(rw_get(select, "SelectStmt"), "valuesLists");
+    bool one_row = !select || (vals && json_object_array_length(vals) == 1);
+    bool several = all_keys && !do_nothing && !do_update && !one_row;
+    bool copy_rows = strncmp(w->sql, COPY_INSERT_MARK, strlen(COPY_INSERT_MARK)) == 0;
     /* WITH [user's CTEs,] _epoch_new AS (source) */
     with_prefix(f, prefix);
     /* The source is a subquery here, so its constants and untyped $n
@@ -1407,6 +1875,8 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         fputs(" AS ", f);
         overlay_ident(f, t->cols[col]);
     }
+    if (several && !copy_rows) /* in the source's order (no ORDER BY: as they come) */
+        fprintf(f, "%srow_number() OVER () AS \"_epoch_ord\"", first ? "" : ", ");
     if (select) {
         fprintf(f, " FROM (%s) AS _v (", source);
         for (int i = 0; i < n; i++) {
@@ -1418,7 +1888,6 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     }
     fputs(wrap ? ") AS _epoch_g)" : ")", f);
     /* keys that exist on the branch: an error, or skipped with DO NOTHING */
-    json_object *vals = rw_get(rw_get(select, "SelectStmt"), "valuesLists");
     bool few_rows = !select || (vals && json_object_array_length(vals) <= 100);
     char *existing = NULL;
     size_t elen = 0;
@@ -1450,18 +1919,23 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
         free(existing);
         goto returning;
     }
-    if (all_keys && !do_nothing) {
+    /* a key twice in this INSERT: checked first (the second row would
+     * otherwise meet the first in the delta: 21000, not 23505) */
+    if (several) {
         fputs(", _epoch_dup AS (SELECT ", f);
         duplicate_key_open(f, t);
         ident_list(f, t, "_n", COLS_KEY);
-        /* a key that exists on the branch, or twice in this INSERT */
-        fputs(")::text) FROM (SELECT ", f);
-        ident_list(f, t, "_n", COLS_KEY);
-        fprintf(f, " FROM _epoch_new _n WHERE %s UNION ALL SELECT ", existing);
+        fputs(DUPLICATE_KEY_CLOSE " FROM (SELECT ", f);
         ident_list(f, t, NULL, COLS_KEY);
         fputs(" FROM _epoch_new GROUP BY ", f);
         ident_list(f, t, NULL, COLS_KEY);
         fputs(" HAVING count(*) > 1) _n LIMIT 1)", f);
+        /* the first row whose key exists on the branch */
+        if (!copy_rows)
+            fprintf(f,
+                    ", _epoch_first AS MATERIALIZED (SELECT min(_n.\"_epoch_ord\") AS o FROM "
+                    "_epoch_new _n WHERE %s)",
+                    existing);
     }
     fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
     overlay_ident(f, tg->alias);
@@ -1489,8 +1963,28 @@ static void insert_statement(walker_t *w, json_object *body, size_t start, size_
     fputs(" FROM _epoch_new _n", f);
     if (all_keys && do_nothing)
         fprintf(f, " WHERE NOT %s", existing);
-    else if (all_keys)
-        fputs(" WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)", f);
+    else if (several)
+        fputs(copy_rows ? " WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)"
+                        : " WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup) AND _n.\"_epoch_ord\" <= "
+                          "coalesce((SELECT o FROM _epoch_first), 9223372036854775807)",
+              f);
+    if (all_keys && !do_nothing) {
+        /* a key that exists on the branch: checked after the rows went in
+         * (of several, those up to the first such key), so their NOT NULL
+         * and CHECK constraints come first, as in PostgreSQL, which checks
+         * row by row (the delta checks them; a key live in the delta is
+         * caught by the conflict clause too) */
+        fputs(" UNION ALL SELECT NULL", f); /* the branch: this arm returns no row */
+        for (int i = 0; i < n; i++) {
+            if (skip[i])
+                continue;
+            fputs(", _n.", f);
+            overlay_ident(f, t->cols[idx[i]]);
+        }
+        deferred_duplicate_check(
+            f, t, "_epoch_new",
+            several && !copy_rows ? "_n.\"_epoch_ord\" = (SELECT o FROM _epoch_first)" : existing);
+    }
     free(existing);
     /* a tombstone of the same key is replaced */
     conflict_tail(f, tg, do_nothing ? CONFLICT_INSERT_NOTHING : CONFLICT_INSERT, NULL);
@@ -1548,10 +2042,8 @@ void dml_statement(walker_t *w, const char *key, json_object *body, size_t start
             w->failed = true;
         else if (update)
             update_statement(w, body, start, end, &tg, prefix, f);
-        else {
-            fputs(prefix, f);
-            delete_statement(w, body, start, end, &tg, f);
-        }
+        else
+            delete_statement(w, body, start, end, &tg, prefix, f);
         free(prefix);
     }
     fclose(f);
@@ -1639,7 +2131,7 @@ void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int
         w->failed = true;
         return;
     }
-    fputs("INSERT INTO ", fi);
+    fputs(COPY_INSERT_MARK "INSERT INTO ", fi);
     overlay_ident(fi, t->schema);
     fputc('.', fi);
     overlay_ident(fi, t->name);

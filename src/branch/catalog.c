@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 enum { COL_KIND, COL_A, COL_B, COL_C, COL_D, SESSION_COLS };
 
 void catalog_free(catalog_t *cat)
@@ -215,19 +217,17 @@ static bool load_row(catalog_t *cat, const char *const *v)
     return true; /* kinds added by later migrations are ignored */
 }
 
-/* FNV-1a over one row's values, NULL distinct from '' */
-static uint64_t hash_row(uint64_t h, const char *const *v)
+/* Feed one row's values to the signature, NULL distinct from ''. */
+static bool hash_row(XXH3_state_t *st, const char *const *v)
 {
     for (int c = 0; c < SESSION_COLS; c++) {
-        const unsigned char *p = (const unsigned char *)(v[c] ? v[c] : "");
-        do {
-            h ^= *p;
-            h *= 1099511628211ULL;
-        } while (*p++);
-        h ^= v[c] ? 1u : 2u;
-        h *= 1099511628211ULL;
+        const char *p = v[c] ? v[c] : "";
+        const char tag = v[c] ? 'v' : 'n';
+        if (XXH3_64bits_update(st, p, strlen(p) + 1) != XXH_OK ||
+            XXH3_64bits_update(st, &tag, 1) != XXH_OK)
+            return false;
     }
-    return h;
+    return true;
 }
 
 bool catalog_load(catalog_t *cat, int nrows, int ncols, const char *const *values)
@@ -236,17 +236,22 @@ bool catalog_load(catalog_t *cat, int nrows, int ncols, const char *const *value
     if (ncols != SESSION_COLS)
         return false;
     bool seen_branch = false;
-    uint64_t sig = 14695981039346656037ULL;
+    XXH3_state_t *st = XXH3_createState();
+    if (!st || XXH3_64bits_reset(st) != XXH_OK) {
+        XXH3_freeState(st);
+        return false;
+    }
     for (int r = 0; r < nrows; r++) {
         const char *const *v = values + (size_t)r * SESSION_COLS;
-        if (!load_row(cat, v)) {
+        if (!load_row(cat, v) || !hash_row(st, v)) {
+            XXH3_freeState(st);
             catalog_free(cat);
             return false;
         }
-        sig = hash_row(sig, v);
         seen_branch |= v[COL_KIND] && strcmp(v[COL_KIND], "branch") == 0;
     }
-    cat->signature = sig;
+    cat->signature = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
     for (int i = 0; i < cat->ntables; i++)
         if (cat->tables[i].ncols == 0)
             seen_branch = false; /* a tracked table without columns: corrupt */

@@ -1,6 +1,6 @@
 /*
  * rewrite_internal — the tree walker shared by rewrite.c (reads, statement
- * classification) and dml.c (writes on branches). Private to src/rewrite.
+ * classification) and dml*.c (writes on branches). Private to src/rewrite.
  */
 #ifndef EPOCH_REWRITE_INTERNAL_H
 #define EPOCH_REWRITE_INTERNAL_H
@@ -66,7 +66,7 @@ char *rw_splice_range(walker_t *w, size_t start, size_t end);
 void dml_statement(walker_t *w, const char *key, json_object *body, size_t start, size_t len,
                    bool top);
 
-/* dml.c: COPY t FROM on a branch: into a staging temp table whose
+/* dml_copy.c: COPY t FROM on a branch: into a staging temp table whose
  * statement trigger moves the rows into the delta (out->setup creates it). */
 void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int nstmts);
 

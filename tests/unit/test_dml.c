@@ -1,7 +1,7 @@
 /*
- * test_dml — unit tests of the write rewriter (src/rewrite/dml.c): the SQL a
+ * test_dml — unit tests of the write rewriter (src/rewrite/dml*.c): the SQL a
  * branch sends for INSERT/UPDATE/DELETE on a tracked table. The corpus of
- * every write form is in test_rewrite.c; this file pins two shapes:
+ * every write form is in test_rewrite.c; this file pins three shapes:
  *
  *  - RETURNING that names the other FROM/USING items of an UPDATE/DELETE:
  *    the rows are collected in a CTE with the items' whole rows, and each
@@ -10,7 +10,10 @@
  *  - the duplicate-key check runs after the new rows met the delta's NOT NULL
  *    and CHECK constraints (a last UNION ALL arm), as PostgreSQL checks a
  *    row's constraints before its key; the common one-row write sends no more
- *    SQL than before (one probe of the table).
+ *    SQL than before (one probe of the table);
+ *  - an UPDATE of key columns that is a WITH query puts the CTEs it needs
+ *    (its rows, the tombstones of the old keys) into the query's own WITH:
+ *    PostgreSQL allows a data-modifying CTE only there.
  *
  * Catalog (search path pg_catalog, public), branch 7 "feature/x", base 100:
  *   1 public.users (id*, name, email)
@@ -368,4 +371,85 @@ Test(dml, writes_without_a_duplicate_check_are_unchanged)
         cr_expect(strstr(out, "_epoch_src") == NULL, "[%s]: %s", plain[i], out);
         rewrite_result_free(&r);
     }
+}
+
+/* ------------------------------------- key-changing UPDATE as a WITH query */
+
+/* How many WITH clauses the statement has, anywhere (from its parse tree). */
+static int with_clauses(const char *sql)
+{
+    PgQueryParseResult pr = pg_query_parse(sql);
+    cr_assert_null(pr.error, "%s", sql);
+    int n = count_of(pr.parse_tree, "\"withClause\"");
+    pg_query_free_parse_result(pr);
+    return n;
+}
+
+Test(dml, key_changing_update_in_a_with_query_puts_its_ctes_in_the_outer_with)
+{
+    /* PostgreSQL allows a data-modifying CTE (the tombstones) only in the
+     * statement's own WITH: a WITH inside the WITH query `m` was refused by
+     * PostgreSQL ("must be at the top level") */
+    rw_result_t r;
+    const char *out =
+        rewritten("WITH m AS (UPDATE users SET id = id + 1000 WHERE id = 1 RETURNING id) "
+                  "SELECT * FROM m",
+                  &r);
+    cr_expect_eq(with_clauses(out), 1, "%s", out);
+    cr_expect(strncmp(out, "WITH _epoch_rows_11 AS MATERIALIZED (SELECT ", 44) == 0, "%s", out);
+    cr_expect(strstr(out, "), _epoch_gone_11 AS (INSERT INTO epoch.\"d_1\" (\"_epoch_branch\", ") !=
+                  NULL,
+              "%s", out);
+    cr_expect(strstr(out, "FROM _epoch_rows_11 _r WHERE (_r.\"_epoch_o0\") NOT IN") != NULL, "%s",
+              out);
+    cr_expect(strstr(out, "DO UPDATE SET \"_epoch_deleted\" = true), m AS (INSERT INTO "
+                          "epoch.\"d_1\" AS \"users\" (") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "FROM _epoch_rows_11 _w) _n") != NULL, "%s", out);
+    cr_expect(strstr(out, "_epoch_rows _r") == NULL, "%s", out);
+    size_t len = strlen(out);
+    const char *tail = " RETURNING id) SELECT * FROM m";
+    cr_expect(len > strlen(tail) && strcmp(out + len - strlen(tail), tail) == 0, "%s", out);
+    cr_expect_str_eq(r.tags, "", "a WITH query has no command tag of its own");
+    rewrite_result_free(&r);
+}
+
+Test(dml, key_changing_update_in_a_with_query_sees_the_earlier_with_queries)
+{
+    rw_result_t r;
+    const char *out = rewritten(
+        "WITH k AS (SELECT 1 AS o), m AS (UPDATE users SET id = id + 1 WHERE id = (SELECT o "
+        "FROM k) RETURNING id), n AS (UPDATE line_items SET line_no = line_no + 1 RETURNING "
+        "line_no) SELECT * FROM m, n",
+        &r);
+    cr_expect_eq(with_clauses(out), 1, "%s", out);
+    /* after k (which the rows read), before m; the second one has its own names */
+    const char *k = strstr(out, "WITH k AS (SELECT 1 AS o), _epoch_rows_");
+    const char *rows2 = strstr(out, "_epoch_rows_112 AS MATERIALIZED");
+    const char *m = strstr(out, ", m AS (INSERT INTO epoch.\"d_1\"");
+    const char *n = strstr(out, ", n AS (INSERT INTO epoch.\"d_2\"");
+    cr_expect(k && rows2 && m && n && k < m && m < rows2 && rows2 < n, "%s", out);
+    cr_expect(strstr(out, "_epoch_gone_33 AS (INSERT") && strstr(out, "_epoch_gone_112 AS (INSERT"),
+              "%s", out);
+    rewrite_result_free(&r);
+}
+
+Test(dml, key_changing_update_in_a_with_query_inside_a_write)
+{
+    rw_result_t r;
+    const char *out =
+        rewritten("WITH m AS (UPDATE users SET id = id + 1 WHERE id = 2 RETURNING "
+                  "id) INSERT INTO line_items (order_id, line_no) SELECT id, 1 FROM m",
+                  &r);
+    cr_expect_eq(with_clauses(out), 1, "%s", out);
+    cr_expect(strstr(out, "), m AS (INSERT INTO epoch.\"d_1\"") != NULL, "%s", out);
+    cr_expect(strstr(out, "), _epoch_new AS MATERIALIZED (SELECT ") != NULL, "%s", out);
+    rewrite_result_free(&r);
+}
+
+Test(dml, key_changing_update_with_its_own_with_inside_a_with_query_is_refused)
+{
+    expect_refused("WITH m AS (WITH z AS (SELECT 1 AS o) UPDATE users SET id = id + 1 WHERE id "
+                   "IN (SELECT o FROM z) RETURNING id) SELECT * FROM m",
+                   "0A000", "with a WITH clause of its own inside a WITH query");
 }

@@ -1,0 +1,430 @@
+/*
+ * dml_insert — INSERT into a tracked table on a branch: the source (VALUES,
+ * SELECT, DEFAULT VALUES) becomes the CTE _epoch_new, typed by the target
+ * columns; keys that exist on the branch are 23505 (or skipped with ON
+ * CONFLICT DO NOTHING), a key twice in one INSERT too, and the rows go into
+ * the delta replacing a tombstone of the same key. PostgreSQL's rules for
+ * identity and generated columns (rewriteTargetListIU) are applied here,
+ * in its order and wording. COPY … FROM's rows come through here too
+ * (COPY_INSERT_MARK: constraints of the batch before its keys).
+ *
+ * Must never: write a stored generated column (the delta computes it), or
+ * write the rows after the first whose key exists (PostgreSQL stops there).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rewrite/dml_internal.h"
+#include "rewrite/lexer.h"
+#include "rewrite/overlay.h"
+
+/* Number of columns the source of an INSERT without a column list fills. */
+static int source_width(json_object *select, int ncols)
+{
+    json_object *sel = rw_get(select, "SelectStmt");
+    json_object *values = rw_get(sel, "valuesLists");
+    if (values && json_object_array_length(values) > 0) {
+        json_object *items = rw_get(rw_get(json_object_array_get_idx(values, 0), "List"), "items");
+        return items ? (int)json_object_array_length(items) : -1;
+    }
+    json_object *tl = rw_get(sel, "targetList");
+    if (!tl)
+        return -1;
+    int n = (int)json_object_array_length(tl);
+    for (int i = 0; i < n; i++)
+        if (dml_is_star(json_object_array_get_idx(tl, i)))
+            return ncols; /* SELECT *: assume it fills the table */
+    return n;
+}
+
+/* DEFAULT items of a VALUES list become the column's default expression
+ * (NULL in a column that is not written: skip[j]). */
+static bool defaults_in_values(walker_t *w, json_object *select, const catalog_table_t *t,
+                               const int *idx, const bool *skip, int n)
+{
+    json_object *values = rw_get(rw_get(select, "SelectStmt"), "valuesLists");
+    size_t rows = values ? json_object_array_length(values) : 0;
+    for (size_t r = 0; r < rows; r++) {
+        json_object *items = rw_get(rw_get(json_object_array_get_idx(values, r), "List"), "items");
+        int m = items ? (int)json_object_array_length(items) : 0;
+        for (int j = 0; j < m && j < n; j++) {
+            json_object *def = rw_get(json_object_array_get_idx(items, j), "SetToDefault");
+            if (!def)
+                continue;
+            int loc = rw_get_int(def, "location", -1);
+            if (loc < 0 || strncasecmp(w->sql + loc, "default", 7) != 0) {
+                dml_refuse(w, "this DEFAULT");
+                return false;
+            }
+            const char *d = t->defaults && !skip[j] ? t->defaults[idx[j]] : NULL;
+            char *text = NULL;
+            if (asprintf(&text, "(%s)", d ? d : "NULL") < 0)
+                text = NULL;
+            rw_add_edit(w, (size_t)loc, (size_t)loc + 7, text);
+        }
+    }
+    return !w->failed;
+}
+
+/* Source column j is a VALUES list whose items are all DEFAULT. */
+static bool only_defaults(json_object *select, int j)
+{
+    json_object *values = rw_get(rw_get(select, "SelectStmt"), "valuesLists");
+    size_t rows = values ? json_object_array_length(values) : 0;
+    for (size_t r = 0; r < rows; r++) {
+        json_object *items = rw_get(rw_get(json_object_array_get_idx(values, r), "List"), "items");
+        if (!items || (int)json_object_array_length(items) <= j ||
+            !rw_get(json_object_array_get_idx(items, j), "SetToDefault"))
+            return false;
+    }
+    return rows > 0;
+}
+
+/* What PostgreSQL's rewriter does with the identity and generated columns
+ * an INSERT names (rewriteTargetListIU), checked in attnum order as it does:
+ * a GENERATED ALWAYS identity column takes a value only with OVERRIDING
+ * SYSTEM VALUE, a generated column never (428C9), unless every item given
+ * for it is DEFAULT; OVERRIDING USER VALUE makes identity columns take
+ * their default. skip[j]: source column j is not written (the delta
+ * computes it or applies its default). false after failing. */
+static bool insert_always_columns(walker_t *w, json_object *select, const catalog_table_t *t,
+                                  const int *idx, int n, const char *override, bool *skip)
+{
+    bool user_value = override && strcmp(override, "OVERRIDING_USER_VALUE") == 0;
+    bool system_value = override && strcmp(override, "OVERRIDING_SYSTEM_VALUE") == 0;
+    for (int col = 0; col < t->ncols; col++) {
+        char identity = catalog_col_identity(t, col);
+        bool generated = catalog_col_generated(t, col);
+        if (!identity && !generated)
+            continue;
+        for (int j = 0; j < n; j++) {
+            if (idx[j] != col)
+                continue;
+            if (identity && user_value) {
+                skip[j] = true;
+                continue;
+            }
+            if ((identity == 'a' && !system_value) || generated) {
+                if (only_defaults(select, j)) {
+                    skip[j] = generated; /* identity: DEFAULT is the sequence */
+                    continue;
+                }
+                rw_fail(w, "428C9", identity ? "Use OVERRIDING SYSTEM VALUE to override." : NULL,
+                        "cannot insert a non-DEFAULT value into column \"%s\"", t->cols[col]);
+                if (identity)
+                    rw_fail_detail(w,
+                                   "Column \"%s\" is an identity column defined as GENERATED "
+                                   "ALWAYS.",
+                                   t->cols[col]);
+                else
+                    rw_fail_detail(w, "Column \"%s\" is a generated column.", t->cols[col]);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t end,
+                          const target_t *tg, FILE *f)
+{
+    const catalog_table_t *t = tg->t;
+    json_object *select = rw_get(body, "selectStmt");
+    json_object *conflict = rw_get(body, "onConflictClause");
+    const char *action = rw_get_str(conflict, "action");
+    bool do_nothing = action && strcmp(action, "ONCONFLICT_NOTHING") == 0;
+    bool do_update = action && strcmp(action, "ONCONFLICT_UPDATE") == 0;
+    /* DO NOTHING without a target is fine; with one, it must be the key */
+    if ((do_update || (do_nothing && rw_get(conflict, "infer"))) &&
+        !dml_conflict_on_key(w, conflict, t))
+        return;
+    const char *ov = rw_get_str(body, "override");
+    if (ov && strcmp(ov, "OVERRIDING_NOT_SET") == 0)
+        ov = NULL;
+    /* columns, in the order the source fills them */
+    int idx[MAX_ITEMS], n = 0;
+    json_object *cols = rw_get(body, "cols");
+    if (cols) {
+        int nc = (int)json_object_array_length(cols);
+        for (int i = 0; i < nc && n < MAX_ITEMS; i++) {
+            json_object *rt = rw_get(json_object_array_get_idx(cols, i), "ResTarget");
+            const char *name = rw_get_str(rt, "name");
+            int ci = name ? dml_column_index(t, name) : -1;
+            if (ci < 0 || rw_get(rt, "indirection")) {
+                rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist",
+                        name ? name : "?", t->name);
+                return;
+            }
+            idx[n++] = ci;
+        }
+    } else if (select) {
+        int width = source_width(select, t->ncols);
+        if (width < 0 || width > t->ncols) {
+            rw_fail(w, "42601", NULL, "INSERT has more expressions than target columns");
+            return;
+        }
+        for (int i = 0; i < width; i++)
+            idx[n++] = i;
+    }
+    bool skip[MAX_ITEMS] = {0}; /* source columns not written */
+    if (!insert_always_columns(w, select, t, idx, n, ov, skip))
+        return;
+    if (select && !defaults_in_values(w, select, t, idx, skip, n))
+        return;
+    bool all_keys = true;
+    for (int k = 0; k < t->ncols; k++) {
+        if (!t->is_pk[k])
+            continue;
+        bool given = false;
+        for (int i = 0; i < n; i++)
+            given |= idx[i] == k && !skip[i];
+        all_keys &= given;
+    }
+    if (!all_keys)
+        do_update = false; /* a generated key is new: nothing to conflict with */
+    /* the source text: after the relation, its alias and the column list */
+    size_t verb = lex_find_keyword(w->sql, start, end, "insert");
+    size_t into = lex_find_keyword(w->sql, verb, end, "into");
+    size_t name_start = lex_skip_blank(w->sql, into + 4);
+    size_t src = lex_skip_blank(w->sql, lex_name_end(w->sql, name_start));
+    if (rw_get(rw_get(body, "relation"), "alias")) {
+        if (strncasecmp(w->sql + src, "as", 2) == 0 && !isalnum((unsigned char)w->sql[src + 2]) &&
+            w->sql[src + 2] != '_')
+            src = lex_skip_blank(w->sql, src + 2);
+        src = lex_skip_blank(w->sql, lex_name_end(w->sql, src));
+    }
+    if (cols)
+        src = lex_skip_blank(w->sql, lex_paren_end(w->sql, src));
+    if (ov) { /* OVERRIDING { SYSTEM | USER } VALUE */
+        size_t value = lex_find_keyword(w->sql, src, end, "value");
+        if (value >= end) {
+            dml_refuse(w, "this form of INSERT … OVERRIDING");
+            return;
+        }
+        src = lex_skip_blank(w->sql, value + 5);
+    }
+    size_t on = conflict ? lex_find_keyword(w->sql, src, end, "on") : end;
+    size_t ret = lex_find_keyword(w->sql, src, end, "returning");
+    /* ON CONFLICT … DO UPDATE SET <items> [WHERE <cond>] */
+    char *exprs[MAX_ITEMS] = {0};
+    int col_of[MAX_ITEMS], nset = 0;
+    char *cwhere = NULL;
+    if (do_update) {
+        size_t set = lex_find_keyword(w->sql, on, ret, "set");
+        size_t cw = lex_find_keyword(w->sql, set, ret, "where");
+        bool has_where = rw_get(conflict, "whereClause") != NULL;
+        if (set >= ret || (cw < ret) != has_where) {
+            dml_refuse(w, "this ON CONFLICT clause");
+            return;
+        }
+        nset = dml_parse_set_list(w, rw_get(conflict, "targetList"), set + 3, cw, tg, exprs, col_of,
+                                  false);
+        if (nset < 0)
+            return;
+        if (has_where && !(cwhere = rw_splice_range(w, cw + 5, ret))) {
+            w->failed = true;
+            goto out_sets;
+        }
+    }
+    size_t src_end = on < ret ? on : ret;
+    char *prefix = dml_prefix_text(w, body, start, verb);
+    char *source = select ? rw_splice_range(w, src, src_end) : NULL;
+    if (!prefix || (select && !source)) {
+        free(prefix);
+        free(source);
+        w->failed = true;
+        return;
+    }
+    /* several rows (with keys, to be checked): each row's place, so the rows
+     * after the first one whose key exists are not written (PostgreSQL stops
+     * there, before their constraints); one row cannot repeat a key */
+    json_object *vals = rw_get(rw_get(select, "SelectStmt"), "valuesLists");
+    bool one_row = !select || (vals && json_object_array_length(vals) == 1);
+    bool several = all_keys && !do_nothing && !do_update && !one_row;
+    bool copy_rows = strncmp(w->sql, COPY_INSERT_MARK, strlen(COPY_INSERT_MARK)) == 0;
+    /* WITH [user's CTEs,] _epoch_new AS (source) */
+    dml_with_prefix(f, prefix);
+    /* The source is a subquery here, so its constants and untyped $n
+     * parameters are no longer typed by the target columns: cast to the
+     * column's type (without typmod, so the assignment into the delta still
+     * checks lengths and precision as an INSERT into the table would). */
+    fputs("_epoch_new AS MATERIALIZED (SELECT ", f);
+    /* for DO UPDATE, excluded.* also has the generated columns, computed
+     * from the proposed row as PostgreSQL computes them before the conflict
+     * check: their expressions name the table's columns, so they are
+     * evaluated over a sub-SELECT whose columns are named that way */
+    bool wrap = false;
+    for (int col = 0; do_update && col < t->ncols; col++)
+        wrap |= catalog_col_generated(t, col);
+    if (wrap) {
+        fputs("_epoch_g.*", f);
+        for (int col = 0; col < t->ncols; col++) {
+            if (!catalog_col_generated(t, col))
+                continue;
+            const char *g = t->defaults ? t->defaults[col] : NULL;
+            fprintf(f, ", (%s)", g ? g : "NULL");
+            if (t->types && t->types[col])
+                fprintf(f, "::%s", t->types[col]);
+            fputs(" AS ", f);
+            overlay_ident(f, t->cols[col]);
+        }
+        fputs(" FROM (SELECT ", f);
+    }
+    bool first = true;
+    if (!select) {
+        fputs("1 AS _epoch_dummy", f);
+        first = false;
+    }
+    for (int i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
+        if (!first)
+            fputs(", ", f);
+        first = false;
+        fputs("_v.", f);
+        overlay_ident(f, t->cols[idx[i]]);
+        if (t->types && t->types[idx[i]])
+            fprintf(f, "::%s", t->types[idx[i]]);
+        fputs(" AS ", f);
+        overlay_ident(f, t->cols[idx[i]]);
+    }
+    /* for DO UPDATE, excluded.* has every column: the omitted ones with
+     * their defaults, typed, as PostgreSQL's proposed row has them */
+    for (int col = 0; do_update && col < t->ncols; col++) {
+        bool given = catalog_col_generated(t, col);
+        for (int i = 0; i < n; i++)
+            given |= idx[i] == col && !skip[i];
+        if (given)
+            continue;
+        const char *d = t->defaults ? t->defaults[col] : NULL;
+        fprintf(f, "%s(%s)", first ? "" : ", ", d ? d : "NULL");
+        first = false;
+        if (t->types && t->types[col])
+            fprintf(f, "::%s", t->types[col]);
+        fputs(" AS ", f);
+        overlay_ident(f, t->cols[col]);
+    }
+    if (several && !copy_rows) /* in the source's order (no ORDER BY: as they come) */
+        fprintf(f, "%srow_number() OVER () AS \"_epoch_ord\"", first ? "" : ", ");
+    if (select) {
+        fprintf(f, " FROM (%s) AS _v (", source);
+        for (int i = 0; i < n; i++) {
+            if (i)
+                fputs(", ", f);
+            overlay_ident(f, t->cols[idx[i]]);
+        }
+        fputs(")", f);
+    }
+    fputs(wrap ? ") AS _epoch_g)" : ")", f);
+    /* keys that exist on the branch: an error, or skipped with DO NOTHING */
+    bool few_rows = !select || (vals && json_object_array_length(vals) <= 100);
+    char *existing = NULL;
+    size_t elen = 0;
+    FILE *e = open_memstream(&existing, &elen);
+    if (e) {
+        /* a few rows: a correlated scalar subquery, whose key condition
+         * reaches each arm's index (as a semi-join PostgreSQL hashed every
+         * key of the table: 1 s for a one-row INSERT); many rows (INSERT …
+         * SELECT, COPY): EXISTS, so the check is one hashed join instead of
+         * a sub-plan per row */
+        fputs(few_rows ? "(SELECT true FROM " : "EXISTS (SELECT 1 FROM ", e);
+        char *ov_plain = dml_branch_overlay(w, t, "_o");
+        fputs(ov_plain ? ov_plain : "", e);
+        free(ov_plain);
+        fputs(" WHERE ", e);
+        overlay_key_match(e, t, "_o", "_n");
+        fputs(few_rows ? " LIMIT 1) IS NOT NULL" : ")", e);
+        fclose(e);
+    }
+    if (!existing) {
+        w->failed = true;
+        free(prefix);
+        free(source);
+        return;
+    }
+    if (do_update) {
+        dml_upsert_merge(w, f, tg, exprs, col_of, nset, cwhere);
+        free(existing);
+        goto returning;
+    }
+    /* a key twice in this INSERT: checked first (the second row would
+     * otherwise meet the first in the delta: 21000, not 23505) */
+    if (several) {
+        fputs(", _epoch_dup AS (SELECT ", f);
+        dml_duplicate_key_open(f, t);
+        dml_ident_list(f, t, "_n", COLS_KEY);
+        fputs(DUPLICATE_KEY_CLOSE " FROM (SELECT ", f);
+        dml_ident_list(f, t, NULL, COLS_KEY);
+        fputs(" FROM _epoch_new GROUP BY ", f);
+        dml_ident_list(f, t, NULL, COLS_KEY);
+        fputs(" HAVING count(*) > 1) _n LIMIT 1)", f);
+        /* the first row whose key exists on the branch */
+        if (!copy_rows)
+            fprintf(f,
+                    ", _epoch_first AS MATERIALIZED (SELECT min(_n.\"_epoch_ord\") AS o FROM "
+                    "_epoch_new _n WHERE %s)",
+                    existing);
+    }
+    fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
+    overlay_ident(f, tg->alias);
+    fputs(" (\"_epoch_branch\"", f);
+    for (int i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
+        fputs(", ", f);
+        overlay_ident(f, t->cols[idx[i]]);
+    }
+    fputs(") SELECT ", f);
+    if (all_keys && do_nothing) {
+        /* the first of several rows with one key wins, the others are skipped */
+        fputs("DISTINCT ON (", f);
+        dml_ident_list(f, t, "_n", COLS_KEY);
+        fputs(") ", f);
+    }
+    fputs(tg->bid, f);
+    for (int i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
+        fputs(", _n.", f);
+        overlay_ident(f, t->cols[idx[i]]);
+    }
+    fputs(" FROM _epoch_new _n", f);
+    if (all_keys && do_nothing)
+        fprintf(f, " WHERE NOT %s", existing);
+    else if (several)
+        fputs(copy_rows ? " WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)"
+                        : " WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup) AND _n.\"_epoch_ord\" <= "
+                          "coalesce((SELECT o FROM _epoch_first), 9223372036854775807)",
+              f);
+    if (all_keys && !do_nothing) {
+        /* a key that exists on the branch: checked after the rows went in
+         * (of several, those up to the first such key), so their NOT NULL
+         * and CHECK constraints come first, as in PostgreSQL, which checks
+         * row by row (the delta checks them; a key live in the delta is
+         * caught by the conflict clause too) */
+        fputs(" UNION ALL SELECT NULL", f); /* the branch: this arm returns no row */
+        for (int i = 0; i < n; i++) {
+            if (skip[i])
+                continue;
+            fputs(", _n.", f);
+            overlay_ident(f, t->cols[idx[i]]);
+        }
+        dml_deferred_duplicate_check(
+            f, t, "_epoch_new",
+            several && !copy_rows ? "_n.\"_epoch_ord\" = (SELECT o FROM _epoch_first)" : existing);
+    }
+    free(existing);
+    /* a tombstone of the same key is replaced */
+    dml_conflict_tail(f, tg, do_nothing ? CONFLICT_INSERT_NOTHING : CONFLICT_INSERT, NULL);
+returning:
+    dml_emit_returning(w, f, body, t, ret, end);
+    free(prefix);
+    free(source);
+out_sets:
+    for (int i = 0; i < nset; i++)
+        free(exprs[i]);
+    free(cwhere);
+}

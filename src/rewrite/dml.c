@@ -81,13 +81,14 @@ bool dml_resolve_target(walker_t *w, json_object *body, const char *verb, target
     /* a branch deleted under the session must not silently swallow writes */
     snprintf(tg->bid, sizeof tg->bid, "(SELECT epoch._live(%lld))",
              (long long)w->s->cat->branch_id);
-    tg->overlay = dml_branch_overlay(w, tg->t, tg->alias);
+    tg->overlay = dml_branch_overlay(w, tg->t, tg->alias, false);
     return tg->overlay != NULL;
 }
 
-char *dml_branch_overlay(const walker_t *w, const catalog_table_t *t, const char *alias)
+char *dml_branch_overlay(const walker_t *w, const catalog_table_t *t, const char *alias, bool keyed)
 {
-    return rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, alias, NULL, 0);
+    return rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, alias, NULL, 0,
+                           keyed);
 }
 
 /* Text of the WITH prefix (up to the verb), with its edits applied; "" if

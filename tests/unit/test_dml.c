@@ -453,3 +453,33 @@ Test(dml, key_changing_update_with_its_own_with_inside_a_with_query_is_refused)
                    "IN (SELECT o FROM z) RETURNING id) SELECT * FROM m",
                    "0A000", "with a WITH clause of its own inside a WITH query");
 }
+
+/* ---------------------------------------- history bound of keyed probes */
+
+Test(dml, keyed_probes_keep_the_history_bound_off_the_seq_index)
+{
+    /* probes by key: "_epoch_seq + 0 > base", so only the (key, seq) index
+     * serves them, whatever the history's statistics say */
+    const char *keyed[] = {
+        "INSERT INTO users (id, name) VALUES (1, 'a'), (2, 'b')",
+        "SELECT * FROM users WHERE id = 5",
+        "SELECT * FROM users WHERE id BETWEEN 5 AND 9",
+    };
+    for (size_t i = 0; i < sizeof keyed / sizeof *keyed; i++) {
+        rw_result_t r;
+        const char *out = rewritten(keyed[i], &r);
+        cr_expect(strstr(out, "_p._epoch_seq + 0 > ") != NULL, "[%s]: %s", keyed[i], out);
+        cr_expect(strstr(out, "_q._epoch_seq + 0 > ") != NULL, "[%s]: %s", keyed[i], out);
+        cr_expect(strstr(out, "_p._epoch_seq > ") == NULL, "[%s]: %s", keyed[i], out);
+        rewrite_result_free(&r);
+    }
+    /* whole-table reads keep it usable by the (seq) index */
+    const char *scans[] = {"SELECT count(*) FROM users", "SELECT * FROM users WHERE id > 5"};
+    for (size_t i = 0; i < sizeof scans / sizeof *scans; i++) {
+        rw_result_t r;
+        const char *out = rewritten(scans[i], &r);
+        cr_expect(strstr(out, "_p._epoch_seq > ") != NULL, "[%s]: %s", scans[i], out);
+        cr_expect(strstr(out, "+ 0 >") == NULL, "[%s]: %s", scans[i], out);
+        rewrite_result_free(&r);
+    }
+}

@@ -19,8 +19,12 @@
  * lag behind, and PostgreSQL then estimates that bound to match almost
  * nothing and scans the (seq) index from S for every key probe instead of
  * the (key, seq) index (measured: 15 ms per probe with 280,000 rows after
- * S; a 10,000-row INSERT on a branch went from 2 s to over 60 s). Unkeyed
- * overlays (whole-table reads) keep the bound usable by the (seq) index.
+ * S; a 10,000-row INSERT on a branch went from 2 s to over 60 s). The
+ * anti-joins against the history (_h, _q) are probed by key in every
+ * overlay, so theirs is always written that way (a stale plan that scanned
+ * the (seq) index once per row made a 200,000-row sum time out); only the
+ * arm that reads the changed rows themselves (_p) of an unkeyed overlay (a
+ * whole-table read) keeps the bound usable by the (seq) index.
  *
  * Must never: emit an unquoted name or value.
  */
@@ -168,7 +172,7 @@ void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const
     fputs(" AND ", f);
     not_in_branch(f, t, "_b", branch_id, preds, npreds);
     fprintf(f, " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_%d\" _h WHERE ", t->id);
-    seq_after(f, "_h", base_seq, keyed);
+    seq_after(f, "_h", base_seq, true);
     fputs(" AND ", f);
     overlay_key_match(f, t, "_h", "_b");
     key_preds(f, t, "_h", preds, npreds);
@@ -186,7 +190,7 @@ void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const
     fprintf(f, " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_%d\" _q WHERE ", t->id);
     overlay_key_match(f, t, "_q", "_p");
     fputs(" AND ", f);
-    seq_after(f, "_q", base_seq, keyed);
+    seq_after(f, "_q", base_seq, true);
     fputs(" AND _q._epoch_seq < _p._epoch_seq) AND ", f);
     not_in_branch(f, t, "_p", branch_id, preds, npreds);
     fputc(')', f);

@@ -1445,7 +1445,7 @@ Test(rewrite, corpus_is_large_enough)
                        " AND _d.\"k\" = _b.\"k\"" P(                                               \
                            "_d.") ")"                                                              \
                                   " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_4\" _h WHERE "         \
-                                  "_h._epoch_seq > " S " AND _h.\"k\" = _b.\"k\"" P(               \
+                                  "_h._epoch_seq + 0 > " S " AND _h.\"k\" = _b.\"k\"" P(           \
                                       "_h.") ")"                                                   \
                                              " UNION ALL SELECT _p.\"k\" FROM epoch.\"h_4\" _p "   \
                                              "WHERE _p._epoch_seq > " S                            \
@@ -1453,7 +1453,7 @@ Test(rewrite, corpus_is_large_enough)
                                                  "_p.") " AND NOT EXISTS (SELECT 1 FROM "          \
                                                         "epoch.\"h_4\" _q WHERE "                  \
                                                         "_q.\"k\" = _p.\"k\" AND _q._epoch_seq "   \
-                                                        "> " S " AND _q._epoch_seq < "             \
+                                                        "+ 0 > " S " AND _q._epoch_seq < "         \
                                                         "_p._epoch_seq) AND NOT "                  \
                                                         "EXISTS (SELECT 1 FROM epoch.\"d_4\" _d "  \
                                                         "WHERE _d._epoch_branch = " B              \

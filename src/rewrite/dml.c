@@ -81,14 +81,13 @@ bool dml_resolve_target(walker_t *w, json_object *body, const char *verb, target
     /* a branch deleted under the session must not silently swallow writes */
     snprintf(tg->bid, sizeof tg->bid, "(SELECT epoch._live(%lld))",
              (long long)w->s->cat->branch_id);
-    tg->overlay = dml_branch_overlay(w, tg->t, tg->alias, false);
+    tg->overlay = dml_branch_overlay(w, tg->t, tg->alias);
     return tg->overlay != NULL;
 }
 
-char *dml_branch_overlay(const walker_t *w, const catalog_table_t *t, const char *alias, bool keyed)
+char *dml_branch_overlay(const walker_t *w, const catalog_table_t *t, const char *alias)
 {
-    return rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, alias, NULL, 0,
-                           keyed);
+    return rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, alias, NULL, 0);
 }
 
 /* Text of the WITH prefix (up to the verb), with its edits applied; "" if

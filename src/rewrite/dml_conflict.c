@@ -190,7 +190,7 @@ void dml_upsert_merge(walker_t *w, FILE *f, const target_t *tg, char **exprs, co
     }
     fputs(" FROM _epoch_new AS excluded LEFT JOIN (SELECT _x.*, true AS \"_epoch_present\" FROM ",
           f);
-    char *ov = dml_branch_overlay(w, t, "_x", true);
+    char *ov = dml_branch_overlay(w, t, "_x");
     fputs(ov ? ov : "", f);
     free(ov);
     fputs(") AS ", f);

@@ -331,7 +331,7 @@ void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t e
          * SELECT, COPY): EXISTS, so the check is one hashed join instead of
          * a sub-plan per row */
         fputs(few_rows ? "(SELECT true FROM " : "EXISTS (SELECT 1 FROM ", e);
-        char *ov_plain = dml_branch_overlay(w, t, "_o", true);
+        char *ov_plain = dml_branch_overlay(w, t, "_o");
         fputs(ov_plain ? ov_plain : "", e);
         free(ov_plain);
         fputs(" WHERE ", e);

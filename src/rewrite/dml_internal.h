@@ -90,10 +90,8 @@ typedef struct from_scope {
 /* Find the tracked table body writes to and its overlay; false after
  * refusing (or with w->need_catalog set). */
 bool dml_resolve_target(walker_t *w, json_object *body, const char *verb, target_t *tg);
-/* The overlay of t on the session's branch, as alias; malloc'd. keyed: probed by key
- * (see overlay.c). */
-char *dml_branch_overlay(const walker_t *w, const catalog_table_t *t, const char *alias,
-                         bool keyed);
+/* The overlay of t on the session's branch, as alias; malloc'd. */
+char *dml_branch_overlay(const walker_t *w, const catalog_table_t *t, const char *alias);
 /* The client's WITH prefix [start, verb) with its edits applied; "" if none. */
 char *dml_prefix_text(walker_t *w, json_object *body, size_t start, size_t verb);
 /* Locate the clauses of an UPDATE (set_kw "set", from_kw "from") or a DELETE

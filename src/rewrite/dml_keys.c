@@ -227,7 +227,7 @@ void dml_update_keys(walker_t *w, json_object *body, const target_t *tg, const c
         fputs(") IS DISTINCT FROM (", cf);
         key_cols(cf, t, "_n", "_epoch_o");
         fputs(") AND EXISTS (SELECT 1 FROM ", cf);
-        char *probe = dml_branch_overlay(w, t, "_x", true);
+        char *probe = dml_branch_overlay(w, t, "_x");
         fputs(probe ? probe : "", cf);
         free(probe);
         fputs(" WHERE (", cf);

@@ -12,19 +12,18 @@
  * would only cost time. The arms keep predicates the planner can push down
  * into index scans on (branch, key) and (key, seq).
  *
- * A keyed overlay (the reader looks rows up by key: a copied equality or
- * BETWEEN on the key's first column, or a correlated probe) writes the history's
- * "after the base point" bound as `_epoch_seq + 0 > S`, which no index can
- * serve: the history only grows at the top of _epoch_seq, its statistics
- * lag behind, and PostgreSQL then estimates that bound to match almost
- * nothing and scans the (seq) index from S for every key probe instead of
- * the (key, seq) index (measured: 15 ms per probe with 280,000 rows after
- * S; a 10,000-row INSERT on a branch went from 2 s to over 60 s). The
- * anti-joins against the history (_h, _q) are probed by key in every
- * overlay, so theirs is always written that way (a stale plan that scanned
- * the (seq) index once per row made a 200,000-row sum time out); only the
- * arm that reads the changed rows themselves (_p) of an unkeyed overlay (a
- * whole-table read) keeps the bound usable by the (seq) index.
+ * The history's "after the base point" bound is written `_epoch_seq + 0 >
+ * S`, which no index can serve, so that the (key, seq) index serves every
+ * probe by key. The history only grows at the top of _epoch_seq and its
+ * statistics lag behind: with the bound usable by the (seq) index,
+ * PostgreSQL estimated it to match a row or two and scanned that index from
+ * S once per key probed (15 ms per probe with 280,000 rows after S; a
+ * 10,000-row INSERT on a branch went from 2 s to over 60 s), or joined
+ * 280,000 such rows against the branch's rows without a key (a 200,000-row
+ * sum on a branch timed out). The price: a whole-table read of a branch
+ * whose table main changed after S reads the whole history once (a hashed
+ * anti-join) instead of its rows after S; the (seq) index serves only the
+ * "did main change at all" test (max(_epoch_seq)).
  *
  * Must never: emit an unquoted name or value.
  */
@@ -113,23 +112,10 @@ static void not_in_branch(FILE *f, const catalog_table_t *t, const char *outer,
 /* The last change captured on main, compared with the base point: an
  * uncorrelated condition, so PostgreSQL evaluates it once (an InitPlan) and
  * skips the arm it rules out (a one-time filter) without reading it. */
-/* `q._epoch_seq > S`, or with keyed `q._epoch_seq + 0 > S` (see above) */
-static void seq_after(FILE *f, const char *q, const char *base_seq, bool keyed)
+/* `q._epoch_seq + 0 > S` (see above) */
+static void seq_after(FILE *f, const char *q, const char *base_seq)
 {
-    fprintf(f, "%s._epoch_seq%s > %s", q, keyed ? " + 0" : "", base_seq);
-}
-
-/* A copied equality or BETWEEN on the first key column: few keys, which the
- * (key, seq) index serves (an open range such as k > 0 may be the table). */
-static bool leading_key_pred(const catalog_table_t *t, const overlay_pred_t *p, int n)
-{
-    int first = 0;
-    while (first < t->ncols && !t->is_pk[first])
-        first++;
-    for (int i = 0; i < n; i++)
-        if (p[i].col == first && (strcmp(p[i].op, "=") == 0 || strcmp(p[i].op, "BETWEEN") == 0))
-            return true;
-    return false;
+    fprintf(f, "%s._epoch_seq + 0 > %s", q, base_seq);
 }
 
 static void history_since(FILE *f, const catalog_table_t *t, const char *base_seq, bool any)
@@ -139,9 +125,8 @@ static void history_since(FILE *f, const catalog_table_t *t, const char *base_se
 }
 
 void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq,
-                 const overlay_pred_t *preds, int npreds, bool keyed)
+                 const overlay_pred_t *preds, int npreds)
 {
-    keyed = keyed || leading_key_pred(t, preds, npreds);
     /* the branch's rows */
     fputs("(SELECT ", f);
     column_list(f, t, NULL);
@@ -172,7 +157,7 @@ void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const
     fputs(" AND ", f);
     not_in_branch(f, t, "_b", branch_id, preds, npreds);
     fprintf(f, " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_%d\" _h WHERE ", t->id);
-    seq_after(f, "_h", base_seq, true);
+    seq_after(f, "_h", base_seq);
     fputs(" AND ", f);
     overlay_key_match(f, t, "_h", "_b");
     key_preds(f, t, "_h", preds, npreds);
@@ -184,13 +169,13 @@ void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const
     fputs(" UNION ALL SELECT ", f);
     column_list(f, t, "_p");
     fprintf(f, " FROM epoch.\"h_%d\" _p WHERE ", t->id);
-    seq_after(f, "_p", base_seq, keyed);
+    seq_after(f, "_p", base_seq);
     fputs(" AND _p._epoch_existed", f);
     key_preds(f, t, "_p", preds, npreds);
     fprintf(f, " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_%d\" _q WHERE ", t->id);
     overlay_key_match(f, t, "_q", "_p");
     fputs(" AND ", f);
-    seq_after(f, "_q", base_seq, true);
+    seq_after(f, "_q", base_seq);
     fputs(" AND _q._epoch_seq < _p._epoch_seq) AND ", f);
     not_in_branch(f, t, "_p", branch_id, preds, npreds);
     fputc(')', f);

@@ -21,12 +21,9 @@ typedef struct overlay_pred {
 
 /* Append to f a parenthesised subquery with exactly t's columns, in order and
  * with the same names and types. branch_id and base_seq are SQL expressions
- * (a literal, or a scalar subquery for a "@ref" named in the query).
- * keyed: the reader looks rows up by key (a correlated probe); a copied
- * equality or BETWEEN on the key's first column makes it keyed too (see
- * overlay.c). */
+ * (a literal, or a scalar subquery for a "@ref" named in the query). */
 void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq,
-                 const overlay_pred_t *preds, int npreds, bool keyed);
+                 const overlay_pred_t *preds, int npreds);
 
 /* Append `a.k1 = b.k1 AND …` over t's key columns; a and b are SQL
  * qualifiers written as given (quote them first if needed). */

@@ -120,7 +120,7 @@ static bool split_ref(const char *schemaname, char **schema, char **ref)
 
 /* The replacement text for a tracked table at a ref. */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                      const char *alias_for, const overlay_pred_t *preds, int npreds, bool keyed)
+                      const char *alias_for, const overlay_pred_t *preds, int npreds)
 {
     char *text = NULL;
     size_t len = 0;
@@ -144,14 +144,14 @@ char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, in
         if (s)
             fclose(s);
         if (bexpr && sexpr)
-            overlay_sql(f, t, bexpr, sexpr, preds, npreds, keyed);
+            overlay_sql(f, t, bexpr, sexpr, preds, npreds);
         free(bexpr);
         free(sexpr);
     } else {
         char bs[32], ss[32];
         snprintf(bs, sizeof bs, "%lld", (long long)bid);
         snprintf(ss, sizeof ss, "%lld", (long long)base);
-        overlay_sql(f, t, bs, ss, preds, npreds, keyed);
+        overlay_sql(f, t, bs, ss, preds, npreds);
     }
     if (alias_for) {
         fputs(" AS ", f);
@@ -513,7 +513,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
                 fclose(cf);
             }
         }
-        char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0, false);
+        char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0);
         char *text = NULL;
         if (ov && asprintf(&text, "(SELECT %s FROM %s)", cols ? cols : "*", ov) < 0)
             text = NULL;
@@ -524,7 +524,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         size_t table_kw = lex_keyword_before(w->sql, start, "table");
         if (table_kw != start) {
             /* the TABLE t command: make it a SELECT */
-            char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0, false);
+            char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0);
             char *text = NULL;
             if (ov && asprintf(&text, "SELECT * FROM %s", ov) < 0)
                 text = NULL;
@@ -534,9 +534,8 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
             overlay_pred_t preds[MAX_PREDS];
             int np = key_predicates(
                 w, t, has_alias ? rw_get_str(rw_get(rv, "alias"), "aliasname") : relname, preds);
-            rw_add_edit(
-                w, start, end,
-                rw_overlay_text(t, r, bid, base, has_alias ? NULL : relname, preds, np, false));
+            rw_add_edit(w, start, end,
+                        rw_overlay_text(t, r, bid, base, has_alias ? NULL : relname, preds, np));
             for (int i = 0; i < np; i++) {
                 free(preds[i].v1);
                 free(preds[i].v2);

@@ -616,7 +616,7 @@ static const rw_case_t c_refs_on_a_branch[] = {
     REW(BR, "SELECT * FROM \"@feature/y\".users", "1", FS,
         "_epoch_branch = (SELECT epoch._branch_id('feature/y'))", "\"@"),
     REW(BR, "SELECT * FROM \"public@feature/y\".users b", "1", FS,
-        "_epoch_seq > (SELECT epoch._branch_base('feature/y'))", "\"public@"),
+        "_epoch_seq + 0 > (SELECT epoch._branch_base('feature/y'))", "\"public@"),
     REW(BR, "SELECT * FROM \"other@feature/y\".stats", "9", FS, "\"other\".\"stats\" _b", NULL),
     ERR(BR, "SELECT * FROM \"@feature/y\".nosuch", "42P01", "not tracked"),
     REW(BR, "SELECT * FROM \"@main\".notrack", "", FS, "FROM \"notrack\"", "@"),
@@ -1448,7 +1448,7 @@ Test(rewrite, corpus_is_large_enough)
                                   "_h._epoch_seq + 0 > " S " AND _h.\"k\" = _b.\"k\"" P(           \
                                       "_h.") ")"                                                   \
                                              " UNION ALL SELECT _p.\"k\" FROM epoch.\"h_4\" _p "   \
-                                             "WHERE _p._epoch_seq > " S                            \
+                                             "WHERE _p._epoch_seq + 0 > " S                        \
                                              " AND _p._epoch_existed" P(                           \
                                                  "_p.") " AND NOT EXISTS (SELECT 1 FROM "          \
                                                         "epoch.\"h_4\" _q WHERE "                  \

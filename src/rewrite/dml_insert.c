@@ -320,23 +320,25 @@ void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t e
     }
     fputs(wrap ? ") AS _epoch_g)" : ")", f);
     /* keys that exist on the branch: an error, or skipped with DO NOTHING */
-    bool few_rows = !select || (vals && json_object_array_length(vals) <= 100);
+    bool probe_each = !select || vals;
     char *existing = NULL;
     size_t elen = 0;
     FILE *e = open_memstream(&existing, &elen);
     if (e) {
-        /* a few rows: a correlated scalar subquery, whose key condition
-         * reaches each arm's index (as a semi-join PostgreSQL hashed every
-         * key of the table: 1 s for a one-row INSERT); many rows (INSERT …
-         * SELECT, COPY): EXISTS, so the check is one hashed join instead of
-         * a sub-plan per row */
-        fputs(few_rows ? "(SELECT true FROM " : "EXISTS (SELECT 1 FROM ", e);
+        /* rows written in the statement (VALUES): a correlated scalar
+         * subquery per row, whose key condition reaches each arm's index (as
+         * a semi-join PostgreSQL hashed every key of the table: 1 s for a
+         * one-row INSERT, 2.5 s instead of 0.3 s for 10,000 rows into a
+         * 1,000,000-row table); rows of a query (INSERT … SELECT, COPY), as
+         * many as it returns: EXISTS, one hashed join instead of a sub-plan
+         * per row */
+        fputs(probe_each ? "(SELECT true FROM " : "EXISTS (SELECT 1 FROM ", e);
         char *ov_plain = dml_branch_overlay(w, t, "_o");
         fputs(ov_plain ? ov_plain : "", e);
         free(ov_plain);
         fputs(" WHERE ", e);
         overlay_key_match(e, t, "_o", "_n");
-        fputs(few_rows ? " LIMIT 1) IS NOT NULL" : ")", e);
+        fputs(probe_each ? " LIMIT 1) IS NOT NULL" : ")", e);
         fclose(e);
     }
     if (!existing) {

@@ -478,3 +478,21 @@ Test(dml, history_bound_is_left_to_the_key_seq_index)
         rewrite_result_free(&r);
     }
 }
+
+Test(dml, values_rows_are_probed_one_by_one_query_rows_in_one_join)
+{
+    /* a long VALUES list still probes each key through the indexes */
+    char sql[16384] = "INSERT INTO users (id, name) VALUES (1, 'a')";
+    for (int i = 2; i <= 300; i++) {
+        size_t len = strlen(sql);
+        snprintf(sql + len, sizeof sql - len, ", (%d, 'a')", i);
+    }
+    rw_result_t r;
+    const char *out = rewritten(sql, &r);
+    cr_expect(strstr(out, "_epoch_new _n WHERE (SELECT true FROM ") != NULL, "%s", out);
+    cr_expect(strstr(out, "WHERE EXISTS (SELECT 1 FROM (") == NULL, "%s", out);
+    rewrite_result_free(&r);
+    out = rewritten("INSERT INTO users (id, name) SELECT id + 1000, name FROM users", &r);
+    cr_expect(strstr(out, "WHERE EXISTS (SELECT 1 FROM (") != NULL, "%s", out);
+    rewrite_result_free(&r);
+}

@@ -204,8 +204,9 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
     bool with_from = nt >= 0 && !w->failed && c.from < c.end &&
                      dml_returning_needs_from(w, body, tg, "fromClause", &fs);
     if (nt >= 0 && !w->failed && key_change) {
-        dml_update_keys(w, body, tg, &c, exprs, col_of, nt, with_from ? &fs : NULL, prefix, f,
-                        start, top);
+        if (!dml_where_current_of(w, &c)) /* refused as for the other writes */
+            dml_update_keys(w, body, tg, &c, exprs, col_of, nt, with_from ? &fs : NULL, prefix, f,
+                            start, top);
     } else if (with_from) {
         dml_joined_write(w, f, body, tg, &c, "from", exprs, col_of, nt, &fs, prefix);
     } else if (nt >= 0 && !w->failed) {

@@ -496,3 +496,10 @@ Test(dml, values_rows_are_probed_one_by_one_query_rows_in_one_join)
     cr_expect(strstr(out, "WHERE EXISTS (SELECT 1 FROM (") != NULL, "%s", out);
     rewrite_result_free(&r);
 }
+
+Test(dml, where_current_of_is_refused_also_when_the_key_changes)
+{
+    expect_refused("UPDATE users SET name = 'x' WHERE CURRENT OF c", "0A000", "WHERE CURRENT OF");
+    expect_refused("UPDATE users SET id = id + 1 WHERE CURRENT OF c", "0A000", "WHERE CURRENT OF");
+    expect_refused("DELETE FROM users WHERE CURRENT OF c", "0A000", "WHERE CURRENT OF");
+}

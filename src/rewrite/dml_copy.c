@@ -44,9 +44,10 @@ void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int
             if (col < 0)
                 rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist",
                         name ? name : "?", t->name);
-            else
-                rw_fail(w, "42P10", "Generated columns cannot be used in COPY.",
-                        "column \"%s\" is a generated column", name);
+            else {
+                rw_fail(w, "42P10", NULL, "column \"%s\" is a generated column", name);
+                rw_fail_detail(w, "Generated columns cannot be used in COPY."); /* as PostgreSQL */
+            }
             return;
         }
         if (i)

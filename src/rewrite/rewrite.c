@@ -372,6 +372,29 @@ static char *view_text(walker_t *w, const catalog_view_t *v, const char *ref)
     return text;
 }
 
+/* COPY t (cols) TO of a tracked table read through its overlay: PostgreSQL
+ * refuses a generated column in the list (42P10), a query over the overlay
+ * would not. true = refused. */
+static bool copy_lists_generated(walker_t *w, json_object *rel, json_object *att)
+{
+    const char *relname = rw_get_str(rel, "relname"), *schema = rw_get_str(rel, "schemaname");
+    if (!att || !relname || !w->s->cat || (schema && strchr(schema, '@')))
+        return false;
+    const catalog_table_t *t = catalog_find(w->s->cat, schema, relname);
+    if (!t || !t->generated)
+        return false;
+    for (size_t i = 0; i < json_object_array_length(att); i++) {
+        const char *name = rw_get_str(rw_get(json_object_array_get_idx(att, i), "String"), "sval");
+        for (int c = 0; name && c < t->ncols; c++)
+            if (catalog_col_generated(t, c) && strcmp(t->cols[c], name) == 0) {
+                rw_fail(w, "42P10", NULL, "column \"%s\" is a generated column", name);
+                rw_fail_detail(w, "Generated columns cannot be used in COPY.");
+                return true;
+            }
+    }
+    return false;
+}
+
 /* A RangeVar read in a FROM list (or a COPY ... TO relation when copy_cols
  * is non-NULL: "*" or the column list text). */
 static void range_var(walker_t *w, json_object *rv, bool writing, const char *copy_cols)
@@ -1025,6 +1048,9 @@ static void statement(walker_t *w, json_object *raw, int nstmts)
             return;
         }
         if (rel && !from) {
+            if ((on_branch || w->s->read_only) &&
+                copy_lists_generated(w, rel, rw_get(body, "attlist")))
+                return;
             range_var(w, rel, false, "*");
             return;
         }

@@ -2420,6 +2420,37 @@ def test_generated_columns_and_identity_always_extended(env):
     assert not problems, "\n".join(problems)
 
 
+def test_copy_of_a_generated_column_refused_as_on_main(env):
+    """COPY t (generated_column) TO/FROM is 42P10 with PostgreSQL's message
+    and DETAIL on a branch as on the copy (the branch used to return the
+    data of COPY … TO, and put the DETAIL of COPY … FROM in a HINT)."""
+    px, main, b, copy = _pair(env, "bwk_copy_generated", schema=GENERATED_SCHEMA,
+                             track=["gen"])
+    problems = []
+    for sql, data in (("COPY gen (id, b) TO STDOUT", None), ("COPY gen (b) TO STDOUT", None),
+                      ("COPY gen (id, a, b) FROM STDIN", "9\t1\t2\n")):
+        got = {}
+        for name, conn in (("branch", b), ("copy", copy)):
+            try:
+                with conn.cursor() as cur:
+                    cur.copy_expert(sql, io.StringIO(data) if data else io.StringIO())
+                got[name] = "ok"
+            except psycopg2.Error as e:
+                got[name] = (e.pgcode, e.diag.message_primary, e.diag.message_detail,
+                             e.diag.message_hint)
+        if got["branch"] != got["copy"] or got["copy"] == "ok":
+            problems.append(f"{sql}: branch {got['branch']}, copy {got['copy']}")
+    with b.cursor() as cur:
+        out = io.StringIO()
+        cur.copy_expert("COPY gen (id, a) TO STDOUT", out)
+    with copy.cursor() as cur:
+        want = io.StringIO()
+        cur.copy_expert("COPY gen (id, a) TO STDOUT", want)
+    if sorted(out.getvalue().splitlines()) != sorted(want.getvalue().splitlines()):
+        problems.append(f"COPY gen (id, a) TO: {out.getvalue()!r} != {want.getvalue()!r}")
+    assert not problems, "\n".join(problems)
+
+
 def test_generated_columns_after_upgrade_from_schema_1(env):
     """A database set up by a proxy that had only migration 1 (tables tracked,
     a branch made) gets migration 2 at its next session through this proxy:

@@ -503,3 +503,13 @@ Test(dml, where_current_of_is_refused_also_when_the_key_changes)
     expect_refused("UPDATE users SET id = id + 1 WHERE CURRENT OF c", "0A000", "WHERE CURRENT OF");
     expect_refused("DELETE FROM users WHERE CURRENT OF c", "0A000", "WHERE CURRENT OF");
 }
+
+Test(dml, copy_of_a_generated_column_is_42p10_both_ways)
+{
+    expect_refused("COPY gen (id, b) TO STDOUT", "42P10", "column \"b\" is a generated column");
+    expect_refused("COPY gen (b) FROM STDIN", "42P10", "column \"b\" is a generated column");
+    rw_result_t r;
+    const char *out = rewritten("COPY gen (id, a) TO STDOUT", &r);
+    cr_expect(strstr(out, "COPY (SELECT id, a FROM (") != NULL, "%s", out);
+    rewrite_result_free(&r);
+}

@@ -440,20 +440,18 @@ static bool queue_listen(client_t *c)
     return queue(c, "LISTEN " BRANCH_CATALOG_CHANNEL, listen_cb);
 }
 
-/* Without DDL notifications (epoch.watch_ddl() needs a superuser), a
- * branch session's catalog is reloaded when older than this: views and
- * other DDL of other sessions then show within about a second. */
-#define CATALOG_MAX_AGE_MS 1000
-
 /* Another session changed the catalog since it was loaded (notified), or
- * DDL may have (the catalog is old and DDL does not notify). */
+ * DDL may have: without DDL notifications (epoch.watch_ddl() needs a
+ * superuser), a branch session reloads a catalog older than catalog_max_age,
+ * so views and other DDL of other sessions show within that time. */
 static bool catalog_outdated(client_t *c)
 {
     const struct branch_state *br = c->br;
     if (br->gen != c->w->catalog_gen)
         return true;
-    return !br->cat.ddl_watched && (br->cat.branch_id != 0 || br->cat.read_only) &&
-           worker_now_ms(c->w) - br->loaded_ms > CATALOG_MAX_AGE_MS;
+    double max_age = worker_config(c->w)->catalog_max_age;
+    return max_age > 0 && !br->cat.ddl_watched && (br->cat.branch_id != 0 || br->cat.read_only) &&
+           (double)(worker_now_ms(c->w) - br->loaded_ms) > max_age * 1000;
 }
 
 /* Queue the (re)load of the session's catalog. */

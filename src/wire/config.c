@@ -59,6 +59,7 @@ static const key_def_t keys[] = {
     {"idle_in_transaction_timeout", K_SECONDS, OFF(idle_in_transaction_timeout), false, NULL},
     {"query_wait_timeout", K_SECONDS, OFF(query_wait_timeout), false, NULL},
     {"shutdown_timeout", K_SECONDS, OFF(shutdown_timeout), false, NULL},
+    {"catalog_max_age", K_SECONDS, OFF(catalog_max_age), false, NULL},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -214,6 +215,7 @@ static void set_defaults(config_t *cfg)
     cfg->connect_timeout = 10;
     cfg->login_timeout = 60;
     cfg->query_wait_timeout = 120;
+    cfg->catalog_max_age = 1;
     cfg->shutdown_timeout = 30;
 }
 

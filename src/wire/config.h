@@ -61,6 +61,7 @@ typedef struct config {
     double idle_in_transaction_timeout;
     double query_wait_timeout;
     double shutdown_timeout;
+    double catalog_max_age; /* branch sessions without DDL notifications; 0 = never */
 
     /* derived */
     userlist_t *userlist; /* userlist mode */

@@ -1250,6 +1250,22 @@ def test_ddl_of_other_sessions_seen(env):
     assert got == ("error", "42P01"), got
 
 
+def test_catalog_max_age_zero_keeps_the_catalog(env):
+    """catalog_max_age = 0: without DDL notifications a branch session keeps
+    its catalog (a view created meanwhile reads main's rows, as PostgreSQL
+    expands it) until something else reloads it (here SET search_path)."""
+    db = _fresh_db(env, "tb_max_age0")
+    px = env.proxy(config={"catalog_max_age": 0})
+    c = _items_setup(env, px, db)
+    a = env.closing(_conn(px, db, "feature/x"))
+    assert _items(a) == ITEMS_FX
+    _all(c, "CREATE VIEW public.v_items AS SELECT id, v FROM items")
+    time.sleep(1.5)
+    assert _all(a, "SELECT * FROM v_items ORDER BY id") == ITEMS_MAIN
+    _all(a, "SET search_path = public")
+    assert _all(a, "SELECT * FROM v_items ORDER BY id") == ITEMS_FX
+
+
 def test_catalog_changes_seen_with_transaction_pooling(env):
     """In transaction pooling a branch session's next transaction may run on
     another server connection: a change notified on any of them counts."""

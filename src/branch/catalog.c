@@ -33,6 +33,11 @@ void catalog_free(catalog_t *cat)
         free(t->identity);
         free(t->generated);
         free(t->is_pk);
+        for (int j = 0; j < t->nuniques; j++) {
+            free(t->uniques[j].name);
+            free(t->uniques[j].cols);
+        }
+        free(t->uniques);
     }
     free(cat->tables);
     for (int i = 0; i < cat->npath; i++)
@@ -181,6 +186,40 @@ static bool load_row(catalog_t *cat, const char *const *v)
                 return false;
             t->generated[i] = true;
         }
+        return true;
+    }
+    if (strcmp(kind, "unique") == 0) {
+        /* a: table id, b: index name, c: one of its columns */
+        if (!v[COL_A] || !v[COL_B] || !v[COL_C])
+            return false;
+        catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
+        if (!t)
+            return false;
+        int col = 0;
+        while (col < t->ncols && strcmp(t->cols[col], v[COL_C]) != 0)
+            col++;
+        catalog_unique_t *u = NULL;
+        for (int i = 0; i < t->nuniques && !u; i++)
+            if (strcmp(t->uniques[i].name, v[COL_B]) == 0)
+                u = &t->uniques[i];
+        if (!u) {
+            catalog_unique_t *grown =
+                realloc(t->uniques, (size_t)(t->nuniques + 1) * sizeof *grown);
+            if (!grown)
+                return false;
+            t->uniques = grown;
+            u = &grown[t->nuniques];
+            u->name = strdup(v[COL_B]);
+            u->cols = calloc((size_t)t->ncols + 1, sizeof *u->cols);
+            if (!u->name || !u->cols) {
+                free(u->name);
+                free(u->cols);
+                return false;
+            }
+            t->nuniques++;
+        }
+        if (col < t->ncols) /* a column added after tracking: not matched */
+            u->cols[col] = true;
         return true;
     }
     if (strcmp(kind, "view") == 0) {

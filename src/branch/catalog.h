@@ -15,6 +15,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A unique index of a tracked table other than its primary key (plain:
+ * no predicate, no expressions). */
+typedef struct catalog_unique {
+    char *name;
+    bool *cols; /* per column of the table: part of the index */
+} catalog_unique_t;
+
 typedef struct catalog_table {
     int id;       /* epoch.tracked.id; storage is epoch.d_<id>, epoch.h_<id> */
     char *schema; /* as stored in pg_namespace (not quoted) */
@@ -22,13 +29,15 @@ typedef struct catalog_table {
     char *pk_name; /* the primary key constraint's name, for error messages */
     char **cols;   /* in attnum order */
     bool *is_pk;
-    char **types;    /* format_type() without typmod, for casts */
-    char **defaults; /* default expressions (NULL = none), as the delta has them; for a
-                        generated column, its generation expression */
-    char *identity;  /* 'a' GENERATED ALWAYS, 'd' BY DEFAULT AS IDENTITY, '\0' neither
-                        (NULL = no identity column) */
-    bool *generated; /* a stored generated column: the delta computes it, a write never
-                        names it (NULL = none) */
+    char **types;              /* format_type() without typmod, for casts */
+    char **defaults;           /* default expressions (NULL = none), as the delta has them; for a
+                                  generated column, its generation expression */
+    char *identity;            /* 'a' GENERATED ALWAYS, 'd' BY DEFAULT AS IDENTITY, '\0' neither
+                                  (NULL = no identity column) */
+    bool *generated;           /* a stored generated column: the delta computes it, a write never
+                                  names it (NULL = none) */
+    catalog_unique_t *uniques; /* not enforced on branches; known for ON CONFLICT */
+    int nuniques;
     int ncols;
 } catalog_table_t;
 
@@ -47,8 +56,8 @@ typedef struct catalog_view {
 typedef struct catalog {
     int64_t branch_id; /* 0 = main */
     int64_t base_seq;
-    int64_t version; /* epoch.meta catalog_version */
-    bool read_only;  /* epoch.as_of is set: the session reads a ref, writes nothing */
+    int64_t version;  /* epoch.meta catalog_version */
+    bool read_only;   /* epoch.as_of is set: the session reads a ref, writes nothing */
     bool ddl_watched; /* DDL notifies epoch_catalog (epoch.watch_ddl(), migration 5) */
     char *branch_name;
     char **path; /* current_schemas(true), in order */

@@ -131,6 +131,27 @@ void dml_conflict_tail(FILE *f, const target_t *tg, conflict_t mode, const reche
     }
 }
 
+/* The n inference columns are exactly those of one of t's other unique
+ * indexes (as sets, as PostgreSQL infers an arbiter). */
+static bool names_unique_index(const catalog_table_t *t, json_object *elems, int n)
+{
+    for (int u = 0; u < t->nuniques; u++) {
+        int in_index = 0;
+        for (int k = 0; k < t->ncols; k++)
+            in_index += t->uniques[u].cols[k];
+        bool all = n > 0;
+        for (int i = 0; i < n && all; i++) {
+            const char *name =
+                rw_get_str(rw_get(json_object_array_get_idx(elems, i), "IndexElem"), "name");
+            int col = name ? dml_column_index(t, name) : -1;
+            all = col >= 0 && t->uniques[u].cols[col];
+        }
+        if (all && n == in_index)
+            return true;
+    }
+    return false;
+}
+
 /* ON CONFLICT must name the primary key (columns or constraint): other
  * unique constraints are not enforced on branches. */
 bool dml_conflict_on_key(walker_t *w, json_object *conflict, const catalog_table_t *t)
@@ -154,13 +175,19 @@ bool dml_conflict_on_key(walker_t *w, json_object *conflict, const catalog_table
         }
         ok = ok && col >= 0 && t->is_pk[col];
     }
-    if (!ok)
+    if (ok)
+        return true;
+    if (!conname && !rw_get(infer, "whereClause") && !names_unique_index(t, elems, n))
+        rw_fail(w, "42P10", NULL,
+                "there is no unique or exclusion constraint matching the ON CONFLICT "
+                "specification"); /* as PostgreSQL says it */
+    else
         rw_fail(w, "0A000",
                 "Name the primary key: ON CONFLICT (key columns). Other unique "
                 "constraints are not enforced on branches.",
                 "ON CONFLICT on branch \"%s\" must target the primary key of \"%s\"",
                 rw_branch_name(w), t->name);
-    return ok;
+    return false;
 }
 
 /* INSERT … ON CONFLICT (key) DO UPDATE on a branch: one upsert into the

@@ -64,9 +64,17 @@ static catalog_table_t *table_by_id(catalog_t *cat, int id)
     return NULL;
 }
 
+int catalog_col_index(const catalog_table_t *t, const char *name)
+{
+    for (int i = 0; i < t->ncols; i++)
+        if (strcmp(t->cols[i], name) == 0)
+            return i;
+    return -1;
+}
+
 static bool add_column(catalog_table_t *t, const char *name, bool is_pk, const char *type)
 {
-    if (t->defaults || t->identity || t->generated)
+    if (t->defaults || t->identity || t->generated || t->uniques)
         return false; /* the per-column arrays are sized by the columns, which come first */
     char **types = realloc(t->types, (size_t)(t->ncols + 1) * sizeof *types);
     if (!types)
@@ -153,16 +161,14 @@ static bool load_row(catalog_t *cat, const char *const *v)
         catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
         if (!t)
             return false;
-        for (int i = 0; i < t->ncols; i++) {
-            if (strcmp(t->cols[i], v[COL_B]) != 0)
-                continue;
-            if (!t->defaults && !(t->defaults = calloc((size_t)t->ncols, sizeof *t->defaults)))
-                return false;
-            free(t->defaults[i]);
-            t->defaults[i] = strdup(v[COL_C]);
-            return t->defaults[i] != NULL;
-        }
-        return true; /* a column added after tracking: ignored */
+        int i = catalog_col_index(t, v[COL_B]);
+        if (i < 0)
+            return true; /* a column added after tracking: ignored */
+        if (!t->defaults && !(t->defaults = calloc((size_t)t->ncols, sizeof *t->defaults)))
+            return false;
+        free(t->defaults[i]);
+        t->defaults[i] = strdup(v[COL_C]);
+        return t->defaults[i] != NULL;
     }
     if (strcmp(kind, "attr") == 0) {
         /* identity (c: 'a' or 'd') or stored generated (d: 's') column */
@@ -171,10 +177,8 @@ static bool load_row(catalog_t *cat, const char *const *v)
         catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
         if (!t)
             return false;
-        int i = 0;
-        while (i < t->ncols && strcmp(t->cols[i], v[COL_B]) != 0)
-            i++;
-        if (i == t->ncols)
+        int i = catalog_col_index(t, v[COL_B]);
+        if (i < 0)
             return true; /* a column added after tracking: ignored */
         if (v[COL_C] && v[COL_C][0]) {
             if (!t->identity && !(t->identity = calloc((size_t)t->ncols, 1)))
@@ -195,9 +199,7 @@ static bool load_row(catalog_t *cat, const char *const *v)
         catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
         if (!t)
             return false;
-        int col = 0;
-        while (col < t->ncols && strcmp(t->cols[col], v[COL_C]) != 0)
-            col++;
+        int col = catalog_col_index(t, v[COL_C]);
         catalog_unique_t *u = NULL;
         for (int i = 0; i < t->nuniques && !u; i++)
             if (strcmp(t->uniques[i].name, v[COL_B]) == 0)
@@ -210,7 +212,7 @@ static bool load_row(catalog_t *cat, const char *const *v)
             t->uniques = grown;
             u = &grown[t->nuniques];
             u->name = strdup(v[COL_B]);
-            u->cols = calloc((size_t)t->ncols + 1, sizeof *u->cols);
+            u->cols = calloc((size_t)t->ncols + 1, sizeof *u->cols); /* +1: never 0 bytes */
             if (!u->name || !u->cols) {
                 free(u->name);
                 free(u->cols);
@@ -218,7 +220,7 @@ static bool load_row(catalog_t *cat, const char *const *v)
             }
             t->nuniques++;
         }
-        if (col < t->ncols) /* a column added after tracking: not matched */
+        if (col >= 0) /* a column added after tracking: not matched */
             u->cols[col] = true;
         return true;
     }

@@ -75,6 +75,9 @@ typedef struct catalog {
     uint64_t signature;
 } catalog_t;
 
+/* The index of t's column `name` in t->cols, or -1. */
+int catalog_col_index(const catalog_table_t *t, const char *name);
+
 /* The column's attributes as PostgreSQL enforces them on the base table. */
 static inline bool catalog_col_generated(const catalog_table_t *t, int col)
 {

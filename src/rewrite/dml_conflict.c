@@ -143,7 +143,7 @@ static bool names_unique_index(const catalog_table_t *t, json_object *elems, int
         for (int i = 0; i < n && all; i++) {
             const char *name =
                 rw_get_str(rw_get(json_object_array_get_idx(elems, i), "IndexElem"), "name");
-            int col = name ? dml_column_index(t, name) : -1;
+            int col = name ? catalog_col_index(t, name) : -1;
             all = col >= 0 && t->uniques[u].cols[col];
         }
         if (all && n == in_index)
@@ -168,7 +168,7 @@ bool dml_conflict_on_key(walker_t *w, json_object *conflict, const catalog_table
     for (int i = 0; i < n; i++) {
         const char *name =
             rw_get_str(rw_get(json_object_array_get_idx(elems, i), "IndexElem"), "name");
-        int col = name ? dml_column_index(t, name) : -1;
+        int col = name ? catalog_col_index(t, name) : -1;
         if (name && col < 0) { /* as PostgreSQL reports it, before anything else */
             rw_fail(w, "42703", NULL, "column \"%s\" does not exist", name);
             return false;

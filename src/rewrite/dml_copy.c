@@ -37,7 +37,7 @@ void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int
     size_t na = att ? json_object_array_length(att) : 0;
     for (size_t i = 0; i < na; i++) {
         const char *name = rw_get_str(rw_get(json_object_array_get_idx(att, i), "String"), "sval");
-        int col = name ? dml_column_index(t, name) : -1;
+        int col = name ? catalog_col_index(t, name) : -1;
         if (col < 0 || catalog_col_generated(t, col)) {
             fclose(f);
             free(cols);

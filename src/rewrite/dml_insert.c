@@ -152,7 +152,7 @@ void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t e
         for (int i = 0; i < nc && n < MAX_ITEMS; i++) {
             json_object *rt = rw_get(json_object_array_get_idx(cols, i), "ResTarget");
             const char *name = rw_get_str(rt, "name");
-            int ci = name ? dml_column_index(t, name) : -1;
+            int ci = name ? catalog_col_index(t, name) : -1;
             if (ci < 0 || rw_get(rt, "indirection")) {
                 rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist",
                         name ? name : "?", t->name);

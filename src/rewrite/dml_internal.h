@@ -113,7 +113,6 @@ void dml_refuse(walker_t *w, const char *what);
 bool dml_col_in(const catalog_table_t *t, int col, cols_t which);
 /* The columns of t (which), each qualified with qual when not NULL. */
 void dml_ident_list(FILE *f, const catalog_table_t *t, const char *qual, cols_t which);
-int dml_column_index(const catalog_table_t *t, const char *name);
 /* "INSERT INTO <delta> AS alias (branch, columns[, deleted]) SELECT ". */
 void dml_upsert_head(FILE *f, const target_t *tg, bool deleted);
 /* "DISTINCT ON (key) " when joined (a FROM/USING may repeat a row). */

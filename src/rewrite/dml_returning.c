@@ -143,7 +143,7 @@ static bool names_other_items(json_object *node, const target_t *tg)
             return strcmp(qual, tg->alias) != 0;
         if (!last)
             return false; /* a bare `*`: expanded by the caller */
-        return strcmp(last, tg->alias) != 0 && dml_column_index(tg->t, last) < 0;
+        return strcmp(last, tg->alias) != 0 && catalog_col_index(tg->t, last) < 0;
     }
     json_object_object_foreach(node, key, val)
     {
@@ -254,7 +254,7 @@ bool dml_returning_needs_from(walker_t *w, json_object *body, const target_t *tg
     for (size_t i = 0; i < nfrom; i++)
         collect_from(json_object_array_get_idx(from, i), fs);
     for (int i = 0; i < fs->n; i++) {
-        fs->opaque |= dml_column_index(tg->t, fs->names[i]) >= 0;
+        fs->opaque |= catalog_col_index(tg->t, fs->names[i]) >= 0;
         /* a tracked table of that name read without an alias (or a CTE of
          * that name: then the check is only needless) */
         json_object *rv = rw_get(fs->nodes[i], "RangeVar");
@@ -262,7 +262,7 @@ bool dml_returning_needs_from(walker_t *w, json_object *body, const target_t *tg
             rv && !rw_get(rv, "alias")
                 ? catalog_find(w->s->cat, rw_get_str(rv, "schemaname"), rw_get_str(rv, "relname"))
                 : NULL;
-        fs->opaque |= it && dml_column_index(it, fs->names[i]) >= 0;
+        fs->opaque |= it && catalog_col_index(it, fs->names[i]) >= 0;
     }
     if (fs->opaque) {
         rw_fail(w, "0A000",

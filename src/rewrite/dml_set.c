@@ -162,7 +162,7 @@ static bool assign(walker_t *w, const target_t *tg, json_object *rt, char *value
     const catalog_table_t *t = tg->t;
     const char *name = rw_get_str(rt, "name");
     json_object *ind = rw_get(rt, "indirection");
-    int col = name ? dml_column_index(t, name) : -1;
+    int col = name ? catalog_col_index(t, name) : -1;
     char *expr = NULL;
     if (col < 0) {
         rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist",

@@ -55,14 +55,6 @@ void dml_ident_list(FILE *f, const catalog_table_t *t, const char *qual, cols_t 
     }
 }
 
-int dml_column_index(const catalog_table_t *t, const char *name)
-{
-    for (int i = 0; i < t->ncols; i++)
-        if (strcmp(t->cols[i], name) == 0)
-            return i;
-    return -1;
-}
-
 void dml_upsert_head(FILE *f, const target_t *tg, bool deleted)
 {
     fprintf(f, "INSERT INTO epoch.\"d_%d\" AS ", tg->t->id);

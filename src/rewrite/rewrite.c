@@ -385,12 +385,12 @@ static bool copy_lists_generated(walker_t *w, json_object *rel, json_object *att
         return false;
     for (size_t i = 0; i < json_object_array_length(att); i++) {
         const char *name = rw_get_str(rw_get(json_object_array_get_idx(att, i), "String"), "sval");
-        for (int c = 0; name && c < t->ncols; c++)
-            if (catalog_col_generated(t, c) && strcmp(t->cols[c], name) == 0) {
-                rw_fail(w, "42P10", NULL, "column \"%s\" is a generated column", name);
-                rw_fail_detail(w, "Generated columns cannot be used in COPY.");
-                return true;
-            }
+        int c = name ? catalog_col_index(t, name) : -1;
+        if (c >= 0 && catalog_col_generated(t, c)) {
+            rw_fail(w, "42P10", NULL, "column \"%s\" is a generated column", name);
+            rw_fail_detail(w, "Generated columns cannot be used in COPY.");
+            return true;
+        }
     }
     return false;
 }

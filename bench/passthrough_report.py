@@ -12,8 +12,9 @@ import sys
 
 from report_common import table
 
-TARGETS = ["direct", "pgb-session", "pgb-transaction", "epoch-pass", "epoch-session",
-           "epoch-transaction"]
+# in column order; only the targets present in the TSV are shown
+ALL_TARGETS = ["direct", "pgb-session", "pgb-transaction", "epoch-pass", "epoch-session",
+               "epoch-transaction", "relay-epoll", "relay-uring"]
 NAMES = {
     "direct": "direct",
     "pgb-session": "PgBouncer session",
@@ -21,12 +22,16 @@ NAMES = {
     "epoch-pass": "epoch passthrough",
     "epoch-session": "epoch session",
     "epoch-transaction": "epoch transaction",
+    "relay-epoll": "relay_floor epoll",
+    "relay-uring": "relay_floor io_uring",
 }
-PROXIES = TARGETS[1:]
 # (numerator, denominator) of the ratio columns: each epoch-proxy mode against
-# its like (pooling with pooling, one new backend per client with direct)
-RATIOS = [("epoch-session", "pgb-session"), ("epoch-transaction", "pgb-transaction"),
-          ("epoch-pass", "direct"), ("epoch-pass", "pgb-session")]
+# its like (pooling with pooling, one new backend per client with direct); the
+# byte relays (FLOOR=1) against direct, and io_uring against epoll
+ALL_RATIOS = [("epoch-session", "pgb-session"), ("epoch-transaction", "pgb-transaction"),
+              ("epoch-pass", "direct"), ("epoch-pass", "pgb-session"),
+              ("relay-epoll", "direct"), ("relay-uring", "direct"),
+              ("epoch-pass", "relay-epoll"), ("relay-uring", "relay-epoll")]
 WORKLOAD = {"select": "select-only (-S)", "tpcb": "TPC-B-like"}
 
 
@@ -99,6 +104,10 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     order, runs = load(sys.argv[1])
+    present = {t for (_, t) in runs}
+    TARGETS = [t for t in ALL_TARGETS if t in present]
+    PROXIES = [t for t in TARGETS if t != "direct"]
+    RATIOS = [(a, b) for a, b in ALL_RATIOS if a in present and b in present]
 
     def cells(cfg):
         return {t: Cell(runs.get((cfg, t))) for t in TARGETS}
@@ -134,7 +143,7 @@ def main():
         for t in PROXIES:
             if cfg[2] != 1:
                 row.append("")
-            elif cs[t].missing() or cs["direct"].missing():
+            elif cs[t].missing() or "direct" not in present or cs["direct"].missing():
                 row.append("n/a" if cs[t].na else "-")
             else:
                 row.append(f"{(cs[t].med('lat') - cs['direct'].med('lat')) * 1000:+.0f}")

@@ -247,6 +247,10 @@ static bool load_row(catalog_t *cat, const char *const *v)
             view->definition[--n] = '\0';
         return n > 0;
     }
+    if (strcmp(kind, "version") == 0) {
+        cat->schema_version = v[COL_A] ? strtoll(v[COL_A], NULL, 10) : 0;
+        return true;
+    }
     if (strcmp(kind, "as_of") == 0) {
         cat->read_only = true;
         return true;

@@ -57,6 +57,7 @@ typedef struct catalog {
     int64_t branch_id; /* 0 = main */
     int64_t base_seq;
     int64_t version;  /* epoch.meta catalog_version */
+    int64_t schema_version; /* epoch.meta schema_version (migration 7; 0 = older) */
     bool read_only;   /* epoch.as_of is set: the session reads a ref, writes nothing */
     bool ddl_watched; /* DDL notifies epoch_catalog (epoch.watch_ddl(), migration 5) */
     char *branch_name;

@@ -14,11 +14,13 @@ extern const char migration_003[];
 extern const char migration_004[];
 extern const char migration_005[];
 extern const char migration_006[];
+extern const char migration_007[];
 
 /* Never edit a step that has shipped: databases already at its version
  * would not get the change. Add a step (CREATE OR REPLACE …) instead. */
 static const char *const steps[MIGRATE_VERSION] = {migration_001, migration_002, migration_003,
-                                                   migration_004, migration_005, migration_006};
+                                                   migration_004, migration_005, migration_006,
+                                                   migration_007};
 
 static char *sql;
 static pthread_once_t once = PTHREAD_ONCE_INIT;

@@ -11,7 +11,7 @@
 #ifndef EPOCH_BRANCH_MIGRATE_H
 #define EPOCH_BRANCH_MIGRATE_H
 
-#define MIGRATE_VERSION 6
+#define MIGRATE_VERSION 7
 
 /* The DO block; a static string, valid for the life of the process. */
 const char *migrate_sql(void);

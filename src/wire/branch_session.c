@@ -56,6 +56,7 @@ struct branch_state {
     char *setup_done;    /* setup of the held statement ran (COPY FROM's staging table) */
     bool migrated;       /* the epoch schema is known to be current in this session's database */
     bool migrated_in_tx; /* … but only inside the open transaction */
+    internal_cb_t after_probe; /* the load's own callback, while probe_cb checks the version */
     bool has_err;        /* an internal statement failed: answer the held message */
     bool warned_path;    /* the search-path warning was sent */
     uint64_t prepared[MAX_PREPARED]; /* statement names (hashes) prepared on the server */
@@ -454,14 +455,70 @@ static bool catalog_outdated(client_t *c)
            (double)(worker_now_ms(c->w) - br->loaded_ms) > max_age * 1000;
 }
 
+#define SESSION_SQL "SELECT * FROM epoch._session_current()"
+
+/* The schema is missing or older than the 'version' row (migration 7). */
+static bool schema_missing(const char *sqlstate)
+{
+    return sqlstate && (strcmp(sqlstate, "3F000") == 0 || /* schema epoch does not exist */
+                        strcmp(sqlstate, "42883") == 0 || /* no _session_current() */
+                        strcmp(sqlstate, "42P01") == 0);  /* no epoch.meta */
+}
+
+/* The catalog load that doubles as the schema check: when its 'version' row
+ * says current, the migration DO block is skipped; otherwise (schema missing
+ * or older) the migration runs and the catalog is loaded again. */
+static void probe_cb(server_t *sv, void *arg, const internal_result_t *res)
+{
+    client_t *c = owner(sv, arg);
+    if (!c)
+        return;
+    struct branch_state *br = c->br;
+    internal_cb_t cb = br->after_probe;
+    br->after_probe = NULL;
+    int64_t version = -1;
+    if (res->ok) {
+        /* the row comes first; catalog_load checks the rest */
+        version = 0;
+        if (res->ncols >= 2 && res->nrows > 0 && res->values[0] &&
+            strcmp(res->values[0], "version") == 0 && res->values[1])
+            version = strtoll(res->values[1], NULL, 10);
+    }
+    if (version == MIGRATE_VERSION || (!res->ok && !schema_missing(res->sqlstate))) {
+        br->migrated = res->ok;
+        cb(sv, arg, res);
+        return;
+    }
+    if (version > MIGRATE_VERSION) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "the epoch schema in this database is at version %lld, newer than this proxy "
+                 "(%d): upgrade epoch-proxy",
+                 (long long)version, MIGRATE_VERSION);
+        internal_result_t newer = {.sqlstate = "55000", .message = msg};
+        set_error(br, &newer); /* as the DO block would; the catalog still loads */
+        cb(sv, arg, res);
+        return;
+    }
+    if (!queue(c, migrate_sql(), migrated_cb) || !queue(c, SESSION_SQL, cb)) {
+        internal_result_t oom = {.sqlstate = "53200", .message = "out of memory"};
+        cb(sv, arg, &oom);
+    }
+}
+
 /* Queue the (re)load of the session's catalog. */
 static bool queue_load(client_t *c, internal_cb_t cb)
 {
-    c->br->busy = true;
-    c->br->gen = c->w->catalog_gen;
-    c->br->loaded_ms = worker_now_ms(c->w);
-    return queue_migration(c) && queue_listen(c) &&
-           queue(c, "SELECT * FROM epoch._session_current()", cb);
+    struct branch_state *br = c->br;
+    br->busy = true;
+    br->gen = c->w->catalog_gen;
+    br->loaded_ms = worker_now_ms(c->w);
+    if (!br->migrated && c->server->tx_status == 'I') {
+        /* outside a transaction a failing probe has no effect: try it first */
+        br->after_probe = cb;
+        return queue_listen(c) && queue(c, SESSION_SQL, probe_cb);
+    }
+    return queue_migration(c) && queue_listen(c) && queue(c, SESSION_SQL, cb);
 }
 
 static bool queue_refresh(client_t *c)

@@ -200,6 +200,43 @@ def test_migration_on_first_use_concurrent_and_idempotent(env):
     assert _direct(env, db, "SELECT count(*) FROM epoch.branch") == [(3,)]
 
 
+def test_branch_login_skips_the_migration_when_the_schema_is_current(env):
+    """A branch login checks the schema version with the catalog load (the
+    'version' row of migration 7) instead of running the migration DO block:
+    with the migration's advisory lock held elsewhere, a login to a current
+    schema does not wait for it. A schema newer than the proxy is refused at
+    login with 55000, and a schema one step older is migrated at login."""
+    db = _fresh_db(env, "tb_login_version")
+    px = env.proxy()
+    _items_setup(env, px, db)
+    lock = env.closing(env.pg.admin_connect(db))
+    lock.autocommit = True
+    with lock.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(435509177192)")  # migrate.c's lock key
+    start = time.monotonic()
+    b = env.closing(_conn(px, db, "feature/x", connect_timeout=10))
+    assert time.monotonic() - start < 5
+    assert _items(b) == ITEMS_FX
+    with lock.cursor() as cur:
+        cur.execute("SELECT pg_advisory_unlock(435509177192)")
+
+    _direct(env, db, "UPDATE epoch.meta SET value = 99 WHERE key = 'schema_version'")
+    try:
+        env.closing(_conn(px, db, "feature/x"))
+    except psycopg2.OperationalError as e:
+        assert "schema in this database is at version 99, newer than this proxy" in str(e), str(e)
+    else:
+        raise AssertionError("logged in to a branch of a schema newer than the proxy")
+
+    # one step older: the version row is there but says less; the login migrates
+    _direct(env, db, f"UPDATE epoch.meta SET value = {harness.SCHEMA_VERSION - 1} "
+                     "WHERE key = 'schema_version'")
+    b2 = env.closing(_conn(px, db, "feature/x"))
+    assert _items(b2) == ITEMS_FX
+    assert _direct(env, db, "SELECT value FROM epoch.meta WHERE key = 'schema_version'") \
+        == [(harness.SCHEMA_VERSION,)]
+
+
 def test_branch_create_rolled_back_leaves_nothing(env):
     """Control functions run inside the client's transaction: BEGIN;
     branch_create; track; ROLLBACK leaves nothing behind."""

@@ -2232,6 +2232,22 @@ Test(rewrite, catalog_load_reads_identity_and_generated_columns)
     catalog_free(&c);
 }
 
+Test(rewrite, catalog_load_reads_the_schema_version)
+{
+    static const char *const rows[][5] = {
+        {"version", "7", NULL, NULL, NULL},
+        {"branch", "1", "b", "0", "0"},
+    };
+    catalog_t c;
+    cr_assert(catalog_load(&c, 2, 5, &rows[0][0]));
+    cr_expect_eq(c.schema_version, 7);
+    catalog_free(&c);
+    /* no row (a schema before migration 7): 0 */
+    cr_assert(catalog_load(&c, 1, 5, &rows[1][0]));
+    cr_expect_eq(c.schema_version, 0);
+    catalog_free(&c);
+}
+
 Test(rewrite, generated_always_errors_have_postgresql_wording)
 {
     rw_result_t r;

@@ -57,8 +57,8 @@ struct branch_state {
     bool migrated;       /* the epoch schema is known to be current in this session's database */
     bool migrated_in_tx; /* … but only inside the open transaction */
     internal_cb_t after_probe; /* the load's own callback, while probe_cb checks the version */
-    bool has_err;        /* an internal statement failed: answer the held message */
-    bool warned_path;    /* the search-path warning was sent */
+    bool has_err;              /* an internal statement failed: answer the held message */
+    bool warned_path;          /* the search-path warning was sent */
     uint64_t prepared[MAX_PREPARED]; /* statement names (hashes) prepared on the server */
     int n_prepared;
     /* The client's unnamed statement, when rewritten, is parsed once per

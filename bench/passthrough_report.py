@@ -14,7 +14,8 @@ from report_common import table
 
 # in column order; only the targets present in the TSV are shown
 ALL_TARGETS = ["direct", "pgb-session", "pgb-transaction", "epoch-pass", "epoch-session",
-               "epoch-transaction", "relay-epoll", "relay-uring"]
+               "epoch-transaction", "epoch-pass-libuv", "epoch-session-libuv",
+               "epoch-transaction-libuv", "relay-epoll", "relay-uring"]
 NAMES = {
     "direct": "direct",
     "pgb-session": "PgBouncer session",
@@ -22,6 +23,9 @@ NAMES = {
     "epoch-pass": "epoch passthrough",
     "epoch-session": "epoch session",
     "epoch-transaction": "epoch transaction",
+    "epoch-pass-libuv": "epoch passthrough (libuv)",
+    "epoch-session-libuv": "epoch session (libuv)",
+    "epoch-transaction-libuv": "epoch transaction (libuv)",
     "relay-epoll": "relay_floor epoll",
     "relay-uring": "relay_floor io_uring",
 }
@@ -31,7 +35,10 @@ NAMES = {
 ALL_RATIOS = [("epoch-session", "pgb-session"), ("epoch-transaction", "pgb-transaction"),
               ("epoch-pass", "direct"), ("epoch-pass", "pgb-session"),
               ("relay-epoll", "direct"), ("relay-uring", "direct"),
-              ("epoch-pass", "relay-epoll"), ("relay-uring", "relay-epoll")]
+              ("epoch-pass", "relay-epoll"), ("relay-uring", "relay-epoll"),
+              ("epoch-session-libuv", "pgb-session"),
+              ("epoch-transaction-libuv", "pgb-transaction"),
+              ("epoch-session", "epoch-session-libuv"), ("epoch-pass", "epoch-pass-libuv")]
 WORKLOAD = {"select": "select-only (-S)", "tpcb": "TPC-B-like"}
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build Epoch and run every test (ctest: Criterion unit tests + Python
-# integration tests), first in build/, then with AddressSanitizer and
-# UndefinedBehaviorSanitizer in build-asan/ (skip with EPOCH_SKIP_ASAN=1).
+# integration tests), first in build/ with the proxies' socket I/O through
+# libuv (io = libuv), then with AddressSanitizer and UndefinedBehaviorSanitizer
+# in build-asan/ through io_uring, the default (skip with EPOCH_SKIP_ASAN=1):
+# each I/O layer gets the whole suite.
 #
 # Ends with the line "N passed, N failed" (ctest tests over both passes; a
 # build that fails counts as one failed test) and exits non-zero on any failure.
@@ -55,12 +57,12 @@ run_pass() {
 bash scripts/deps.sh
 
 start=$SECONDS
-run_pass normal build
+EPOCH_TEST_IO=libuv run_pass normal build
 
 if [[ ${EPOCH_SKIP_ASAN:-0} != 1 ]]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_pass asan build-asan -DEPOCH_SANITIZE=ON
+  EPOCH_TEST_IO=io_uring run_pass asan build-asan -DEPOCH_SANITIZE=ON
 else
   echo "==== [asan] skipped (EPOCH_SKIP_ASAN=1) ===="
 fi

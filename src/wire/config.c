@@ -34,12 +34,14 @@ static const char *const auth_modes[] = {"passthrough", "userlist", NULL};
 static const char *const pool_modes[] = {"session", "transaction", NULL};
 static const char *const auth_types[] = {"scram-sha-256", "md5", NULL};
 static const char *const log_levels[] = {"error", "warning", "info", "debug", NULL};
+static const char *const io_modes[] = {"io_uring", "libuv", NULL};
 
 #define OFF(f) offsetof(config_t, f)
 static const key_def_t keys[] = {
     {"listen", K_STR, OFF(listen_host), true, NULL}, /* split into host/port */
     {"backend", K_STR, OFF(backend), true, NULL},
     {"workers", K_INT, OFF(workers), true, NULL},
+    {"io", K_ENUM, OFF(io), true, io_modes},
     {"log_level", K_ENUM, OFF(log_level), false, log_levels},
     {"auth_mode", K_ENUM, OFF(auth_mode), false, auth_modes},
     {"auth_file", K_STR, OFF(auth_file), false, NULL},
@@ -526,8 +528,10 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
     /* restart-only keys keep their running values */
     if (strcmp(cfg->listen_host, old->listen_host) || cfg->listen_port != old->listen_port ||
         strcmp(cfg->backend_host, old->backend_host) || cfg->backend_port != old->backend_port ||
-        str_differs(cfg->backend, old->backend) || cfg->workers != old->workers)
-        log_warning("listen, backend and workers changes need a restart; keeping the old values");
+        str_differs(cfg->backend, old->backend) || cfg->workers != old->workers ||
+        cfg->io != old->io)
+        log_warning("listen, backend, workers and io changes need a restart; keeping the old "
+                    "values");
     free(cfg->listen_host);
     free(cfg->backend);
     free(cfg->backend_host);
@@ -552,6 +556,7 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
     cfg->listen_port = old->listen_port;
     cfg->backend_port = old->backend_port;
     cfg->workers = old->workers;
+    cfg->io = old->io;
     return cfg;
 }
 

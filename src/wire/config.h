@@ -18,6 +18,7 @@
 typedef enum { AUTH_PASSTHROUGH, AUTH_USERLIST } auth_mode_t;
 typedef enum { POOL_SESSION, POOL_TRANSACTION } pool_mode_t;
 typedef enum { AUTH_TYPE_SCRAM, AUTH_TYPE_MD5 } auth_type_t;
+typedef enum { IO_URING, IO_LIBUV } io_mode_t;
 /* libpq's sslmode for the connection to PostgreSQL, weakest first */
 typedef enum {
     BACKEND_SSL_DISABLE,
@@ -40,6 +41,7 @@ typedef struct config {
     SSL_CTX *backend_tls_ctx; /* set when the proxy sends PostgreSQL an SSLRequest (sslmode
                                * allow and stricter, TCP only); carries the verification */
     int workers;
+    io_mode_t io; /* socket reads and writes: io_uring where available, or libuv */
 
     /* reloadable */
     int log_level;

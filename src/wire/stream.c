@@ -5,12 +5,16 @@
  */
 #include "wire/stream.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 
 #include "wire/log.h"
+#include "wire/ring.h"
 #include "wire/tls.h"
 
 #define READ_CHUNK 65536
@@ -34,8 +38,10 @@ int stream_accept(stream_t *s, uv_loop_t *loop, uv_stream_t *listener)
     s->initialized = true;
     s->h.handle.data = s;
     rc = uv_accept(listener, &s->h.stream);
-    if (rc == 0)
+    if (rc == 0) {
         uv_tcp_nodelay(&s->h.tcp, 1);
+        s->uring = ring_current() != NULL;
+    }
     return rc;
 }
 
@@ -46,6 +52,8 @@ static void connect_cb(uv_connect_t *req, int status)
         return;
     if (status == 0 && s->h.handle.type == UV_TCP)
         uv_tcp_nodelay(&s->h.tcp, 1);
+    if (status == 0)
+        s->uring = ring_current() != NULL;
     s->ops->on_connect(s, status);
 }
 
@@ -160,18 +168,9 @@ static const char *tls_pump(stream_t *s, bool *handshake_done)
     return NULL;
 }
 
-static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
+/* nread > 0 bytes were appended to tlsin (TLS) or rbuf: process them. */
+static void received(stream_t *s, size_t nread)
 {
-    (void)b;
-    stream_t *s = h->data;
-    if (s->closing)
-        return;
-    if (nread < 0) {
-        s->ops->on_eof(s, nread == UV_EOF ? "connection closed" : uv_strerror((int)nread));
-        return;
-    }
-    if (nread == 0)
-        return;
     if (s->ssl) {
         s->tlsin.len += (size_t)nread;
         bool handshake_done = false;
@@ -195,25 +194,175 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
             return;
         }
     } else {
-        s->rbuf.len += (size_t)nread;
+        s->rbuf.len += nread;
     }
     if (buf_avail(&s->rbuf))
         s->ops->on_read(s);
+}
+
+static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
+{
+    (void)b;
+    stream_t *s = h->data;
+    if (s->closing)
+        return;
+    if (nread < 0) {
+        s->ops->on_eof(s, nread == UV_EOF ? "connection closed" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread > 0)
+        received(s, (size_t)nread);
+}
+
+/* ---- io_uring ---- */
+
+static int stream_fd(const stream_t *s)
+{
+    uv_os_fd_t fd = -1;
+    uv_fileno(&s->h.handle, &fd);
+    return fd;
+}
+
+static void ring_failed(stream_t *s, const char *why)
+{
+    if (!s->closing)
+        s->ops->on_eof(s, why);
+}
+
+static void arm_recv(stream_t *s)
+{
+    if (!s->landing && !(s->landing = malloc(READ_CHUNK))) {
+        ring_failed(s, "out of memory");
+        return;
+    }
+    struct io_uring_sqe *sqe = ring_sqe(s, RING_OP_RECV);
+    if (!sqe) {
+        ring_failed(s, "io_uring submission queue full");
+        return;
+    }
+    io_uring_prep_recv(sqe, stream_fd(s), s->landing, READ_CHUNK, 0);
+    s->recv_armed = true;
+    s->ring_ops++;
+}
+
+static void arm_send(stream_t *s)
+{
+    struct io_uring_sqe *sqe = ring_sqe(s, RING_OP_SEND);
+    if (!sqe) {
+        ring_failed(s, "io_uring submission queue full");
+        return;
+    }
+    /* MSG_WAITALL: short only on error */
+    io_uring_prep_send(sqe, stream_fd(s), buf_head(&s->wflight), buf_avail(&s->wflight),
+                       MSG_NOSIGNAL | MSG_WAITALL);
+    s->writing = true;
+    s->ring_ops++;
+}
+
+/* Hand a completed recv's result to the owner. Errors are -errno, which
+ * libuv's codes are on Linux: uv_strerror gives the libuv path's words. */
+static void deliver(stream_t *s, int res)
+{
+    if (res == 0) {
+        s->ops->on_eof(s, "connection closed");
+        return;
+    }
+    if (res < 0) {
+        s->ops->on_eof(s, uv_strerror(res));
+        return;
+    }
+    buf_t *target = s->ssl ? &s->tlsin : &s->rbuf;
+    if (!buf_reserve(target, (size_t)res)) {
+        s->ops->on_eof(s, "out of memory");
+        return;
+    }
+    /* at the tail, not yet counted: as after a libuv read */
+    memcpy(target->data + target->len, s->landing, (size_t)res);
+    received(s, (size_t)res);
+    if (!s->closing && s->reading && !s->recv_armed)
+        arm_recv(s);
+}
+
+static void finish_close(stream_t *s);
+
+void stream_ring_complete(void *obj, int op, int res)
+{
+    stream_t *s = obj;
+    s->ring_ops--;
+    if (op == RING_OP_RECV)
+        s->recv_armed = false;
+    else if (op == RING_OP_SEND)
+        s->writing = false;
+    else
+        s->deliver_armed = false;
+    if (s->closing) {
+        if (s->ring_ops == 0)
+            finish_close(s);
+        return;
+    }
+    if (op == RING_OP_SEND) {
+        if (res < 0) {
+            buf_reset(&s->wflight);
+            s->ops->on_eof(s, uv_strerror(res));
+            return;
+        }
+        buf_consume(&s->wflight, (size_t)res);
+        if (buf_avail(&s->wflight)) {
+            arm_send(s);
+            return;
+        }
+        buf_reset(&s->wflight);
+        stream_flush(s);
+        return;
+    }
+    if (op == RING_OP_RECV && !s->reading) {
+        s->has_held = true; /* delivered when reading starts again */
+        s->held = res;
+        return;
+    }
+    if (op == RING_OP_WAKE) {
+        if (!s->reading || !s->has_held)
+            return;
+        s->has_held = false;
+        res = s->held;
+    }
+    deliver(s, res);
 }
 
 void stream_read_start(stream_t *s)
 {
     if (s->reading || s->closing || !s->initialized)
         return;
-    if (uv_read_start(&s->h.stream, alloc_cb, read_cb) == 0)
-        s->reading = true;
+    if (!s->uring) {
+        if (uv_read_start(&s->h.stream, alloc_cb, read_cb) == 0)
+            s->reading = true;
+        return;
+    }
+    s->reading = true;
+    if (s->has_held) {
+        /* deliver on the next loop turn, not inside the owner's call */
+        if (!s->deliver_armed) {
+            struct io_uring_sqe *sqe = ring_sqe(s, RING_OP_WAKE);
+            if (!sqe) {
+                ring_failed(s, "io_uring submission queue full");
+                return;
+            }
+            io_uring_prep_nop(sqe);
+            s->deliver_armed = true;
+            s->ring_ops++;
+        }
+    } else if (!s->recv_armed) {
+        arm_recv(s);
+    }
 }
 
 void stream_read_stop(stream_t *s)
 {
     if (!s->reading)
         return;
-    uv_read_stop(&s->h.stream);
+    /* with the ring, an armed recv stays: what it gets waits in landing */
+    if (!s->uring)
+        uv_read_stop(&s->h.stream);
     s->reading = false;
 }
 
@@ -280,6 +429,14 @@ void stream_flush(stream_t *s)
         return;
     if (!buf_avail(&s->wbuf)) {
         after_written(s);
+        return;
+    }
+    if (s->uring) {
+        /* sent with the loop's next io_uring_enter; the owner appends to wbuf meanwhile */
+        buf_t tmp = s->wflight;
+        s->wflight = s->wbuf;
+        s->wbuf = tmp;
+        arm_send(s);
         return;
     }
     uv_buf_t b = uv_buf_init(buf_head(&s->wbuf), (unsigned)buf_avail(&s->wbuf));
@@ -363,6 +520,8 @@ bool stream_tls_connect(stream_t *s, SSL_CTX *ctx, const char *server_name, stre
 static void close_cb(uv_handle_t *h)
 {
     stream_t *s = h->data;
+    free(s->landing);
+    s->landing = NULL;
     buf_free(&s->rbuf);
     buf_free(&s->wbuf);
     buf_free(&s->wflight);
@@ -371,6 +530,11 @@ static void close_cb(uv_handle_t *h)
         SSL_free(s->ssl);
     s->ssl = NULL;
     s->ops->on_closed(s);
+}
+
+static void finish_close(stream_t *s)
+{
+    uv_close(&s->h.handle, close_cb);
 }
 
 void stream_close(stream_t *s)
@@ -383,7 +547,18 @@ void stream_close(stream_t *s)
         close_cb(&s->h.handle);
         return;
     }
-    uv_close(&s->h.handle, close_cb);
+    if (s->ring_ops > 0) {
+        /* the socket is closed once the kernel has let go of our buffers */
+        struct io_uring_sqe *sqe = ring_sqe(NULL, 0);
+        if (sqe) {
+            io_uring_prep_cancel_fd(sqe, stream_fd(s), IORING_ASYNC_CANCEL_ALL);
+            sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        } else {
+            shutdown(stream_fd(s), SHUT_RDWR); /* ends the recv and the send */
+        }
+        return;
+    }
+    finish_close(s);
 }
 
 void stream_close_after_flush(stream_t *s)

@@ -61,7 +61,20 @@ struct stream {
     char tls_error[160];
     /* stream_tls_connect: called once the handshake is done */
     stream_cb_t on_tls_ready;
+    /* io_uring (ring.h): socket reads and writes go through the worker's
+     * ring once connected, libuv only opens and closes the socket */
+    bool uring;
+    bool recv_armed;    /* a recv into landing is in flight */
+    bool deliver_armed; /* a wake-up to deliver `held` is in flight */
+    bool has_held;      /* a recv completed while reading was off: held */
+    int held;           /* its result: bytes in landing, 0 = EOF, < 0 = -errno */
+    int ring_ops;       /* ops of this stream in flight; uv_close waits for 0 */
+    char *landing;      /* recv target; copied to rbuf (or tlsin) when delivered,
+                           because the owner moves rbuf's contents meanwhile */
 };
+
+/* Every completion of a stream's ring op (ring_init's callback). */
+void stream_ring_complete(void *obj, int op, int res);
 
 /* Prepare an embedded stream. */
 void stream_init(stream_t *s, const stream_ops_t *ops, void *owner);

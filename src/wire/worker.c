@@ -12,6 +12,7 @@
 
 #include "wire/conn.h"
 #include "wire/log.h"
+#include "wire/ring.h"
 
 static worker_t *workers;
 static int n_workers;
@@ -141,7 +142,14 @@ static void on_tick(uv_timer_t *t)
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
-    uv_run(&w->loop, UV_RUN_DEFAULT);
+    char err[160];
+    if (w->cfg->io == IO_URING && ring_init(4096, stream_ring_complete, err, sizeof err)) {
+        ring_run(&w->loop);
+    } else {
+        if (w->cfg->io == IO_URING)
+            log_info("worker %d: io_uring unavailable (%s); socket I/O through libuv", w->id, err);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+    }
     atomic_fetch_add(&n_finished, 1);
     uv_async_send(exit_notify);
     return NULL;

@@ -419,6 +419,11 @@ class Proxy:
         self.workers = workers
         self.name = name
         self.args = dict(args or {})
+        # EPOCH_TEST_IO=libuv|io_uring: the suite's I/O layer (scripts/test.sh
+        # runs one pass with each); a test that sets io itself keeps its own
+        test_io = os.environ.get("EPOCH_TEST_IO")
+        if test_io and "io" not in self.args and "io" not in (config or {}):
+            self.args["io"] = test_io
         self.config_path = None
         if config is not None:
             self.write_config(config)

@@ -66,7 +66,7 @@ MODULE_WEIGHTS = {
     "test_tls.py": 40, "test_concurrency.py": 40, "test_branch_reads.py": 25,
     "test_limits.py": 25, "test_pool.py": 20, "test_signals.py": 12, "test_malformed.py": 12,
     "test_pgbench.py": 12, "test_cancel.py": 6, "test_copy.py": 6, "test_auth.py": 6,
-    "test_psql.py": 4, "test_internal.py": 3,
+    "test_psql.py": 4, "test_internal.py": 3, "test_io.py": 5,
 }
 
 

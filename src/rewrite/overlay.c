@@ -124,14 +124,24 @@ static void history_since(FILE *f, const catalog_table_t *t, const char *base_se
             any ? ">" : "<=", base_seq);
 }
 
+/* " TABLESAMPLE …" after an arm's table, if any */
+static void sampled(FILE *f, const char *sample)
+{
+    if (sample) {
+        fputc(' ', f);
+        fputs(sample, f);
+    }
+}
+
 void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq,
-                 const overlay_pred_t *preds, int npreds)
+                 const overlay_pred_t *preds, int npreds, const char *sample)
 {
     /* the branch's rows */
     fputs("(SELECT ", f);
     column_list(f, t, NULL);
-    fprintf(f, " FROM epoch.\"d_%d\" WHERE _epoch_branch = %s AND NOT _epoch_deleted", t->id,
-            branch_id);
+    fprintf(f, " FROM epoch.\"d_%d\"", t->id);
+    sampled(f, sample);
+    fprintf(f, " WHERE _epoch_branch = %s AND NOT _epoch_deleted", branch_id);
     key_preds(f, t, NULL, preds, npreds);
     /* main's rows when main has not changed since the base point (the usual
      * case, and the cheap plan: no anti-join against the history) */
@@ -141,7 +151,9 @@ void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const
     overlay_ident(f, t->schema);
     fputc('.', f);
     overlay_ident(f, t->name);
-    fputs(" _b WHERE ", f);
+    fputs(" _b", f);
+    sampled(f, sample);
+    fputs(" WHERE ", f);
     not_in_branch(f, t, "_b", branch_id, preds, npreds);
     fputs(" AND ", f);
     history_since(f, t, base_seq, false);
@@ -152,7 +164,9 @@ void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const
     overlay_ident(f, t->schema);
     fputc('.', f);
     overlay_ident(f, t->name);
-    fputs(" _b WHERE ", f);
+    fputs(" _b", f);
+    sampled(f, sample);
+    fputs(" WHERE ", f);
     history_since(f, t, base_seq, true);
     fputs(" AND ", f);
     not_in_branch(f, t, "_b", branch_id, preds, npreds);
@@ -168,7 +182,9 @@ void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const
      * of sorting the whole history */
     fputs(" UNION ALL SELECT ", f);
     column_list(f, t, "_p");
-    fprintf(f, " FROM epoch.\"h_%d\" _p WHERE ", t->id);
+    fprintf(f, " FROM epoch.\"h_%d\" _p", t->id);
+    sampled(f, sample);
+    fputs(" WHERE ", f);
     seq_after(f, "_p", base_seq);
     fputs(" AND _p._epoch_existed", f);
     key_preds(f, t, "_p", preds, npreds);

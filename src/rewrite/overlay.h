@@ -21,9 +21,11 @@ typedef struct overlay_pred {
 
 /* Append to f a parenthesised subquery with exactly t's columns, in order and
  * with the same names and types. branch_id and base_seq are SQL expressions
- * (a literal, or a scalar subquery for a "@ref" named in the query). */
+ * (a literal, or a scalar subquery for a "@ref" named in the query). sample
+ * (NULL = none): a TABLESAMPLE clause, applied to the table each arm reads
+ * its rows from (every row of the branch comes from exactly one arm). */
 void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq,
-                 const overlay_pred_t *preds, int npreds);
+                 const overlay_pred_t *preds, int npreds, const char *sample);
 
 /* Append `a.k1 = b.k1 AND …` over t's key columns; a and b are SQL
  * qualifiers written as given (quote them first if needed). */

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rewrite/lexer.h"
 #include "rewrite/overlay.h"
@@ -120,7 +121,8 @@ static bool split_ref(const char *schemaname, char **schema, char **ref)
 
 /* The replacement text for a tracked table at a ref. */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                      const char *alias_for, const overlay_pred_t *preds, int npreds)
+                      const char *alias_for, const overlay_pred_t *preds, int npreds,
+                      const char *sample)
 {
     char *text = NULL;
     size_t len = 0;
@@ -144,14 +146,14 @@ char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, in
         if (s)
             fclose(s);
         if (bexpr && sexpr)
-            overlay_sql(f, t, bexpr, sexpr, preds, npreds);
+            overlay_sql(f, t, bexpr, sexpr, preds, npreds, sample);
         free(bexpr);
         free(sexpr);
     } else {
         char bs[32], ss[32];
         snprintf(bs, sizeof bs, "%lld", (long long)bid);
         snprintf(ss, sizeof ss, "%lld", (long long)base);
-        overlay_sql(f, t, bs, ss, preds, npreds);
+        overlay_sql(f, t, bs, ss, preds, npreds, sample);
     }
     if (alias_for) {
         fputs(" AS ", f);
@@ -443,6 +445,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
                        : catalog_find_view(w->s->cat, has_ref ? schema : schemaname, relname);
     if (view && has_ref && strcmp(ref, "main") == 0)
         view = NULL;
+
     size_t start = (size_t)loc;
     size_t end = lex_name_end(w->sql, start);
     if (end == start) {
@@ -536,7 +539,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
                 fclose(cf);
             }
         }
-        char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0);
+        char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0, NULL);
         char *text = NULL;
         if (ov && asprintf(&text, "(SELECT %s FROM %s)", cols ? cols : "*", ov) < 0)
             text = NULL;
@@ -547,7 +550,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         size_t table_kw = lex_keyword_before(w->sql, start, "table");
         if (table_kw != start) {
             /* the TABLE t command: make it a SELECT */
-            char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0);
+            char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0, NULL);
             char *text = NULL;
             if (ov && asprintf(&text, "SELECT * FROM %s", ov) < 0)
                 text = NULL;
@@ -558,7 +561,9 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
             int np = key_predicates(
                 w, t, has_alias ? rw_get_str(rw_get(rv, "alias"), "aliasname") : relname, preds);
             rw_add_edit(w, start, end,
-                        rw_overlay_text(t, r, bid, base, has_alias ? NULL : relname, preds, np));
+                        rw_overlay_text(t, r, bid, base, has_alias ? NULL : relname, preds, np,
+                                        w->sample));
+            w->sample_used = w->sample != NULL;
             for (int i = 0; i < np; i++) {
                 free(preds[i].v1);
                 free(preds[i].v2);
@@ -773,6 +778,64 @@ static void check_locks(walker_t *w, json_object *select, int rewritten_before)
                 rw_branch_name(w));
 }
 
+/* t TABLESAMPLE method (args) [REPEATABLE (seed)]. A subquery cannot be
+ * sampled, so when t becomes the overlay the clause moves into it, onto the
+ * table each arm reads (range_var, overlay_sql); elsewhere it stays. */
+static void range_sample(walker_t *w, json_object *rts)
+{
+    json_object *rv = rw_get(rw_get(rts, "relation"), "RangeVar");
+    int loc = rw_get_int(rts, "location", -1);
+    if (!rv || loc < 0) {
+        rw_walk(w, rts);
+        return;
+    }
+    const char *rel = rw_get_str(rv, "relname"), *sch = rw_get_str(rv, "schemaname");
+    if (w->s->cat && rel && !catalog_find(w->s->cat, sch, rel) &&
+        catalog_find_view(w->s->cat, sch, rel))
+        return; /* PostgreSQL refuses to sample a view: let it say so */
+    size_t kw = lex_keyword_before(w->sql, (size_t)loc, "tablesample");
+    size_t open = lex_skip_blank(w->sql, lex_name_end(w->sql, (size_t)loc));
+    size_t end = lex_paren_end(w->sql, open);
+    if (end != open && rw_get(rts, "repeatable")) {
+        size_t rep = lex_skip_blank(w->sql, end);
+        size_t ropen = lex_skip_blank(w->sql, lex_name_end(w->sql, rep));
+        size_t rend = lex_paren_end(w->sql, ropen);
+        end = strncasecmp(w->sql + rep, "repeatable", 10) == 0 && rend != ropen ? rend : open;
+    }
+    if (kw == (size_t)loc || end == open) {
+        rw_fail(w, "XX000", NULL, "epoch could not locate the TABLESAMPLE clause in the statement");
+        return;
+    }
+    char *clause = strndup(w->sql + kw, end - kw);
+    if (!clause) {
+        rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+        return;
+    }
+    const char *outer = w->sample;
+    bool outer_used = w->sample_used;
+    w->sample = clause;
+    w->sample_used = false;
+    range_var(w, rv, false, NULL);
+    bool moved = w->sample_used;
+    w->sample = outer;
+    w->sample_used = outer_used;
+    if (moved) {
+        /* copied verbatim into every arm: nothing in it may need rewriting */
+        const char *args = json_object_to_json_string(rw_get(rts, "args"));
+        const char *seed = json_object_to_json_string(rw_get(rts, "repeatable"));
+        if ((args && strstr(args, "SubLink")) || (seed && strstr(seed, "SubLink")))
+            rw_fail(w, "0A000", "Use constants or parameters in TABLESAMPLE on a branch.",
+                    "a subquery in TABLESAMPLE is not supported on branch \"%s\"",
+                    rw_branch_name(w));
+        else
+            rw_add_edit(w, kw, end, strdup(""));
+    } else {
+        rw_walk(w, rw_get(rts, "args"));
+        rw_walk(w, rw_get(rts, "repeatable"));
+    }
+    free(clause);
+}
+
 /* schema.table.column where schema.table becomes the overlay (aliased by
  * the bare table name): drop the schema part so the reference resolves. */
 static void column_ref(walker_t *w, json_object *cref)
@@ -834,6 +897,10 @@ void rw_walk(walker_t *w, json_object *node)
             range_var(w, val, false, NULL);
             continue;
         }
+        if (strcmp(key, "RangeTableSample") == 0) {
+            range_sample(w, val);
+            continue;
+        }
         if ((strcmp(key, "relation") == 0 || strcmp(key, "rel") == 0) && rw_get(val, "relname")) {
             range_var(w, val, true, NULL); /* a write target (or DDL) */
             continue;
@@ -867,18 +934,6 @@ void rw_walk(walker_t *w, json_object *node)
         if (strcmp(key, "ColumnRef") == 0) {
             column_ref(w, val);
             continue;
-        }
-        if (strcmp(key, "RangeTableSample") == 0 && w->s->on_branch && w->s->cat) {
-            const char *rel = rw_get_str(rw_get(rw_get(val, "relation"), "RangeVar"), "relname");
-            const char *sch = rw_get_str(rw_get(rw_get(val, "relation"), "RangeVar"), "schemaname");
-            if (rel && catalog_find(w->s->cat, sch, rel)) {
-                rw_fail(w, "0A000", "Sample with WHERE random() < fraction instead.",
-                        "TABLESAMPLE is not supported on branch \"%s\" for tracked table \"%s\"",
-                        rw_branch_name(w), rel);
-                return;
-            }
-            if (rel && catalog_find_view(w->s->cat, sch, rel))
-                continue; /* PostgreSQL refuses to sample a view: let it say so */
         }
         if (strcmp(key, "SelectStmt") == 0) {
             int before = w->nlocked;

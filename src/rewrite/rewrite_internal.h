@@ -37,6 +37,8 @@ typedef struct walker {
     unsigned flags;
     rw_result_t *out;
     int view_depth;       /* views whose definitions enclose this walk (0 = the client's text) */
+    const char *sample; /* the TABLESAMPLE clause of the table being read (range_sample) */
+    bool sample_used;   /* range_var moved it into the overlay */
     const char *view_ref; /* the "@ref" the enclosing view is read at: its tables are read
                              there too (NULL = the session's ref) */
 } walker_t;
@@ -52,9 +54,11 @@ const char *rw_branch_name(const walker_t *w);
 /* Record a replacement of [start, end) by text (taken over; NULL = OOM). */
 void rw_add_edit(walker_t *w, size_t start, size_t end, char *text);
 /* The overlay subquery of t at ref (NULL = the session's branch bid/base),
- * followed by " AS alias_for" when alias_for is non-NULL; malloc'd. */
+ * followed by " AS alias_for" when alias_for is non-NULL; malloc'd. sample:
+ * see overlay_sql. */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                      const char *alias_for, const overlay_pred_t *preds, int npreds);
+                      const char *alias_for, const overlay_pred_t *preds, int npreds,
+                      const char *sample);
 void rw_walk(walker_t *w, json_object *node);
 /* The text of [start, end) with the edits recorded inside it applied; those
  * edits are then dropped (so an enclosing replacement can take their place). */

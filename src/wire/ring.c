@@ -20,14 +20,7 @@
 static __thread struct io_uring ring;
 static __thread bool have_ring;
 static __thread ring_complete_t on_complete;
-static __thread long in_flight;        /* ops (not 0, not RING_OP_UV) without a completion yet */
-static __thread unsigned sends_queued; /* sends queued since the last io_uring_enter */
-
-/* Sends that go out during the enter complete there; waiting for one more
- * completion than them saves the enter that would only collect theirs (half
- * of them at 1 client). A send that cannot go out at once (full socket) may
- * take long: the wait for the others is capped at this. */
-#define SEND_WAIT_CAP_MS 1
+static __thread long in_flight; /* ops (not 0, not RING_OP_UV) without a completion yet */
 
 bool ring_init(unsigned entries, ring_complete_t complete, char *err, size_t errcap)
 {
@@ -66,8 +59,6 @@ struct io_uring_sqe *ring_sqe(void *obj, int op)
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)obj | (uint64_t)op);
     if (op != 0)
         in_flight++;
-    if (op == RING_OP_SEND)
-        sends_queued++;
     return sqe;
 }
 
@@ -85,10 +76,6 @@ static bool arm_uv_poll(uv_loop_t *loop)
 static void wait_events(int timeout)
 {
     int rc;
-    unsigned want = 1 + sends_queued;
-    if (sends_queued > 0 && (timeout < 0 || timeout > SEND_WAIT_CAP_MS))
-        timeout = SEND_WAIT_CAP_MS;
-    sends_queued = 0;
     if (timeout == 0) {
         rc = io_uring_submit_and_get_events(&ring);
     } else if (timeout < 0) {
@@ -97,7 +84,7 @@ static void wait_events(int timeout)
         struct io_uring_cqe *cqe;
         struct __kernel_timespec ts = {.tv_sec = timeout / 1000,
                                        .tv_nsec = (long long)(timeout % 1000) * 1000000};
-        rc = io_uring_submit_and_wait_timeout(&ring, &cqe, want, &ts, NULL);
+        rc = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, NULL);
     }
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
         log_error("io_uring_enter: %s", strerror(-rc));

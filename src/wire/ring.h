@@ -4,11 +4,11 @@
  * Socket reads and writes of streams (stream.c) go through the ring: every
  * send and the wait for the next completions of all the worker's sockets
  * take one io_uring_enter per loop turn, where epoll needs a read or write
- * call per socket plus epoll_wait (pgbench -S through the proxy: 2 enters
- * per transaction at 1 client instead of ~6 calls; at 16 clients the proxy's
- * CPU per transaction fell from ~22 to ~16 µs, docs/benchmarks.md). libuv
- * keeps the rest — accept, connect, timers, async wake-ups, closing handles —
- * and its epoll descriptor is itself polled through the ring.
+ * call per socket plus epoll_wait (pgbench -S through the proxy: ~1.3 enters
+ * per transaction at 4 clients instead of ~4.3 calls; at 16 clients the
+ * proxy's CPU per transaction fell from ~25 to ~17 µs, docs/benchmarks.md).
+ * libuv keeps the rest — accept, connect, timers, async wake-ups, closing
+ * handles — and its epoll descriptor is itself polled through the ring.
  *
  * One ring per worker thread; stream.c finds it with ring_current(). Where
  * io_uring is unavailable (old kernel, seccomp, io = libuv) there is none and

@@ -60,12 +60,17 @@ def _queries(px):
 
 def test_io_uring_is_the_default(env):
     px = _proxy(env, None, workers=2)
+    _queries(px)
     if _io_uring_allowed():
+        # each worker thread sets its ring up when it starts, which may be
+        # just after "listening on" (seen under ASan)
+        deadline = time.monotonic() + 10
+        while _ring_fds(px.proc.pid) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert _ring_fds(px.proc.pid) == 2, px.log_tail()
         assert "io_uring unavailable" not in px.log_text()
     else:
         assert "io_uring unavailable" in px.log_text()
-    _queries(px)
 
 
 def test_io_libuv_uses_no_ring(env):

@@ -247,10 +247,6 @@ static bool load_row(catalog_t *cat, const char *const *v)
             view->definition[--n] = '\0';
         return n > 0;
     }
-    if (strcmp(kind, "version") == 0) {
-        cat->schema_version = v[COL_A] ? strtoll(v[COL_A], NULL, 10) : 0;
-        return true;
-    }
     if (strcmp(kind, "as_of") == 0) {
         cat->read_only = true;
         return true;
@@ -273,6 +269,16 @@ static bool hash_row(XXH3_state_t *st, const char *const *v)
             return false;
     }
     return true;
+}
+
+int64_t catalog_schema_version(int nrows, int ncols, const char *const *values)
+{
+    for (int r = 0; ncols == SESSION_COLS && r < nrows; r++) {
+        const char *const *v = values + (size_t)r * SESSION_COLS;
+        if (v[COL_KIND] && strcmp(v[COL_KIND], "version") == 0 && v[COL_A])
+            return strtoll(v[COL_A], NULL, 10);
+    }
+    return 0;
 }
 
 bool catalog_load(catalog_t *cat, int nrows, int ncols, const char *const *values)

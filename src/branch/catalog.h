@@ -57,7 +57,6 @@ typedef struct catalog {
     int64_t branch_id; /* 0 = main */
     int64_t base_seq;
     int64_t version;  /* epoch.meta catalog_version */
-    int64_t schema_version; /* epoch.meta schema_version (migration 7; 0 = older) */
     bool read_only;   /* epoch.as_of is set: the session reads a ref, writes nothing */
     bool ddl_watched; /* DDL notifies epoch_catalog (epoch.watch_ddl(), migration 5) */
     char *branch_name;
@@ -89,6 +88,10 @@ static inline char catalog_col_identity(const catalog_table_t *t, int col)
 {
     return t->identity ? t->identity[col] : '\0';
 }
+
+/* The schema version the rows carry (kind 'version', migration 7); 0 when
+ * there is none (an older schema). */
+int64_t catalog_schema_version(int nrows, int ncols, const char *const *values);
 
 /* Fill cat from the result of `SELECT * FROM epoch._session(...)`: nrows rows
  * of 5 text columns (kind, a, b, c, d), values[row * 5 + col], NULL = SQL

@@ -560,9 +560,9 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
             overlay_pred_t preds[MAX_PREDS];
             int np = key_predicates(
                 w, t, has_alias ? rw_get_str(rw_get(rv, "alias"), "aliasname") : relname, preds);
-            rw_add_edit(w, start, end,
-                        rw_overlay_text(t, r, bid, base, has_alias ? NULL : relname, preds, np,
-                                        w->sample));
+            rw_add_edit(
+                w, start, end,
+                rw_overlay_text(t, r, bid, base, has_alias ? NULL : relname, preds, np, w->sample));
             w->sample_used = w->sample != NULL;
             for (int i = 0; i < np; i++) {
                 free(preds[i].v1);
@@ -701,13 +701,13 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
     w->nscope = saved;
 }
 
-/* A $n anywhere below node. */
-static bool has_param(json_object *node)
+/* A node of this type (e.g. "ParamRef": a $n) anywhere below node. */
+static bool has_node(json_object *node, const char *type)
 {
     if (json_object_is_type(node, json_type_array)) {
         size_t n = json_object_array_length(node);
         for (size_t i = 0; i < n; i++)
-            if (has_param(json_object_array_get_idx(node, i)))
+            if (has_node(json_object_array_get_idx(node, i), type))
                 return true;
         return false;
     }
@@ -715,7 +715,7 @@ static bool has_param(json_object *node)
         return false;
     json_object_object_foreach(node, key, val)
     {
-        if (strcmp(key, "ParamRef") == 0 || has_param(val))
+        if (strcmp(key, type) == 0 || has_node(val, type))
             return true;
     }
     return false;
@@ -821,9 +821,8 @@ static void range_sample(walker_t *w, json_object *rts)
     w->sample_used = outer_used;
     if (moved) {
         /* copied verbatim into every arm: nothing in it may need rewriting */
-        const char *args = json_object_to_json_string(rw_get(rts, "args"));
-        const char *seed = json_object_to_json_string(rw_get(rts, "repeatable"));
-        if ((args && strstr(args, "SubLink")) || (seed && strstr(seed, "SubLink")))
+        if (has_node(rw_get(rts, "args"), "SubLink") ||
+            has_node(rw_get(rts, "repeatable"), "SubLink"))
             rw_fail(w, "0A000", "Use constants or parameters in TABLESAMPLE on a branch.",
                     "a subquery in TABLESAMPLE is not supported on branch \"%s\"",
                     rw_branch_name(w));
@@ -929,7 +928,7 @@ void rw_walk(walker_t *w, json_object *node)
         if (strcmp(key, "sortClause") == 0 || strcmp(key, "distinctClause") == 0 ||
             strcmp(key, "typmods") == 0)
             note_positional(w, val);
-        if (strcmp(key, "groupClause") == 0 && has_param(val))
+        if (strcmp(key, "groupClause") == 0 && has_node(val, "ParamRef"))
             w->positional = true; /* GROUP BY age / $1 would not match age / $2 */
         if (strcmp(key, "ColumnRef") == 0) {
             column_ref(w, val);

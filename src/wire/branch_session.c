@@ -476,14 +476,7 @@ static void probe_cb(server_t *sv, void *arg, const internal_result_t *res)
     struct branch_state *br = c->br;
     internal_cb_t cb = br->after_probe;
     br->after_probe = NULL;
-    int64_t version = -1;
-    if (res->ok) {
-        /* the row comes first; catalog_load checks the rest */
-        version = 0;
-        if (res->ncols >= 2 && res->nrows > 0 && res->values[0] &&
-            strcmp(res->values[0], "version") == 0 && res->values[1])
-            version = strtoll(res->values[1], NULL, 10);
-    }
+    int64_t version = res->ok ? catalog_schema_version(res->nrows, res->ncols, res->values) : -1;
     if (version == MIGRATE_VERSION || (!res->ok && !schema_missing(res->sqlstate))) {
         br->migrated = res->ok;
         cb(sv, arg, res);

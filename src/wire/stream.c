@@ -229,34 +229,41 @@ static void ring_failed(stream_t *s, const char *why)
         s->ops->on_eof(s, why);
 }
 
+/* A submission slot for an op of s, counted in s->ring_ops; NULL (and the
+ * stream failed) if the ring is jammed. */
+static struct io_uring_sqe *stream_sqe(stream_t *s, int op)
+{
+    struct io_uring_sqe *sqe = ring_sqe(s, op);
+    if (!sqe) {
+        ring_failed(s, "io_uring submission queue full");
+        return NULL;
+    }
+    s->ring_ops++;
+    return sqe;
+}
+
 static void arm_recv(stream_t *s)
 {
     if (!s->landing && !(s->landing = malloc(READ_CHUNK))) {
         ring_failed(s, "out of memory");
         return;
     }
-    struct io_uring_sqe *sqe = ring_sqe(s, RING_OP_RECV);
-    if (!sqe) {
-        ring_failed(s, "io_uring submission queue full");
+    struct io_uring_sqe *sqe = stream_sqe(s, RING_OP_RECV);
+    if (!sqe)
         return;
-    }
     io_uring_prep_recv(sqe, stream_fd(s), s->landing, READ_CHUNK, 0);
     s->recv_armed = true;
-    s->ring_ops++;
 }
 
 static void arm_send(stream_t *s)
 {
-    struct io_uring_sqe *sqe = ring_sqe(s, RING_OP_SEND);
-    if (!sqe) {
-        ring_failed(s, "io_uring submission queue full");
+    struct io_uring_sqe *sqe = stream_sqe(s, RING_OP_SEND);
+    if (!sqe)
         return;
-    }
     /* MSG_WAITALL: short only on error */
     io_uring_prep_send(sqe, stream_fd(s), buf_head(&s->wflight), buf_avail(&s->wflight),
                        MSG_NOSIGNAL | MSG_WAITALL);
     s->writing = true;
-    s->ring_ops++;
 }
 
 /* Hand a completed recv's result to the owner. Errors are -errno, which
@@ -341,15 +348,10 @@ void stream_read_start(stream_t *s)
     s->reading = true;
     if (s->has_held) {
         /* deliver on the next loop turn, not inside the owner's call */
-        if (!s->deliver_armed) {
-            struct io_uring_sqe *sqe = ring_sqe(s, RING_OP_WAKE);
-            if (!sqe) {
-                ring_failed(s, "io_uring submission queue full");
-                return;
-            }
+        struct io_uring_sqe *sqe = s->deliver_armed ? NULL : stream_sqe(s, RING_OP_WAKE);
+        if (sqe) {
             io_uring_prep_nop(sqe);
             s->deliver_armed = true;
-            s->ring_ops++;
         }
     } else if (!s->recv_armed) {
         arm_recv(s);

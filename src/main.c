@@ -18,8 +18,8 @@
 
 #include "wire/cancel.h"
 #include "wire/config.h"
-#include "wire/conn.h"
-#include "wire/log.h"
+#include "common/log.h"
+#include "session/session.h"
 #include "wire/worker.h"
 
 static uv_signal_t sig_term, sig_int, sig_hup;
@@ -95,6 +95,7 @@ int main(int argc, char **argv)
     uv_signal_start(&sig_int, on_signal, SIGINT);
     uv_signal_start(&sig_hup, on_signal, SIGHUP);
 
+    session_install(); /* the branch layer's hooks, before any client arrives */
     int rc = 0;
     if (!workers_start(cfg, &worker_exit, err, sizeof err)) {
         log_error("%s", err);

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "rewrite/lexer.h"
+#include "common/lexer.h"
 
 #define BUCKETS 4096
 #define CHAIN 4

@@ -38,7 +38,7 @@
 #include <string.h>
 
 #include "rewrite/dml_internal.h"
-#include "rewrite/lexer.h"
+#include "common/lexer.h"
 
 bool dml_resolve_target(walker_t *w, json_object *body, const char *verb, target_t *tg)
 {

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "rewrite/dml_internal.h"
-#include "rewrite/overlay.h"
+#include "branch/overlay.h"
 
 void dml_duplicate_key_open(FILE *f, const catalog_table_t *t)
 {

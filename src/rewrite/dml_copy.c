@@ -11,8 +11,8 @@
 #include <stdlib.h>
 
 #include "rewrite/dml_internal.h"
-#include "rewrite/lexer.h"
-#include "rewrite/overlay.h"
+#include "common/lexer.h"
+#include "branch/overlay.h"
 
 void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int nstmts)
 {

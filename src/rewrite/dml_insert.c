@@ -18,8 +18,8 @@
 #include <strings.h>
 
 #include "rewrite/dml_internal.h"
-#include "rewrite/lexer.h"
-#include "rewrite/overlay.h"
+#include "common/lexer.h"
+#include "branch/overlay.h"
 
 /* Number of columns the source of an INSERT without a column list fills. */
 static int source_width(json_object *select, int ncols)

@@ -23,8 +23,8 @@
 #include <string.h>
 
 #include "rewrite/dml_internal.h"
-#include "rewrite/lexer.h"
-#include "rewrite/overlay.h"
+#include "common/lexer.h"
+#include "branch/overlay.h"
 
 /* pk columns of t as "q.col" joined by sep */
 static void key_cols(FILE *f, const catalog_table_t *t, const char *q, const char *prefix)

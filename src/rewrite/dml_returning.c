@@ -28,8 +28,8 @@
 #include <string.h>
 
 #include "rewrite/dml_internal.h"
-#include "rewrite/lexer.h"
-#include "rewrite/overlay.h"
+#include "common/lexer.h"
+#include "branch/overlay.h"
 
 /* RETURNING text with `*` and `x.*` expanded to the table's columns (the
  * delta has two more). Edits already recorded inside are applied. */

@@ -19,8 +19,8 @@
 #include <strings.h>
 
 #include "rewrite/dml_internal.h"
-#include "rewrite/lexer.h"
-#include "rewrite/overlay.h"
+#include "common/lexer.h"
+#include "branch/overlay.h"
 
 /* The item assigning column col (the last one wins), or -1. */
 static int item_for(const int *col_of, int nt, int col)

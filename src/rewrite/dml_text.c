@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "rewrite/dml_internal.h"
-#include "rewrite/overlay.h"
+#include "branch/overlay.h"
 
 /* An identifier quoted as SQL text; malloc'd, NULL if out of memory. */
 char *dml_quoted_ident(const char *name)

@@ -23,8 +23,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "rewrite/lexer.h"
-#include "rewrite/overlay.h"
+#include "common/lexer.h"
+#include "branch/overlay.h"
 #include "rewrite/rewrite_internal.h"
 
 /* ---- small helpers ---- */

@@ -8,7 +8,7 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
-#include "rewrite/overlay.h"
+#include "branch/overlay.h"
 #include "rewrite/rewrite.h"
 
 #define MAX_EDITS 256

@@ -16,9 +16,9 @@
 
 #include <openssl/rand.h>
 
-#include "wire/branch_session.h"
+#include "wire/hooks.h"
 #include "wire/cancel.h"
-#include "wire/log.h"
+#include "common/log.h"
 
 static const char *const client_state_names[] = {"startup", "auth", "login", "active", "closing"};
 static uint64_t next_client_id = 1; /* per process; only compared for equality */
@@ -127,8 +127,9 @@ static void client_maybe_free(client_t *c)
         return;
     list_remove(&c->node);
     startup_free(&c->startup);
-    session_free(c);
-    branch_free(c);
+    replay_free(c);
+    if (c->hook_state)
+        wire_hooks()->release(c);
     buf_free(&c->alt);
     if (c->scram)
         scram_server_free(c->scram);
@@ -387,7 +388,7 @@ static void handle_startup(client_t *c)
             client_fail(c, "08P01", err, NULL);
             return;
         }
-        if (!branch_startup(c, err, sizeof err)) {
+        if (!wire_hooks()->startup(c, err, sizeof err)) {
             client_fail(c, "3D000", err, NULL);
             return;
         }
@@ -496,7 +497,7 @@ static void auth_ok(client_t *c)
         c->scram = NULL;
     }
     c->pool = pool_get(c->w, c->startup.user, c->startup.database);
-    if (!c->pool || !session_init(c)) {
+    if (!c->pool || !replay_init(c)) {
         client_fail(c, "53200", "out of memory", NULL);
         return;
     }
@@ -630,24 +631,24 @@ static void process_messages(client_t *c)
             break;
         }
         server_t *sv = c->server;
-        if ((type == 'Q' || type == 'P') && c->state == CL_ACTIVE &&
-            !branch_untouched(c, p, (size_t)total)) {
+        if ((type == 'Q' || type == 'P' || (type == 'B' && c->hook_state)) &&
+            c->state == CL_ACTIVE && !wire_hooks()->untouched(c, p, (size_t)total)) {
             flush_span(c, &span, &span_len); /* the hook may write a replacement */
-            branch_hook_t h = branch_on_message(c, p, (size_t)total);
-            if (h == BRANCH_WAIT || c->state != CL_ACTIVE)
+            hook_verdict_t h = wire_hooks()->statement(c, p, (size_t)total);
+            if (h == HOOK_WAIT || c->state != CL_ACTIVE)
                 break;
-            if (h == BRANCH_DONE) {
+            if (h == HOOK_DONE) {
                 buf_consume(rb, (size_t)total);
                 continue;
             }
         }
-        if (c->br && (type == 'Q' || type == 'S' || type == 'F' || type == 'B' || type == 'E' ||
-                      type == 'C' || type == 'P'))
-            branch_note_client(c, p, (size_t)total);
+        if (c->hook_state && (type == 'Q' || type == 'S' || type == 'F' || type == 'B' ||
+                              type == 'E' || type == 'C' || type == 'P'))
+            wire_hooks()->forwarded(c, p, (size_t)total);
         bool renamed = false;
-        if (c->br && (type == 'B' || type == 'D')) {
+        if (c->hook_state && (type == 'B' || type == 'D')) {
             buf_reset(&c->alt);
-            renamed = branch_rename_unnamed(c, p, (size_t)total, &c->alt);
+            renamed = wire_hooks()->rename(c, p, (size_t)total, &c->alt);
         }
         switch (type) {
         case 'X':
@@ -662,7 +663,7 @@ static void process_messages(client_t *c)
             return;
         case 'Q':
             if (sv->pool && worker_config(c->w)->pool_mode == POOL_TRANSACTION)
-                session_note_query(c, p + 5, (size_t)total - 5);
+                replay_note_query(c, p + 5, (size_t)total - 5);
             /* fallthrough */
         case 'F':
             c->inflight++;
@@ -787,13 +788,13 @@ void client_server_ready(client_t *c)
         return;
     cancel_set_backend(c->cancel_pid, sv->be_pid, sv->be_key);
     if (c->state == CL_LOGIN) {
-        if (!c->login_checked && branch_wanted_at_login(c)) {
+        if (!c->login_checked && wire_hooks()->login_wanted(c)) {
             /* the branch asked for at startup must exist before the client
              * sees ReadyForQuery: a bad one fails the connection */
             c->login_checked = true;
             client_set_state(c, CL_ACTIVE);
             stream_read_start(&sv->st);
-            branch_check_login(c);
+            wire_hooks()->login_check(c);
             return;
         }
         client_login_finish(c);
@@ -838,7 +839,7 @@ void client_after_ready(client_t *c)
 {
     if (c->state != CL_ACTIVE || c->inflight > 0 || c->unsynced)
         return;
-    branch_after_ready(c);
+    wire_hooks()->after_ready(c);
     const config_t *cfg = worker_config(c->w);
     if (c->tx_status == 'I') {
         if (c->w->shutdown_mode == SHUTDOWN_DRAIN) {

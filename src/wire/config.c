@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wire/log.h"
+#include "common/log.h"
 #include "wire/tls.h"
 
 typedef enum { K_STR, K_INT, K_SIZE, K_SECONDS, K_ENUM } key_type_t;

@@ -8,7 +8,7 @@
  * A client and its server are linked both ways while a session (or, in
  * transaction pooling, a transaction) is being served. Everything here lives
  * on one loop and is touched by one thread only. client.c, server.c, pool.c
- * and session.c implement it; this header is private to src/wire.
+ * and replay.c implement it; this header is private to src/wire.
  */
 #ifndef EPOCH_WIRE_CONN_H
 #define EPOCH_WIRE_CONN_H
@@ -20,10 +20,12 @@
 #include <uv.h>
 
 #include "wire/auth.h"
-#include "wire/buf.h"
+#include "common/buf.h"
 #include "wire/config.h"
-#include "wire/list.h"
+#include "wire/conn_api.h"
+#include "common/list.h"
 #include "wire/proto.h"
+#include "wire/worker.h"
 #include "wire/stream.h"
 
 typedef struct worker worker_t;
@@ -51,11 +53,11 @@ typedef enum { TIMER_NONE, TIMER_LOGIN, TIMER_IDLE, TIMER_IDLE_IN_TX, TIMER_WAIT
 
 /* One SET the client made (or a startup parameter), replayed on a new server
  * in pooled modes. */
-typedef struct session_entry {
+typedef struct replay_entry {
     char *name;  /* lower-case GUC name */
     char *value; /* startup value, or NULL for a SET statement */
     char *stmt;  /* the statement to replay */
-} session_entry_t;
+} replay_entry_t;
 
 struct client {
     stream_t st;
@@ -84,13 +86,12 @@ struct client {
     int auth_step;     /* SCRAM: 0 = expecting the initial response */
     char *auth_secret; /* copy of the userlist entry for this login */
     /* session state replayed in pooled modes */
-    session_entry_t *session;
-    int n_session;
-    uint64_t session_version;
-    struct session_track *track; /* session.c: queries in flight, the open transaction's SETs */
-    /* branch (branch_session.c); NULL until the session uses one */
-    struct branch_state *br;
-    bool login_checked; /* the startup branch was checked */
+    replay_entry_t *replay;
+    int n_replay;
+    uint64_t replay_version;
+    struct replay_track *track; /* replay.c: queries in flight, the open transaction's SETs */
+    void *hook_state;           /* the session layer's (conn_api.h); NULL until it sets one */
+    bool login_checked;         /* the session's login check ran */
     /* timers */
     uv_timer_t timer;
     timer_kind_t timer_kind;
@@ -99,16 +100,6 @@ struct client {
 };
 
 typedef struct internal internal_t;
-typedef struct internal_result {
-    bool ok;
-    const char *sqlstate;    /* on error */
-    const char *message;     /* on error */
-    const char *command_tag; /* last CommandComplete */
-    int ncols, nrows;
-    const char *const *values; /* nrows * ncols, NULL for SQL NULL */
-} internal_result_t;
-/* Called once per internal statement, with results valid during the call. */
-typedef void (*internal_cb_t)(server_t *sv, void *arg, const internal_result_t *res);
 
 typedef struct server_param {
     char *name;
@@ -138,7 +129,7 @@ struct server {
     bool timer_closed;
     bool stream_closed;
     bool logged_in;
-    bool listening; /* LISTEN on the epoch catalog channel is in effect (branch_session.c) */
+    bool listening;     /* the session layer's LISTEN is in effect (server_set_listening) */
     bool counted_ready; /* pool->n_connecting no longer counts it */
     bool login_failed;
     char login_err[300];
@@ -173,10 +164,7 @@ struct worker {
     int n_clients;
     int n_servers;
     int listen_error; /* set if bind/listen failed */
-    uint64_t catalog_gen; /* epoch catalog change notifications seen by any server of this worker */
 };
-
-enum { SHUTDOWN_NONE = 0, SHUTDOWN_DRAIN = 1, SHUTDOWN_FAST = 2 };
 
 /* client.c */
 void client_accept(worker_t *w, uv_stream_t *listener);
@@ -184,13 +172,11 @@ void client_close(client_t *c, const char *why);
 /* Close once what is queued for the client has been written. */
 void client_close_after_flush(client_t *c, const char *why);
 /* Send a FATAL (or ERROR) ErrorResponse and close once it is written. */
-void client_fail(client_t *c, const char *sqlstate, const char *message, const char *hint);
 /* Continue processing buffered client messages (after a pause). */
 void client_resume(client_t *c);
 /* Server finished login (passthrough) or a pooled server was linked. */
 void client_server_ready(client_t *c);
 /* Login is complete (after the startup branch check): send ReadyForQuery. */
-void client_login_finish(client_t *c);
 /* The linked server went away with an error the client should see. */
 void client_server_lost(client_t *c, const char *sqlstate, const char *message);
 /* A ReadyForQuery for the client was forwarded; may release the server. */
@@ -206,10 +192,8 @@ void client_wait_timer(client_t *c, bool on);
 bool server_connect(worker_t *w, pool_t *pool, client_t *client)
     __attribute__((warn_unused_result));
 void server_close(server_t *sv, const char *why);
-/* Queue an internal statement; it runs when the server has no client request
- * in flight. The client's stream is paused meanwhile. false = out of memory. */
-bool server_internal(server_t *sv, const char *sql, internal_cb_t cb, void *arg)
-    __attribute__((warn_unused_result));
+/* Internal statements (server_internal, conn_api.h) are queued or running:
+ * the client's input waits. */
 bool server_internal_busy(const server_t *sv);
 /* Send the next queued internal statement if the server is free. */
 void server_internal_kick(server_t *sv);
@@ -235,22 +219,22 @@ void pool_cancel_wait(client_t *c);
 void pool_free_all(worker_t *w);
 void pool_close_idle(worker_t *w, double idle_timeout);
 
-/* session.c */
+/* replay.c */
 /* Record the startup parameters that must be re-applied on pooled servers. */
-bool session_init(client_t *c) __attribute__((warn_unused_result));
+bool replay_init(client_t *c) __attribute__((warn_unused_result));
 /* Inspect a simple Query the client sends (transaction pooling): remember
  * its SET/RESET statements until their transaction ends. */
-void session_note_query(client_t *c, const char *sql, size_t len);
+void replay_note_query(client_t *c, const char *sql, size_t len);
 /* Backend messages for a client with c->track, before they are forwarded:
  * CommandComplete (tag), ErrorResponse, ReadyForQuery (call before the
  * in-flight counts drop). */
-void session_command_done(client_t *c, const char *tag);
-void session_error(client_t *c);
-void session_ready(client_t *c, char tx_status);
+void replay_command_done(client_t *c, const char *tag);
+void replay_error(client_t *c);
+void replay_ready(client_t *c, char tx_status);
 /* SQL to bring a server to the client's session state; *sql = NULL if none
  * is needed, caller frees. false = out of memory. */
-bool session_sync_sql(client_t *c, server_t *sv, char **sql) __attribute__((warn_unused_result));
-void session_free(client_t *c);
+bool replay_sync_sql(client_t *c, server_t *sv, char **sql) __attribute__((warn_unused_result));
+void replay_free(client_t *c);
 
 /* worker.c */
 const config_t *worker_config(worker_t *w);

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "wire/cancel.h"
-#include "wire/log.h"
+#include "common/log.h"
 
 pool_t *pool_get(worker_t *w, const char *user, const char *database)
 {
@@ -77,7 +77,7 @@ static void link_client(client_t *c, server_t *sv)
     sv->client = c;
     sv->state = SV_ACTIVE;
     char *sql;
-    if (!session_sync_sql(c, sv, &sql)) {
+    if (!replay_sync_sql(c, sv, &sql)) {
         client_fail(c, "53200", "out of memory", NULL);
         return;
     }

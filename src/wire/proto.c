@@ -1,7 +1,6 @@
 /* proto — see proto.h. */
 #include "wire/proto.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,35 +184,36 @@ const char *proto_error_field(const char *body, size_t len, char code)
     return NULL;
 }
 
-bool proto_quote_literal(buf_t *b, const char *s)
+/* The NUL-terminated string at p within [p, end): its end, or NULL. */
+static const char *string_end(const char *p, const char *end)
 {
-    if (strchr(s, '\\') && !buf_append(b, "E", 1))
-        return false;
-    if (!buf_append(b, "'", 1))
-        return false;
-    for (const char *p = s; *p; p++) {
-        if ((*p == '\'' || *p == '\\') && !buf_append(b, p, 1))
-            return false;
-        if (!buf_append(b, p, 1))
-            return false;
-    }
-    return buf_append(b, "'", 1);
+    return p < end ? memchr(p, 0, (size_t)(end - p)) : NULL;
 }
 
-bool proto_quote_ident(buf_t *b, const char *s)
+bool proto_parse_decode(const char *msg, size_t total, proto_parse_msg_t *out)
 {
-    bool plain = s[0] && (islower((unsigned char)s[0]) || s[0] == '_');
-    for (const char *p = s; plain && *p; p++)
-        plain = islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_';
-    if (plain)
-        return buf_append(b, s, strlen(s));
-    if (!buf_append(b, "\"", 1))
+    const char *end = msg + total;
+    const char *name_end = total > 5 ? string_end(msg + 5, end) : NULL;
+    const char *query_end = name_end ? string_end(name_end + 1, end) : NULL;
+    if (!query_end)
         return false;
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' && !buf_append(b, p, 1))
-            return false;
-        if (!buf_append(b, p, 1))
-            return false;
-    }
-    return buf_append(b, "\"", 1);
+    *out = (proto_parse_msg_t){.name = msg + 5,
+                               .query = name_end + 1,
+                               .types = query_end + 1,
+                               .types_len = (size_t)(end - query_end - 1)};
+    return true;
+}
+
+bool proto_bind_decode(const char *msg, size_t total, proto_bind_msg_t *out)
+{
+    const char *end = msg + total;
+    const char *portal_end = total > 5 ? string_end(msg + 5, end) : NULL;
+    const char *stmt_end = portal_end ? string_end(portal_end + 1, end) : NULL;
+    if (!stmt_end)
+        return false;
+    *out = (proto_bind_msg_t){.portal = msg + 5,
+                              .statement = portal_end + 1,
+                              .rest = stmt_end + 1,
+                              .rest_len = (size_t)(end - stmt_end - 1)};
+    return true;
 }

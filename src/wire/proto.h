@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "wire/buf.h"
+#include "common/buf.h"
 
 #define PROTO_V3 196608u /* 3.0 */
 #define PROTO_SSL_REQUEST 80877103u
@@ -66,10 +66,25 @@ bool proto_query(buf_t *b, const char *sql) __attribute__((warn_unused_result));
  * severity) in an ErrorResponse/NoticeResponse body; NULL if absent. */
 const char *proto_error_field(const char *body, size_t len, char code);
 
-/* Append s to b as a SQL string literal ('...' with quotes doubled, E'' when
- * backslashes occur), the quote_literal of PostgreSQL. */
-bool proto_quote_literal(buf_t *b, const char *s) __attribute__((warn_unused_result));
-/* Append s as an identifier, quoted when needed (quote_ident). */
-bool proto_quote_ident(buf_t *b, const char *s) __attribute__((warn_unused_result));
+/* The fields of a Parse message (msg = the whole message, type byte first,
+ * total bytes), pointing into it. false when a string is not terminated. */
+typedef struct proto_parse_msg {
+    const char *name;  /* the statement's name ("" = unnamed) */
+    const char *query; /* the statement's text */
+    const char *types; /* Int16 count, then the Int32 type OIDs: the rest as it is */
+    size_t types_len;
+} proto_parse_msg_t;
+bool proto_parse_decode(const char *msg, size_t total, proto_parse_msg_t *out)
+    __attribute__((warn_unused_result));
+
+/* The fields of a Bind message, as proto_parse_decode. */
+typedef struct proto_bind_msg {
+    const char *portal;    /* "" = unnamed */
+    const char *statement; /* "" = unnamed */
+    const char *rest;      /* formats, parameters, result formats: as they are */
+    size_t rest_len;
+} proto_bind_msg_t;
+bool proto_bind_decode(const char *msg, size_t total, proto_bind_msg_t *out)
+    __attribute__((warn_unused_result));
 
 #endif

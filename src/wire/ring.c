@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "wire/log.h"
+#include "common/log.h"
 
 #define BATCH 64
 

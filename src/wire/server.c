@@ -14,8 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "wire/branch_session.h"
-#include "wire/log.h"
+#include "wire/hooks.h"
+#include "common/log.h"
 
 struct internal {
     internal_t *next;
@@ -761,7 +761,7 @@ static bool internal_message(server_t *sv, char type, const char *msg, size_t to
     case 'C':
         free(in->tag);
         in->tag = strndup(body, len);
-        branch_note_unlisten(sv, body, len);
+        wire_hooks()->command_done(sv, body, len);
         break;
     case 'E': {
         in->failed = true;
@@ -778,7 +778,7 @@ static bool internal_message(server_t *sv, char type, const char *msg, size_t to
             client_fail(c, "53200", "out of memory", NULL);
         break;
     case 'A':
-        if (branch_catalog_notification(sv, msg, total))
+        if (wire_hooks()->notification(sv, msg, total))
             break;
         if (c && c->state == CL_ACTIVE && !stream_write(&c->st, msg, total))
             client_fail(c, "53200", "out of memory", NULL);
@@ -850,7 +850,7 @@ static void server_on_read(stream_t *s)
             if (type == 'S')
                 note_param(sv, p + 5, total - 5);
             else if (type == 'A')
-                branch_catalog_notification(sv, p, total);
+                wire_hooks()->notification(sv, p, total);
             else if (type == 'E') {
                 server_close(sv, "error while idle");
                 return;
@@ -858,18 +858,18 @@ static void server_on_read(stream_t *s)
             buf_consume(rb, total);
             continue;
         }
-        if (type == 'A' && branch_catalog_notification(sv, p, total)) {
+        if (type == 'A' && wire_hooks()->notification(sv, p, total)) {
             forward_span(sv, &span, &span_len);
             buf_consume(rb, total);
             continue;
         }
-        if (c->br) {
-            /* branch sessions: plan-reuse replies dropped, write tags fixed */
+        if (c->hook_state) {
+            /* session state: its own replies dropped, tags and errors fixed */
             buf_t fixed = {0};
-            int act = branch_server_message(c, p, total, &fixed);
-            if (act) {
+            hook_reply_t act = wire_hooks()->reply(c, p, total, &fixed);
+            if (act != REPLY_FORWARD) {
                 forward_span(sv, &span, &span_len);
-                if (act == 2 && !stream_write(&c->st, fixed.data, fixed.len))
+                if (act == REPLY_REPLACE && !stream_write(&c->st, fixed.data, fixed.len))
                     client_fail(c, "53200", "out of memory", NULL);
                 buf_free(&fixed);
                 buf_consume(rb, total);
@@ -882,7 +882,7 @@ static void server_on_read(stream_t *s)
             sv->tx_status = len >= 5 ? p[5] : 'I';
             c->tx_status = sv->tx_status;
             if (c->track)
-                session_ready(c, sv->tx_status);
+                replay_ready(c, sv->tx_status);
             if (sv->inflight > 0)
                 sv->inflight--;
             if (c->inflight > 0)
@@ -896,12 +896,12 @@ static void server_on_read(stream_t *s)
         case 'C':
             /* the tag must be a string before session.c reads it */
             if (c->track && memchr(p + 5, 0, total - 5))
-                session_command_done(c, p + 5);
-            branch_note_unlisten(sv, p + 5, total - 5);
+                replay_command_done(c, p + 5);
+            wire_hooks()->command_done(sv, p + 5, total - 5);
             break;
         case 'E':
             if (c->track)
-                session_error(c);
+                replay_error(c);
             break;
         case 'G':
             c->in_copy_in = true;

@@ -13,7 +13,7 @@
 
 #include <openssl/err.h>
 
-#include "wire/log.h"
+#include "common/log.h"
 #include "wire/ring.h"
 #include "wire/tls.h"
 

@@ -16,7 +16,7 @@
 
 #include <openssl/ssl.h>
 
-#include "wire/buf.h"
+#include "common/buf.h"
 
 /* Stop reading the other side when this much output is queued here. */
 #define STREAM_HIGH_WATER (512 * 1024)

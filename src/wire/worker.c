@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 
 #include "wire/conn.h"
-#include "wire/log.h"
+#include "common/log.h"
 #include "wire/ring.h"
 
 static worker_t *workers;

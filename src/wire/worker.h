@@ -21,6 +21,8 @@ int workers_finished(void);
 int workers_count(void);
 /* Hand a new config snapshot to every worker. */
 void workers_reload(const config_t *cfg);
+enum { SHUTDOWN_NONE = 0, SHUTDOWN_DRAIN = 1, SHUTDOWN_FAST = 2 };
+
 /* SHUTDOWN_DRAIN (1) or SHUTDOWN_FAST (2). */
 void workers_shutdown(int mode);
 /* Join the threads and free everything (after all finished). */

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wire/buf.h"
+#include "common/buf.h"
 #include "wire/cancel.h"
 #include "wire/config.h"
 #include "wire/conn.h"
@@ -103,27 +103,6 @@ Test(proto, startup_rejects_bad_layouts)
     cr_assert(strstr(err, "replication"));
 }
 
-Test(proto, quote_literal_and_ident_are_safe)
-{
-    buf_t b = {0};
-    cr_assert(proto_quote_literal(&b, "x'; DROP TABLE t; --"));
-    cr_assert(buf_append(&b, "", 1));
-    cr_assert_str_eq(b.data, "'x''; DROP TABLE t; --'");
-    buf_reset(&b);
-    cr_assert(proto_quote_literal(&b, "a\\b"));
-    cr_assert(buf_append(&b, "", 1));
-    cr_assert_str_eq(b.data, "E'a\\\\b'");
-    buf_reset(&b);
-    cr_assert(proto_quote_ident(&b, "search_path"));
-    cr_assert(buf_append(&b, "", 1));
-    cr_assert_str_eq(b.data, "search_path");
-    buf_reset(&b);
-    cr_assert(proto_quote_ident(&b, "Odd\"Name"));
-    cr_assert(buf_append(&b, "", 1));
-    cr_assert_str_eq(b.data, "\"Odd\"\"Name\"");
-    buf_free(&b);
-}
-
 static char *write_conf(const char *text)
 {
     char *path = strdup("/tmp/epoch-test-conf-XXXXXX");
@@ -214,19 +193,19 @@ static void make_client(client_t *c, const char *const *kv, int n)
     size_t len = startup_body(body, kv, n);
     char err[200];
     cr_assert(startup_parse(&c->startup, PROTO_V3, body, len, err, sizeof err));
-    cr_assert(session_init(c));
+    cr_assert(replay_init(c));
 }
 
 static void free_client(client_t *c)
 {
-    session_free(c);
+    replay_free(c);
     startup_free(&c->startup);
 }
 
 static char *sync_sql(client_t *c, server_t *sv)
 {
     char *sql;
-    cr_assert(session_sync_sql(c, sv, &sql));
+    cr_assert(replay_sync_sql(c, sv, &sql));
     return sql;
 }
 
@@ -234,15 +213,15 @@ static char *sync_sql(client_t *c, server_t *sv)
  * anything else a CommandComplete tag; then ReadyForQuery with `status`. */
 static void exchange(client_t *c, const char *sql, const char *const *replies, int n, char status)
 {
-    session_note_query(c, sql, strlen(sql) + 1);
+    replay_note_query(c, sql, strlen(sql) + 1);
     c->inflight++;
     for (int i = 0; i < n; i++) {
         if (strcmp(replies[i], "E") == 0)
-            session_error(c);
+            replay_error(c);
         else
-            session_command_done(c, replies[i]);
+            replay_command_done(c, replies[i]);
     }
-    session_ready(c, status);
+    replay_ready(c, status);
     c->inflight--;
 }
 
@@ -260,8 +239,8 @@ static void in_tx(client_t *c, const char *sql, const char *tag, char status)
 
 static bool has_entry(const client_t *c, const char *stmt)
 {
-    for (int i = 0; i < c->n_session; i++)
-        if (c->session[i].stmt && strcmp(c->session[i].stmt, stmt) == 0)
+    for (int i = 0; i < c->n_replay; i++)
+        if (c->replay[i].stmt && strcmp(c->replay[i].stmt, stmt) == 0)
             return true;
     return false;
 }
@@ -385,7 +364,7 @@ Test(session, set_reset_and_reset_all_are_tracked)
     query(&c, "set statement_timeout to 1000", "SET");
     query(&c, "SET LOCAL work_mem = '1MB'", "SET"); /* transaction-scoped: ignored */
     query(&c, "SET search_path = b", "SET");
-    cr_assert_eq(c.n_session, 2);
+    cr_assert_eq(c.n_replay, 2);
     server_t other;
     memset(&other, 0, sizeof other);
     other.dirty_owner = 99; /* carries another client's settings */
@@ -396,16 +375,16 @@ Test(session, set_reset_and_reset_all_are_tracked)
     free(sql);
     cr_assert_eq(other.dirty_owner, 7);
     query(&c, "RESET statement_timeout", "RESET");
-    cr_assert_eq(c.n_session, 1);
+    cr_assert_eq(c.n_replay, 1);
     const char *err[] = {"E"};
     exchange(&c, "SET x.y = 1", err, 1, 'I'); /* failed: no CommandComplete */
-    cr_assert_eq(c.n_session, 1);
+    cr_assert_eq(c.n_replay, 1);
     query(&c, "SET TIME ZONE 'UTC'", "SET");
     query(&c, "SET timezone = 'Europe/Paris'", "SET"); /* the same setting */
-    cr_assert_eq(c.n_session, 2);
+    cr_assert_eq(c.n_replay, 2);
     cr_assert(has_entry(&c, "SET timezone = 'Europe/Paris'"));
     query(&c, "RESET ALL", "RESET");
-    cr_assert_eq(c.n_session, 0);
+    cr_assert_eq(c.n_replay, 0);
     free_client(&c);
 }
 
@@ -416,11 +395,11 @@ Test(session, set_in_a_multi_statement_query)
     make_client(&c, kv, 2);
     const char *tags[] = {"SELECT 1", "SET", "SELECT 1"};
     exchange(&c, "SELECT 1; SET search_path = app, public; SELECT 2", tags, 3, 'I');
-    cr_assert_eq(c.n_session, 1);
+    cr_assert_eq(c.n_replay, 1);
     cr_assert(has_entry(&c, "SET search_path = app, public"));
     const char *two[] = {"SET", "SET"};
     exchange(&c, "SET a.b = 1;;; SET c.d = 2;", two, 2, 'I');
-    cr_assert_eq(c.n_session, 3);
+    cr_assert_eq(c.n_replay, 3);
     free_client(&c);
 }
 
@@ -443,7 +422,7 @@ Test(session, statements_split_like_postgresql)
              "SELECT CASE WHEN true THEN 2 END; END; SET c.d = 2",
              fn, 2, 'I');
     cr_assert(has_entry(&c, "SET c.d = 2"));
-    cr_assert_eq(c.n_session, 2);
+    cr_assert_eq(c.n_replay, 2);
     free_client(&c);
 }
 
@@ -455,29 +434,29 @@ Test(session, set_counts_only_when_its_transaction_commits)
     /* explicit transaction, rolled back */
     in_tx(&c, "BEGIN", "BEGIN", 'T');
     in_tx(&c, "SET statement_timeout = '7s'", "SET", 'T');
-    cr_assert_eq(c.n_session, 0, "not before the transaction ends");
+    cr_assert_eq(c.n_replay, 0, "not before the transaction ends");
     in_tx(&c, "ROLLBACK", "ROLLBACK", 'I');
-    cr_assert_eq(c.n_session, 0);
+    cr_assert_eq(c.n_replay, 0);
     /* committed */
     in_tx(&c, "BEGIN", "BEGIN", 'T');
     in_tx(&c, "SET lock_timeout = '3s'", "SET", 'T');
     in_tx(&c, "COMMIT", "COMMIT", 'I');
-    cr_assert_eq(c.n_session, 1);
+    cr_assert_eq(c.n_replay, 1);
     /* failed, then COMMIT (which PostgreSQL answers with ROLLBACK) */
     in_tx(&c, "BEGIN", "BEGIN", 'T');
     in_tx(&c, "SET work_mem = '5MB'", "SET", 'T');
     const char *err[] = {"E"};
     exchange(&c, "SELECT 1/0", err, 1, 'E');
     in_tx(&c, "COMMIT", "ROLLBACK", 'I');
-    cr_assert_eq(c.n_session, 1);
+    cr_assert_eq(c.n_replay, 1);
     /* an error undoes the whole implicit transaction of a Query string ... */
     const char *set_err[] = {"SET", "E"};
     exchange(&c, "SET work_mem = '6MB'; SELECT 1/0", set_err, 2, 'I');
-    cr_assert_eq(c.n_session, 1);
+    cr_assert_eq(c.n_replay, 1);
     /* ... but not what a COMMIT in it already committed */
     const char *set_commit_err[] = {"SET", "COMMIT", "E"};
     exchange(&c, "SET work_mem = '7MB'; COMMIT; SELECT 1/0", set_commit_err, 3, 'I');
-    cr_assert_eq(c.n_session, 2);
+    cr_assert_eq(c.n_replay, 2);
     cr_assert(has_entry(&c, "SET work_mem = '7MB'"));
     free_client(&c);
 }
@@ -498,7 +477,7 @@ Test(session, savepoints)
     in_tx(&c, "SET a.c = 1", "SET", 'T');
     in_tx(&c, "RELEASE s2", "RELEASE", 'T'); /* a.c stays */
     in_tx(&c, "COMMIT", "COMMIT", 'I');
-    cr_assert_eq(c.n_session, 2);
+    cr_assert_eq(c.n_replay, 2);
     cr_assert(has_entry(&c, "SET a.a = 1"));
     cr_assert(has_entry(&c, "SET a.c = 1"));
     free_client(&c);
@@ -512,10 +491,10 @@ Test(session, role_survives_reset_all_but_not_discard_all)
     query(&c, "SET ROLE reader", "SET");
     query(&c, "SET work_mem = '5MB'", "SET");
     query(&c, "RESET ALL", "RESET");
-    cr_assert_eq(c.n_session, 1);
+    cr_assert_eq(c.n_replay, 1);
     cr_assert(has_entry(&c, "SET ROLE reader"));
     query(&c, "DISCARD ALL", "DISCARD ALL");
-    cr_assert_eq(c.n_session, 0);
+    cr_assert_eq(c.n_replay, 0);
     free_client(&c);
 }
 
@@ -525,27 +504,27 @@ Test(session, pipelined_queries_and_untracked_requests)
     const char *kv[] = {"user", "u"};
     make_client(&c, kv, 2);
     /* two Queries sent before the first answer */
-    session_note_query(&c, "SET a.b = 1", 12);
+    replay_note_query(&c, "SET a.b = 1", 12);
     c.inflight++;
-    session_note_query(&c, "SELECT 1", 9);
+    replay_note_query(&c, "SELECT 1", 9);
     c.inflight++;
-    session_command_done(&c, "SET");
-    session_ready(&c, 'I');
+    replay_command_done(&c, "SET");
+    replay_ready(&c, 'I');
     c.inflight--;
-    session_command_done(&c, "SELECT 1");
-    session_ready(&c, 'I');
+    replay_command_done(&c, "SELECT 1");
+    replay_ready(&c, 'I');
     c.inflight--;
-    cr_assert_eq(c.n_session, 1);
+    cr_assert_eq(c.n_replay, 1);
     /* an extended-protocol Sync in flight first: answers cannot be matched */
     c.inflight = 1;
-    session_note_query(&c, "SET c.d = 1", 12);
+    replay_note_query(&c, "SET c.d = 1", 12);
     c.inflight++;
-    session_ready(&c, 'I'); /* the Sync's */
+    replay_ready(&c, 'I'); /* the Sync's */
     c.inflight--;
-    session_command_done(&c, "SET");
-    session_ready(&c, 'I');
+    replay_command_done(&c, "SET");
+    replay_ready(&c, 'I');
     c.inflight--;
-    cr_assert_eq(c.n_session, 1, "not tracked rather than guessed");
+    cr_assert_eq(c.n_replay, 1, "not tracked rather than guessed");
     free_client(&c);
 }
 

@@ -1,6 +1,6 @@
 /* list — intrusive circular doubly-linked list (the kernel's, in small). */
-#ifndef EPOCH_WIRE_LIST_H
-#define EPOCH_WIRE_LIST_H
+#ifndef EPOCH_COMMON_LIST_H
+#define EPOCH_COMMON_LIST_H
 
 #include <stdbool.h>
 #include <stddef.h>

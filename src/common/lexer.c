@@ -4,7 +4,7 @@
  *
  * Must never: read past the terminating NUL, whatever the input.
  */
-#include "rewrite/lexer.h"
+#include "common/lexer.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -19,6 +19,11 @@ static bool ident_start(unsigned char c)
 static bool ident_char(unsigned char c)
 {
     return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
+}
+
+bool lex_ident_char(unsigned char c)
+{
+    return ident_char(c);
 }
 
 size_t lex_skip_blank(const char *sql, size_t pos)
@@ -106,6 +111,28 @@ size_t lex_name_end(const char *sql, size_t pos)
     }
 }
 
+/* The end of a string literal whose text starts at p (past the opening
+ * quote): past the closing quote, or at the NUL when unterminated. A doubled
+ * quote is a quote; with escapes (E'…', or standard_conforming_strings off)
+ * a backslash escapes the next character. */
+static size_t string_end(const char *sql, size_t p, bool escapes)
+{
+    while (sql[p]) {
+        if (escapes && sql[p] == '\\' && sql[p + 1]) {
+            p += 2;
+            continue;
+        }
+        if (sql[p] == '\'') {
+            if (sql[p + 1] != '\'')
+                return p + 1;
+            p += 2;
+            continue;
+        }
+        p++;
+    }
+    return p;
+}
+
 /* Skip a literal or quoted name starting at pos; returns its end, or pos. */
 static size_t skip_quoted(const char *sql, size_t pos)
 {
@@ -113,25 +140,8 @@ static size_t skip_quoted(const char *sql, size_t pos)
     if (c == '"')
         return ident_end(sql, pos);
     if (c == '\'' || ((c == 'E' || c == 'e') && sql[pos + 1] == '\'' &&
-                      (pos == 0 || !ident_char((unsigned char)sql[pos - 1])))) {
-        bool escapes = c != '\'';
-        size_t p = pos + (escapes ? 2 : 1);
-        while (sql[p]) {
-            if (escapes && sql[p] == '\\' && sql[p + 1]) {
-                p += 2;
-                continue;
-            }
-            if (sql[p] == '\'') {
-                if (sql[p + 1] == '\'') {
-                    p += 2;
-                    continue;
-                }
-                return p + 1;
-            }
-            p++;
-        }
-        return p;
-    }
+                      (pos == 0 || !ident_char((unsigned char)sql[pos - 1]))))
+        return string_end(sql, pos + (c == '\'' ? 1 : 2), c != '\'');
     if (c == '$' && (pos == 0 || !ident_char((unsigned char)sql[pos - 1]))) {
         size_t t = pos + 1;
         while (sql[t] && (isalnum((unsigned char)sql[t]) || sql[t] == '_'))
@@ -541,4 +551,76 @@ size_t lex_constant_end(const char *sql, size_t pos)
     if (isdigit((unsigned char)sql[p]) || (sql[p] == '.' && isdigit((unsigned char)sql[p + 1])))
         return number_end(sql, p);
     return pos;
+}
+
+size_t lex_token_end(const char *sql, size_t pos, bool std_strings, bool *word)
+{
+    unsigned char ch = (unsigned char)sql[pos];
+    *word = false;
+    if (!ch)
+        return pos;
+    if (ch == '\'')
+        return string_end(sql, pos + 1, !std_strings);
+    if (ch == '"') {
+        size_t e = ident_end(sql, pos);
+        return e != pos ? e : pos + strlen(sql + pos); /* unterminated: the rest */
+    }
+    size_t q = skip_quoted(sql, pos); /* E'…', $tag$…$tag$ */
+    if (q != pos)
+        return q;
+    size_t p = pos + 1;
+    if (ident_start(ch)) {
+        while (ident_char((unsigned char)sql[p]))
+            p++;
+        *word = true;
+    } else if (isdigit(ch)) {
+        while (isalnum((unsigned char)sql[p]) || sql[p] == '.' || sql[p] == '_')
+            p++;
+    }
+    return p;
+}
+
+/* The leading words of CREATE [OR REPLACE] FUNCTION|PROCEDURE, by initial. */
+static bool routine_lead(const char first[4])
+{
+    return first[0] == 'c' &&
+           (first[1] == 'f' || first[1] == 'p' ||
+            (first[1] == 'o' && first[2] == 'r' && (first[3] == 'f' || first[3] == 'p')));
+}
+
+size_t lex_statement_end(const char *sql, size_t pos, bool std_strings, size_t *stmt_end)
+{
+    char first[4] = {0}; /* initials of the first words if create/or/replace/function/procedure */
+    int nwords = 0, parens = 0, begins = 0;
+    size_t p = pos;
+    *stmt_end = pos;
+    while (sql[p = lex_skip_blank(sql, p)]) {
+        if (sql[p] == ';' && parens == 0 && begins == 0)
+            return p + 1;
+        bool word;
+        size_t t = lex_token_end(sql, p, std_strings, &word);
+        if (sql[p] == '(')
+            parens++;
+        else if (sql[p] == ')' && parens > 0)
+            parens--;
+        if (word) {
+            size_t n = t - p;
+            static const char *const lead[] = {"create", "or", "replace", "function", "procedure"};
+            for (int i = 0; nwords < 4 && i < 5; i++)
+                if (strlen(lead[i]) == n && strncasecmp(sql + p, lead[i], n) == 0)
+                    first[nwords] = lead[i][0];
+            nwords++;
+            if (routine_lead(first) && parens == 0) {
+                if (n == 5 && strncasecmp(sql + p, "begin", 5) == 0)
+                    begins++;
+                else if (n == 4 && strncasecmp(sql + p, "case", 4) == 0 && begins > 0)
+                    begins++;
+                else if (n == 3 && strncasecmp(sql + p, "end", 3) == 0 && begins > 0)
+                    begins--;
+            }
+        }
+        *stmt_end = t;
+        p = t;
+    }
+    return p;
 }

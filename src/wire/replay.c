@@ -1,5 +1,5 @@
 /*
- * session — the settings a client expects its session to carry, so a pooled
+ * replay — the settings a client expects its session to carry, so a pooled
  * server can be brought to them: the startup parameters (application_name,
  * client_encoding, options='-c x=y', ...) and, in transaction pooling, the
  * SET/RESET statements the client ran with the simple protocol.
@@ -28,7 +28,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "wire/log.h"
+#include "common/lexer.h"
+#include "common/log.h"
+#include "common/sqlbuf.h"
 
 /* Settings PostgreSQL reports with ParameterStatus: for these the server's
  * current value is known, so nothing is sent when it already matches. */
@@ -74,7 +76,7 @@ typedef struct stmt_list {
     size_t head, len, cap; /* items[head..len) are live */
 } stmt_list_t;
 
-struct session_track {
+struct replay_track {
     stmt_list_t queries; /* statements of the Query messages in flight */
     int n_queries;       /* STMT_END items in queries */
     stmt_list_t tx;      /* SET/RESET/DISCARD ALL and savepoints of the open transaction */
@@ -111,7 +113,7 @@ static bool is_resettable(const char *name)
 
 /* ---- session entries ---- */
 
-static void entry_free(session_entry_t *e)
+static void entry_free(replay_entry_t *e)
 {
     free(e->name);
     free(e->value);
@@ -121,11 +123,11 @@ static void entry_free(session_entry_t *e)
 static bool add_entry(client_t *c, const char *name, size_t nlen, const char *value,
                       const char *stmt)
 {
-    session_entry_t *grown = realloc(c->session, (size_t)(c->n_session + 1) * sizeof *grown);
+    replay_entry_t *grown = realloc(c->replay, (size_t)(c->n_replay + 1) * sizeof *grown);
     if (!grown)
         return false;
-    c->session = grown;
-    session_entry_t *e = &c->session[c->n_session];
+    c->replay = grown;
+    replay_entry_t *e = &c->replay[c->n_replay];
     e->name = strndup(name, nlen);
     e->value = value ? strdup(value) : NULL;
     e->stmt = stmt ? strdup(stmt) : NULL;
@@ -135,21 +137,39 @@ static bool add_entry(client_t *c, const char *name, size_t nlen, const char *va
     }
     for (char *p = e->name; *p; p++)
         *p = (char)tolower((unsigned char)*p);
-    c->n_session++;
-    c->session_version++;
+    c->n_replay++;
+    c->replay_version++;
     return true;
+}
+
+/* A setting's name as SET takes it: plain when it is a plain lower-case
+ * word (what a reader of the replayed SQL expects), quoted otherwise. */
+static void setting_name(sqlbuf_t *sb, const char *name)
+{
+    bool plain = islower((unsigned char)name[0]) || name[0] == '_';
+    for (const char *p = name; plain && *p; p++)
+        plain = islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_';
+    if (plain)
+        sqlbuf_puts(sb, name);
+    else
+        sqlbuf_ident(sb, name);
 }
 
 /* A startup parameter: SET name = 'value'. */
 static bool add_startup(client_t *c, const char *name, size_t nlen, const char *value)
 {
-    buf_t b = {0};
     char *n = strndup(name, nlen);
-    bool ok = n && buf_append(&b, "SET ", 4) && proto_quote_ident(&b, n) &&
-              buf_append(&b, " = ", 3) && proto_quote_literal(&b, value) && buf_append(&b, "", 1);
-    ok = ok && add_entry(c, name, nlen, value, b.data);
+    if (!n)
+        return false;
+    sqlbuf_t sb = {0};
+    SQLBUF_LIT(&sb, "SET ");
+    setting_name(&sb, n);
+    SQLBUF_LIT(&sb, " = ");
+    sqlbuf_literal(&sb, value);
     free(n);
-    buf_free(&b);
+    char *stmt = sqlbuf_take(&sb);
+    bool ok = stmt && add_entry(c, name, nlen, value, stmt);
+    free(stmt);
     return ok;
 }
 
@@ -199,7 +219,7 @@ static bool add_options(client_t *c, const char *options)
     return true;
 }
 
-bool session_init(client_t *c)
+bool replay_init(client_t *c)
 {
     size_t pos = 0;
     const char *name, *value;
@@ -275,156 +295,28 @@ static void stmt_list_pop(stmt_list_t *l)
         l->head = l->len = 0;
 }
 
-/* ---- splitting a Query string into statements ---- */
+/* ---- splitting a Query string into statements (common/lexer.c) ---- */
 
-static bool ident_start(unsigned char ch)
+/* The text is NUL-terminated at or after end: the lexer runs on it with p as
+ * its base, and positions are clamped to end. */
+static const char *skip_blank(const char *p, const char *end)
 {
-    return isalpha(ch) || ch == '_' || ch >= 0x80;
+    const char *q = p + lex_skip_blank(p, 0);
+    return q < end ? q : end;
+}
+
+static const char *statement_end(const char *p, const char *end, bool std_strings,
+                                 const char **stmt_end)
+{
+    size_t last;
+    const char *next = p + lex_statement_end(p, 0, std_strings, &last);
+    *stmt_end = p + last < end ? p + last : end;
+    return next < end ? next : end;
 }
 
 static bool ident_char(unsigned char ch)
 {
-    return isalnum(ch) || ch == '_' || ch == '$' || ch >= 0x80;
-}
-
-/* Skip white space and comments: -- to the end of the line, and nested C-style
- * block comments. */
-static const char *skip_blank(const char *p, const char *end)
-{
-    for (;;) {
-        while (p < end && isspace((unsigned char)*p))
-            p++;
-        if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
-            while (p < end && *p != '\n')
-                p++;
-        } else if (end - p >= 2 && p[0] == '/' && p[1] == '*') {
-            int depth = 0;
-            while (p < end) {
-                if (end - p >= 2 && p[0] == '/' && p[1] == '*') {
-                    depth++;
-                    p += 2;
-                } else if (end - p >= 2 && p[0] == '*' && p[1] == '/') {
-                    p += 2;
-                    if (--depth == 0)
-                        break;
-                } else {
-                    p++;
-                }
-            }
-        } else {
-            return p;
-        }
-    }
-}
-
-/* p at an opening quote: past the closing one. A doubled quote is the quote
- * itself; `backslash` also lets \ escape the next character. */
-static const char *skip_quoted(const char *p, const char *end, bool backslash)
-{
-    char q = *p++;
-    while (p < end) {
-        if (backslash && *p == '\\' && p + 1 < end) {
-            p += 2;
-        } else if (*p == q) {
-            if (p + 1 < end && p[1] == q)
-                p += 2;
-            else
-                return p + 1;
-        } else {
-            p++;
-        }
-    }
-    return end;
-}
-
-/* p at '$': past a dollar-quoted string ($tag$ ... $tag$), or past just the
- * '$' of a parameter like $1. */
-static const char *skip_dollar(const char *p, const char *end)
-{
-    const char *t = p + 1;
-    if (t < end && ident_start((unsigned char)*t))
-        while (t < end && ident_char((unsigned char)*t) && *t != '$')
-            t++;
-    if (t >= end || *t != '$')
-        return p + 1;
-    size_t taglen = (size_t)(t + 1 - p);
-    for (const char *s = t + 1; s + taglen <= end; s++)
-        if (*s == '$' && memcmp(s, p, taglen) == 0)
-            return s + taglen;
-    return end;
-}
-
-/* One token at p (not blank): its end. *word is set for an unquoted
- * identifier or keyword. */
-static const char *next_token(const char *p, const char *end, bool std_strings, bool *word)
-{
-    unsigned char ch = (unsigned char)*p;
-    *word = false;
-    if (ch == '\'')
-        return skip_quoted(p, end, !std_strings);
-    if (ch == '"')
-        return skip_quoted(p, end, false);
-    if (ch == '$')
-        return skip_dollar(p, end);
-    if ((ch == 'e' || ch == 'E') && p + 1 < end && p[1] == '\'')
-        return skip_quoted(p + 1, end, true); /* E'...': backslash escapes */
-    if (ident_start(ch)) {
-        while (p < end && ident_char((unsigned char)*p))
-            p++;
-        *word = true;
-        return p;
-    }
-    if (isdigit(ch)) {
-        while (p < end && (isalnum((unsigned char)*p) || *p == '.' || *p == '_'))
-            p++;
-        return p;
-    }
-    return p + 1;
-}
-
-/* The statement starting at p (not blank): sets *stmt_end after its last
- * token and returns where the next one may start (past its semicolon).
- * Semicolons inside parentheses and inside the BEGIN ... END body of CREATE
- * FUNCTION/PROCEDURE do not end a statement (psql's heuristic). */
-static const char *statement_end(const char *p, const char *end, bool std_strings,
-                                 const char **stmt_end)
-{
-    char first[4] = {0}; /* initials of the first words if create/or/replace/function/procedure */
-    int nwords = 0, parens = 0, begins = 0;
-    *stmt_end = p;
-    while ((p = skip_blank(p, end)) < end) {
-        if (*p == ';' && parens == 0 && begins == 0)
-            return p + 1;
-        bool word;
-        const char *t = next_token(p, end, std_strings, &word);
-        if (*p == '(')
-            parens++;
-        else if (*p == ')' && parens > 0)
-            parens--;
-        if (word) {
-            size_t n = (size_t)(t - p);
-            static const char *const lead[] = {"create", "or", "replace", "function", "procedure"};
-            for (int i = 0; nwords < 4 && i < 5; i++)
-                if (strlen(lead[i]) == n && strncasecmp(p, lead[i], n) == 0)
-                    first[nwords] = lead[i][0];
-            nwords++;
-            bool routine =
-                first[0] == 'c' &&
-                (first[1] == 'f' || first[1] == 'p' ||
-                 (first[1] == 'o' && first[2] == 'r' && (first[3] == 'f' || first[3] == 'p')));
-            if (routine && parens == 0) {
-                if (n == 5 && strncasecmp(p, "begin", 5) == 0)
-                    begins++;
-                else if (n == 4 && strncasecmp(p, "case", 4) == 0 && begins > 0)
-                    begins++;
-                else if (n == 3 && strncasecmp(p, "end", 3) == 0 && begins > 0)
-                    begins--;
-            }
-        }
-        *stmt_end = t;
-        p = t;
-    }
-    return end;
+    return lex_ident_char(ch);
 }
 
 /* ---- classifying statements ---- */
@@ -525,13 +417,13 @@ static stmt_kind_t classify(const char *p, const char *end, char **text)
 
 /* True when the CommandCompletes and ReadyForQuerys now arriving belong to
  * the Query messages in t->queries, in order. */
-static bool aligned(const client_t *c, const struct session_track *t)
+static bool aligned(const client_t *c, const struct replay_track *t)
 {
     return t->n_queries == c->inflight;
 }
 
 /* Split a Query string and queue its statements; false = out of memory. */
-static bool queue_query(struct session_track *t, const char *sql, const char *end, bool std_strings)
+static bool queue_query(struct replay_track *t, const char *sql, const char *end, bool std_strings)
 {
     const char *p = sql;
     while ((p = skip_blank(p, end)) < end) {
@@ -550,7 +442,7 @@ static bool queue_query(struct session_track *t, const char *sql, const char *en
     return stmt_list_push(&t->queries, STMT_END, NULL);
 }
 
-void session_note_query(client_t *c, const char *sql, size_t len)
+void replay_note_query(client_t *c, const char *sql, size_t len)
 {
     const char *end = memchr(sql, 0, len);
     if (!end)
@@ -560,7 +452,7 @@ void session_note_query(client_t *c, const char *sql, size_t len)
         if (!c->track)
             return; /* not tracked: its SETs stay on this server only */
     }
-    struct session_track *t = c->track;
+    struct replay_track *t = c->track;
     /* results of other requests come first: no telling which are whose */
     if (!aligned(c, t) || c->unsynced)
         return;
@@ -630,18 +522,18 @@ static bool apply(client_t *c, const stmt_t *s)
     /* drop earlier SET statements this one overrides; startup values stay
      * (RESET goes back to them) */
     int keep = 0;
-    for (int i = 0; i < c->n_session; i++) {
-        session_entry_t *e = &c->session[i];
+    for (int i = 0; i < c->n_replay; i++) {
+        replay_entry_t *e = &c->replay[i];
         bool drop =
             !e->value && (all ? s->kind == STMT_DISCARD_ALL || !survives_reset_all(e->name)
                               : strlen(e->name) == nlen && strncasecmp(e->name, name, nlen) == 0);
         if (drop)
             entry_free(e);
         else
-            c->session[keep++] = *e;
+            c->replay[keep++] = *e;
     }
-    c->n_session = keep;
-    c->session_version++;
+    c->n_replay = keep;
+    c->replay_version++;
     return s->kind != STMT_SET || add_entry(c, name, nlen, NULL, s->text);
 }
 
@@ -663,7 +555,7 @@ static void tx_commit(client_t *c)
     if (changed && c->server) {
         /* the statements ran on this server: it is at the new state */
         c->server->dirty_owner = c->id;
-        c->server->dirty_version = c->session_version;
+        c->server->dirty_version = c->replay_version;
     }
 }
 
@@ -726,9 +618,9 @@ static void stage(client_t *c, stmt_t *s, const char *tag)
     }
 }
 
-void session_command_done(client_t *c, const char *tag)
+void replay_command_done(client_t *c, const char *tag)
 {
-    struct session_track *t = c->track;
+    struct replay_track *t = c->track;
     if (!t)
         return;
     stmt_list_t *q = &t->queries;
@@ -749,9 +641,9 @@ void session_command_done(client_t *c, const char *tag)
         stmt_list_pop(q);
 }
 
-void session_error(client_t *c)
+void replay_error(client_t *c)
 {
-    struct session_track *t = c->track;
+    struct replay_track *t = c->track;
     if (!t)
         return;
     t->failed = true;
@@ -762,9 +654,9 @@ void session_error(client_t *c)
             stmt_list_pop(q);
 }
 
-void session_ready(client_t *c, char tx_status)
+void replay_ready(client_t *c, char tx_status)
 {
-    struct session_track *t = c->track;
+    struct replay_track *t = c->track;
     if (!t)
         return;
     stmt_list_t *q = &t->queries;
@@ -789,13 +681,13 @@ void session_ready(client_t *c, char tx_status)
     t->failed = false;
 }
 
-void session_free(client_t *c)
+void replay_free(client_t *c)
 {
-    for (int i = 0; i < c->n_session; i++)
-        entry_free(&c->session[i]);
-    free(c->session);
-    c->session = NULL;
-    c->n_session = 0;
+    for (int i = 0; i < c->n_replay; i++)
+        entry_free(&c->replay[i]);
+    free(c->replay);
+    c->replay = NULL;
+    c->n_replay = 0;
     if (c->track) {
         stmt_list_free(&c->track->queries);
         stmt_list_free(&c->track->tx);
@@ -809,16 +701,16 @@ void session_free(client_t *c)
 /* The startup value this client gave for a reported setting, or NULL. */
 static const char *startup_value(const client_t *c, const char *name)
 {
-    for (int i = 0; i < c->n_session; i++)
-        if (c->session[i].value && strcasecmp(c->session[i].name, name) == 0)
-            return c->session[i].value;
+    for (int i = 0; i < c->n_replay; i++)
+        if (c->replay[i].value && strcasecmp(c->replay[i].name, name) == 0)
+            return c->replay[i].value;
     return NULL;
 }
 
-bool session_sync_sql(client_t *c, server_t *sv, char **sql)
+bool replay_sync_sql(client_t *c, server_t *sv, char **sql)
 {
     *sql = NULL;
-    if (sv->dirty_owner == c->id && sv->dirty_version == c->session_version)
+    if (sv->dirty_owner == c->id && sv->dirty_version == c->replay_version)
         return true;
     /* Settings other than the reported ones cannot be seen on the server: one
      * that carries them for someone else (or for an older state of this
@@ -829,8 +721,8 @@ bool session_sync_sql(client_t *c, server_t *sv, char **sql)
     bool dirty = false;
     buf_t b = {0};
     bool ok = !reset || buf_append(&b, reset_sql, strlen(reset_sql));
-    for (int i = 0; ok && i < c->n_session; i++) {
-        session_entry_t *e = &c->session[i];
+    for (int i = 0; ok && i < c->n_replay; i++) {
+        replay_entry_t *e = &c->replay[i];
         if (e->value && is_reported(e->name)) {
             const char *cur = reset ? server_param_login(sv, e->name) : server_param(sv, e->name);
             if (cur && strcmp(cur, e->value) == 0)
@@ -856,7 +748,7 @@ bool session_sync_sql(client_t *c, server_t *sv, char **sql)
     }
     /* whatever unseen state was applied must be reset before another client gets it */
     sv->dirty_owner = dirty ? c->id : 0;
-    sv->dirty_version = c->session_version;
+    sv->dirty_version = c->replay_version;
     if (b.len <= 1)
         buf_free(&b);
     else

@@ -1,5 +1,5 @@
 /* buf — see buf.h. */
-#include "wire/buf.h"
+#include "common/buf.h"
 
 #include <stdlib.h>
 #include <string.h>

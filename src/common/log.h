@@ -3,8 +3,8 @@
  * stream, so lines from worker threads never interleave). Never pass
  * passwords or other secrets to these macros.
  */
-#ifndef EPOCH_WIRE_LOG_H
-#define EPOCH_WIRE_LOG_H
+#ifndef EPOCH_COMMON_LOG_H
+#define EPOCH_COMMON_LOG_H
 
 typedef enum { LOG_ERROR = 0, LOG_WARNING, LOG_INFO, LOG_DEBUG } log_level_t;
 

@@ -1,5 +1,5 @@
 /* log — see log.h. */
-#include "wire/log.h"
+#include "common/log.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>

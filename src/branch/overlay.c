@@ -27,7 +27,7 @@
  *
  * Must never: emit an unquoted name or value.
  */
-#include "rewrite/overlay.h"
+#include "branch/overlay.h"
 
 #include <string.h>
 

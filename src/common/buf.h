@@ -3,8 +3,8 @@
  * connection (no malloc per message: it only grows, and compacts in place).
  * OOM is reported by a false return so one connection fails, not the process.
  */
-#ifndef EPOCH_WIRE_BUF_H
-#define EPOCH_WIRE_BUF_H
+#ifndef EPOCH_COMMON_BUF_H
+#define EPOCH_COMMON_BUF_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,11 +1,13 @@
 /*
- * lexer — the few token-level facts the rewriter needs about the client's
- * text that the parse tree does not give: where a qualified name ends, what
- * keyword precedes a position, and a pass that skips literals and comments.
- * All positions are byte offsets into a NUL-terminated statement.
+ * lexer — the one SQL lexer: the token-level facts the rewriter needs about
+ * the client's text that the parse tree does not give (where a qualified
+ * name ends, what keyword precedes a position, a pass that skips literals
+ * and comments), and the splitting of a Query string into statements that
+ * the wire layer's settings replay needs without parsing.
+ * All positions are byte offsets into a NUL-terminated text.
  */
-#ifndef EPOCH_REWRITE_LEXER_H
-#define EPOCH_REWRITE_LEXER_H
+#ifndef EPOCH_COMMON_LEXER_H
+#define EPOCH_COMMON_LEXER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,5 +57,18 @@ int lex_max_param(const char *sql);
  * with first_param <= k < first_param + nlits becomes lits[k - first_param].
  * NULL if out of memory. */
 char *lex_fill(const char *tmpl, int first_param, char *const *lits, int nlits);
+
+/* A character that may continue an unquoted identifier. */
+bool lex_ident_char(unsigned char c);
+/* End of the token at pos (not blank; pos at the NUL gives pos): a literal
+ * (with std_strings false, backslashes escape in '…' too, as PostgreSQL
+ * reads them with standard_conforming_strings off), a quoted name, a dollar
+ * quote, a word (*word = true), a number, or one character. */
+size_t lex_token_end(const char *sql, size_t pos, bool std_strings, bool *word);
+/* The statement starting at pos (not blank): *stmt_end is set past its last
+ * token; returns where the next one may start (past its semicolon, or the
+ * NUL). Semicolons inside parentheses and inside the BEGIN … END body of
+ * CREATE FUNCTION/PROCEDURE do not end a statement (psql's heuristic). */
+size_t lex_statement_end(const char *sql, size_t pos, bool std_strings, size_t *stmt_end);
 
 #endif

@@ -290,7 +290,7 @@ static hook_verdict_t bind_statement(client_t *c, const char *msg, size_t total)
     return client_is_active(c) ? HOOK_WAIT : HOOK_DONE;
 }
 
-static hook_verdict_t statement(client_t *c, const char *msg, size_t total)
+static hook_verdict_t on_statement(client_t *c, const char *msg, size_t total)
 {
     if (msg[0] == 'B')
         return bind_statement(c, msg, total);
@@ -395,7 +395,7 @@ static const wire_hooks_t hooks = {
     .login_wanted = session_login_wanted,
     .login_check = session_login_check,
     .untouched = untouched,
-    .statement = statement,
+    .statement = on_statement,
     .forwarded = session_forwarded,
     .rename = redirect_statement,
     .reply = session_reply,

@@ -184,6 +184,12 @@ void client_after_ready(client_t *c);
 void client_set_state(client_t *c, client_state_t st);
 /* Start/stop the query_wait_timeout timer while queued for a pooled server. */
 void client_wait_timer(client_t *c, bool on);
+/* client_startup.c: the startup packet (CL_STARTUP) and userlist
+ * authentication messages (CL_AUTH). */
+void client_handle_startup(client_t *c);
+void client_handle_auth_message(client_t *c, const char *body, size_t len);
+/* Forward a CancelRequest for backend keys (pid, key) on a throwaway connection. */
+void client_forward_cancel(client_t *c, uint32_t pid, uint32_t key);
 
 /* server.c */
 /* Start a server connection. In passthrough mode (pool NULL) it is linked to
@@ -194,6 +200,25 @@ bool server_connect(worker_t *w, pool_t *pool, client_t *client)
 void server_close(server_t *sv, const char *why);
 /* Internal statements (server_internal, conn_api.h) are queued or running:
  * the client's input waits. */
+/* server.c, server_login.c, server_params.c, internal.c share these. */
+void server_set_state(server_t *sv, server_state_t st);
+/* Login never completed: tell whoever waits for this server, then close. */
+void server_login_failed(server_t *sv, const char *message);
+void server_connect_failed(server_t *sv, const char *why);
+/* The backend sslmode asked for TLS and it could not be had. */
+void server_tls_failed(server_t *sv, const char *why);
+void server_on_connect(stream_t *s, int status);
+/* The byte answering the SSLRequest: false = stop reading for now (closed, or waiting for it). */
+bool server_ssl_answer(server_t *sv);
+/* A backend message during the login. */
+void server_login_message(server_t *sv, char type, const char *msg, size_t total);
+/* A ParameterStatus body. */
+void server_note_param(server_t *sv, const char *body, size_t len);
+void server_snapshot_login_params(server_t *sv);
+/* One backend message while an internal statement runs. false = sv closed. */
+bool server_internal_message(server_t *sv, char type, const char *msg, size_t total);
+/* Free every queued internal statement (the server is closing). */
+void server_internal_drop_all(server_t *sv);
 bool server_internal_busy(const server_t *sv);
 /* Send the next queued internal statement if the server is free. */
 void server_internal_kick(server_t *sv);

@@ -4,6 +4,7 @@
  *
  * Must never: read past the terminating NUL, whatever the input.
  */
+#include "common/text.h"
 #include "common/lexer.h"
 
 #include <ctype.h>
@@ -65,7 +66,8 @@ static size_t ident_end(const char *sql, size_t pos)
             return pos;
         /* an optional UESCAPE 'c' belongs to the name */
         size_t u = lex_skip_blank(sql, q);
-        if (strncasecmp(sql + u, "uescape", 7) == 0 && !ident_char((unsigned char)sql[u + 7])) {
+        if (HAS_PREFIX_CI(sql + u, "uescape") &&
+            !ident_char((unsigned char)sql[u + LIT_LEN("uescape")])) {
             size_t lit = lex_skip_blank(sql, u + 7);
             if (sql[lit] == '\'' && sql[lit + 1] && sql[lit + 2] == '\'')
                 return lit + 3;
@@ -611,11 +613,11 @@ size_t lex_statement_end(const char *sql, size_t pos, bool std_strings, size_t *
                     first[nwords] = lead[i][0];
             nwords++;
             if (routine_lead(first) && parens == 0) {
-                if (n == 5 && strncasecmp(sql + p, "begin", 5) == 0)
+                if (WORD_IS_CI(sql + p, n, "begin"))
                     begins++;
-                else if (n == 4 && strncasecmp(sql + p, "case", 4) == 0 && begins > 0)
+                else if (WORD_IS_CI(sql + p, n, "case") && begins > 0)
                     begins++;
-                else if (n == 3 && strncasecmp(sql + p, "end", 3) == 0 && begins > 0)
+                else if (WORD_IS_CI(sql + p, n, "end") && begins > 0)
                     begins--;
             }
         }

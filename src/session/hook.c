@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/text.h"
 #include "common/lexer.h"
 #include "common/log.h"
 #include "common/sqlbuf.h"
@@ -47,9 +48,8 @@ static const char *statement_text(const char *msg, size_t total)
 static bool is_setting(const char *sql)
 {
     size_t p = lex_skip_blank(sql, 0), n = lex_name_end(sql, p) - p;
-    return (n == 3 && strncasecmp(sql + p, "set", 3) == 0) ||
-           (n == 5 && strncasecmp(sql + p, "reset", 5) == 0) ||
-           (n == 7 && strncasecmp(sql + p, "discard", 7) == 0);
+    return (WORD_IS_CI(sql + p, n, "set")) || (WORD_IS_CI(sql + p, n, "reset")) ||
+           (WORD_IS_CI(sql + p, n, "discard"));
 }
 
 /* The text may prepare, execute or drop a named statement (named.c). */
@@ -64,7 +64,7 @@ static bool binds_named(const char *msg, size_t total)
 {
     proto_bind_msg_t b;
     return proto_bind_decode(msg, total, &b) && b.statement[0] &&
-           strncmp(b.statement, "_epoch_", 7) != 0;
+           !HAS_PREFIX(b.statement, "_epoch_");
 }
 
 static bool untouched(const client_t *c, const char *msg, size_t total)

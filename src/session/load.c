@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "branch/migrate.h"
+#include "common/text.h"
 #include "common/log.h"
 #include "common/sqlbuf.h"
 
@@ -101,7 +102,7 @@ void session_warn_path(client_t *c, const char *first)
 static const char *first_schema(const catalog_t *cat)
 {
     for (int i = 0; i < cat->npath; i++)
-        if (strcmp(cat->path[i], "pg_catalog") != 0 && strncmp(cat->path[i], "pg_temp", 7) != 0)
+        if (strcmp(cat->path[i], "pg_catalog") != 0 && !HAS_PREFIX(cat->path[i], "pg_temp"))
             return cat->path[i];
     return NULL;
 }
@@ -257,8 +258,8 @@ void session_command_done(server_t *sv, const char *tag, size_t len)
 {
     if (!server_listening(sv))
         return;
-    if (!((len >= 9 && memcmp(tag, "UNLISTEN", 9) == 0) ||
-          (len >= 12 && memcmp(tag, "DISCARD ALL", 12) == 0)))
+    if (!((len >= sizeof "UNLISTEN" && memcmp(tag, "UNLISTEN", sizeof "UNLISTEN") == 0) ||
+          (len >= sizeof "DISCARD ALL" && memcmp(tag, "DISCARD ALL", sizeof "DISCARD ALL") == 0)))
         return;
     server_set_listening(sv, false);
     /* LISTEN again, with a reload, before the session's next statement */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
 #include "session/load.h"
 
 /* The startup parameters with the database's "@branch" cut off and
@@ -81,8 +82,7 @@ bool session_login_wanted(const client_t *c)
     size_t pos = 0;
     const char *name, *value;
     while (startup_next(client_startup(c), &pos, &name, &value))
-        if (strncmp(name, "epoch.", 6) == 0 ||
-            (strcmp(name, "options") == 0 && strstr(value, "epoch.")))
+        if (HAS_PREFIX(name, "epoch.") || (strcmp(name, "options") == 0 && strstr(value, "epoch.")))
             return true;
     return false;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/text.h"
 #include "common/lexer.h"
 #include "common/sqlbuf.h"
 #include "session/refuse.h"
@@ -253,7 +254,7 @@ bool named_redirect(session_state_t *ss, const char *msg, size_t total, buf_t *o
     } else {
         return false;
     }
-    if (!name[0] || strncmp(name, "_epoch_", 7) == 0)
+    if (!name[0] || HAS_PREFIX(name, "_epoch_"))
         return false; /* unnamed, or the proxy's own (plan_reuse.c) */
     char *refusal = named_stale(ss, name);
     return refusal &&

@@ -1,6 +1,8 @@
 /* refuse — see refuse.h. */
 #include "session/refuse.h"
 
+#include "common/text.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

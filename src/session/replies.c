@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
 #include "common/log.h"
 #include "session/named.h"
 #include "session/plan_reuse.h"
@@ -30,7 +31,7 @@ static const catalog_table_t *delta_table_at(const catalog_t *cat, const char *p
 /* The tracked table whose delta a field 'n' (table name) names, or NULL. */
 static const catalog_table_t *delta_table_named(const catalog_t *cat, const char *val)
 {
-    if (strncmp(val, "d_", 2) != 0)
+    if (!HAS_PREFIX(val, "d_"))
         return NULL;
     char quoted[64];
     snprintf(quoted, sizeof quoted, "\"%s\"", val);
@@ -43,18 +44,18 @@ static const catalog_table_t *delta_table_named(const catalog_t *cat, const char
  * (first) and the deleted flag (last). */
 static bool fix_failing_row(const char *val, const char *nul, buf_t *out, bool *ok)
 {
-    if (strncmp(val, "Failing row contains (", 22) != 0)
+    if (!HAS_PREFIX(val, "Failing row contains ("))
         return false;
     const char *first = val + 22, *digits = first;
     while (*digits >= '0' && *digits <= '9')
         digits++;
     size_t vl = (size_t)(nul - val);
     const char *tail = vl > 27 ? nul - 5 : NULL; /* ", f)." */
-    if (!(digits > first && strncmp(digits, ", ", 2) == 0 && tail &&
+    if (!(digits > first && HAS_PREFIX(digits, ", ") && tail &&
           (strcmp(tail, ", f).") == 0 || strcmp(tail, ", t).") == 0)))
         return false;
     *ok = buf_append(out, val, 22) && buf_append(out, digits + 2, (size_t)(tail - (digits + 2))) &&
-          buf_append(out, ").", 3);
+          BUF_LIT_NUL(out, ").");
     return true;
 }
 
@@ -76,7 +77,7 @@ static bool fix_text(const catalog_t *cat, const char *val, const char *nul, buf
             q++;
         }
     }
-    return ok && buf_append(out, "", 1);
+    return ok && BUF_LIT_NUL(out, "");
 }
 
 /* Errors raised on a branch's storage name the table the client wrote. A
@@ -139,7 +140,7 @@ static hook_reply_t fix_tag(session_state_t *ss, const char *msg, size_t total, 
         *fx = ss->fixes[--ss->nfix];
         const char *tag = msg + 5;
         size_t len = total - 5;
-        if (len < 10 || strncmp(tag, "INSERT 0 ", 9) != 0 || tag[len - 1] != '\0')
+        if (len < 10 || !HAS_PREFIX(tag, "INSERT 0 ") || tag[len - 1] != '\0')
             return REPLY_FORWARD;
         size_t start;
         if (!buf_msg_begin(out, 'C', &start) ||

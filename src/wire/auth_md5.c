@@ -11,6 +11,7 @@
  * PgBouncer userlists. MD5 comes from OpenSSL's EVP interface (the legacy
  * MD5() call is deprecated in OpenSSL 3).
  */
+#include "common/text.h"
 #include "wire/auth.h"
 
 #include <string.h>
@@ -109,7 +110,7 @@ secret_kind_t auth_secret_kind(const char *secret)
 
     if (!secret)
         return SECRET_PLAIN;
-    if (strncmp(secret, "md5", 3) == 0 && strlen(secret) == MD5_PASSWD_LEN &&
+    if (HAS_PREFIX(secret, "md5") && strlen(secret) == MD5_PASSWD_LEN &&
         strspn(secret + 3, "0123456789abcdef") == MD5_HEX_LEN)
         return SECRET_MD5;
     if (scram_secret_parse(secret, &scram)) {

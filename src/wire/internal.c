@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/text.h"
 #include "common/log.h"
 #include "wire/hooks.h"
 
@@ -112,7 +113,7 @@ static bool internal_add_cell(internal_t *in, const char *p, long len)
         return true;
     }
     in->offsets[in->n_offsets++] = (long)in->cells.len;
-    return buf_append(&in->cells, p, (size_t)len) && buf_append(&in->cells, "", 1);
+    return buf_append(&in->cells, p, (size_t)len) && BUF_LIT_NUL(&in->cells, "");
 }
 
 static void internal_finish(server_t *sv)

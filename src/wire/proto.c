@@ -1,4 +1,5 @@
 /* proto — see proto.h. */
+#include "common/text.h"
 #include "wire/proto.h"
 
 #include <stdio.h>
@@ -50,7 +51,7 @@ bool startup_parse(startup_t *st, uint32_t version, const char *body, size_t len
         else if (strcmp(name, "replication") == 0) {
             snprintf(err, errcap, "replication connections are not supported through epoch");
             goto fail;
-        } else if (strncmp(name, "_pq_.", 5) == 0) {
+        } else if (HAS_PREFIX(name, "_pq_.")) {
             char **grown = realloc(st->unknown_pq, (size_t)(st->n_unknown_pq + 1) * sizeof *grown);
             if (!grown) {
                 snprintf(err, errcap, "out of memory");

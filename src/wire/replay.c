@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/text.h"
 #include "common/lexer.h"
 #include "common/log.h"
 #include "common/sqlbuf.h"
@@ -197,9 +198,9 @@ static bool add_options(client_t *c, const char *options)
             expect_c = false;
         } else if (strcmp(tok, "-c") == 0) {
             expect_c = true;
-        } else if (strncmp(tok, "-c", 2) == 0) {
+        } else if (HAS_PREFIX(tok, "-c")) {
             kv = tok + 2;
-        } else if (strncmp(tok, "--", 2) == 0) {
+        } else if (HAS_PREFIX(tok, "--")) {
             kv = tok + 2;
         }
         if (kv) {
@@ -224,7 +225,7 @@ bool replay_init(client_t *c)
     size_t pos = 0;
     const char *name, *value;
     while (startup_next(&c->startup, &pos, &name, &value)) {
-        if (!strcmp(name, "user") || !strcmp(name, "database") || !strncmp(name, "_pq_.", 5))
+        if (!strcmp(name, "user") || !strcmp(name, "database") || HAS_PREFIX(name, "_pq_."))
             continue;
         bool ok = strcmp(name, "options") == 0 ? add_options(c, value)
                                                : add_startup(c, name, strlen(name), value);
@@ -348,7 +349,7 @@ static char *savepoint_name(const char *p, const char *end)
                 p++;
             ok = buf_append(&b, p, 1);
         }
-        if (ok && buf_append(&b, "", 1))
+        if (ok && BUF_LIT_NUL(&b, ""))
             return b.data;
         buf_free(&b);
         return NULL;
@@ -517,8 +518,8 @@ static bool apply(client_t *c, const stmt_t *s)
     size_t nlen = 0;
     if (s->kind == STMT_SET || s->kind == STMT_RESET)
         nlen = statement_name(s->text, &name);
-    bool all = s->kind == STMT_DISCARD_ALL ||
-               (s->kind == STMT_RESET && nlen == 3 && strncasecmp(name, "all", 3) == 0);
+    bool all =
+        s->kind == STMT_DISCARD_ALL || (s->kind == STMT_RESET && WORD_IS_CI(name, nlen, "all"));
     /* drop earlier SET statements this one overrides; startup values stay
      * (RESET goes back to them) */
     int keep = 0;
@@ -730,7 +731,7 @@ bool replay_sync_sql(client_t *c, server_t *sv, char **sql)
         } else {
             dirty = true;
         }
-        ok = buf_append(&b, e->stmt, strlen(e->stmt)) && buf_append(&b, ";", 1);
+        ok = buf_append(&b, e->stmt, strlen(e->stmt)) && BUF_LIT(&b, ";");
     }
     /* reported settings an earlier client brought away from the login value */
     for (int i = 0; ok && !reset && i < sv->n_params; i++) {
@@ -738,10 +739,9 @@ bool replay_sync_sql(client_t *c, server_t *sv, char **sql)
         if (!p->login_value || strcmp(p->value, p->login_value) == 0 || startup_value(c, p->name) ||
             !is_resettable(p->name))
             continue;
-        ok = buf_append(&b, "RESET ", 6) && buf_append(&b, p->name, strlen(p->name)) &&
-             buf_append(&b, ";", 1);
+        ok = BUF_LIT(&b, "RESET ") && buf_append(&b, p->name, strlen(p->name)) && BUF_LIT(&b, ";");
     }
-    ok = ok && buf_append(&b, "", 1);
+    ok = ok && BUF_LIT_NUL(&b, "");
     if (!ok) {
         buf_free(&b);
         return false;

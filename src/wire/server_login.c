@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/text.h"
 #include "common/log.h"
 #include "wire/auth.h"
 
@@ -24,7 +25,7 @@ static bool send_startup(server_t *sv)
         size_t pos = 0;
         const char *name, *value;
         while (ok && startup_next(st, &pos, &name, &value))
-            if (strncmp(name, "_pq_.", 5) != 0)
+            if (!HAS_PREFIX(name, "_pq_."))
                 ok = buf_put_str(&b, name) && buf_put_str(&b, value);
     } else {
         const char *user = cfg->server_user ? cfg->server_user : sv->pool->user;
@@ -201,7 +202,7 @@ static const char *pooled_auth(server_t *sv, uint32_t code, const char *data, si
         for (size_t p = 0; p < len && data[p];) {
             const char *mech = data + p;
             size_t ml = strnlen(mech, len - p);
-            if (ml == 13 && memcmp(mech, "SCRAM-SHA-256", 13) == 0)
+            if (ml == LIT_LEN("SCRAM-SHA-256") && HAS_PREFIX(mech, "SCRAM-SHA-256"))
                 found = true;
             p += ml + 1;
         }

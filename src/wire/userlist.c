@@ -13,6 +13,7 @@
  * typo cannot silently lock users out or let them in. Secrets are wiped
  * before their memory is freed. No global state.
  */
+#include "common/text.h"
 #include "wire/auth.h"
 
 #include <errno.h>
@@ -110,9 +111,9 @@ static void entry_wipe(userlist_entry_t *e)
  * password equal to the stored text. */
 static const char *check_secret(const char *secret)
 {
-    if (strncmp(secret, "SCRAM-SHA-256$", 14) == 0 && auth_secret_kind(secret) != SECRET_SCRAM)
+    if (HAS_PREFIX(secret, "SCRAM-SHA-256$") && auth_secret_kind(secret) != SECRET_SCRAM)
         return "invalid SCRAM-SHA-256 verifier";
-    if (strncmp(secret, "md5", 3) == 0 && strlen(secret) == 35 &&
+    if (HAS_PREFIX(secret, "md5") && strlen(secret) == 35 &&
         strspn(secret + 3, "0123456789abcdefABCDEF") == 32 &&
         auth_secret_kind(secret) != SECRET_MD5)
         return "md5 hash must be lowercase hex";

@@ -352,6 +352,77 @@ static void flush_span(client_t *c, const char **span, size_t *span_len)
     *span = NULL;
 }
 
+typedef enum {
+    GATE_PASS,  /* the message may go to the server now */
+    GATE_WAIT,  /* not now: stop reading, the message stays buffered */
+    GATE_LEAVE, /* the client was closed or queued for a server: return */
+} gate_t;
+
+/* May the message at the head of the client's buffer go to its server? */
+static gate_t gate(client_t *c, char type, const char **span, size_t *span_len)
+{
+    if (c->state == CL_LOGIN) {
+        /* passthrough login: only password messages, relayed as they are */
+        return c->server && !c->server->pool && type == 'p' ? GATE_PASS : GATE_WAIT;
+    }
+    if (!c->server) {
+        flush_span(c, span, span_len);
+        if (type == 'X')
+            client_close(c, "client terminated");
+        else if (!c->pool)
+            client_fail(c, "08006", "lost the PostgreSQL server connection", NULL);
+        else
+            pool_acquire(c); /* resumes us when a server is linked */
+        return GATE_LEAVE;
+    }
+    if (server_internal_busy(c->server))
+        return GATE_WAIT;
+    if (stream_pending(&c->server->st) > STREAM_HIGH_WATER) {
+        pause_for_backpressure(c);
+        return GATE_WAIT;
+    }
+    return GATE_PASS;
+}
+
+/* The bookkeeping of a message forwarded to sv: requests in flight, the
+ * extended protocol's Sync, COPY IN, the SETs transaction pooling replays.
+ * false = not a frontend message type. */
+static bool count_request(client_t *c, server_t *sv, const char *p, size_t total)
+{
+    switch (p[0]) {
+    case 'Q':
+        if (sv->pool && worker_config(c->w)->pool_mode == POOL_TRANSACTION)
+            replay_note_query(c, p + 5, total - 5);
+        /* fallthrough */
+    case 'F':
+        c->inflight++;
+        sv->inflight++;
+        return true;
+    case 'S':
+        c->inflight++;
+        sv->inflight++;
+        c->unsynced = false;
+        return true;
+    case 'P':
+    case 'B':
+    case 'D':
+    case 'E':
+    case 'C':
+        c->unsynced = true;
+        return true;
+    case 'c':
+    case 'f':
+        c->in_copy_in = false;
+        return true;
+    case 'H':
+    case 'd':
+    case 'p':
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Forward frontend messages while CL_ACTIVE (or relay login in passthrough). */
 static void process_messages(client_t *c)
 {
@@ -364,29 +435,11 @@ static void process_messages(client_t *c)
             break;
         const char *p = buf_head(rb);
         char type = p[0];
-        if (c->state == CL_LOGIN) {
-            /* passthrough login: only password messages, relayed as they are */
-            if (!c->server || c->server->pool || type != 'p')
-                break;
-        } else if (!c->server) {
-            if (type == 'X') {
-                flush_span(c, &span, &span_len);
-                client_close(c, "client terminated");
-                return;
-            }
-            if (!c->pool) {
-                client_fail(c, "08006", "lost the PostgreSQL server connection", NULL);
-                return;
-            }
-            flush_span(c, &span, &span_len);
-            pool_acquire(c); /* resumes us when a server is linked */
+        gate_t g = gate(c, type, &span, &span_len);
+        if (g == GATE_WAIT)
+            break;
+        if (g == GATE_LEAVE)
             return;
-        } else if (server_internal_busy(c->server)) {
-            break;
-        } else if (stream_pending(&c->server->st) > STREAM_HIGH_WATER) {
-            pause_for_backpressure(c);
-            break;
-        }
         server_t *sv = c->server;
         if ((type == 'Q' || type == 'P' || (type == 'B' && c->hook_state)) &&
             c->state == CL_ACTIVE && !wire_hooks()->untouched(c, p, (size_t)total)) {
@@ -407,52 +460,19 @@ static void process_messages(client_t *c)
             buf_reset(&c->alt);
             renamed = wire_hooks()->rename(c, p, (size_t)total, &c->alt);
         }
-        switch (type) {
-        case 'X':
+        if (type == 'X') {
             flush_span(c, &span, &span_len);
-            if (sv->pool) {
-                client_close(c, "client terminated");
-            } else {
-                if (stream_write(&sv->st, p, (size_t)total))
-                    stream_flush(&sv->st);
-                client_close(c, "client terminated");
-            }
+            if (!sv->pool && stream_write(&sv->st, p, (size_t)total))
+                stream_flush(&sv->st);
+            client_close(c, "client terminated");
             return;
-        case 'Q':
-            if (sv->pool && worker_config(c->w)->pool_mode == POOL_TRANSACTION)
-                replay_note_query(c, p + 5, (size_t)total - 5);
-            /* fallthrough */
-        case 'F':
-            c->inflight++;
-            sv->inflight++;
-            break;
-        case 'S':
-            c->inflight++;
-            sv->inflight++;
-            c->unsynced = false;
-            break;
-        case 'P':
-        case 'B':
-        case 'D':
-        case 'E':
-        case 'C':
-            c->unsynced = true;
-            break;
-        case 'c':
-        case 'f':
-            c->in_copy_in = false;
-            break;
-        case 'H':
-        case 'd':
-        case 'p':
-            break;
-        default: {
+        }
+        if (!count_request(c, sv, p, (size_t)total)) {
             char msg[80];
             snprintf(msg, sizeof msg, "invalid frontend message type %d", (unsigned char)type);
             flush_span(c, &span, &span_len);
             client_fail(c, "08P01", msg, NULL);
             return;
-        }
         }
         if (renamed) {
             flush_span(c, &span, &span_len);

@@ -181,6 +181,79 @@ static void forward_span(server_t *sv, const char **span, size_t *span_len)
     *span_len = 0;
 }
 
+/* A message for a server idle in its pool: only asynchronous ones may
+ * arrive. false = sv closed. */
+static bool idle_message(server_t *sv, const char *p, size_t total)
+{
+    switch (p[0]) {
+    case 'S':
+        server_note_param(sv, p + 5, total - 5);
+        return true;
+    case 'A':
+        wire_hooks()->notification(sv, p, total);
+        return true;
+    case 'E':
+        server_close(sv, "error while idle");
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* The session's reply hook (a client with session state): true when it
+ * dropped the message or sent its replacement. */
+static bool hooked_reply(server_t *sv, client_t *c, const char *p, size_t total, const char **span,
+                         size_t *span_len)
+{
+    buf_t fixed = {0};
+    hook_reply_t act = wire_hooks()->reply(c, p, total, &fixed);
+    if (act != REPLY_FORWARD) {
+        forward_span(sv, span, span_len);
+        if (act == REPLY_REPLACE && !stream_write(&c->st, fixed.data, fixed.len))
+            client_fail(c, "53200", "out of memory", NULL);
+    }
+    buf_free(&fixed);
+    return act != REPLY_FORWARD;
+}
+
+/* The bookkeeping of a reply forwarded to the linked client: transaction
+ * status, requests in flight, parameters, settings replay, COPY IN. true at
+ * ReadyForQuery. */
+static bool note_reply(server_t *sv, client_t *c, const char *p, size_t total)
+{
+    switch (p[0]) {
+    case 'Z':
+        sv->tx_status = total >= 6 ? p[5] : 'I';
+        c->tx_status = sv->tx_status;
+        if (c->track)
+            replay_ready(c, sv->tx_status);
+        if (sv->inflight > 0)
+            sv->inflight--;
+        if (c->inflight > 0)
+            c->inflight--;
+        c->in_copy_in = false;
+        return true;
+    case 'S':
+        server_note_param(sv, p + 5, total - 5);
+        return false;
+    case 'C':
+        /* the tag must be a string before replay.c reads it */
+        if (c->track && memchr(p + 5, 0, total - 5))
+            replay_command_done(c, p + 5);
+        wire_hooks()->command_done(sv, p + 5, total - 5);
+        return false;
+    case 'E':
+        if (c->track)
+            replay_error(c);
+        return false;
+    case 'G':
+        c->in_copy_in = true;
+        return false;
+    default:
+        return false;
+    }
+}
+
 static void server_on_read(stream_t *s)
 {
     server_t *sv = s->owner;
@@ -217,15 +290,8 @@ static void server_on_read(stream_t *s)
         }
         client_t *c = sv->client;
         if (!c) {
-            /* idle in the pool: only asynchronous messages may arrive */
-            if (type == 'S')
-                server_note_param(sv, p + 5, total - 5);
-            else if (type == 'A')
-                wire_hooks()->notification(sv, p, total);
-            else if (type == 'E') {
-                server_close(sv, "error while idle");
+            if (!idle_message(sv, p, total))
                 return;
-            }
             buf_consume(rb, total);
             continue;
         }
@@ -234,52 +300,11 @@ static void server_on_read(stream_t *s)
             buf_consume(rb, total);
             continue;
         }
-        if (c->hook_state) {
-            /* session state: its own replies dropped, tags and errors fixed */
-            buf_t fixed = {0};
-            hook_reply_t act = wire_hooks()->reply(c, p, total, &fixed);
-            if (act != REPLY_FORWARD) {
-                forward_span(sv, &span, &span_len);
-                if (act == REPLY_REPLACE && !stream_write(&c->st, fixed.data, fixed.len))
-                    client_fail(c, "53200", "out of memory", NULL);
-                buf_free(&fixed);
-                buf_consume(rb, total);
-                continue;
-            }
-            buf_free(&fixed);
+        if (c->hook_state && hooked_reply(sv, c, p, total, &span, &span_len)) {
+            buf_consume(rb, total);
+            continue;
         }
-        switch (type) {
-        case 'Z':
-            sv->tx_status = len >= 5 ? p[5] : 'I';
-            c->tx_status = sv->tx_status;
-            if (c->track)
-                replay_ready(c, sv->tx_status);
-            if (sv->inflight > 0)
-                sv->inflight--;
-            if (c->inflight > 0)
-                c->inflight--;
-            c->in_copy_in = false;
-            ready = true;
-            break;
-        case 'S':
-            server_note_param(sv, p + 5, total - 5);
-            break;
-        case 'C':
-            /* the tag must be a string before session.c reads it */
-            if (c->track && memchr(p + 5, 0, total - 5))
-                replay_command_done(c, p + 5);
-            wire_hooks()->command_done(sv, p + 5, total - 5);
-            break;
-        case 'E':
-            if (c->track)
-                replay_error(c);
-            break;
-        case 'G':
-            c->in_copy_in = true;
-            break;
-        default:
-            break;
-        }
+        ready |= note_reply(sv, c, p, total);
         if (span && span + span_len == p) {
             span_len += total;
         } else {

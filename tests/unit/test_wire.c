@@ -543,3 +543,28 @@ Test(session, committed_set_marks_the_server)
     c.server = NULL;
     free_client(&c);
 }
+
+Test(proto, parse_and_bind_decoders_check_every_string)
+{
+    /* P: "s1\0SELECT $1\0" + int16 1 + int32 23 */
+    const char parse[] = "P\0\0\0\x16s1\0SELECT $1\0\0\x01\0\0\0\x17";
+    size_t total = sizeof parse - 1;
+    proto_parse_msg_t p;
+    cr_assert(proto_parse_decode(parse, total, &p));
+    cr_assert_str_eq(p.name, "s1");
+    cr_assert_str_eq(p.query, "SELECT $1");
+    cr_assert_eq(p.types_len, 6);
+    cr_assert_eq(rd_u16(p.types), 1);
+    /* cut anywhere inside the two strings: refused, never read past the end */
+    for (size_t cut = 5; cut < 5 + 3 + 10; cut++)
+        cr_assert_not(proto_parse_decode(parse, cut, &p), "cut at %zu", cut);
+
+    const char bind[] = "B\0\0\0\x14portal\0s1\0\0\0\0\0\0\0";
+    proto_bind_msg_t b;
+    cr_assert(proto_bind_decode(bind, sizeof bind - 1, &b));
+    cr_assert_str_eq(b.portal, "portal");
+    cr_assert_str_eq(b.statement, "s1");
+    cr_assert_eq(b.rest_len, 6);
+    for (size_t cut = 5; cut < 5 + 7 + 3; cut++)
+        cr_assert_not(proto_bind_decode(bind, cut, &b), "cut at %zu", cut);
+}

@@ -30,6 +30,11 @@ const char *migrate_sql(void);
  * under 'functions_hash'. */
 int64_t migrate_functions_hash(void);
 
+/* The dollar-quote tags the block uses: no embedded SQL file may contain
+ * them (checked by the unit tests). */
+#define MIGRATE_NTAGS 3
+extern const char *const migrate_reserved_tags[MIGRATE_NTAGS];
+
 /* Whether `stored` (the text of epoch.meta's 'functions_hash', NULL when the
  * database has none) is this proxy's functions hash. */
 bool migrate_functions_current(const char *stored);

@@ -18,6 +18,7 @@
 
 #include "branch/catalog.h"
 #include "branch/migrate.h"
+#include "branch/migrate_steps.h"
 
 static int count(const char *hay, const char *needle)
 {
@@ -110,4 +111,17 @@ Test(migrate, functions_hash_text_must_match_exactly)
     cr_expect_not(migrate_functions_current(""));
     strcat(current, "x");
     cr_expect_not(migrate_functions_current(current));
+}
+
+Test(migrate, no_sql_file_contains_the_block_tags)
+{
+    for (int t = 0; t < MIGRATE_NTAGS; t++) {
+        for (int i = 0; i < MIGRATE_VERSION; i++)
+            cr_expect_null(strstr(migrate_schema_steps[i], migrate_reserved_tags[t]),
+                           "schema step %d contains %s", i + 1, migrate_reserved_tags[t]);
+        for (int i = 0; i < MIGRATE_NFUNCTIONS; i++)
+            cr_expect_null(strstr(migrate_functions_files[i], migrate_reserved_tags[t]),
+                           "functions/%s contains %s", migrate_functions_names[i],
+                           migrate_reserved_tags[t]);
+    }
 }

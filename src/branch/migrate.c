@@ -24,8 +24,8 @@
 
 /* Every step, and the functions, run as a nested DO block: to the outer
  * block each is one string token, so a run that applies nothing (the common
- * case: a session's first epoch statement on main) parses none of them (1.3
- * ms -> ~0.3 ms warm, see docs/architecture.md). No SQL file may contain the
+ * case: a session's first epoch statement on main) parses none of them
+ * (warm: 1.3 ms for the old flat block, 0.9 ms). No SQL file may contain the
  * tags (tests/unit/test_migrate.c). */
 #define OUTER_TAG "$epoch_migrate$"
 #define STEP_TAG "$epoch_step$"

@@ -8,6 +8,8 @@
  */
 #include "branch/catalog.h"
 
+#include "branch/migrate.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -275,8 +277,14 @@ int64_t catalog_schema_version(int nrows, int ncols, const char *const *values)
 {
     for (int r = 0; ncols == SESSION_COLS && r < nrows; r++) {
         const char *const *v = values + (size_t)r * SESSION_COLS;
-        if (v[COL_KIND] && strcmp(v[COL_KIND], "version") == 0 && v[COL_A])
-            return strtoll(v[COL_A], NULL, 10);
+        if (!v[COL_KIND] || strcmp(v[COL_KIND], "version") != 0 || !v[COL_A])
+            continue;
+        int64_t version = strtoll(v[COL_A], NULL, 10);
+        /* the functions of another build (or of none: a schema made before
+         * functions/): one step to apply, the block re-applies them */
+        if (version == MIGRATE_VERSION && !migrate_functions_current(v[COL_B]))
+            return MIGRATE_VERSION - 1;
+        return version;
     }
     return 0;
 }

@@ -3,9 +3,9 @@
  * metadata: its branch (id, base point), its search path, and the tracked
  * tables with their columns and primary keys.
  *
- * Loaded from the rows of epoch._session(branch) (see sql/001_catalog.sql,
- * sql/002_generated_columns.sql, sql/004_views.sql: the views that read a
- * tracked table, directly or through other views);
+ * Loaded from the rows of epoch._session_current() (see
+ * sql/functions/session.sql, which lists each kind of row: tables, columns,
+ * the views that read a tracked table, directly or through other views);
  * immutable afterwards, so the rewriter can read it without locks. The
  * caller owns a catalog_t and frees it with catalog_free.
  */
@@ -89,8 +89,12 @@ static inline char catalog_col_identity(const catalog_table_t *t, int col)
     return t->identity ? t->identity[col] : '\0';
 }
 
-/* The schema version the rows carry (kind 'version', migration 7); 0 when
- * there is none (an older schema). */
+/* The schema version the rows carry (kind 'version': a = schema version,
+ * b = functions hash), as this proxy counts it: a schema at MIGRATE_VERSION
+ * whose functions hash is not this proxy's counts as MIGRATE_VERSION - 1 (the
+ * migration block must run: it re-applies the functions); 0 when there is
+ * no such row (a schema older than step 7). The login probe runs the block
+ * unless this equals MIGRATE_VERSION. */
 int64_t catalog_schema_version(int nrows, int ncols, const char *const *values);
 
 /* Fill cat from the result of `SELECT * FROM epoch._session(...)`: nrows rows

@@ -38,8 +38,8 @@ REPO = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PSQL = str(PG_BIN / "psql")
 PGBENCH = str(PG_BIN / "pgbench")
-# the epoch schema version this proxy migrates to: one step per migration file
-SCHEMA_VERSION = len(list((REPO / "src" / "branch" / "sql").glob("[0-9][0-9][0-9]_*.sql")))
+# the epoch schema version this proxy migrates to: one step per schema file
+SCHEMA_VERSION = len(list((REPO / "src" / "branch" / "sql" / "schema").glob("[0-9][0-9][0-9]_*.sql")))
 
 ADMIN_USER = "epoch_admin"  # superuser; trust over the unix socket only
 DEFAULT_USER = "epoch"  # scram-sha-256 role owning DEFAULT_DB

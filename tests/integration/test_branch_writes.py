@@ -2465,11 +2465,9 @@ def test_generated_columns_after_upgrade_from_schema_1(env):
     env.pg.sql(GENERATED_SCHEMA, db=db, as_role=harness.DEFAULT_USER)
     direct = env.closing(env.pg.connect(dbname=db))
     direct.autocommit = True
-    sql001 = (harness.REPO / "src" / "branch" / "sql" / "001_catalog.sql").read_text()
+    schema_v1 = harness.REPO / "tests" / "integration" / "fixtures" / "epoch_schema_v1.sql"
     with direct.cursor() as cur:  # what migrate.c ran when it had one step
-        cur.execute("DO $epoch_migrate$\nBEGIN\n" + sql001 +
-                    "\nUPDATE epoch.meta SET value = 1 WHERE key = 'schema_version';\nEND\n"
-                    "$epoch_migrate$")
+        cur.execute(schema_v1.read_text())
         cur.execute("SELECT epoch.track('gen'), epoch.track('ga'), epoch.branch_create('writes')")
     assert _fetch(direct, "SELECT count(*) FROM epoch._session('main') WHERE kind = 'attr'") \
         == [(0,)]

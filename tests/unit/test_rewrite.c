@@ -2243,13 +2243,15 @@ Test(rewrite, catalog_load_reads_identity_and_generated_columns)
 Test(rewrite, catalog_load_reads_the_schema_version)
 {
     static const char *const rows[][5] = {
-        {"version", "7", NULL, NULL, NULL},
+        {"version", "5", NULL, NULL, NULL},
         {"branch", "1", "b", "0", "0"},
     };
     catalog_t c;
     cr_assert(catalog_load(&c, 2, 5, &rows[0][0])); /* the row does not disturb the load */
     catalog_free(&c);
-    cr_expect_eq(catalog_schema_version(2, 5, &rows[0][0]), 7);
+    /* an older version (the functions hash matters only at the current one:
+     * tests/unit/test_migrate.c) */
+    cr_expect_eq(catalog_schema_version(2, 5, &rows[0][0]), 5);
     /* no row (a schema before migration 7): 0 */
     cr_expect_eq(catalog_schema_version(1, 5, &rows[1][0]), 0);
 }

@@ -1,17 +1,22 @@
--- Migration 4: views over tracked tables read the branch's rows.
--- Runs inside the DO block of migrate.c after migration 3.
+-- functions/session.sql: what the proxy loads for a session (its catalog).
 --
--- * epoch._session also reports the views whose definition reads a tracked
---   table, directly or through other views (rows of kind 'view': a = flags,
---   'b' for security_barrier; b, c = schema and name; d = the definition,
---   every name outside pg_catalog schema-qualified). On a branch the proxy
---   replaces a reference to such a view with its definition, rewritten for
---   the branch. Views that read no tracked table are not listed (they read
---   the same rows everywhere); materialized views are never listed (they
---   hold main's rows as of their last refresh). Older proxies ignore kinds
---   they do not know.
--- * 'rel' rows now also name the relations on the path that share a listed
---   view's name, so a view is shadowed the way a tracked table is.
+-- Repeatable: the current definition of each function, exactly one each. The
+-- migration DO block (src/branch/migrate.c) re-applies every file of
+-- functions/ whole, after the numbered schema steps, whenever their hash differs
+-- from the one stored in epoch.meta ('functions_hash'). Edit in place; a change of
+-- signature or of a view's columns also needs a DROP in a new schema/NNN_*.sql.
+--
+-- epoch._session_current() returns one row per fact, kind saying which (the
+-- proxy's src/branch/catalog.c reads them; older proxies ignore kinds they do
+-- not know):
+--   version    a = schema version, b = functions hash (epoch.meta): the login
+--              probe runs the migration block only when either differs from
+--              the proxy's
+--   branch, path, rel, table, column, default, attr, view: see epoch._session
+--   as_of      b = the ref of a read-only time-travel session
+--   ddl_watch  a = number of enabled DDL event triggers (epoch.watch_ddl())
+--   unique     a = table id, b = index name, c = one of its columns (plain
+--              unique indexes other than the primary key)
 
 -- The definition of a view with every name that is not in pg_catalog
 -- qualified (pg_get_viewdef qualifies what is not visible on the search
@@ -82,8 +87,7 @@ BEGIN
                              AND a.attnum > 0 AND NOT a.attisdropped
           JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
          WHERE a.attname NOT IN ('_epoch_branch', '_epoch_deleted');
-    -- identity and stored generated columns of the base table (added in
-    -- migration 2): c = attidentity ('a' ALWAYS, 'd' BY DEFAULT), d =
+    -- identity and stored generated columns of the base table: c = attidentity ('a' ALWAYS, 'd' BY DEFAULT), d =
     -- attgenerated ('s'). The rewriter leaves generated columns out of the
     -- writes (the delta computes them) and enforces GENERATED ALWAYS.
     RETURN QUERY
@@ -93,7 +97,10 @@ BEGIN
           JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
          WHERE a.attidentity <> '' OR a.attgenerated <> ''
          ORDER BY t.id, a.attnum;
-    -- views over tracked tables (added in migration 4)
+    -- views over tracked tables: a = flags ('b' security_barrier), b, c =
+    -- schema and name, d = the definition, every name outside pg_catalog
+    -- qualified; materialized views are never listed (they hold main's rows
+    -- as of their last refresh)
     RETURN QUERY
         SELECT 'view',
                CASE WHEN EXISTS (SELECT 1 FROM pg_options_to_table(c.reloptions) o
@@ -106,3 +113,37 @@ BEGIN
          ORDER BY n.nspname, c.relname;
 END
 $f$;
+
+
+-- The session's own view: epoch.as_of (read-only time travel) wins over
+-- epoch.branch; both are placeholder settings PostgreSQL keeps per session,
+-- so SET LOCAL, ROLLBACK, RESET and DISCARD ALL behave as for any setting.
+CREATE OR REPLACE FUNCTION epoch._session_current()
+RETURNS TABLE (kind text, a text, b text, c text, d text) LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    as_of text := nullif(current_setting('epoch.as_of', true), '');
+    br text := nullif(current_setting('epoch.branch', true), '');
+BEGIN
+    RETURN QUERY SELECT 'version', m.value::text,
+                        (SELECT f.value::text FROM epoch.meta f WHERE f.key = 'functions_hash'),
+                        NULL::text, NULL::text
+                   FROM epoch.meta m WHERE m.key = 'schema_version';
+    RETURN QUERY SELECT * FROM epoch._session(coalesce(as_of, br, 'main'));
+    IF as_of IS NOT NULL THEN
+        RETURN QUERY SELECT 'as_of', NULL::text, as_of, NULL::text, NULL::text;
+    END IF;
+    -- DDL notifications installed and enabled (epoch.watch_ddl())
+    RETURN QUERY SELECT 'ddl_watch', count(*)::text, NULL::text, NULL::text, NULL::text
+                   FROM pg_event_trigger
+                  WHERE evtname IN ('epoch_ddl_end', 'epoch_ddl_drop') AND evtenabled <> 'D';
+    RETURN QUERY
+        SELECT 'unique', t.id::text, ic.relname::text, att.attname::text, NULL::text
+          FROM epoch.tracked t
+          JOIN pg_index i ON i.indrelid = t.relid AND i.indisunique AND NOT i.indisprimary
+                         AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+          JOIN pg_class ic ON ic.oid = i.indexrelid
+          JOIN pg_attribute att ON att.attrelid = t.relid AND att.attnum = ANY (i.indkey::int2[])
+         ORDER BY t.id, ic.relname, att.attnum;
+END
+$f$;
+

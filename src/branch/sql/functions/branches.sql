@@ -1,0 +1,177 @@
+-- functions/branches.sql: branch lifecycle: create, delete, rename, protect,
+-- expire, and the per-branch stats of the epoch.branches view.
+--
+-- Repeatable: the current definition of each function, exactly one each. The
+-- migration DO block (src/branch/migrate.c) re-applies every file of
+-- functions/ whole, after the numbered schema steps, whenever their hash differs
+-- from the one stored in epoch.meta ('functions_hash'). Edit in place; a change of
+-- signature or of a view's columns also needs a DROP in a new schema/NNN_*.sql.
+
+CREATE OR REPLACE FUNCTION epoch.sweep() RETURNS SETOF text LANGUAGE plpgsql AS $f$
+DECLARE
+    b epoch.branch;
+BEGIN
+    FOR b IN SELECT * FROM epoch.branch
+              WHERE expires_at IS NOT NULL AND expires_at <= now() AND NOT protected
+              ORDER BY id DESC
+    LOOP
+        PERFORM epoch._drop_branch(b);
+        RETURN NEXT b.name;
+    END LOOP;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._drop_branch(b epoch.branch) RETURNS void LANGUAGE plpgsql AS $f$
+DECLARE
+    t epoch.tracked;
+BEGIN
+    FOR t IN SELECT * FROM epoch.tracked LOOP
+        EXECUTE format('DELETE FROM epoch.%I WHERE _epoch_branch = $1', t.delta_table) USING b.id;
+    END LOOP;
+    DELETE FROM epoch.branch WHERE id = b.id;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch.branch_create(name text, "from" text DEFAULT NULL, description text DEFAULT NULL,
+                                    agent_id text DEFAULT NULL, ttl interval DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+    parent epoch.branch;
+    new_id bigint;
+    t epoch.tracked;
+BEGIN
+    PERFORM epoch._check_name(name);
+    PERFORM epoch.sweep();
+    IF "from" IS NULL OR "from" = 'main' THEN
+        SELECT * INTO parent FROM epoch.branch WHERE id = 0;
+    ELSE
+        parent := epoch._branch("from");
+    END IF;
+    IF ttl IS NOT NULL AND ttl <= interval '0' THEN
+        RAISE EXCEPTION 'ttl must be positive, got %', ttl USING ERRCODE = '22023';
+    END IF;
+    BEGIN
+        INSERT INTO epoch.branch (name, parent_id, base_seq, agent_id, description, expires_at)
+        VALUES (name, parent.id,
+                CASE WHEN parent.id = 0
+                     THEN coalesce(pg_sequence_last_value('epoch.change_seq'), 0)
+                     ELSE parent.base_seq END,
+                agent_id, description, now() + ttl)
+        RETURNING id INTO new_id;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'branch "%" already exists', name
+            USING ERRCODE = '42710', HINT = 'Pick another name, or delete it first with epoch.branch_delete.';
+    END;
+    IF parent.id <> 0 THEN
+        -- a branch of a branch starts with its parent's changed rows (never O(table));
+        -- generated columns are computed by the delta, never copied
+        FOR t IN SELECT * FROM epoch.tracked LOOP
+            EXECUTE format('INSERT INTO epoch.%1$I (_epoch_branch, %2$s) SELECT $1, %2$s FROM epoch.%1$I WHERE _epoch_branch = $2',
+                           t.delta_table,
+                           (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)
+                              FROM pg_attribute
+                             WHERE attrelid = format('epoch.%I', t.delta_table)::regclass
+                               AND attnum > 0 AND NOT attisdropped AND attname <> '_epoch_branch'
+                               AND attgenerated = ''))
+                USING new_id, parent.id;
+        END LOOP;
+    END IF;
+    RETURN name;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch.branch_delete(name text, force boolean DEFAULT false) RETURNS text
+LANGUAGE plpgsql AS $f$
+DECLARE
+    b epoch.branch;
+    t epoch.tracked;
+    n bigint := 0;
+    kids text;
+BEGIN
+    IF name = 'main' THEN
+        RAISE EXCEPTION 'branch "main" cannot be deleted' USING ERRCODE = '42501';
+    END IF;
+    SELECT * INTO b FROM epoch.branch WHERE branch.name = branch_delete.name;
+    IF NOT FOUND THEN
+        PERFORM epoch._branch(name); -- raises "does not exist"
+    END IF;
+    IF b.protected THEN
+        RAISE EXCEPTION 'branch "%" is protected', name
+            USING ERRCODE = '42501', HINT = format('Unprotect it first: SELECT epoch.branch_protect(%L, false);', name);
+    END IF;
+    SELECT string_agg(quote_ident(c.name), ', ') INTO kids FROM epoch.branch c WHERE c.parent_id = b.id;
+    IF NOT force THEN
+        IF kids IS NOT NULL THEN
+            RAISE EXCEPTION 'branch "%" has child branches: %', name, kids
+                USING ERRCODE = '2BP01', HINT = 'Delete them first, or use epoch.branch_delete(name, force => true).';
+        END IF;
+        FOR t IN SELECT * FROM epoch.tracked LOOP
+            n := n + epoch._delta_rows(t, b.id);
+        END LOOP;
+        IF n > 0 THEN
+            RAISE EXCEPTION 'branch "%" has % unmerged changed rows', name, n
+                USING ERRCODE = '55000', HINT = 'Merge it first, or use epoch.branch_delete(name, force => true) to drop the changes.';
+        END IF;
+    END IF;
+    PERFORM epoch._drop_branch(b);
+    RETURN name;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch.branch_rename(old_name text, new_name text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+    b epoch.branch;
+BEGIN
+    IF old_name = 'main' THEN
+        RAISE EXCEPTION 'branch "main" cannot be renamed' USING ERRCODE = '42501';
+    END IF;
+    b := epoch._branch(old_name);
+    PERFORM epoch._check_name(new_name);
+    BEGIN
+        UPDATE epoch.branch SET name = new_name WHERE id = b.id;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'branch "%" already exists', new_name USING ERRCODE = '42710';
+    END;
+    RETURN new_name;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch.branch_protect(name text, "on" boolean DEFAULT true) RETURNS text
+LANGUAGE plpgsql AS $f$
+DECLARE
+    b epoch.branch;
+BEGIN
+    IF name = 'main' THEN
+        RAISE EXCEPTION 'branch "main" is always protected' USING ERRCODE = '42501';
+    END IF;
+    b := epoch._branch(name);
+    UPDATE epoch.branch SET protected = "on" WHERE id = b.id;
+    RETURN name;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._branch_stats(branch_id bigint,
+                                    OUT modified_tables int, OUT changed_rows bigint, OUT size_bytes bigint)
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    t epoch.tracked;
+    n bigint;
+    sz bigint;
+BEGIN
+    modified_tables := 0;
+    changed_rows := 0;
+    size_bytes := 0;
+    IF branch_id = 0 THEN
+        RETURN;
+    END IF;
+    FOR t IN SELECT * FROM epoch.tracked LOOP
+        EXECUTE format('SELECT count(*), coalesce(sum(pg_column_size(d)), 0) FROM epoch.%I d WHERE _epoch_branch = $1',
+                       t.delta_table) INTO n, sz USING branch_id;
+        IF n > 0 THEN
+            modified_tables := modified_tables + 1;
+            changed_rows := changed_rows + n;
+            size_bytes := size_bytes + sz;
+        END IF;
+    END LOOP;
+END
+$f$;

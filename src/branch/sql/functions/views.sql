@@ -1,0 +1,28 @@
+-- functions/views.sql: the views of schema epoch. CREATE OR REPLACE VIEW can only
+-- append columns: a view whose columns change or go needs DROP VIEW in a schema
+-- step first. Applied after the other files (alphabetical order): views
+-- reference their functions.
+--
+-- Repeatable: the current definition of each function, exactly one each. The
+-- migration DO block (src/branch/migrate.c) re-applies every file of
+-- functions/ whole, after the numbered schema steps, whenever their hash differs
+-- from the one stored in epoch.meta ('functions_hash'). Edit in place; a change of
+-- signature or of a view's columns also needs a DROP in a new schema/NNN_*.sql.
+
+CREATE OR REPLACE VIEW epoch.tables AS
+SELECT t.schema_name, t.table_name, t.pk_columns AS primary_key,
+       t.tracked_at, t.tracked_by, t.delta_table, t.history_table
+  FROM epoch.tracked t;
+
+CREATE OR REPLACE VIEW epoch.branches AS
+SELECT b.name, b.base_seq::text AS base, NULL::text AS head, p.name AS parent,
+       b.created_at, b.created_by, b.agent_id, b.description, b.expires_at,
+       CASE WHEN b.id = 0 THEN 'main'
+            WHEN b.expires_at IS NOT NULL AND b.expires_at <= now() THEN 'expired'
+            WHEN b.protected THEN 'protected'
+            ELSE 'active' END AS status,
+       s.modified_tables, s.changed_rows, s.size_bytes
+  FROM epoch.branch b
+  LEFT JOIN epoch.branch p ON p.id = b.parent_id
+  CROSS JOIN LATERAL epoch._branch_stats(b.id) s;
+

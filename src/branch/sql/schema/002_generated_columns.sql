@@ -1,0 +1,5 @@
+-- Schema step 2: stored generated and identity columns on branches.
+-- Functions only (epoch._session reports 'attr' rows, epoch.branch_create
+-- copies no generated column): nothing to change in the tables. Kept so that
+-- a database at version 2 or more is at the same point as before the
+-- functions moved to functions/.

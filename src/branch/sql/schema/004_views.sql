@@ -1,0 +1,3 @@
+-- Schema step 4: views over tracked tables read the branch's rows.
+-- Functions only (epoch._session reports 'view' rows): nothing to change in
+-- the tables.

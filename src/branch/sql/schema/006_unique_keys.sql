@@ -1,0 +1,2 @@
+-- Schema step 6: the unique indexes of tracked tables, for ON CONFLICT on
+-- branches. Functions only (epoch._session_current reports 'unique' rows).

@@ -1,0 +1,3 @@
+-- Schema step 7: the schema version in the session catalog. Functions only
+-- (epoch._session_current reports a 'version' row, which a branch login
+-- reads to skip the migration block when the schema is current).

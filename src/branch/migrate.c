@@ -8,6 +8,8 @@
  */
 #include "branch/migrate.h"
 
+#include "common/sqlbuf.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -59,54 +61,54 @@ static int64_t hash_functions(void)
 static void build(void)
 {
     functions_hash = hash_functions();
-    size_t len = 0;
-    FILE *f = open_memstream(&sql, &len);
-    if (!f)
-        return;
-    fprintf(f,
-            "DO " OUTER_TAG "\nDECLARE _epoch_version bigint := 0; _epoch_functions bigint;\n"
-            "BEGIN\n"
-            /* the lock key is arbitrary but fixed: "epoch" in ASCII */
-            "PERFORM pg_advisory_xact_lock(435509177192);\n"
-            "IF to_regclass('epoch.meta') IS NOT NULL THEN\n"
-            "  SELECT value INTO _epoch_version FROM epoch.meta WHERE key = 'schema_version';\n"
-            "  SELECT value INTO _epoch_functions FROM epoch.meta WHERE key = 'functions_hash';\n"
-            "END IF;\n"
-            "IF _epoch_version > %d THEN\n  RAISE EXCEPTION 'the epoch schema in this database is "
-            "at version %%, newer than this proxy (%d)', _epoch_version USING ERRCODE = '55000', "
-            "HINT = 'Upgrade epoch-proxy.';\nEND IF;\n",
-            MIGRATE_VERSION, MIGRATE_VERSION);
+    sqlbuf_t sb = {0}, *f = &sb;
+    sqlbuf_printf(
+        f,
+        "DO " OUTER_TAG "\nDECLARE _epoch_version bigint := 0; _epoch_functions bigint;\n"
+        "BEGIN\n"
+        /* the lock key is arbitrary but fixed: "epoch" in ASCII */
+        "PERFORM pg_advisory_xact_lock(435509177192);\n"
+        "IF to_regclass('epoch.meta') IS NOT NULL THEN\n"
+        "  SELECT value INTO _epoch_version FROM epoch.meta WHERE key = 'schema_version';\n"
+        "  SELECT value INTO _epoch_functions FROM epoch.meta WHERE key = 'functions_hash';\n"
+        "END IF;\n"
+        "IF _epoch_version > %d THEN\n  RAISE EXCEPTION 'the epoch schema in this database is "
+        "at version %%, newer than this proxy (%d)', _epoch_version USING ERRCODE = '55000', "
+        "HINT = 'Upgrade epoch-proxy.';\nEND IF;\n",
+        MIGRATE_VERSION, MIGRATE_VERSION);
     for (int i = 0; i < MIGRATE_VERSION; i++) {
         const char *step = migrate_schema_steps[i];
         const char *after = strstr(step, AFTER_FUNCTIONS);
         int n = after ? (int)(after - step) : (int)strlen(step);
-        fprintf(f,
-                "IF _epoch_version < %d THEN\nDO " STEP_TAG "\nBEGIN\n%.*s\nEND\n" STEP_TAG
-                ";\nUPDATE epoch.meta SET value = %d WHERE key = 'schema_version';\nEND IF;\n",
-                i + 1, n, step, i + 1);
+        sqlbuf_printf(
+            f,
+            "IF _epoch_version < %d THEN\nDO " STEP_TAG "\nBEGIN\n%.*s\nEND\n" STEP_TAG
+            ";\nUPDATE epoch.meta SET value = %d WHERE key = 'schema_version';\nEND IF;\n",
+            i + 1, n, step, i + 1);
     }
     /* the functions too, in one nested block */
-    fprintf(f,
-            "IF _epoch_version < %d OR _epoch_functions IS DISTINCT FROM %" PRId64 " THEN\n"
-            "DO " FUNCTIONS_TAG "\nBEGIN\n",
-            MIGRATE_VERSION, functions_hash);
+    sqlbuf_printf(f,
+                  "IF _epoch_version < %d OR _epoch_functions IS DISTINCT FROM %" PRId64 " THEN\n"
+                  "DO " FUNCTIONS_TAG "\nBEGIN\n",
+                  MIGRATE_VERSION, functions_hash);
     for (int i = 0; i < MIGRATE_NFUNCTIONS; i++)
-        fprintf(f, "-- functions/%s\n%s\n", migrate_functions_names[i], migrate_functions_files[i]);
-    fprintf(f,
-            "END\n" FUNCTIONS_TAG ";\n"
-            "INSERT INTO epoch.meta VALUES ('functions_hash', %" PRId64 ")\n"
-            "  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;\nEND IF;\n",
-            functions_hash);
+        sqlbuf_printf(f, "-- functions/%s\n%s\n", migrate_functions_names[i],
+                      migrate_functions_files[i]);
+    sqlbuf_printf(f,
+                  "END\n" FUNCTIONS_TAG ";\n"
+                  "INSERT INTO epoch.meta VALUES ('functions_hash', %" PRId64 ")\n"
+                  "  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;\nEND IF;\n",
+                  functions_hash);
     for (int i = 0; i < MIGRATE_VERSION; i++) {
         const char *after = strstr(migrate_schema_steps[i], AFTER_FUNCTIONS);
         if (after)
-            fprintf(f,
-                    "IF _epoch_version < %d THEN\nDO " STEP_TAG "\nBEGIN\n%s\nEND\n" STEP_TAG
-                    ";\nEND IF;\n",
-                    i + 1, after + strlen(AFTER_FUNCTIONS));
+            sqlbuf_printf(f,
+                          "IF _epoch_version < %d THEN\nDO " STEP_TAG "\nBEGIN\n%s\nEND\n" STEP_TAG
+                          ";\nEND IF;\n",
+                          i + 1, after + strlen(AFTER_FUNCTIONS));
     }
-    fputs("END\n" OUTER_TAG, f);
-    fclose(f);
+    sqlbuf_puts(f, "END\n" OUTER_TAG);
+    sql = sqlbuf_take(&sb);
 }
 
 const char *migrate_sql(void)

@@ -61,7 +61,8 @@ bool session_queue_migration(client_t *c)
 {
     if (session_of(c)->schema != SCHEMA_UNKNOWN)
         return true;
-    return session_queue(c, migrate_sql(), migrated_cb);
+    const char *sql = migrate_sql(); /* NULL: it could not be built (out of memory) */
+    return sql && session_queue(c, sql, migrated_cb);
 }
 
 /* Everything a rewrite depends on besides the text. */
@@ -223,7 +224,7 @@ static void probe_cb(server_t *sv, void *arg, const internal_result_t *res)
         cb(sv, arg, res);
         return;
     }
-    if (!session_queue(c, migrate_sql(), migrated_cb) || !session_queue(c, SESSION_SQL, cb)) {
+    if (!session_queue_migration(c) || !session_queue(c, SESSION_SQL, cb)) {
         internal_result_t oom = {.sqlstate = "53200", .message = "out of memory"};
         cb(sv, arg, &oom);
     }

@@ -99,164 +99,200 @@ static bool add_column(catalog_table_t *t, const char *name, bool is_pk, const c
     return !type || t->types[t->ncols - 1];
 }
 
+static bool load_branch(catalog_t *cat, const char *const *v)
+{
+    if (!v[COL_A] || !v[COL_B] || !v[COL_C] || !v[COL_D])
+        return false;
+    cat->branch_id = strtoll(v[COL_A], NULL, 10);
+    cat->base_seq = strtoll(v[COL_C], NULL, 10);
+    cat->version = strtoll(v[COL_D], NULL, 10);
+    free(cat->branch_name);
+    cat->branch_name = strdup(v[COL_B]);
+    return cat->branch_name != NULL;
+}
+
+static bool load_path(catalog_t *cat, const char *const *v)
+{
+    if (!v[COL_B])
+        return false;
+    char **path = realloc(cat->path, (size_t)(cat->npath + 1) * sizeof *path);
+    if (!path)
+        return false;
+    cat->path = path;
+    cat->path[cat->npath] = strdup(v[COL_B]);
+    return cat->path[cat->npath++] != NULL;
+}
+
+static bool load_rel(catalog_t *cat, const char *const *v)
+{
+    if (!v[COL_B] || !v[COL_C])
+        return false;
+    char **rels = realloc(cat->rels, (size_t)(cat->nrels + 1) * 2 * sizeof *rels);
+    if (!rels)
+        return false;
+    cat->rels = rels;
+    rels[2 * cat->nrels] = strdup(v[COL_B]);
+    rels[2 * cat->nrels + 1] = strdup(v[COL_C]);
+    cat->nrels++;
+    return rels[2 * cat->nrels - 2] && rels[2 * cat->nrels - 1];
+}
+
+static bool load_table(catalog_t *cat, const char *const *v)
+{
+    if (!v[COL_A] || !v[COL_B] || !v[COL_C])
+        return false;
+    catalog_table_t *tables = realloc(cat->tables, (size_t)(cat->ntables + 1) * sizeof *tables);
+    if (!tables)
+        return false;
+    cat->tables = tables;
+    catalog_table_t *t = &tables[cat->ntables++];
+    memset(t, 0, sizeof *t);
+    t->id = atoi(v[COL_A]);
+    t->schema = strdup(v[COL_B]);
+    t->name = strdup(v[COL_C]);
+    t->pk_name = v[COL_D] ? strdup(v[COL_D]) : NULL;
+    return t->schema && t->name && (!v[COL_D] || t->pk_name);
+}
+
+static bool load_column(catalog_t *cat, const char *const *v)
+{
+    if (!v[COL_A] || !v[COL_B] || !v[COL_C])
+        return false;
+    catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
+    return t && add_column(t, v[COL_B], strcmp(v[COL_C], "true") == 0, v[COL_D]);
+}
+
+static bool load_default(catalog_t *cat, const char *const *v)
+{
+    if (!v[COL_A] || !v[COL_B] || !v[COL_C])
+        return false;
+    catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
+    if (!t)
+        return false;
+    int i = catalog_col_index(t, v[COL_B]);
+    if (i < 0)
+        return true; /* a column added after tracking: ignored */
+    if (!t->defaults && !(t->defaults = calloc((size_t)t->ncols, sizeof *t->defaults)))
+        return false;
+    free(t->defaults[i]);
+    t->defaults[i] = strdup(v[COL_C]);
+    return t->defaults[i] != NULL;
+}
+
+static bool load_attr(catalog_t *cat, const char *const *v)
+{
+    /* identity (c: 'a' or 'd') or stored generated (d: 's') column */
+    if (!v[COL_A] || !v[COL_B])
+        return false;
+    catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
+    if (!t)
+        return false;
+    int i = catalog_col_index(t, v[COL_B]);
+    if (i < 0)
+        return true; /* a column added after tracking: ignored */
+    if (v[COL_C] && v[COL_C][0]) {
+        if (!t->identity && !(t->identity = calloc((size_t)t->ncols, 1)))
+            return false;
+        t->identity[i] = v[COL_C][0];
+    }
+    if (v[COL_D] && v[COL_D][0]) {
+        if (!t->generated && !(t->generated = calloc((size_t)t->ncols, sizeof *t->generated)))
+            return false;
+        t->generated[i] = true;
+    }
+    return true;
+}
+
+static bool load_unique(catalog_t *cat, const char *const *v)
+{
+    /* a: table id, b: index name, c: one of its columns */
+    if (!v[COL_A] || !v[COL_B] || !v[COL_C])
+        return false;
+    catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
+    if (!t)
+        return false;
+    int col = catalog_col_index(t, v[COL_C]);
+    catalog_unique_t *u = NULL;
+    for (int i = 0; i < t->nuniques && !u; i++)
+        if (strcmp(t->uniques[i].name, v[COL_B]) == 0)
+            u = &t->uniques[i];
+    if (!u) {
+        catalog_unique_t *grown = realloc(t->uniques, (size_t)(t->nuniques + 1) * sizeof *grown);
+        if (!grown)
+            return false;
+        t->uniques = grown;
+        u = &grown[t->nuniques];
+        u->name = strdup(v[COL_B]);
+        u->cols = calloc((size_t)t->ncols + 1, sizeof *u->cols); /* +1: never 0 bytes */
+        if (!u->name || !u->cols) {
+            free(u->name);
+            free(u->cols);
+            return false;
+        }
+        t->nuniques++;
+    }
+    if (col >= 0) /* a column added after tracking: not matched */
+        u->cols[col] = true;
+    return true;
+}
+
+static bool load_view(catalog_t *cat, const char *const *v)
+{
+    /* a: flags ('b' = security_barrier), b: schema, c: name, d: definition */
+    if (!v[COL_B] || !v[COL_C] || !v[COL_D])
+        return false;
+    catalog_view_t *views = realloc(cat->views, (size_t)(cat->nviews + 1) * sizeof *views);
+    if (!views)
+        return false;
+    cat->views = views;
+    catalog_view_t *view = &views[cat->nviews++];
+    memset(view, 0, sizeof *view);
+    view->security_barrier = v[COL_A] && strchr(v[COL_A], 'b');
+    view->schema = strdup(v[COL_B]);
+    view->name = strdup(v[COL_C]);
+    view->definition = strdup(v[COL_D]);
+    if (!view->schema || !view->name || !view->definition)
+        return false;
+    /* pg_get_viewdef ends the query with ';': it is spliced into another */
+    size_t n = strlen(view->definition);
+    while (n > 0 && (view->definition[n - 1] == ';' || view->definition[n - 1] == ' ' ||
+                     view->definition[n - 1] == '\n' || view->definition[n - 1] == '\t'))
+        view->definition[--n] = '\0';
+    return n > 0;
+}
+
+static bool load_as_of(catalog_t *cat, const char *const *v)
+{
+    (void)v;
+    cat->read_only = true;
+    return true;
+}
+
+static bool load_ddl_watch(catalog_t *cat, const char *const *v)
+{
+    cat->ddl_watched = v[COL_A] && strcmp(v[COL_A], "2") == 0; /* both event triggers */
+    return true;
+}
+
+/* One loader per kind of catalog row (epoch._session_current()). */
+static const struct row_loader {
+    const char *kind;
+    bool (*load)(catalog_t *cat, const char *const *v);
+} row_loaders[] = {
+    {"branch", load_branch}, {"path", load_path},           {"rel", load_rel},
+    {"table", load_table},   {"column", load_column},       {"default", load_default},
+    {"attr", load_attr},     {"unique", load_unique},       {"view", load_view},
+    {"as_of", load_as_of},   {"ddl_watch", load_ddl_watch},
+};
+
 static bool load_row(catalog_t *cat, const char *const *v)
 {
     const char *kind = v[COL_KIND];
     if (!kind)
         return false;
-    if (strcmp(kind, "branch") == 0) {
-        if (!v[COL_A] || !v[COL_B] || !v[COL_C] || !v[COL_D])
-            return false;
-        cat->branch_id = strtoll(v[COL_A], NULL, 10);
-        cat->base_seq = strtoll(v[COL_C], NULL, 10);
-        cat->version = strtoll(v[COL_D], NULL, 10);
-        free(cat->branch_name);
-        cat->branch_name = strdup(v[COL_B]);
-        return cat->branch_name != NULL;
-    }
-    if (strcmp(kind, "path") == 0) {
-        if (!v[COL_B])
-            return false;
-        char **path = realloc(cat->path, (size_t)(cat->npath + 1) * sizeof *path);
-        if (!path)
-            return false;
-        cat->path = path;
-        cat->path[cat->npath] = strdup(v[COL_B]);
-        return cat->path[cat->npath++] != NULL;
-    }
-    if (strcmp(kind, "rel") == 0) {
-        if (!v[COL_B] || !v[COL_C])
-            return false;
-        char **rels = realloc(cat->rels, (size_t)(cat->nrels + 1) * 2 * sizeof *rels);
-        if (!rels)
-            return false;
-        cat->rels = rels;
-        rels[2 * cat->nrels] = strdup(v[COL_B]);
-        rels[2 * cat->nrels + 1] = strdup(v[COL_C]);
-        cat->nrels++;
-        return rels[2 * cat->nrels - 2] && rels[2 * cat->nrels - 1];
-    }
-    if (strcmp(kind, "table") == 0) {
-        if (!v[COL_A] || !v[COL_B] || !v[COL_C])
-            return false;
-        catalog_table_t *tables = realloc(cat->tables, (size_t)(cat->ntables + 1) * sizeof *tables);
-        if (!tables)
-            return false;
-        cat->tables = tables;
-        catalog_table_t *t = &tables[cat->ntables++];
-        memset(t, 0, sizeof *t);
-        t->id = atoi(v[COL_A]);
-        t->schema = strdup(v[COL_B]);
-        t->name = strdup(v[COL_C]);
-        t->pk_name = v[COL_D] ? strdup(v[COL_D]) : NULL;
-        return t->schema && t->name && (!v[COL_D] || t->pk_name);
-    }
-    if (strcmp(kind, "column") == 0) {
-        if (!v[COL_A] || !v[COL_B] || !v[COL_C])
-            return false;
-        catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
-        return t && add_column(t, v[COL_B], strcmp(v[COL_C], "true") == 0, v[COL_D]);
-    }
-    if (strcmp(kind, "default") == 0) {
-        if (!v[COL_A] || !v[COL_B] || !v[COL_C])
-            return false;
-        catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
-        if (!t)
-            return false;
-        int i = catalog_col_index(t, v[COL_B]);
-        if (i < 0)
-            return true; /* a column added after tracking: ignored */
-        if (!t->defaults && !(t->defaults = calloc((size_t)t->ncols, sizeof *t->defaults)))
-            return false;
-        free(t->defaults[i]);
-        t->defaults[i] = strdup(v[COL_C]);
-        return t->defaults[i] != NULL;
-    }
-    if (strcmp(kind, "attr") == 0) {
-        /* identity (c: 'a' or 'd') or stored generated (d: 's') column */
-        if (!v[COL_A] || !v[COL_B])
-            return false;
-        catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
-        if (!t)
-            return false;
-        int i = catalog_col_index(t, v[COL_B]);
-        if (i < 0)
-            return true; /* a column added after tracking: ignored */
-        if (v[COL_C] && v[COL_C][0]) {
-            if (!t->identity && !(t->identity = calloc((size_t)t->ncols, 1)))
-                return false;
-            t->identity[i] = v[COL_C][0];
-        }
-        if (v[COL_D] && v[COL_D][0]) {
-            if (!t->generated && !(t->generated = calloc((size_t)t->ncols, sizeof *t->generated)))
-                return false;
-            t->generated[i] = true;
-        }
-        return true;
-    }
-    if (strcmp(kind, "unique") == 0) {
-        /* a: table id, b: index name, c: one of its columns */
-        if (!v[COL_A] || !v[COL_B] || !v[COL_C])
-            return false;
-        catalog_table_t *t = table_by_id(cat, atoi(v[COL_A]));
-        if (!t)
-            return false;
-        int col = catalog_col_index(t, v[COL_C]);
-        catalog_unique_t *u = NULL;
-        for (int i = 0; i < t->nuniques && !u; i++)
-            if (strcmp(t->uniques[i].name, v[COL_B]) == 0)
-                u = &t->uniques[i];
-        if (!u) {
-            catalog_unique_t *grown =
-                realloc(t->uniques, (size_t)(t->nuniques + 1) * sizeof *grown);
-            if (!grown)
-                return false;
-            t->uniques = grown;
-            u = &grown[t->nuniques];
-            u->name = strdup(v[COL_B]);
-            u->cols = calloc((size_t)t->ncols + 1, sizeof *u->cols); /* +1: never 0 bytes */
-            if (!u->name || !u->cols) {
-                free(u->name);
-                free(u->cols);
-                return false;
-            }
-            t->nuniques++;
-        }
-        if (col >= 0) /* a column added after tracking: not matched */
-            u->cols[col] = true;
-        return true;
-    }
-    if (strcmp(kind, "view") == 0) {
-        /* a: flags ('b' = security_barrier), b: schema, c: name, d: definition */
-        if (!v[COL_B] || !v[COL_C] || !v[COL_D])
-            return false;
-        catalog_view_t *views = realloc(cat->views, (size_t)(cat->nviews + 1) * sizeof *views);
-        if (!views)
-            return false;
-        cat->views = views;
-        catalog_view_t *view = &views[cat->nviews++];
-        memset(view, 0, sizeof *view);
-        view->security_barrier = v[COL_A] && strchr(v[COL_A], 'b');
-        view->schema = strdup(v[COL_B]);
-        view->name = strdup(v[COL_C]);
-        view->definition = strdup(v[COL_D]);
-        if (!view->schema || !view->name || !view->definition)
-            return false;
-        /* pg_get_viewdef ends the query with ';': it is spliced into another */
-        size_t n = strlen(view->definition);
-        while (n > 0 && (view->definition[n - 1] == ';' || view->definition[n - 1] == ' ' ||
-                         view->definition[n - 1] == '\n' || view->definition[n - 1] == '\t'))
-            view->definition[--n] = '\0';
-        return n > 0;
-    }
-    if (strcmp(kind, "as_of") == 0) {
-        cat->read_only = true;
-        return true;
-    }
-    if (strcmp(kind, "ddl_watch") == 0) {
-        cat->ddl_watched = v[COL_A] && strcmp(v[COL_A], "2") == 0; /* both event triggers */
-        return true;
-    }
+    for (size_t i = 0; i < sizeof row_loaders / sizeof row_loaders[0]; i++)
+        if (strcmp(kind, row_loaders[i].kind) == 0)
+            return row_loaders[i].load(cat, v);
     return true; /* kinds added by later migrations are ignored */
 }
 

@@ -8,9 +8,10 @@
  * Built and run by bench/branch_reads; by hand (from the repository root,
  * after a CMake build in bench/.build):
  *
- *   gcc -O2 -std=c11 -D_GNU_SOURCE -Isrc bench/rewrite_cost.c \
+ *   gcc -O2 -std=c11 -D_GNU_SOURCE -Isrc -Ibench/.build/gen bench/rewrite_cost.c \
  *       bench/.build/libepoch_rewrite.a bench/.build/libepoch_branch.a \
- *       -lpg_query -ljson-c -lpthread -o bench/.build/rewrite_cost
+ *       bench/.build/libepoch_common.a -lpg_query -ljson-c -lxxhash -lpthread \
+ *       -o bench/.build/rewrite_cost
  *
  * For each statement (a point SELECT, a 3-table join, a 10-line analytic
  * query) it reports:
@@ -52,7 +53,7 @@
 #define BATCH 100
 #define MAX_BATCHES 100000
 
-/* epoch._session('b') rows: kind, a, b, c, d (see src/branch/sql/001_catalog.sql) */
+/* epoch._session('b') rows: kind, a, b, c, d (see src/branch/sql/functions/session.sql) */
 static const char *const session_rows[][5] = {
     {"branch", "7", "bench-branch", "42", "3"},
     {"path", "1", "pg_catalog", NULL, NULL},

@@ -4,7 +4,8 @@ the PostgreSQL JDBC driver (a small Java program compiled at test time from
 tests/integration/java/), and pgbench's TPC-B-like transactions.
 
 Main must never change; the branch must hold exactly what the clients wrote.
-Open proxy bugs are kept as known_bug_* functions (the runner only runs test_*).
+Open proxy bugs are kept as known_bug_* functions (the runner runs them as expected
+failures and fails the run when one starts passing).
 """
 
 import os

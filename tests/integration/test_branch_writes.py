@@ -20,7 +20,8 @@ COPY FROM, transactions and savepoints).
    branches, defaults and sequences, refused statements (untracked tables, DDL),
    isolation between branches and between sessions of one branch.
 
-Open proxy bugs are kept as known_bug_* functions (the runner only runs test_*);
+Open proxy bugs are kept as known_bug_* functions (run as expected failures: the run
+fails when one starts passing);
 each says what it runs, what PostgreSQL does and what the branch does.
 """
 

@@ -9,7 +9,8 @@ modules). Branch rows are put into epoch."d_<id>" with plain SQL on main, so
 that these tests do not depend on the branch write path.
 
 Functions named known_bug_* reproduce open proxy bugs (each docstring says
-statement, expected, got); the runner skips them. Rename to test_* once fixed."""
+statement, expected, got); the runner runs them as expected failures and fails the
+run when one passes. Rename to test_* once fixed."""
 
 import threading
 import time

@@ -372,7 +372,11 @@ INSERT INTO jitems SELECT g, 'item ' || g, g, g * 1.50, NULL, NULL FROM generate
 
 
 def _java_tools():
+    """java and javac, or fail: like a missing Python driver, a missing JDK is a
+    broken test machine (scripts/deps.sh installs it), never a reason to pass."""
     java, javac = shutil.which("java"), shutil.which("javac")
+    assert java and javac, \
+        "java/javac not installed (Debian openjdk-17-jdk-headless, scripts/deps.sh)"
     return java, javac
 
 
@@ -395,10 +399,7 @@ def _run_java(java, classes, url, timeout=120):
 
 
 def test_jdbc_prepared_statements_and_batches(env):
-    java, javac = _java_tools()
-    if not java or not javac:
-        print("SKIPPED: java/javac not installed (openjdk-17-jdk-headless, scripts/deps.sh)")
-        return
+    _java_tools()
     assert os.path.exists(JDBC_JAR), \
         f"{JDBC_JAR} missing: install libpostgresql-jdbc-java (scripts/deps.sh)"
     java, classes = _compile_java(env)

@@ -758,20 +758,15 @@ def test_ten_thousand_branches(env):
     db = _fresh_db(env, "tb_many")
     px = env.proxy()
     c = _items_setup(env, px, db)
-    start = time.monotonic()
+    # (no wall-clock bound: '< 60 s' flaked under ASan and parallel shards; the cost
+    # per branch is known_bug_branch_create_cost_grows_with_branch_count)
     assert _one(c, "SELECT count(epoch.branch_create('many/' || g, "
                    "description => 'branch ' || g)) FROM generate_series(1, 10000) g") == 10000
-    created = time.monotonic() - start
-    start = time.monotonic()
     rows = _all(c, "SELECT name, parent, description, status, changed_rows FROM epoch.branches")
-    listed = time.monotonic() - start
     assert len(rows) == 10003, len(rows)  # + main, feature/x, other
     many = sorted((r for r in rows if r[0].startswith("many/")), key=lambda r: int(r[0][5:]))
     assert many == [(f"many/{g}", "main", f"branch {g}", "active", 0) for g in range(1, 10001)]
     assert _one(c, "SELECT count(*) FROM epoch.branches WHERE name <> 'main'") == 10002
-    # ~15 s on an idle machine, almost all of it in the sweep() that every
-    # branch_create runs (a sequential scan of epoch.branch: quadratic in total)
-    assert created + listed < 60, f"10,000 branches: create {created:.1f}s, list {listed:.1f}s"
     # any of them can be chosen
     b = env.closing(_conn(px, db, "many/9999"))
     assert _items(b) == ITEMS_MAIN
@@ -781,6 +776,35 @@ def test_ten_thousand_branches(env):
 
 
 test_ten_thousand_branches.timeout = 150
+
+
+def known_bug_branch_create_cost_grows_with_branch_count(env):
+    """BUG (performance): branch_create is O(1) in data size, but its cost grows
+    with the number of branches made before it in the same statement (or
+    transaction): the planner's statistics of epoch.branch are those of an almost
+    empty table, so each call scans epoch.branch (an ANALYZE makes the same batch
+    ~10x faster). 5,000 branches in batches of 500 in one session:
+        SELECT count(epoch.branch_create('many/' || g)) FROM generate_series(1, 500) g
+        ... FROM generate_series(4501, 5000) g
+        expected: the last batch costs about the first   got: 15-40x (10,000 in one
+        statement: ~15 s idle, 0.14 s for the first 1,000, 6 s for the last 1,000)
+    Measured as a bound on complexity (cheapest of the first two batches against the
+    cheapest of the last two, same run), not against the clock."""
+    db = _fresh_db(env, "tb_many_cost")
+    px = env.proxy()
+    c = _items_setup(env, px, db)
+    batches = []
+    for k in range(10):
+        start = time.monotonic()
+        assert _one(c, "SELECT count(epoch.branch_create('many/' || g)) "
+                       f"FROM generate_series({k * 500 + 1}, {k * 500 + 500}) g") == 500
+        batches.append(time.monotonic() - start)
+    first, last = min(batches[:2]), min(batches[-2:])
+    assert last < 4 * first, \
+        f"5,000 branches in batches of 500: {', '.join(f'{t:.2f}' for t in batches)} s"
+
+
+known_bug_branch_create_cost_grows_with_branch_count.timeout = 150
 
 
 # ---- choosing a branch --------------------------------------------------------------------

@@ -1896,6 +1896,7 @@ def _concurrently(env, px, db, first, second, check):
     (it blocks on A's row lock); A commits; returns (B's outcome, check rows)."""
     a = _branch(env, px, db, autocommit=False)
     b = _branch(env, px, db)
+    b_pid = _fetch(b, "SELECT pg_backend_pid()")[0][0]
     _run(a, first)
     result = {}
 
@@ -1904,8 +1905,22 @@ def _concurrently(env, px, db, first, second, check):
 
     t = threading.Thread(target=run_b, daemon=True)
     t.start()
-    t.join(0.5)
-    blocked = t.is_alive()
+    # blocked = B's backend is seen waiting for a lock (a thread that has not
+    # started yet is not blocked); not blocked = B finished first
+    state = {}
+
+    def settled():
+        if not t.is_alive():
+            state["blocked"] = False
+            return True
+        if env.pg.sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {b_pid} "
+                      "AND wait_event_type = 'Lock'") == "1":
+            state["blocked"] = True
+            return True
+        return False
+
+    harness.wait_until(settled, timeout=20, message="B to wait for A's lock or to finish")
+    blocked = state["blocked"]
     a.commit()
     t.join(10)
     a.close()

@@ -9,6 +9,14 @@ Runs every plain function `def test_xxx(env)` of tests/integration/test_*.py
 proxy's log tail for failures, and ends with the line `N passed, N failed`.
 Exit code 1 if any test failed.
 
+Functions named `def known_bug_xxx(env)` reproduce open proxy bugs; they run too,
+as expected failures: one that fails with an AssertionError (its asserts state the
+correct behaviour) prints `... known bug (expected failure)` and counts as passed.
+One that passes is reported as a failure ("known bug now passes: promote it":
+rename it to test_*), and so is one that fails any other way (another exception,
+a timeout, a proxy crash or sanitizer report), since that is not the bug it parks.
+--known-bugs runs only the known_bug_* functions.
+
 A test module may define:
   PG_SETTINGS = {...}     postgresql.conf settings -> the module gets its own cluster
                           (otherwise one cluster is shared by the whole run)
@@ -89,10 +97,13 @@ def load_module(path):
     return mod
 
 
-def collect(mod, prefix="test_"):
+KNOWN_BUG = "known_bug_"
+
+
+def collect(mod, prefixes=("test_", KNOWN_BUG)):
     tests = []
     for name, obj in vars(mod).items():
-        if name.startswith(prefix) and callable(obj) and getattr(obj, "__module__", None) \
+        if name.startswith(prefixes) and callable(obj) and getattr(obj, "__module__", None) \
                 == mod.__name__:
             tests.append(obj)
     tests.sort(key=lambda f: f.__code__.co_firstlineno)
@@ -104,6 +115,7 @@ def indent(text, prefix="    "):
 
 
 def run_one(full_name, fn, pg, proxy_bin, run_tmp, timeout):
+    """Returns (ok, elapsed, details); ok is None for a known bug that failed as expected."""
     tmpdir = tempfile.mkdtemp(prefix=fn.__name__[:40] + "-", dir=run_tmp)
     env = harness.TestEnv(proxy_bin, pg, tmpdir, full_name)
     main_ident = threading.main_thread().ident
@@ -124,11 +136,13 @@ def run_one(full_name, fn, pg, proxy_bin, run_tmp, timeout):
     timer.daemon = True
     start = time.monotonic()
     error = None
+    assertion_failed = False
     timer.start()
     try:
         try:
             fn(env)
-        except Exception:
+        except Exception as e:
+            assertion_failed = isinstance(e, AssertionError)
             error = traceback.format_exc()
     except TestTimeout:  # arrived while the first error was being formatted
         error = error or "TestTimeout"
@@ -141,7 +155,17 @@ def run_one(full_name, fn, pg, proxy_bin, run_tmp, timeout):
             problems = ["teardown failed:\n" + traceback.format_exc()]
     elapsed = time.monotonic() - start
     if _state["timed_out"]:
+        assertion_failed = False
         error = f"test timed out after {timeout}s (proxies were killed)\n" + (error or "")
+    if fn.__name__.startswith(KNOWN_BUG):
+        # an expected failure: only a plain assertion failure with nothing else wrong
+        if not error and not problems:
+            return False, elapsed, ("known bug now passes: promote it (rename it to test_*, "
+                                    "and drop the BUG note from its docstring)")
+        if assertion_failed and not problems:
+            return None, elapsed, error
+        error = ("known bug failed in another way than an assertion (not the parked bug):\n"
+                 + (error or ""))
     details = []
     if error:
         details.append(error)
@@ -165,8 +189,8 @@ def main():
                     help="run only the test modules whose index in sorted order is K modulo N "
                          "(ctest runs N shards in parallel)")
     ap.add_argument("--known-bugs", action="store_true",
-                    help="run the parked known_bug_* functions instead of test_* "
-                         "(each is expected to fail until its bug is fixed)")
+                    help="run only the parked known_bug_* functions (each is expected to "
+                         "fail until its bug is fixed; they also run by default)")
     args = ap.parse_args()
 
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -186,7 +210,8 @@ def main():
             plan.append((None, [(f"{path.name}::import", None)],
                          f"cannot import {path.name}:\n{traceback.format_exc()}"))
             continue
-        tests = [(f"{path.name}::{fn.__name__}", fn) for fn in collect(mod, "known_bug_" if args.known_bugs else "test_")]
+        tests = [(f"{path.name}::{fn.__name__}", fn)
+                 for fn in collect(mod, (KNOWN_BUG,) if args.known_bugs else ("test_", KNOWN_BUG))]
         if args.filter:
             tests = [t for t in tests if args.filter in t[0]]
         if tests:
@@ -194,7 +219,7 @@ def main():
 
     total = sum(len(t) for _, t, _ in plan)
     print(f"epoch integration tests: {total} tests, proxy {proxy_bin}", flush=True)
-    passed, failed, failures = 0, 0, []
+    passed, failed, failures, known = 0, 0, [], []
     run_start = time.monotonic()
 
     if not os.access(proxy_bin, os.X_OK):
@@ -235,7 +260,14 @@ def main():
                     else:
                         ok, elapsed, details = run_one(name, fn, pg, proxy_bin, run_tmp,
                                                        getattr(fn, "timeout", timeout))
-                    if ok:
+                    if ok is None:
+                        passed += 1
+                        known.append(name)
+                        first = next((ln for ln in details.splitlines()
+                                      if ln.startswith("AssertionError")), "")
+                        print(f"{name} ... known bug (expected failure, {elapsed:.1f}s): "
+                              f"{first[:200]}", flush=True)
+                    elif ok:
                         passed += 1
                         print(f"{name} ... ok ({elapsed:.1f}s)", flush=True)
                     else:
@@ -257,6 +289,9 @@ def main():
         else:
             print(f"kept temporary files in {run_tmp}", flush=True)
 
+    if known:
+        print(f"{len(known)} known bugs failed as expected:\n"
+              + "\n".join("  " + k for k in known))
     if failures:
         print("failed tests:\n" + "\n".join("  " + f for f in failures))
     print(f"integration suite took {time.monotonic() - run_start:.1f}s")

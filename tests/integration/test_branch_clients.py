@@ -4,7 +4,8 @@ the PostgreSQL JDBC driver (a small Java program compiled at test time from
 tests/integration/java/), and pgbench's TPC-B-like transactions.
 
 Main must never change; the branch must hold exactly what the clients wrote.
-Open proxy bugs are kept as known_bug_* functions (the runner only runs test_*).
+Open proxy bugs are kept as known_bug_* functions (the runner runs them as expected
+failures and fails the run when one starts passing).
 """
 
 import os
@@ -371,7 +372,11 @@ INSERT INTO jitems SELECT g, 'item ' || g, g, g * 1.50, NULL, NULL FROM generate
 
 
 def _java_tools():
+    """java and javac, or fail: like a missing Python driver, a missing JDK is a
+    broken test machine (scripts/deps.sh installs it), never a reason to pass."""
     java, javac = shutil.which("java"), shutil.which("javac")
+    assert java and javac, \
+        "java/javac not installed (Debian openjdk-17-jdk-headless, scripts/deps.sh)"
     return java, javac
 
 
@@ -394,10 +399,7 @@ def _run_java(java, classes, url, timeout=120):
 
 
 def test_jdbc_prepared_statements_and_batches(env):
-    java, javac = _java_tools()
-    if not java or not javac:
-        print("SKIPPED: java/javac not installed (openjdk-17-jdk-headless, scripts/deps.sh)")
-        return
+    _java_tools()
     assert os.path.exists(JDBC_JAR), \
         f"{JDBC_JAR} missing: install libpostgresql-jdbc-java (scripts/deps.sh)"
     java, classes = _compile_java(env)

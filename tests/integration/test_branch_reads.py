@@ -12,7 +12,8 @@ writes, so the read path is tested on its own): the delta is derived from the
 copy, so that overlay(main, delta) must equal the copy.
 
 Functions named known_bug_* reproduce open proxy bugs (each docstring says
-statement, expected, got); the runner skips them. Rename to test_* once fixed."""
+statement, expected, got); the runner runs them as expected failures and fails the
+run when one passes. Rename to test_* once fixed."""
 
 import re
 

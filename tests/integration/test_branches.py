@@ -9,7 +9,8 @@ modules). Branch rows are put into epoch."d_<id>" with plain SQL on main, so
 that these tests do not depend on the branch write path.
 
 Functions named known_bug_* reproduce open proxy bugs (each docstring says
-statement, expected, got); the runner skips them. Rename to test_* once fixed."""
+statement, expected, got); the runner runs them as expected failures and fails the
+run when one passes. Rename to test_* once fixed."""
 
 import threading
 import time
@@ -470,20 +471,42 @@ def test_untrack(env):
 
 
 def test_track_million_rows_is_instant(env):
+    """track() is O(1) in the table's size: tracking 1,000,000 rows costs about
+    what tracking 10,000 does. (A bound on complexity, not a benchmark: both are
+    timed in the same run, interleaved, best of three, so that a slow machine,
+    ASan or parallel shards slow both alike; an absolute '< 1 s' flaked.)"""
     db = _fresh_db(env, "tb_big")
     px = env.proxy()
     c = env.closing(_conn(px, db))
-    _all(c, "CREATE TABLE big (id int, v int NOT NULL)")
-    _all(c, "INSERT INTO big SELECT g, g % 1000 FROM generate_series(1, 1000000) g")
-    _all(c, "ALTER TABLE big ADD PRIMARY KEY (id)")
+    for table, rows in (("big", 1000000), ("small", 10000)):
+        _all(c, f"CREATE TABLE {table} (id int, v int NOT NULL)")
+        _all(c, f"INSERT INTO {table} SELECT g, g % 1000 FROM generate_series(1, {rows}) g")
+        _all(c, f"ALTER TABLE {table} ADD PRIMARY KEY (id)")
+        _all(c, f"ANALYZE {table}")
     # migrate first, so that only track() is measured
     assert _one(c, "SELECT count(*) FROM epoch.tables") == 0
-    start = time.monotonic()
-    assert _one(c, "SELECT epoch.track('big')") == "public.big"
-    elapsed = time.monotonic() - start
-    assert elapsed < 1.0, f"tracking a 1M-row table took {elapsed:.2f}s"
-    assert _direct(env, db, "SELECT (SELECT count(*) FROM epoch.d_1), "
-                            "(SELECT count(*) FROM epoch.h_1), "
+
+    def timed_track(table):
+        start = time.monotonic()
+        assert _one(c, f"SELECT epoch.track('{table}')") == f"public.{table}"
+        return time.monotonic() - start
+
+    small, big = [], []
+    for rnd in range(3):
+        small.append(timed_track("small"))
+        _all(c, "SELECT epoch.untrack('small')")
+        big.append(timed_track("big"))
+        if rnd < 2:
+            _all(c, "SELECT epoch.untrack('big')")
+    # 100x the rows: both take ~10-50 ms; a copy of the rows (O(n)) adds ~0.5 s
+    # even into a temporary table, a sequential scan ~0.1 s
+    assert min(big) < 4 * min(small) + 0.2, \
+        f"track(): 1,000,000 rows {min(big):.3f}s, 10,000 rows {min(small):.3f}s " \
+        f"(best of {big} / {small})"
+    delta, hist = _direct(env, db, "SELECT delta_table, history_table FROM epoch.tables "
+                                   "WHERE table_name = 'big'")[0]
+    assert _direct(env, db, f"SELECT (SELECT count(*) FROM epoch.{delta}), "
+                            f"(SELECT count(*) FROM epoch.{hist}), "
                             "(SELECT count(*) FROM big)") == [(0, 0, 1000000)]
     # the branch sees all of it through the (empty) overlay
     assert _one(c, "SELECT epoch.branch_create('b')") == "b"
@@ -735,20 +758,15 @@ def test_ten_thousand_branches(env):
     db = _fresh_db(env, "tb_many")
     px = env.proxy()
     c = _items_setup(env, px, db)
-    start = time.monotonic()
+    # (no wall-clock bound: '< 60 s' flaked under ASan and parallel shards; the cost
+    # per branch is known_bug_branch_create_cost_grows_with_branch_count)
     assert _one(c, "SELECT count(epoch.branch_create('many/' || g, "
                    "description => 'branch ' || g)) FROM generate_series(1, 10000) g") == 10000
-    created = time.monotonic() - start
-    start = time.monotonic()
     rows = _all(c, "SELECT name, parent, description, status, changed_rows FROM epoch.branches")
-    listed = time.monotonic() - start
     assert len(rows) == 10003, len(rows)  # + main, feature/x, other
     many = sorted((r for r in rows if r[0].startswith("many/")), key=lambda r: int(r[0][5:]))
     assert many == [(f"many/{g}", "main", f"branch {g}", "active", 0) for g in range(1, 10001)]
     assert _one(c, "SELECT count(*) FROM epoch.branches WHERE name <> 'main'") == 10002
-    # ~15 s on an idle machine, almost all of it in the sweep() that every
-    # branch_create runs (a sequential scan of epoch.branch: quadratic in total)
-    assert created + listed < 60, f"10,000 branches: create {created:.1f}s, list {listed:.1f}s"
     # any of them can be chosen
     b = env.closing(_conn(px, db, "many/9999"))
     assert _items(b) == ITEMS_MAIN
@@ -758,6 +776,35 @@ def test_ten_thousand_branches(env):
 
 
 test_ten_thousand_branches.timeout = 150
+
+
+def known_bug_branch_create_cost_grows_with_branch_count(env):
+    """BUG (performance): branch_create is O(1) in data size, but its cost grows
+    with the number of branches made before it in the same statement (or
+    transaction): the planner's statistics of epoch.branch are those of an almost
+    empty table, so each call scans epoch.branch (an ANALYZE makes the same batch
+    ~10x faster). 5,000 branches in batches of 500 in one session:
+        SELECT count(epoch.branch_create('many/' || g)) FROM generate_series(1, 500) g
+        ... FROM generate_series(4501, 5000) g
+        expected: the last batch costs about the first   got: 15-40x (10,000 in one
+        statement: ~15 s idle, 0.14 s for the first 1,000, 6 s for the last 1,000)
+    Measured as a bound on complexity (cheapest of the first two batches against the
+    cheapest of the last two, same run), not against the clock."""
+    db = _fresh_db(env, "tb_many_cost")
+    px = env.proxy()
+    c = _items_setup(env, px, db)
+    batches = []
+    for k in range(10):
+        start = time.monotonic()
+        assert _one(c, "SELECT count(epoch.branch_create('many/' || g)) "
+                       f"FROM generate_series({k * 500 + 1}, {k * 500 + 500}) g") == 500
+        batches.append(time.monotonic() - start)
+    first, last = min(batches[:2]), min(batches[-2:])
+    assert last < 4 * first, \
+        f"5,000 branches in batches of 500: {', '.join(f'{t:.2f}' for t in batches)} s"
+
+
+known_bug_branch_create_cost_grows_with_branch_count.timeout = 150
 
 
 # ---- choosing a branch --------------------------------------------------------------------

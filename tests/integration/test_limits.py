@@ -205,26 +205,32 @@ def test_transaction_pool_waiter_served_when_server_frees(env):
     holder = env.closing(px.connect())
     holder.cursor().execute("SELECT 1")
     result = {}
+    sent = threading.Event()  # the waiter's first bytes are on their way to the proxy
 
     def wait_query():
         t0 = time.monotonic()
         try:
-            c = px.connect(autocommit=True)
-            cur = c.cursor()
-            cur.execute("SELECT 'served'")
-            result["row"] = cur.fetchone()
-            c.close()
+            with px.raw(timeout=15) as raw:
+                raw.send_startup(harness.DEFAULT_USER, harness.DEFAULT_DB)
+                sent.set()
+                # the wait may happen at login or at the first query
+                raw.finish_login(harness.DEFAULT_USER, harness.DEFAULT_PASSWORD)
+                result["row"] = raw.query("SELECT 'served'")
         except Exception as e:
             result["error"] = e
         result["elapsed"] = time.monotonic() - t0
 
     t = threading.Thread(target=wait_query, daemon=True)
     t.start()
-    time.sleep(1)
+    # a thread that has not started yet is not waiting: wait for its startup
+    # packet to be sent, then it must get no answer to its query while the
+    # holder keeps the only server
+    assert sent.wait(10), "the waiter never sent its startup packet"
+    t.join(1)
     assert t.is_alive(), f"the waiter did not wait: {result}"
     holder.commit()
     t.join(timeout=5)
-    assert result.get("row") == ("served",), result
+    assert result.get("row") == [("served",)], result
 
 
 def test_connect_timeout_unresponsive_backend(env):

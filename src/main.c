@@ -24,7 +24,7 @@
 
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_async_t worker_exit;
-static const config_t *current;
+static const config_t *current; /* the main thread's reference */
 
 static void usage(void)
 {
@@ -45,9 +45,10 @@ static void on_signal(uv_signal_t *h, int signum)
             log_error("reload failed, keeping the old configuration: %s", err);
             return;
         }
-        current = next;
         log_set_level((log_level_t)next->log_level);
-        workers_reload(next);
+        workers_reload(next); /* each worker takes its own reference */
+        config_release(current);
+        current = next;
         log_info("configuration reloaded");
         return;
     }
@@ -80,7 +81,6 @@ int main(int argc, char **argv)
     const config_t *cfg = config_load(argc, argv, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "epoch-proxy: %s\n", err);
-        config_free_all();
         return 2;
     }
     current = cfg;
@@ -115,7 +115,7 @@ int main(int argc, char **argv)
     workers_free();
     uv_loop_close(loop);
     cancel_shutdown();
-    config_free_all();
+    config_release(current); /* the last reference: the workers dropped theirs */
     if (rc == 0)
         log_info("epoch-proxy stopped");
     return rc;

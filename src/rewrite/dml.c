@@ -192,8 +192,10 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
     if (!dml_find_clauses(w, body, "update", "set", "from", start, end, &c))
         return;
     json_object *targets = rw_get(body, "targetList");
-    char *exprs[MAX_ITEMS] = {0};
-    int col_of[MAX_ITEMS];
+    char **exprs = NULL;
+    int *col_of = NULL;
+    if (!dml_set_arrays(w, tg->t, &exprs, &col_of))
+        return;
     int nt = dml_parse_set_list(w, targets, c.set + 3, dml_next_clause(&c, c.set), tg, exprs,
                                 col_of, true);
     bool key_change = false;
@@ -225,8 +227,7 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
         recheck_t rc = {exprs, col_of, nt, NULL};
         emit_tail(w, f, body, tg, &c, "from", CONFLICT_UPDATE, &rc);
     }
-    for (int i = 0; i < nt; i++)
-        free(exprs[i]);
+    dml_set_arrays_free(exprs, col_of, nt);
 }
 
 static void delete_statement(walker_t *w, json_object *body, size_t start, size_t end,
@@ -261,8 +262,13 @@ void dml_statement(walker_t *w, const char *key, json_object *body, size_t start
     target_t tg;
     if (!dml_resolve_target(w, body, update ? "UPDATE" : del ? "DELETE" : "INSERT INTO", &tg))
         return;
-    if (top && w->stmt_no >= RW_MAX_TAGS) {
-        dml_refuse(w, "a write after the 64th statement of one query");
+    /* an UPDATE/DELETE's command tag is fixed up by its place in the Query
+     * (out->tags); an INSERT's needs no fix, so it may come anywhere */
+    if (top && (update || del) && w->stmt_no >= RW_MAX_TAGS) {
+        rw_fail(w, "54000", "Send the statements in several Query messages.",
+                "an UPDATE or DELETE on branch \"%s\" must be among the first %d statements "
+                "of a Query string (epoch's limit); this is statement %d",
+                rw_branch_name(w), RW_MAX_TAGS, w->stmt_no + 1);
         free(tg.overlay);
         return;
     }

@@ -128,6 +128,60 @@ static bool insert_always_columns(walker_t *w, json_object *select, const catalo
     return true;
 }
 
+/* The columns the source of the INSERT fills, in its order: the column
+ * list's, or the first ones of the table. *idx and *skip are calloc'd with
+ * one entry per source column (the caller frees both); false after failing. */
+static bool insert_columns(walker_t *w, json_object *body, json_object *select,
+                           const catalog_table_t *t, int **idx, bool **skip, int *n)
+{
+    json_object *cols = rw_get(body, "cols");
+    int width = 0;
+    if (cols) {
+        width = (int)json_object_array_length(cols);
+    } else if (select) {
+        width = source_width(select, t->ncols);
+        if (width < 0 || width > t->ncols) {
+            rw_fail(w, "42601", NULL, "INSERT has more expressions than target columns");
+            return false;
+        }
+    }
+    /* +1: never 0 bytes (DEFAULT VALUES names no column) */
+    *idx = calloc((size_t)width + 1, sizeof **idx);
+    *skip = calloc((size_t)width + 1, sizeof **skip);
+    if (!*idx || !*skip) {
+        free(*idx);
+        free(*skip);
+        *idx = NULL;
+        *skip = NULL;
+        w->failed = true;
+        return false;
+    }
+    for (int i = 0; i < width; i++) {
+        if (!cols) {
+            (*idx)[i] = i;
+            continue;
+        }
+        json_object *rt = rw_get(json_object_array_get_idx(cols, i), "ResTarget");
+        const char *name = rw_get_str(rt, "name");
+        int ci = name ? catalog_col_index(t, name) : -1;
+        if (ci < 0 || rw_get(rt, "indirection")) {
+            rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist",
+                    name ? name : "?", t->name);
+            free(*idx);
+            free(*skip);
+            *idx = NULL;
+            *skip = NULL;
+            return false;
+        }
+        (*idx)[i] = ci;
+    }
+    *n = width;
+    return true;
+}
+
+static void insert_body(walker_t *w, json_object *body, size_t start, size_t end,
+                        const target_t *tg, FILE *f, const int *idx, const bool *skip, int n);
+
 void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t end,
                           const target_t *tg, FILE *f)
 {
@@ -144,36 +198,37 @@ void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t e
     const char *ov = rw_get_str(body, "override");
     if (ov && strcmp(ov, "OVERRIDING_NOT_SET") == 0)
         ov = NULL;
-    /* columns, in the order the source fills them */
-    int idx[MAX_ITEMS], n = 0;
+    /* columns, in the order the source fills them; skip[j]: source column j
+     * is not written. Allocated per statement, sized by the column list (or
+     * the table): a fixed array would drop or overrun names past its size. */
+    int n = 0;
+    int *idx = NULL;
+    bool *skip = NULL;
+    if (!insert_columns(w, body, select, t, &idx, &skip, &n))
+        return;
+    bool ok = insert_always_columns(w, select, t, idx, n, ov, skip) &&
+              (!select || defaults_in_values(w, select, t, idx, skip, n));
+    if (ok)
+        insert_body(w, body, start, end, tg, f, idx, skip, n);
+    free(idx);
+    free(skip);
+}
+
+/* The body of dml_insert_statement once the columns the source fills (idx,
+ * skip: n of them) are known. */
+static void insert_body(walker_t *w, json_object *body, size_t start, size_t end,
+                        const target_t *tg, FILE *f, const int *idx, const bool *skip, int n)
+{
+    const catalog_table_t *t = tg->t;
+    json_object *select = rw_get(body, "selectStmt");
+    json_object *conflict = rw_get(body, "onConflictClause");
+    const char *action = rw_get_str(conflict, "action");
+    bool do_nothing = action && strcmp(action, "ONCONFLICT_NOTHING") == 0;
+    bool do_update = action && strcmp(action, "ONCONFLICT_UPDATE") == 0;
+    const char *ov = rw_get_str(body, "override");
+    if (ov && strcmp(ov, "OVERRIDING_NOT_SET") == 0)
+        ov = NULL;
     json_object *cols = rw_get(body, "cols");
-    if (cols) {
-        int nc = (int)json_object_array_length(cols);
-        for (int i = 0; i < nc && n < MAX_ITEMS; i++) {
-            json_object *rt = rw_get(json_object_array_get_idx(cols, i), "ResTarget");
-            const char *name = rw_get_str(rt, "name");
-            int ci = name ? catalog_col_index(t, name) : -1;
-            if (ci < 0 || rw_get(rt, "indirection")) {
-                rw_fail(w, "42703", NULL, "column \"%s\" of relation \"%s\" does not exist",
-                        name ? name : "?", t->name);
-                return;
-            }
-            idx[n++] = ci;
-        }
-    } else if (select) {
-        int width = source_width(select, t->ncols);
-        if (width < 0 || width > t->ncols) {
-            rw_fail(w, "42601", NULL, "INSERT has more expressions than target columns");
-            return;
-        }
-        for (int i = 0; i < width; i++)
-            idx[n++] = i;
-    }
-    bool skip[MAX_ITEMS] = {0}; /* source columns not written */
-    if (!insert_always_columns(w, select, t, idx, n, ov, skip))
-        return;
-    if (select && !defaults_in_values(w, select, t, idx, skip, n))
-        return;
     bool all_keys = true;
     for (int k = 0; k < t->ncols; k++) {
         if (!t->is_pk[k])
@@ -209,8 +264,8 @@ void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t e
     size_t on = conflict ? lex_find_keyword(w->sql, src, end, "on") : end;
     size_t ret = lex_find_keyword(w->sql, src, end, "returning");
     /* ON CONFLICT … DO UPDATE SET <items> [WHERE <cond>] */
-    char *exprs[MAX_ITEMS] = {0};
-    int col_of[MAX_ITEMS], nset = 0;
+    char **exprs = NULL;
+    int *col_of = NULL, nset = 0;
     char *cwhere = NULL;
     if (do_update) {
         size_t set = lex_find_keyword(w->sql, on, ret, "set");
@@ -220,10 +275,14 @@ void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t e
             dml_refuse(w, "this ON CONFLICT clause");
             return;
         }
+        if (!dml_set_arrays(w, t, &exprs, &col_of))
+            return;
         nset = dml_parse_set_list(w, rw_get(conflict, "targetList"), set + 3, cw, tg, exprs, col_of,
                                   false);
-        if (nset < 0)
-            return;
+        if (nset < 0) {
+            nset = 0;
+            goto out_sets;
+        }
         if (has_where && !(cwhere = rw_splice_range(w, cw + 5, ret))) {
             w->failed = true;
             goto out_sets;
@@ -236,7 +295,7 @@ void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t e
         free(prefix);
         free(source);
         w->failed = true;
-        return;
+        goto out_sets;
     }
     /* several rows (with keys, to be checked): each row's place, so the rows
      * after the first one whose key exists are not written (PostgreSQL stops
@@ -345,7 +404,7 @@ void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t e
         w->failed = true;
         free(prefix);
         free(source);
-        return;
+        goto out_sets;
     }
     if (do_update) {
         dml_upsert_merge(w, f, tg, exprs, col_of, nset, cwhere);
@@ -426,7 +485,6 @@ returning:
     free(prefix);
     free(source);
 out_sets:
-    for (int i = 0; i < nset; i++)
-        free(exprs[i]);
+    dml_set_arrays_free(exprs, col_of, nset);
     free(cwhere);
 }

@@ -21,7 +21,9 @@
 
 #include "rewrite/rewrite_internal.h"
 
-#define MAX_ITEMS 256
+/* FROM/USING items a RETURNING can name (each becomes a LATERAL look-up):
+ * more is refused with 54000 (dml_returning_needs_from). The other lists of
+ * a write (columns, SET items, RETURNING items) are sized per statement. */
 #define MAX_FROM 32
 /* Starts the INSERT that COPY … FROM's rows go through: PostgreSQL's COPY
  * checks the NOT NULL and CHECK constraints of a batch of rows before their
@@ -82,7 +84,8 @@ typedef struct from_scope {
     const char *names[MAX_FROM]; /* the relation names FROM/USING makes visible */
     json_object *nodes[MAX_FROM];
     int n;
-    bool opaque; /* an item whose names are not known (refused if needed) */
+    bool opaque;   /* an item whose names are not known (refused if needed) */
+    bool too_many; /* more than MAX_FROM items (refused if needed) */
 } from_scope_t;
 
 /* ---- dml.c: the target and the clauses of UPDATE/DELETE */
@@ -126,10 +129,17 @@ bool dml_is_star(json_object *item);
 
 /* ---- dml_set.c: SET lists */
 
+/* Arrays for the SET list of a write to t (dml_parse_set_list): room for
+ * one item per column of t, since a column is assigned at most once (a
+ * table may have 1,600 columns: sized per statement, not by a guess);
+ * false (w->failed) out of memory. Free with dml_set_arrays_free. */
+bool dml_set_arrays(walker_t *w, const catalog_table_t *t, char ***exprs, int **col_of);
+/* Free the first n expressions and both arrays (NULL is fine). */
+void dml_set_arrays_free(char **exprs, int *col_of, int n);
 /* The SET items in [from, to): the expression text of each assigned column
- * into exprs (malloc'd) and the column into col_of; the count, or -1 after
- * refusing. allow_key: a key column may be assigned (UPDATE, not ON
- * CONFLICT DO UPDATE). */
+ * into exprs (malloc'd) and the column into col_of (from dml_set_arrays);
+ * the count, or -1 after refusing. allow_key: a key column may be assigned
+ * (UPDATE, not ON CONFLICT DO UPDATE). */
 int dml_parse_set_list(walker_t *w, json_object *targets, size_t from, size_t to,
                        const target_t *tg, char **exprs, int *col_of, bool allow_key);
 /* Column col after a SET: its assigned expression, or the row's own value

@@ -89,8 +89,12 @@ static void collect_from(json_object *item, from_scope_t *fs)
         }
     }
     /* anything else (a function, whose alias also names its column) is opaque */
-    if (!name || fs->n >= MAX_FROM) {
+    if (!name) {
         fs->opaque = true;
+        return;
+    }
+    if (fs->n >= MAX_FROM) {
+        fs->too_many = true;
         return;
     }
     /* the whole row is carried as `"name"`, which would be a column of that
@@ -155,9 +159,11 @@ static bool names_other_items(json_object *node, const target_t *tg)
 }
 
 /* The column names of FROM item i, when they can be known here: a tracked
- * table (not shadowed by a CTE), or a column alias list. false otherwise. */
+ * table (not shadowed by a CTE), or a column alias list: *names is malloc'd
+ * with *n entries (pointers into the tree or the catalog; the caller frees
+ * the array). false otherwise, or out of memory (w->failed). */
 static bool from_item_columns(walker_t *w, json_object *withclause, const from_scope_t *fs, int i,
-                              const char **names, int *n)
+                              const char ***names, int *n)
 {
     json_object *item = fs->nodes[i];
     json_object *rv = rw_get(item, "RangeVar");
@@ -200,10 +206,14 @@ static bool from_item_columns(walker_t *w, json_object *withclause, const from_s
     if (rv && !t)
         return false;
     int total = t ? t->ncols : nc;
-    if (nc > total || total > MAX_ITEMS)
+    if (nc > total)
         return false;
+    if (!(*names = calloc((size_t)total + 1, sizeof **names))) {
+        w->failed = true;
+        return false;
+    }
     for (int k = 0; k < total; k++)
-        names[k] =
+        (*names)[k] =
             k < nc ? rw_get_str(rw_get(json_object_array_get_idx(colnames, k), "String"), "sval")
                    : t->cols[k];
     *n = total;
@@ -264,6 +274,13 @@ bool dml_returning_needs_from(walker_t *w, json_object *body, const target_t *tg
                 : NULL;
         fs->opaque |= it && catalog_col_index(it, fs->names[i]) >= 0;
     }
+    if (fs->too_many) {
+        rw_fail(w, "54000", "Name fewer FROM/USING items in RETURNING, or write it on main.",
+                "RETURNING that names the FROM/USING items of a write on branch \"%s\" is "
+                "limited to %d items (epoch's limit)",
+                rw_branch_name(w), MAX_FROM);
+        return false;
+    }
     if (fs->opaque) {
         rw_fail(w, "0A000",
                 "Give every FROM/USING item an alias that is not a column name (a join too), "
@@ -287,6 +304,10 @@ void dml_carry_from_rows(FILE *f, const from_scope_t *fs)
     }
 }
 
+static void joined_returning_items(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+                                   const from_scope_t *fs, const char *src, size_t ret, size_t end,
+                                   const size_t *commas, int n);
+
 /* ` RETURNING …` of a joined write whose rows are in CTE src: items that
  * name the other FROM items become look-ups; `*` and `x.*` are spelled out
  * (the target's columns, then every item's, as PostgreSQL expands them). */
@@ -295,11 +316,27 @@ void dml_joined_returning(walker_t *w, FILE *f, json_object *body, const target_
 {
     json_object *list = rw_get(body, "returningList");
     int n = (int)json_object_array_length(list);
-    size_t commas[MAX_ITEMS];
-    if (n > MAX_ITEMS || lex_find_char(w->sql, ret + 9, end, ',', commas, MAX_ITEMS) != n - 1) {
+    /* per statement, sized by the list (PostgreSQL allows 1,664 items) */
+    size_t *commas = calloc((size_t)n + 1, sizeof *commas);
+    if (!commas) {
+        w->failed = true;
+        return;
+    }
+    if (lex_find_char(w->sql, ret + 9, end, ',', commas, n) != n - 1) {
+        free(commas);
         dml_refuse(w, "this RETURNING list");
         return;
     }
+    joined_returning_items(w, f, body, tg, fs, src, ret, end, commas, n);
+    free(commas);
+}
+
+/* The n items of a joined write's RETURNING, separated at commas. */
+static void joined_returning_items(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+                                   const from_scope_t *fs, const char *src, size_t ret, size_t end,
+                                   const size_t *commas, int n)
+{
+    json_object *list = rw_get(body, "returningList");
     fputs(" RETURNING ", f);
     size_t from = ret + 9;
     for (int i = 0; i < n; i++) {
@@ -322,9 +359,11 @@ void dml_joined_returning(walker_t *w, FILE *f, json_object *body, const target_
             for (int k = 0; k < fs->n; k++) {
                 if (qual && strcmp(qual, fs->names[k]) != 0)
                     continue;
-                const char *names[MAX_ITEMS];
+                const char **names = NULL;
                 int nc = 0;
-                if (!from_item_columns(w, rw_get(body, "withClause"), fs, k, names, &nc)) {
+                if (!from_item_columns(w, rw_get(body, "withClause"), fs, k, &names, &nc)) {
+                    if (w->failed)
+                        return;
                     rw_fail(w, "0A000",
                             "Name the columns you need instead of \"*\", or give the item a "
                             "column alias list.",
@@ -338,6 +377,7 @@ void dml_joined_returning(walker_t *w, FILE *f, json_object *body, const target_
                     size_t len = 0;
                     FILE *cf = open_memstream(&text, &len);
                     if (!cf) {
+                        free(names);
                         w->failed = true;
                         return;
                     }
@@ -351,6 +391,7 @@ void dml_joined_returning(walker_t *w, FILE *f, json_object *body, const target_
                     lookup_item(f, tg, fs, src, text);
                     free(text);
                 }
+                free(names);
             }
             if (first) { /* x.* of a name that is neither */
                 rw_fail(w, "42P01", NULL, "missing FROM-clause entry for table \"%s\"",

@@ -147,8 +147,9 @@ static char *subscript_assignment(walker_t *w, const target_t *tg, json_object *
 typedef struct set_list {
     char **exprs;
     int *col_of;
-    bool partial[MAX_ITEMS]; /* the column's value comes from subscripted assignments */
+    bool *partial; /* the column's value comes from subscripted assignments */
     int n;
+    int cap;    /* room in exprs, col_of and partial: the table's column count */
     int always; /* the first column (attnum order) of GENERATED ALWAYS (identity or
                    generated) assigned something other than DEFAULT, or -1 */
 } set_list_t;
@@ -208,6 +209,12 @@ static bool assign(walker_t *w, const target_t *tg, json_object *rt, char *value
         free(o->exprs[prev]);
         o->exprs[prev] = expr;
     } else {
+        if (o->n >= o->cap) { /* each column is assigned once: cannot happen */
+            free(expr);
+            rw_fail(w, "XX000", NULL, "SET list of \"%s\" assigns more columns than it has",
+                    t->name);
+            return false;
+        }
         o->exprs[o->n] = expr;
         o->col_of[o->n] = col;
         o->partial[o->n] = ind != NULL;
@@ -242,9 +249,14 @@ static bool multi_values(walker_t *w, json_object *source, size_t from, size_t t
             !isalnum((unsigned char)w->sql[open + 3]) && w->sql[open + 3] != '_')
             open = lex_skip_blank(w->sql, open + 3);
         size_t close = lex_paren_end(w->sql, open);
-        size_t commas[MAX_ITEMS];
+        size_t *commas = calloc((size_t)nargs + 1, sizeof *commas);
+        if (!commas) {
+            w->failed = true;
+            return false;
+        }
         if (close == open || lex_skip_blank(w->sql, close) < to ||
-            lex_find_char(w->sql, open + 1, close - 1, ',', commas, MAX_ITEMS) != nargs - 1) {
+            lex_find_char(w->sql, open + 1, close - 1, ',', commas, nargs) != nargs - 1) {
+            free(commas);
             dml_refuse(w, "this SET item");
             return false;
         }
@@ -254,11 +266,13 @@ static bool multi_values(walker_t *w, json_object *source, size_t from, size_t t
             if (rw_get(json_object_array_get_idx(args, k), "SetToDefault")) {
                 defaults[k] = true;
             } else if (!(vals[k] = rw_splice_range(w, start, end))) {
+                free(commas);
                 w->failed = true;
                 return false;
             }
             start = end + 1;
         }
+        free(commas);
         return true;
     }
     if (!kind || strcmp(kind, "EXPR_SUBLINK") != 0) {
@@ -305,28 +319,33 @@ static bool multi_values(walker_t *w, json_object *source, size_t from, size_t t
 static bool set_clause(walker_t *w, const target_t *tg, json_object *targets, int first, int width,
                        size_t from, size_t to, bool allow_key, set_list_t *o)
 {
-    char *vals[MAX_ITEMS] = {0};
-    bool defaults[MAX_ITEMS] = {0};
+    /* one per target of the clause: per statement, as wide as the clause */
+    char **vals = calloc((size_t)width, sizeof *vals);
+    bool *defaults = calloc((size_t)width, sizeof *defaults);
     json_object *rt0 = rw_get(json_object_array_get_idx(targets, first), "ResTarget");
     json_object *multi = rw_get(rw_get(rt0, "val"), "MultiAssignRef");
     bool ok = false;
     size_t eq;
+    if (!vals || !defaults) {
+        w->failed = true;
+        goto out;
+    }
     if (lex_find_char(w->sql, from, to, '=', &eq, 1) != 1) {
         dml_refuse(w, "this SET item");
-        return false;
+        goto out;
     }
     if (!multi) {
         /* the first `=` after the target (`a[i] = x`, `c = a = b`) */
         int loc = rw_get_int(rt0, "location", -1);
         if (loc < 0 || lex_skip_blank(w->sql, target_end(w, (size_t)loc)) != eq) {
             dml_refuse(w, "this SET item");
-            return false;
+            goto out;
         }
         if (rw_get(rw_get(rt0, "val"), "SetToDefault"))
             defaults[0] = true;
         else if (!(vals[0] = rw_splice_range(w, eq + 1, to))) {
             w->failed = true;
-            return false;
+            goto out;
         }
     } else {
         for (int k = 0; k < width; k++) {
@@ -335,7 +354,7 @@ static bool set_clause(walker_t *w, const target_t *tg, json_object *targets, in
                 "MultiAssignRef");
             if (!m || rw_get_int(m, "colno", 0) != k + 1 || rw_get_int(m, "ncolumns", 0) != width) {
                 dml_refuse(w, "this SET item");
-                return false;
+                goto out;
             }
         }
         if (!multi_values(w, rw_get(multi, "source"), eq + 1, to, width, vals, defaults))
@@ -348,8 +367,10 @@ static bool set_clause(walker_t *w, const target_t *tg, json_object *targets, in
         vals[k] = NULL; /* taken over */
     }
 out:
-    for (int k = 0; k < width; k++)
+    for (int k = 0; vals && k < width; k++)
         free(vals[k]);
+    free(vals);
+    free(defaults);
     return ok;
 }
 
@@ -372,15 +393,21 @@ int dml_parse_set_list(walker_t *w, json_object *targets, size_t from, size_t to
                        const target_t *tg, char **exprs, int *col_of, bool allow_key)
 {
     int nt = targets ? (int)json_object_array_length(targets) : 0;
-    set_list_t o = {.exprs = exprs, .col_of = col_of, .always = -1};
-    size_t commas[MAX_ITEMS];
-    int ncomma = lex_find_char(w->sql, from, to, ',', commas, MAX_ITEMS);
+    set_list_t o = {.exprs = exprs, .col_of = col_of, .cap = tg->t->ncols, .always = -1};
+    /* per statement, sized by the list: a clause has at least one target */
+    size_t *commas = calloc((size_t)nt + 1, sizeof *commas);
+    o.partial = calloc((size_t)o.cap + 1, sizeof *o.partial);
+    if (!commas || !o.partial) {
+        w->failed = true;
+        goto fail;
+    }
+    int ncomma = lex_find_char(w->sql, from, to, ',', commas, nt);
     int nclauses = 0;
-    for (int i = 0; i < nt && nt <= MAX_ITEMS; nclauses++)
+    for (int i = 0; i < nt; nclauses++)
         i += clause_width(targets, i, nt);
-    if (nt == 0 || nt > MAX_ITEMS || ncomma != nclauses - 1) {
+    if (nt == 0 || ncomma != nclauses - 1) {
         dml_refuse(w, "this SET list");
-        return -1;
+        goto fail;
     }
     size_t item_start = from;
     for (int i = 0, c = 0; i < nt; c++) {
@@ -416,13 +443,40 @@ int dml_parse_set_list(walker_t *w, json_object *targets, size_t from, size_t to
     }
     for (int i = kept; i < o.n; i++)
         exprs[i] = NULL;
+    free(commas);
+    free(o.partial);
     return kept;
 fail:
     for (int i = 0; i < o.n; i++) {
         free(exprs[i]);
         exprs[i] = NULL;
     }
+    free(commas);
+    free(o.partial);
     return -1;
+}
+
+bool dml_set_arrays(walker_t *w, const catalog_table_t *t, char ***exprs, int **col_of)
+{
+    /* +1: never 0 bytes */
+    *exprs = calloc((size_t)t->ncols + 1, sizeof **exprs);
+    *col_of = calloc((size_t)t->ncols + 1, sizeof **col_of);
+    if (*exprs && *col_of)
+        return true;
+    free(*exprs);
+    free(*col_of);
+    *exprs = NULL;
+    *col_of = NULL;
+    w->failed = true;
+    return false;
+}
+
+void dml_set_arrays_free(char **exprs, int *col_of, int n)
+{
+    for (int i = 0; exprs && i < n; i++)
+        free(exprs[i]);
+    free(exprs);
+    free(col_of);
 }
 
 /* Column col after a SET: its assigned expression, or the row's own value.

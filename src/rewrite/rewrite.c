@@ -79,19 +79,31 @@ const char *rw_branch_name(const walker_t *w)
     return w->s->cat && w->s->cat->branch_name ? w->s->cat->branch_name : "?";
 }
 
+/* arr (capacity *cap entries of elem bytes) with room for need entries,
+ * doubling: arr itself or its reallocation; NULL out of memory (arr is
+ * kept). */
+static void *grown(void *arr, int *cap, int need, size_t elem)
+{
+    if (need <= *cap)
+        return arr;
+    int n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    void *bigger = realloc(arr, (size_t)n * elem);
+    if (bigger)
+        *cap = n;
+    return bigger;
+}
+
 void rw_add_edit(walker_t *w, size_t start, size_t end, char *text)
 {
-    if (!text) {
+    edit_t *edits = text ? grown(w->edits, &w->edits_cap, w->nedits + 1, sizeof *edits) : NULL;
+    if (!edits) {
+        free(text);
         rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
         return;
     }
-    if (w->nedits == MAX_EDITS) {
-        free(text);
-        rw_fail(w, "54001", "Split the statement.",
-                "statement references too many tables for epoch to rewrite (more than %d)",
-                MAX_EDITS);
-        return;
-    }
+    w->edits = edits;
     w->edits[w->nedits++] = (edit_t){start, end, text};
 }
 
@@ -570,9 +582,14 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
             }
         }
     }
-    if (w->nlocked < MAX_EDITS) {
+    const char **names =
+        grown(w->rewritten_names, &w->rewritten_cap, w->nlocked + 1, sizeof *names);
+    if (names) {
         const char *alias = rw_get_str(rw_get(rv, "alias"), "aliasname");
+        w->rewritten_names = names;
         w->rewritten_names[w->nlocked++] = alias ? alias : relname;
+    } else {
+        rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
     }
 done:
     free(schema);
@@ -673,13 +690,14 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
     bool recursive = json_object_get_boolean(rw_get(with, "recursive"));
     size_t n =
         ctes && json_object_is_type(ctes, json_type_array) ? json_object_array_length(ctes) : 0;
-    if (w->nscope + n > MAX_SCOPE) {
-        rw_fail(w, "54001", "Use fewer CTEs in one statement.",
-                "statement has more CTEs in scope than epoch can resolve (%d)", MAX_SCOPE);
+    const char **scope = grown(w->scope, &w->scope_cap, w->nscope + (int)n, sizeof *scope);
+    if (!scope) {
+        rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
         return;
     }
+    w->scope = scope;
     if (recursive)
-        for (size_t i = 0; i < n && w->nscope < MAX_SCOPE; i++) {
+        for (size_t i = 0; i < n; i++) {
             const char *name = rw_get_str(
                 rw_get(json_object_array_get_idx(ctes, i), "CommonTableExpr"), "ctename");
             if (name)
@@ -690,7 +708,7 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
         if (!cte_write(w, cte))
             rw_walk(w, rw_get(cte, "ctequery"));
         const char *name = rw_get_str(cte, "ctename");
-        if (!recursive && name && w->nscope < MAX_SCOPE)
+        if (!recursive && name)
             w->scope[w->nscope++] = name;
     }
     json_object_object_foreach(node, key, val)
@@ -1217,7 +1235,8 @@ static int edit_cmp(const void *a, const void *b)
 
 char *rw_splice_range(walker_t *w, size_t start, size_t end)
 {
-    qsort(w->edits, (size_t)w->nedits, sizeof w->edits[0], edit_cmp);
+    if (w->nedits > 1) /* edits is NULL until the first one */
+        qsort(w->edits, (size_t)w->nedits, sizeof w->edits[0], edit_cmp);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -1245,7 +1264,8 @@ char *rw_splice_range(walker_t *w, size_t start, size_t end)
 
 static char *splice(walker_t *w)
 {
-    qsort(w->edits, (size_t)w->nedits, sizeof w->edits[0], edit_cmp);
+    if (w->nedits > 1) /* edits is NULL until the first one */
+        qsort(w->edits, (size_t)w->nedits, sizeof w->edits[0], edit_cmp);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -1289,6 +1309,13 @@ static rw_action_t finish(walker_t *w, rw_result_t *out, int nstmts)
     }
     for (int i = 0; i < w->nedits; i++)
         free(w->edits[i].text);
+    free(w->edits);
+    free(w->scope);
+    free(w->rewritten_names);
+    w->edits = NULL;
+    w->scope = NULL;
+    w->rewritten_names = NULL;
+    w->nedits = w->edits_cap = w->nscope = w->scope_cap = w->nlocked = w->rewritten_cap = 0;
     return out->action;
 }
 
@@ -1317,7 +1344,7 @@ static rw_action_t run(walker_t *w, const char *sql, rw_result_t *out)
                 pg_query_free_parse_result(pr);
                 pr = retry;
                 w->sql = quoted;
-                w->edits[w->nedits++] = (edit_t){0, 0, strdup("")}; /* send the quoted text */
+                rw_add_edit(w, 0, 0, strdup("")); /* send the quoted text */
             } else {
                 pg_query_free_parse_result(retry);
             }

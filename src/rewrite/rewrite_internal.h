@@ -11,9 +11,6 @@
 #include "branch/overlay.h"
 #include "rewrite/rewrite.h"
 
-#define MAX_EDITS 256
-#define MAX_SCOPE 64
-
 typedef struct edit {
     size_t start, end;
     char *text;
@@ -22,23 +19,26 @@ typedef struct edit {
 typedef struct walker {
     const rw_session_t *s;
     const char *sql;
-    edit_t edits[MAX_EDITS];
-    int nedits;
-    const char *scope[MAX_SCOPE]; /* CTE names visible here */
-    int nscope;
+    /* The walker's lists grow as the statement needs (a Query string may
+     * hold any number of statements, tables and CTEs): malloc'd, freed when
+     * the walk finishes; running out of memory fails the statement (53200). */
+    edit_t *edits;
+    int nedits, edits_cap;
+    const char **scope; /* CTE names visible here */
+    int nscope, scope_cap;
     int stmt_no;     /* index of the current statement in the query */
     bool positional; /* a constant where its value is syntax (ORDER BY 1, typmods) */
     bool utility;    /* walking a statement other than a query or a write: refs are read-only */
-    const char *rewritten_names[MAX_EDITS]; /* alias (or name) of each replaced table */
-    int nlocked;
+    const char **rewritten_names; /* alias (or name) of each replaced table */
+    int nlocked, rewritten_cap;
     json_object *cur_select; /* the SELECT whose FROM is being walked (its WHERE) */
     bool need_catalog;
     bool failed;
     unsigned flags;
     rw_result_t *out;
     int view_depth;       /* views whose definitions enclose this walk (0 = the client's text) */
-    const char *sample; /* the TABLESAMPLE clause of the table being read (range_sample) */
-    bool sample_used;   /* range_var moved it into the overlay */
+    const char *sample;   /* the TABLESAMPLE clause of the table being read (range_sample) */
+    bool sample_used;     /* range_var moved it into the overlay */
     const char *view_ref; /* the "@ref" the enclosing view is read at: its tables are read
                              there too (NULL = the session's ref) */
 } walker_t;

@@ -11,7 +11,6 @@
 #include <ini.h>
 #include <libpq-fe.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,10 +64,6 @@ static const key_def_t keys[] = {
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
-/* Every snapshot, so config_free_all can release them at exit. */
-static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
-static config_t **all_configs;
-static size_t n_configs;
 /* Command-line overrides, kept for reloads (argv outlives the process). */
 static int saved_argc;
 static char **saved_argv;
@@ -487,17 +482,7 @@ static config_t *build(const char *path, char *err, size_t errcap)
     }
     if (!finish(cfg, err, errcap))
         goto fail;
-    pthread_mutex_lock(&all_lock);
-    config_t **grown = realloc(all_configs, (n_configs + 1) * sizeof *grown);
-    if (grown) {
-        all_configs = grown;
-        all_configs[n_configs++] = cfg;
-    }
-    pthread_mutex_unlock(&all_lock);
-    if (!grown) {
-        snprintf(err, errcap, "out of memory");
-        goto fail;
-    }
+    atomic_init(&cfg->refs, 1);
     return cfg;
 fail:
     config_free(cfg);
@@ -541,7 +526,7 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
     cfg->backend_host = strdup(old->backend_host);
     cfg->backend_sni = old->backend_sni ? strdup(old->backend_sni) : NULL;
     /* backend TLS is part of `backend`: the running context stays (shared,
-     * reference-counted; each snapshot frees its reference at exit) */
+     * reference-counted by OpenSSL; each snapshot frees its reference) */
     if (cfg->backend_tls_ctx)
         SSL_CTX_free(cfg->backend_tls_ctx);
     cfg->backend_tls_ctx = old->backend_tls_ctx;
@@ -551,7 +536,8 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
     if (!cfg->listen_host || !cfg->backend_host || (old->backend && !cfg->backend) ||
         (old->backend_sni && !cfg->backend_sni)) {
         snprintf(err, errcap, "out of memory");
-        return NULL; /* cfg stays in all_configs and is freed at exit */
+        config_release(cfg);
+        return NULL;
     }
     cfg->listen_port = old->listen_port;
     cfg->backend_port = old->backend_port;
@@ -560,13 +546,39 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
     return cfg;
 }
 
-void config_free_all(void)
+/* The snapshot is immutable but for its count: the const of the callers'
+ * pointers is cast away only here. */
+const config_t *config_acquire(const config_t *cfg)
 {
-    pthread_mutex_lock(&all_lock);
-    for (size_t i = 0; i < n_configs; i++)
-        config_free(all_configs[i]);
-    free(all_configs);
-    all_configs = NULL;
-    n_configs = 0;
-    pthread_mutex_unlock(&all_lock);
+    config_t *c = (config_t *)cfg;
+    int before = atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    if (before <= 0) {
+        log_error("config snapshot acquired after its last release");
+        abort();
+    }
+    return cfg;
+}
+
+void config_release(const config_t *cfg)
+{
+    if (!cfg)
+        return;
+    config_t *c = (config_t *)cfg;
+    /* release: this thread's reads of the snapshot happen before the free;
+     * acquire (below): the freeing thread sees every other thread's */
+    int before = atomic_fetch_sub_explicit(&c->refs, 1, memory_order_release);
+    if (before <= 0) {
+        log_error("config snapshot released more often than acquired");
+        abort();
+    }
+    if (before == 1) {
+        atomic_thread_fence(memory_order_acquire);
+        config_free(c);
+        log_debug("configuration snapshot freed");
+    }
+}
+
+int config_refs(const config_t *cfg)
+{
+    return atomic_load(&((config_t *)cfg)->refs);
 }

@@ -2,12 +2,24 @@
  * config — the proxy's settings: conf/epoch.conf (ini, parsed with libinih)
  * overlaid with command-line `--key value` overrides. A loaded config is an
  * immutable snapshot; SIGHUP builds a new one and each worker switches to it
- * between events. Snapshots are freed at exit (config_free_all), never while
- * a worker may still hold one.
+ * between events.
+ *
+ * Ownership: a snapshot is reference-counted (atomically: the main thread
+ * builds snapshots, workers drop them). config_load and config_reload return
+ * one reference, owned by the caller; config_acquire adds one and
+ * config_release drops one, and the last release frees the snapshot (its
+ * userlist, and its references to the SSL_CTXs). The main thread holds one
+ * on the current snapshot, each worker one on the snapshot it runs with
+ * (worker_config). A pointer read from a snapshot through worker_config is
+ * valid until the worker's callback returns: whatever must outlive it is
+ * copied (a login copies its userlist secret, SCRAM its password) or holds
+ * its own reference (config_acquire; OpenSSL's SSL holds one on its
+ * SSL_CTX).
  */
 #ifndef EPOCH_WIRE_CONFIG_H
 #define EPOCH_WIRE_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -69,18 +81,28 @@ typedef struct config {
     userlist_t *userlist; /* userlist mode */
     SSL_CTX *tls_ctx;     /* NULL when TLS towards clients is off */
     char *path;           /* config file, for reload */
+
+    atomic_int refs; /* config_acquire / config_release */
 } config_t;
 
 /* Build a snapshot from the file (may be NULL) and argv overrides
- * (argv[1..], `--key value` pairs; also `--config FILE`). On error returns
- * NULL with a message in err. */
+ * (argv[1..], `--key value` pairs; also `--config FILE`), with one
+ * reference for the caller. On error returns NULL with a message in err. */
 config_t *config_load(int argc, char **argv, char *err, size_t errcap);
 
-/* Re-read for SIGHUP: same argv overrides, file re-read. Restart-only keys
- * keep their old values (a warning is logged when they changed). */
+/* Re-read for SIGHUP: same argv overrides, file re-read, with one reference
+ * for the caller (old is left as it is). Restart-only keys keep their old
+ * values (a warning is logged when they changed). */
 config_t *config_reload(const config_t *old, char *err, size_t errcap);
 
-/* Free every snapshot ever created (at exit, after the workers stopped). */
-void config_free_all(void);
+/* Take one more reference to cfg (not NULL); returns cfg. Any thread. */
+const config_t *config_acquire(const config_t *cfg);
+
+/* Drop one reference; the last one frees the snapshot. NULL is ignored.
+ * Any thread. */
+void config_release(const config_t *cfg);
+
+/* References held on cfg now (tests and assertions). */
+int config_refs(const config_t *cfg);
 
 #endif

@@ -118,9 +118,13 @@ static void begin_shutdown(worker_t *w, int mode)
 static void on_wake(uv_async_t *a)
 {
     worker_t *w = a->data;
+    /* the mailbox's reference becomes the worker's; the old snapshot's is
+     * dropped (connections copied what they keep of it: config.h) */
     const config_t *next = atomic_exchange(&w->next_cfg, NULL);
-    if (next)
+    if (next) {
+        config_release(w->cfg);
         w->cfg = next;
+    }
     int req = atomic_load(&w->shutdown_req);
     if (req)
         begin_shutdown(w, req);
@@ -235,7 +239,7 @@ bool workers_start(const config_t *cfg, uv_async_t *on_exit, char *err, size_t e
     for (int i = 0; i < n_workers; i++) {
         worker_t *w = &workers[i];
         w->id = i;
-        w->cfg = cfg;
+        w->cfg = config_acquire(cfg);
         list_init(&w->clients);
         list_init(&w->pools);
         uv_loop_init(&w->loop);
@@ -255,6 +259,8 @@ bool workers_start(const config_t *cfg, uv_async_t *on_exit, char *err, size_t e
                 atomic_store(&workers[j].shutdown_req, SHUTDOWN_FAST);
                 uv_async_send(&workers[j].wake);
             }
+            for (int j = i; j < n_workers; j++)
+                config_release(workers[j].cfg);
             n_workers = i;
             return false;
         }
@@ -270,6 +276,8 @@ fail:
         uv_run(&w->loop, UV_RUN_DEFAULT);
         uv_loop_close(&w->loop);
     }
+    for (int i = 0; i < n_workers; i++)
+        config_release(workers[i].cfg); /* NULL for those not reached */
     free(workers);
     workers = NULL;
     n_workers = 0;
@@ -289,7 +297,10 @@ int workers_count(void)
 void workers_reload(const config_t *cfg)
 {
     for (int i = 0; i < n_workers; i++) {
-        atomic_store(&workers[i].next_cfg, cfg);
+        /* one reference per mailbox; a snapshot the worker has not picked
+         * up yet (two SIGHUPs within one of its callbacks) is dropped here */
+        const config_t *pending = atomic_exchange(&workers[i].next_cfg, config_acquire(cfg));
+        config_release(pending);
         uv_async_send(&workers[i].wake);
     }
 }
@@ -310,6 +321,9 @@ void workers_free(void)
         pthread_join(workers[i].thread, NULL);
         pool_free_all(&workers[i]);
         uv_loop_close(&workers[i].loop);
+        config_release(atomic_exchange(&workers[i].next_cfg, NULL));
+        config_release(workers[i].cfg);
+        workers[i].cfg = NULL;
     }
     free(workers);
     workers = NULL;

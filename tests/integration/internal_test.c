@@ -131,7 +131,8 @@ static void teardown_all(server_t *sv)
     uv_run(&w.loop, UV_RUN_NOWAIT);
     pool_free_all(&w);
     cr_assert_eq(uv_loop_close(&w.loop), 0, "every handle was closed");
-    config_free_all();
+    w.cfg = NULL;
+    config_release(cfg);
     unlink(userlist_path);
 }
 

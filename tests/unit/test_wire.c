@@ -131,7 +131,7 @@ Test(config, file_values_and_command_line_overrides)
     cr_assert_eq(cfg->pool_mode, POOL_TRANSACTION);
     unlink(path);
     free(path);
-    config_free_all();
+    config_release(cfg);
 }
 
 Test(config, default_workers_are_half_the_cores)
@@ -142,7 +142,7 @@ Test(config, default_workers_are_half_the_cores)
     cr_assert_not_null(cfg, "%s", err);
     long half = sysconf(_SC_NPROCESSORS_ONLN) / 2;
     cr_assert_eq(cfg->workers, half > 0 ? half : 1);
-    config_free_all();
+    config_release(cfg);
 }
 
 Test(config, errors_name_the_problem)
@@ -165,7 +165,6 @@ Test(config, errors_name_the_problem)
     cr_assert(strstr(err, "sslmode"), "%s", err);
     char *argv5[] = {"epoch-proxy", "--listen"};
     cr_assert_null(config_load(2, argv5, err, sizeof err));
-    config_free_all();
 }
 
 Test(cancel, keys_map_to_backend_and_need_the_secret)

@@ -7,7 +7,11 @@
 -- from the one stored in epoch.meta ('functions_hash'). Edit in place; a change of
 -- signature or of a view's columns also needs a DROP in a new schema/NNN_*.sql.
 
-CREATE OR REPLACE FUNCTION epoch.sweep() RETURNS SETOF text LANGUAGE plpgsql AS $f$
+-- Runs at every branch_create: the partial index on expires_at keeps it O(expired),
+-- but while epoch.branch has no statistics yet (thousands of branches made in one
+-- statement) the planner picks a scan of the whole table, so seq scans are off here.
+CREATE OR REPLACE FUNCTION epoch.sweep() RETURNS SETOF text LANGUAGE plpgsql
+SET enable_seqscan = off AS $f$
 DECLARE
     b epoch.branch;
 BEGIN

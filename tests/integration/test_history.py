@@ -558,6 +558,12 @@ def test_random_history_matches_model(env):
                     i = {"a": 0, "b": 1}[col]
                     fmt = (lambda x: None if x is None else str(x))
                     assert (old, new) == (fmt(snaps[a][k][i]), fmt(snaps[b][k][i])), (seed, a, b, k, rows)
+    # after gc (window: now), every commit and branch still reads the same
+    gone = _all(m, "SELECT coalesce(sum(main_rows + branch_rows), 0) FROM epoch.gc('0 seconds')")
+    kept = [r for r in refs if "@{" not in r]
+    for a, b in [(rnd.choice(kept), rnd.choice(kept)) for _ in range(15)] + [(r, "main") for r in kept[:8]]:
+        got = _all(m, "SELECT DISTINCT (pk->>'id')::int, change FROM epoch.diff(%s, %s) ORDER BY 1", (a, b))
+        assert got == expected(a, b), f"seed {seed}, after gc ({gone}): diff({a}, {b}) = {got}"
     # a commit's stats are its difference with its first parent
     for cid, parent, ins, upd, dele in _all(
             m, "SELECT id, parents[1], inserted, updated, deleted FROM epoch.commits "
@@ -565,3 +571,123 @@ def test_random_history_matches_model(env):
         stat = _all(m, "SELECT coalesce(sum(inserted), 0), coalesce(sum(updated), 0), "
                        "coalesce(sum(deleted), 0) FROM epoch.diff_stat(%s, %s)", (parent, cid))
         assert stat == [(ins, upd, dele)], (seed, cid, stat, (ins, upd, dele))
+
+
+# ---- reset, change feed, gc ---------------------------------------------------------------
+
+def test_reset_branch_and_main(env):
+    db = _db(env, "th_reset")
+    px = env.proxy()
+    m = _conn(env, px, db)
+    _all(m, "CREATE TABLE kv (k int PRIMARY KEY, v text, g int GENERATED ALWAYS AS (k * 2) STORED, "
+            "i int GENERATED ALWAYS AS IDENTITY)")
+    _all(m, "INSERT INTO kv (k, v) SELECT g, 'v' || g FROM generate_series(1, 5) g")
+    _all(m, "SELECT epoch.track('kv')")
+    c0 = _one(m, "SELECT epoch.commit('root')")
+    before = _all(m, "SELECT * FROM kv ORDER BY k")
+    _all(m, "SELECT epoch.branch_create('b')")
+    b = _conn(env, px, db, "b")
+    _all(b, "UPDATE kv SET v = 'b1' WHERE k = 1")
+    b1 = _one(b, "SELECT epoch.commit('b1')")
+    _all(b, "DELETE FROM kv WHERE k = 2")
+    _all(b, "INSERT INTO kv (k, v) VALUES (7, 'seven')")
+    b2 = _one(b, "SELECT epoch.commit('b2')")
+    _all(b, "UPDATE kv SET v = 'dirty' WHERE k = 3")
+    # back one commit: head and working state (the uncommitted change goes too)
+    assert _one(b, "SELECT epoch.reset('HEAD~1')") == b1
+    assert _all(b, "SELECT k, v FROM kv ORDER BY k") == [(1, "b1"), (2, "v2"), (3, "v3"), (4, "v4"), (5, "v5")]
+    assert _all(b, "SELECT * FROM epoch.status") == []
+    assert _one(b, "SELECT head FROM epoch.branches WHERE name = 'b'") == b1
+    assert _diff(b, b1, "b") == []
+    # the reset is history too: the commit it left stays readable
+    assert _diff(b, b1, b2) == [("kv", '{"k": 2}', "delete", c, o, None) for c, o in
+                                (("k", "2"), ("v", "v2"), ("g", "4"), ("i", "2"))] + \
+        [("kv", '{"k": 7}', "insert", "k", None, "7"), ("kv", '{"k": 7}', "insert", "v", None, "seven"),
+         ("kv", '{"k": 7}', "insert", "g", None, "14"), ("kv", '{"k": 7}', "insert", "i", None, "6")]
+    # to main's commit the branch came from: no rows of its own
+    assert _one(b, "SELECT epoch.reset(%s)", (c0,)) == c0
+    assert _one(m, "SELECT changed_rows FROM epoch.branches WHERE name = 'b'") == 0
+    # not its history; protected; read-only
+    _all(m, "SELECT epoch.branch_create('other')")
+    o = _conn(env, px, db, "other")
+    _all(o, "UPDATE kv SET v = 'o' WHERE k = 1")
+    oc = _one(o, "SELECT epoch.commit('o')")
+    _err(b, "SELECT epoch.reset(%s)", "22023", "not in the history", params=(oc,))
+    _err(b, "SELECT epoch.reset('nope')", "42704", 'ref "nope" does not exist')
+    _all(m, "SELECT epoch.branch_protect('other')")
+    _err(o, "SELECT epoch.reset('HEAD~1')", "42501", "protected")
+    t = _conn(env, px, db, "b")
+    _all(t, "SET epoch.as_of = 'b'")
+    _err(t, "SELECT epoch.reset('b')", "25006")
+
+    # main: only a superuser or the database owner; captured like any write
+    _all(m, "UPDATE kv SET v = 'm1' WHERE k = 1")
+    _all(m, "DELETE FROM kv WHERE k = 5")
+    _all(m, "INSERT INTO kv (k, v) VALUES (8, 'eight')")
+    env.pg.create_role("th_reader", password="pw")
+    env.pg.sql(f"GRANT ALL ON SCHEMA epoch TO th_reader; GRANT ALL ON ALL TABLES IN SCHEMA epoch TO th_reader; "
+               f"GRANT ALL ON ALL SEQUENCES IN SCHEMA epoch TO th_reader; GRANT ALL ON kv TO th_reader", db=db)
+    r = env.closing(px.connect(dbname=db, user="th_reader", password="pw", autocommit=True))
+    _err(r, "SELECT epoch.reset(%s)", "42501", "only a superuser or the owner", params=(c0,))
+    t_before = _one(m, "SELECT clock_timestamp()::text")
+    assert _one(m, "SELECT epoch.reset(%s)", (c0,)) == c0
+    assert _all(m, "SELECT * FROM kv ORDER BY k") == before
+    assert ("kv", '{"k": 8}', "delete", "v", "eight", None) in _diff(m, f"main@{{{t_before}}}", "main")
+
+
+def test_change_feed(env):
+    db = _db(env, "th_feed")
+    px = env.proxy()
+    m = _kv_setup(env, px, db)
+    rows = _all(m, "SELECT mark, change, pk::text, \"row\"->>'v' FROM epoch.changes('kv', '0')")
+    assert rows == []
+    _all(m, "UPDATE kv SET v = 'a' WHERE k = 1")
+    _all(m, "DELETE FROM kv WHERE k = 2")
+    rows = _all(m, "SELECT mark, change, pk::text, \"row\"->>'v' FROM epoch.changes('kv', '0')")
+    assert [r[1:] for r in rows] == [("update", '{"k": 1}', "a"), ("delete", '{"k": 2}', None)]
+    mark = rows[0][0]
+    assert _all(m, "SELECT * FROM epoch.changes('kv', %s)", (mark,)) == []
+    _all(m, "UPDATE kv SET v = 'b' WHERE k = 1")
+    _all(m, "INSERT INTO kv VALUES (40, 'x', 0)")
+    rows = _all(m, "SELECT change, pk::text, \"row\"->>'v' FROM epoch.changes('kv', %s)", (mark,))
+    assert rows == [("update", '{"k": 1}', "b"), ("insert", '{"k": 40}', "x")]
+    # on a branch: its own rows; marks are points of the branch
+    _all(m, "SELECT epoch.branch_create('feed')")
+    f = _conn(env, px, db, "feed")
+    _all(f, "UPDATE kv SET v = 'f' WHERE k = 3")
+    rows = _all(f, "SELECT mark, change, pk::text FROM epoch.changes('kv', 'main')")
+    assert [r[1:] for r in rows] == [("update", '{"k": 3}')]
+    fm = rows[0][0]
+    _all(f, "DELETE FROM kv WHERE k = 4")
+    assert _all(f, "SELECT change, pk::text FROM epoch.changes('kv', %s)", (fm,)) == [("delete", '{"k": 4}')]
+    _err(f, "SELECT * FROM epoch.changes('kv', NULL)", "22004", "since is required")
+    _all(m, "CREATE TABLE plain (id int PRIMARY KEY)")
+    _err(f, "SELECT * FROM epoch.changes('plain', '0')", "42P01", "not tracked")
+
+
+def test_gc_keeps_what_refs_reach(env):
+    db = _db(env, "th_gc")
+    px = env.proxy()
+    m = _kv_setup(env, px, db)
+    d = env.closing(env.pg.admin_connect(db))
+    d.autocommit = True
+    for i in range(5):
+        _all(m, "UPDATE kv SET n = %s WHERE k = 1", (i,))
+    c = _one(m, "SELECT epoch.commit('keep me')")
+    for i in range(5):
+        _all(m, "UPDATE kv SET n = %s WHERE k = 2", (i,))
+    # age every clock row past the window
+    _all(d, "UPDATE epoch.main_clock SET at = at - interval '30 days'")
+    assert _one(d, "SELECT count(*) FROM epoch.h_1") == 10
+    gone = _all(m, "SELECT * FROM epoch.gc()")
+    # the commit's point bounds what goes: the 5 pre-images before it
+    assert gone == [("kv", 5, 0)], gone
+    assert _one(d, "SELECT count(*) FROM epoch.h_1") == 5
+    assert _diff(m, c, "main") == [("kv", '{"k": 2}', "update", "n", "2", "4")]
+    _err(m, "SELECT * FROM epoch.diff('main@{" + _one(d, "SELECT (now() - interval '40 days')::text") +
+         "}', 'main')", "22023", "before the history epoch keeps")
+    _err(m, "SELECT * FROM epoch.gc('-1 day')", "22023", "must not be negative")
+    d2 = env.closing(env.pg.admin_connect(db))
+    d2.autocommit = True
+    _all(d2, "SET epoch.history_retention = 'nonsense'")
+    _err(d2, "SELECT * FROM epoch.gc()", "22023", "invalid epoch.history_retention")

@@ -7,7 +7,8 @@
 -- from the one stored in epoch.meta ('functions_hash'). Edit in place; a change of
 -- signature or of a view's columns also needs a DROP in a new schema/NNN_*.sql.
 
--- Runs at every branch_create: the partial index on expires_at keeps it O(expired),
+-- Runs at every branch_create (and runs epoch.gc() once an hour, functions/gc.sql):
+-- the partial index on expires_at keeps it O(expired),
 -- but while epoch.branch has no statistics yet (thousands of branches made in one
 -- statement) the planner picks a scan of the whole table, so seq scans are off here.
 CREATE OR REPLACE FUNCTION epoch.sweep() RETURNS SETOF text LANGUAGE plpgsql
@@ -15,6 +16,7 @@ SET enable_seqscan = off AS $f$
 DECLARE
     b epoch.branch;
 BEGIN
+    PERFORM epoch._gc_if_due();
     FOR b IN SELECT * FROM epoch.branch
               WHERE expires_at IS NOT NULL AND expires_at <= now() AND NOT protected
               ORDER BY id DESC

@@ -691,3 +691,55 @@ def test_gc_keeps_what_refs_reach(env):
     d2.autocommit = True
     _all(d2, "SET epoch.history_retention = 'nonsense'")
     _err(d2, "SELECT * FROM epoch.gc()", "22023", "invalid epoch.history_retention")
+
+
+def test_revert(env):
+    db = _db(env, "th_revert")
+    px = env.proxy()
+    m = _conn(env, px, db)
+    _all(m, "CREATE TABLE kv (k int PRIMARY KEY, v text, n numeric, g int GENERATED ALWAYS AS (k * 2) STORED)")
+    _all(m, "INSERT INTO kv (k, v, n) SELECT g, 'v' || g, g FROM generate_series(1, 5) g")
+    _all(m, "SELECT epoch.track('kv')")
+    root = _one(m, "SELECT epoch.commit('root')")
+    _all(m, "SELECT epoch.branch_create('b')")
+    b = _conn(env, px, db, "b")
+    _all(b, "UPDATE kv SET v = 'b1', n = 10 WHERE k = 1")
+    _all(b, "DELETE FROM kv WHERE k = 2")
+    _all(b, "INSERT INTO kv (k, v, n) VALUES (9, 'nine', 9)")
+    work = _one(b, "SELECT epoch.commit('work')")
+    _all(b, "UPDATE kv SET v = 'b3' WHERE k = 3")
+    later = _one(b, "SELECT epoch.commit('later')")
+    # undo the older commit: its fields go back, the later commit stays
+    rv = _one(b, "SELECT epoch.revert(%s)", (work[:10],))
+    assert _all(b, "SELECT k, v, n, g FROM kv ORDER BY k") == \
+        [(1, "v1", 1, 2), (2, "v2", 2, 4), (3, "b3", 3, 6), (4, "v4", 4, 8), (5, "v5", 5, 10)]
+    assert _all(b, "SELECT parents, message, inserted, updated, deleted FROM epoch.commits WHERE id = %s",
+                (rv,)) == [([later], f'Revert "work"\n\nThis reverts commit {work}.', 1, 1, 1)]
+    # a later change to the same field: nothing applied, the fields listed
+    _all(b, "UPDATE kv SET v = 'again' WHERE k = 3")
+    e = _err(b, "SELECT epoch.revert(%s)", "55000", "conflicts with later changes", params=(later,))
+    assert "kv {\"k\": 3} v: the commit set 'b3', now 'again'" in e.diag.message_detail, e.diag.message_detail
+    assert _one(b, "SELECT v FROM kv WHERE k = 3") == "again"
+    assert _one(b, "SELECT count(*) FROM epoch.commits") == 4
+    # a field the later change did not touch reverts; untouched fields of the row stay
+    _all(b, "UPDATE kv SET v = 'b3' WHERE k = 3")
+    _all(b, "UPDATE kv SET n = 33 WHERE k = 3")
+    _one(b, "SELECT epoch.commit('n')")
+    _one(b, "SELECT epoch.revert(%s)", (later,))
+    assert _all(b, "SELECT v, n FROM kv WHERE k = 3") == [("v3", 33)]
+    # deleted since / inserted again since
+    _all(b, "INSERT INTO kv (k, v, n) VALUES (20, 'x', 0)")
+    ins = _one(b, "SELECT epoch.commit('insert 20')")
+    _all(b, "UPDATE kv SET v = 'y' WHERE k = 20")
+    e = _err(b, "SELECT epoch.revert(%s)", "55000", params=(ins,))
+    assert "the commit inserted 'x', now 'y'" in e.diag.message_detail
+    # errors
+    _err(b, "SELECT epoch.revert(%s)", "22023", "root commit", params=(root,))
+    _err(b, "SELECT epoch.revert('nope')", "42704", 'ref "nope" does not exist')
+    _err(b, "SELECT epoch.revert('b')", "55000")   # the head: 'y' is uncommitted on top of it
+    # on main: the live table, captured like any write
+    _all(m, "UPDATE kv SET v = 'm' WHERE k = 4")
+    m4 = _one(m, "SELECT epoch.commit('m4')")
+    _one(m, "SELECT epoch.revert(%s)", (m4,))
+    assert _one(m, "SELECT v FROM kv WHERE k = 4") == "v4"
+    assert _diff(m, m4, "main") == [("kv", '{"k": 4}', "update", "v", "m", "v4")]

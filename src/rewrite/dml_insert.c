@@ -153,7 +153,7 @@ static bool insert_columns(walker_t *w, json_object *body, json_object *select,
         free(*skip);
         *idx = NULL;
         *skip = NULL;
-        w->failed = true;
+        rw_fail_oom(w);
         return false;
     }
     for (int i = 0; i < width; i++) {
@@ -180,10 +180,10 @@ static bool insert_columns(walker_t *w, json_object *body, json_object *select,
 }
 
 static void insert_body(walker_t *w, json_object *body, size_t start, size_t end,
-                        const target_t *tg, FILE *f, const int *idx, const bool *skip, int n);
+                        const target_t *tg, sqlbuf_t *sb, const int *idx, const bool *skip, int n);
 
 void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t end,
-                          const target_t *tg, FILE *f)
+                          const target_t *tg, sqlbuf_t *sb)
 {
     const catalog_table_t *t = tg->t;
     json_object *select = rw_get(body, "selectStmt");
@@ -209,7 +209,7 @@ void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t e
     bool ok = insert_always_columns(w, select, t, idx, n, ov, skip) &&
               (!select || defaults_in_values(w, select, t, idx, skip, n));
     if (ok)
-        insert_body(w, body, start, end, tg, f, idx, skip, n);
+        insert_body(w, body, start, end, tg, sb, idx, skip, n);
     free(idx);
     free(skip);
 }
@@ -217,7 +217,7 @@ void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t e
 /* The body of dml_insert_statement once the columns the source fills (idx,
  * skip: n of them) are known. */
 static void insert_body(walker_t *w, json_object *body, size_t start, size_t end,
-                        const target_t *tg, FILE *f, const int *idx, const bool *skip, int n)
+                        const target_t *tg, sqlbuf_t *sb, const int *idx, const bool *skip, int n)
 {
     const catalog_table_t *t = tg->t;
     json_object *select = rw_get(body, "selectStmt");
@@ -284,7 +284,7 @@ static void insert_body(walker_t *w, json_object *body, size_t start, size_t end
             goto out_sets;
         }
         if (has_where && !(cwhere = rw_splice_range(w, cw + 5, ret))) {
-            w->failed = true;
+            rw_fail_oom(w);
             goto out_sets;
         }
     }
@@ -294,7 +294,7 @@ static void insert_body(walker_t *w, json_object *body, size_t start, size_t end
     if (!prefix || (select && !source)) {
         free(prefix);
         free(source);
-        w->failed = true;
+        rw_fail_oom(w);
         goto out_sets;
     }
     /* several rows (with keys, to be checked): each row's place, so the rows
@@ -305,12 +305,12 @@ static void insert_body(walker_t *w, json_object *body, size_t start, size_t end
     bool several = all_keys && !do_nothing && !do_update && !one_row;
     bool copy_rows = strncmp(w->sql, COPY_INSERT_MARK, strlen(COPY_INSERT_MARK)) == 0;
     /* WITH [user's CTEs,] _epoch_new AS (source) */
-    dml_with_prefix(f, prefix);
+    dml_with_prefix(sb, prefix);
     /* The source is a subquery here, so its constants and untyped $n
      * parameters are no longer typed by the target columns: cast to the
      * column's type (without typmod, so the assignment into the delta still
      * checks lengths and precision as an INSERT into the table would). */
-    fputs("_epoch_new AS MATERIALIZED (SELECT ", f);
+    SQLBUF_LIT(sb, "_epoch_new AS MATERIALIZED (SELECT ");
     /* for DO UPDATE, excluded.* also has the generated columns, computed
      * from the proposed row as PostgreSQL computes them before the conflict
      * check: their expressions name the table's columns, so they are
@@ -319,36 +319,36 @@ static void insert_body(walker_t *w, json_object *body, size_t start, size_t end
     for (int col = 0; do_update && col < t->ncols; col++)
         wrap |= catalog_col_generated(t, col);
     if (wrap) {
-        fputs("_epoch_g.*", f);
+        SQLBUF_LIT(sb, "_epoch_g.*");
         for (int col = 0; col < t->ncols; col++) {
             if (!catalog_col_generated(t, col))
                 continue;
             const char *g = t->defaults ? t->defaults[col] : NULL;
-            fprintf(f, ", (%s)", g ? g : "NULL");
+            sqlbuf_printf(sb, ", (%s)", g ? g : "NULL");
             if (t->types && t->types[col])
-                fprintf(f, "::%s", t->types[col]);
-            fputs(" AS ", f);
-            overlay_ident(f, t->cols[col]);
+                sqlbuf_printf(sb, "::%s", t->types[col]);
+            SQLBUF_LIT(sb, " AS ");
+            sqlbuf_ident(sb, t->cols[col]);
         }
-        fputs(" FROM (SELECT ", f);
+        SQLBUF_LIT(sb, " FROM (SELECT ");
     }
     bool first = true;
     if (!select) {
-        fputs("1 AS _epoch_dummy", f);
+        SQLBUF_LIT(sb, "1 AS _epoch_dummy");
         first = false;
     }
     for (int i = 0; i < n; i++) {
         if (skip[i])
             continue;
         if (!first)
-            fputs(", ", f);
+            SQLBUF_LIT(sb, ", ");
         first = false;
-        fputs("_v.", f);
-        overlay_ident(f, t->cols[idx[i]]);
+        SQLBUF_LIT(sb, "_v.");
+        sqlbuf_ident(sb, t->cols[idx[i]]);
         if (t->types && t->types[idx[i]])
-            fprintf(f, "::%s", t->types[idx[i]]);
-        fputs(" AS ", f);
-        overlay_ident(f, t->cols[idx[i]]);
+            sqlbuf_printf(sb, "::%s", t->types[idx[i]]);
+        SQLBUF_LIT(sb, " AS ");
+        sqlbuf_ident(sb, t->cols[idx[i]]);
     }
     /* for DO UPDATE, excluded.* has every column: the omitted ones with
      * their defaults, typed, as PostgreSQL's proposed row has them */
@@ -359,129 +359,127 @@ static void insert_body(walker_t *w, json_object *body, size_t start, size_t end
         if (given)
             continue;
         const char *d = t->defaults ? t->defaults[col] : NULL;
-        fprintf(f, "%s(%s)", first ? "" : ", ", d ? d : "NULL");
+        sqlbuf_printf(sb, "%s(%s)", first ? "" : ", ", d ? d : "NULL");
         first = false;
         if (t->types && t->types[col])
-            fprintf(f, "::%s", t->types[col]);
-        fputs(" AS ", f);
-        overlay_ident(f, t->cols[col]);
+            sqlbuf_printf(sb, "::%s", t->types[col]);
+        SQLBUF_LIT(sb, " AS ");
+        sqlbuf_ident(sb, t->cols[col]);
     }
     if (several && !copy_rows) /* in the source's order (no ORDER BY: as they come) */
-        fprintf(f, "%srow_number() OVER () AS \"_epoch_ord\"", first ? "" : ", ");
+        sqlbuf_printf(sb, "%srow_number() OVER () AS \"_epoch_ord\"", first ? "" : ", ");
     if (select) {
-        fprintf(f, " FROM (%s) AS _v (", source);
+        sqlbuf_printf(sb, " FROM (%s) AS _v (", source);
         for (int i = 0; i < n; i++) {
             if (i)
-                fputs(", ", f);
-            overlay_ident(f, t->cols[idx[i]]);
+                SQLBUF_LIT(sb, ", ");
+            sqlbuf_ident(sb, t->cols[idx[i]]);
         }
-        fputs(")", f);
+        SQLBUF_LIT(sb, ")");
     }
-    fputs(wrap ? ") AS _epoch_g)" : ")", f);
+    sqlbuf_puts(sb, wrap ? ") AS _epoch_g)" : ")");
     /* keys that exist on the branch: an error, or skipped with DO NOTHING */
     bool probe_each = !select || vals;
-    char *existing = NULL;
-    size_t elen = 0;
-    FILE *e = open_memstream(&existing, &elen);
-    if (e) {
-        /* rows written in the statement (VALUES): a correlated scalar
-         * subquery per row, whose key condition reaches each arm's index (as
-         * a semi-join PostgreSQL hashed every key of the table: 1 s for a
-         * one-row INSERT, 2.5 s instead of 0.3 s for 10,000 rows into a
-         * 1,000,000-row table); rows of a query (INSERT … SELECT, COPY), as
-         * many as it returns: EXISTS, one hashed join instead of a sub-plan
-         * per row */
-        fputs(probe_each ? "(SELECT true FROM " : "EXISTS (SELECT 1 FROM ", e);
-        char *ov_plain = dml_branch_overlay(w, t, "_o");
-        fputs(ov_plain ? ov_plain : "", e);
-        free(ov_plain);
-        fputs(" WHERE ", e);
-        overlay_key_match(e, t, "_o", "_n");
-        fputs(probe_each ? " LIMIT 1) IS NOT NULL" : ")", e);
-        fclose(e);
-    }
+    /* rows written in the statement (VALUES): a correlated scalar subquery
+     * per row, whose key condition reaches each arm's index (as a semi-join
+     * PostgreSQL hashed every key of the table: 1 s for a one-row INSERT,
+     * 2.5 s instead of 0.3 s for 10,000 rows into a 1,000,000-row table);
+     * rows of a query (INSERT … SELECT, COPY), as many as it returns:
+     * EXISTS, one hashed join instead of a sub-plan per row */
+    sqlbuf_t probe = {0};
+    sqlbuf_puts(&probe, probe_each ? "(SELECT true FROM " : "EXISTS (SELECT 1 FROM ");
+    char *ov_plain = dml_branch_overlay(w, t, "_o");
+    if (ov_plain)
+        sqlbuf_puts(&probe, ov_plain);
+    else
+        probe.failed = true;
+    free(ov_plain);
+    SQLBUF_LIT(&probe, " WHERE ");
+    overlay_key_match(&probe, t, "_o", "_n");
+    sqlbuf_puts(&probe, probe_each ? " LIMIT 1) IS NOT NULL" : ")");
+    char *existing = sqlbuf_take(&probe);
     if (!existing) {
-        w->failed = true;
+        rw_fail_oom(w);
         free(prefix);
         free(source);
         goto out_sets;
     }
     if (do_update) {
-        dml_upsert_merge(w, f, tg, exprs, col_of, nset, cwhere);
+        dml_upsert_merge(w, sb, tg, exprs, col_of, nset, cwhere);
         free(existing);
         goto returning;
     }
     /* a key twice in this INSERT: checked first (the second row would
      * otherwise meet the first in the delta: 21000, not 23505) */
     if (several) {
-        fputs(", _epoch_dup AS (SELECT ", f);
-        dml_duplicate_key_open(f, t);
-        dml_ident_list(f, t, "_n", COLS_KEY);
-        fputs(DUPLICATE_KEY_CLOSE " FROM (SELECT ", f);
-        dml_ident_list(f, t, NULL, COLS_KEY);
-        fputs(" FROM _epoch_new GROUP BY ", f);
-        dml_ident_list(f, t, NULL, COLS_KEY);
-        fputs(" HAVING count(*) > 1) _n LIMIT 1)", f);
+        SQLBUF_LIT(sb, ", _epoch_dup AS (SELECT ");
+        dml_duplicate_key_open(sb, t);
+        dml_ident_list(sb, t, "_n", COLS_KEY);
+        SQLBUF_LIT(sb, DUPLICATE_KEY_CLOSE " FROM (SELECT ");
+        dml_ident_list(sb, t, NULL, COLS_KEY);
+        SQLBUF_LIT(sb, " FROM _epoch_new GROUP BY ");
+        dml_ident_list(sb, t, NULL, COLS_KEY);
+        SQLBUF_LIT(sb, " HAVING count(*) > 1) _n LIMIT 1)");
         /* the first row whose key exists on the branch */
         if (!copy_rows)
-            fprintf(f,
-                    ", _epoch_first AS MATERIALIZED (SELECT min(_n.\"_epoch_ord\") AS o FROM "
-                    "_epoch_new _n WHERE %s)",
-                    existing);
+            sqlbuf_printf(sb,
+                          ", _epoch_first AS MATERIALIZED (SELECT min(_n.\"_epoch_ord\") AS o FROM "
+                          "_epoch_new _n WHERE %s)",
+                          existing);
     }
-    fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
-    overlay_ident(f, tg->alias);
-    fputs(" (\"_epoch_branch\"", f);
+    sqlbuf_printf(sb, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
+    sqlbuf_ident(sb, tg->alias);
+    SQLBUF_LIT(sb, " (\"_epoch_branch\"");
     for (int i = 0; i < n; i++) {
         if (skip[i])
             continue;
-        fputs(", ", f);
-        overlay_ident(f, t->cols[idx[i]]);
+        SQLBUF_LIT(sb, ", ");
+        sqlbuf_ident(sb, t->cols[idx[i]]);
     }
-    fputs(") SELECT ", f);
+    SQLBUF_LIT(sb, ") SELECT ");
     if (all_keys && do_nothing) {
         /* the first of several rows with one key wins, the others are skipped */
-        fputs("DISTINCT ON (", f);
-        dml_ident_list(f, t, "_n", COLS_KEY);
-        fputs(") ", f);
+        SQLBUF_LIT(sb, "DISTINCT ON (");
+        dml_ident_list(sb, t, "_n", COLS_KEY);
+        SQLBUF_LIT(sb, ") ");
     }
-    fputs(tg->bid, f);
+    sqlbuf_puts(sb, tg->bid);
     for (int i = 0; i < n; i++) {
         if (skip[i])
             continue;
-        fputs(", _n.", f);
-        overlay_ident(f, t->cols[idx[i]]);
+        SQLBUF_LIT(sb, ", _n.");
+        sqlbuf_ident(sb, t->cols[idx[i]]);
     }
-    fputs(" FROM _epoch_new _n", f);
+    SQLBUF_LIT(sb, " FROM _epoch_new _n");
     if (all_keys && do_nothing)
-        fprintf(f, " WHERE NOT %s", existing);
+        sqlbuf_printf(sb, " WHERE NOT %s", existing);
     else if (several)
-        fputs(copy_rows ? " WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)"
-                        : " WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup) AND _n.\"_epoch_ord\" <= "
-                          "coalesce((SELECT o FROM _epoch_first), 9223372036854775807)",
-              f);
+        sqlbuf_puts(
+            sb, copy_rows ? " WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup)"
+                          : " WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup) AND _n.\"_epoch_ord\" <= "
+                            "coalesce((SELECT o FROM _epoch_first), 9223372036854775807)");
     if (all_keys && !do_nothing) {
         /* a key that exists on the branch: checked after the rows went in
          * (of several, those up to the first such key), so their NOT NULL
          * and CHECK constraints come first, as in PostgreSQL, which checks
          * row by row (the delta checks them; a key live in the delta is
          * caught by the conflict clause too) */
-        fputs(" UNION ALL SELECT NULL", f); /* the branch: this arm returns no row */
+        SQLBUF_LIT(sb, " UNION ALL SELECT NULL"); /* the branch: this arm returns no row */
         for (int i = 0; i < n; i++) {
             if (skip[i])
                 continue;
-            fputs(", _n.", f);
-            overlay_ident(f, t->cols[idx[i]]);
+            SQLBUF_LIT(sb, ", _n.");
+            sqlbuf_ident(sb, t->cols[idx[i]]);
         }
         dml_deferred_duplicate_check(
-            f, t, "_epoch_new",
+            sb, t, "_epoch_new",
             several && !copy_rows ? "_n.\"_epoch_ord\" = (SELECT o FROM _epoch_first)" : existing);
     }
     free(existing);
     /* a tombstone of the same key is replaced */
-    dml_conflict_tail(f, tg, do_nothing ? CONFLICT_INSERT_NOTHING : CONFLICT_INSERT, NULL);
+    dml_conflict_tail(sb, tg, do_nothing ? CONFLICT_INSERT_NOTHING : CONFLICT_INSERT, NULL);
 returning:
-    dml_emit_returning(w, f, body, t, ret, end);
+    dml_emit_returning(w, sb, body, t, ret, end);
     free(prefix);
     free(source);
 out_sets:

@@ -24,6 +24,8 @@
 #include <strings.h>
 
 #include "common/lexer.h"
+#include "common/log.h"
+#include "common/sqlbuf.h"
 #include "branch/overlay.h"
 #include "rewrite/rewrite_internal.h"
 
@@ -63,6 +65,11 @@ void rw_fail(walker_t *w, const char *sqlstate, const char *hint, const char *fm
     w->out->hint = hint ? strdup(hint) : NULL;
 }
 
+void rw_fail_oom(walker_t *w)
+{
+    rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+}
+
 void rw_fail_detail(walker_t *w, const char *fmt, ...)
 {
     if (!w->failed || w->out->detail)
@@ -100,7 +107,7 @@ void rw_add_edit(walker_t *w, size_t start, size_t end, char *text)
     edit_t *edits = text ? grown(w->edits, &w->edits_cap, w->nedits + 1, sizeof *edits) : NULL;
     if (!edits) {
         free(text);
-        rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+        rw_fail_oom(w);
         return;
     }
     w->edits = edits;
@@ -136,59 +143,43 @@ char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, in
                       const char *alias_for, const overlay_pred_t *preds, int npreds,
                       const char *sample)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return NULL;
+    sqlbuf_t sb = {0};
     if (ref) {
-        char *bexpr = NULL, *sexpr = NULL;
-        size_t bl = 0, sl = 0;
-        FILE *b = open_memstream(&bexpr, &bl), *s = open_memstream(&sexpr, &sl);
-        if (b && s) {
-            fputs("(SELECT epoch._branch_id(", b);
-            overlay_literal(b, ref);
-            fputs("))", b);
-            fputs("(SELECT epoch._branch_base(", s);
-            overlay_literal(s, ref);
-            fputs("))", s);
-        }
-        if (b)
-            fclose(b);
-        if (s)
-            fclose(s);
-        if (bexpr && sexpr)
-            overlay_sql(f, t, bexpr, sexpr, preds, npreds, sample);
-        free(bexpr);
-        free(sexpr);
+        sqlbuf_t bexpr = {0}, sexpr = {0};
+        SQLBUF_LIT(&bexpr, "(SELECT epoch._branch_id(");
+        sqlbuf_literal(&bexpr, ref);
+        SQLBUF_LIT(&bexpr, "))");
+        SQLBUF_LIT(&sexpr, "(SELECT epoch._branch_base(");
+        sqlbuf_literal(&sexpr, ref);
+        SQLBUF_LIT(&sexpr, "))");
+        if (bexpr.failed || sexpr.failed)
+            sb.failed = true; /* the overlay cannot be written without them */
+        else
+            overlay_sql(&sb, t, sqlbuf_str(&bexpr), sqlbuf_str(&sexpr), preds, npreds, sample);
+        sqlbuf_free(&bexpr);
+        sqlbuf_free(&sexpr);
     } else {
         char bs[32], ss[32];
         snprintf(bs, sizeof bs, "%lld", (long long)bid);
         snprintf(ss, sizeof ss, "%lld", (long long)base);
-        overlay_sql(f, t, bs, ss, preds, npreds, sample);
+        overlay_sql(&sb, t, bs, ss, preds, npreds, sample);
     }
     if (alias_for) {
-        fputs(" AS ", f);
-        overlay_ident(f, alias_for);
+        SQLBUF_LIT(&sb, " AS ");
+        sqlbuf_ident(&sb, alias_for);
     }
-    fclose(f);
-    return text;
+    return sqlbuf_take(&sb);
 }
 
 static char *qualified_name(const char *schema, const char *name)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return NULL;
+    sqlbuf_t sb = {0};
     if (schema) {
-        overlay_ident(f, schema);
-        fputc('.', f);
+        sqlbuf_ident(&sb, schema);
+        sqlbuf_putc(&sb, '.');
     }
-    overlay_ident(f, name);
-    fclose(f);
-    return text;
+    sqlbuf_ident(&sb, name);
+    return sqlbuf_take(&sb);
 }
 
 #define MAX_PREDS 8
@@ -351,7 +342,7 @@ static char *view_text(walker_t *w, const catalog_view_t *v, const char *ref)
      * CTEs (its names are schema-qualified anyway) */
     walker_t *sub = calloc(1, sizeof *sub);
     if (!sub) {
-        rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+        rw_fail_oom(w);
         return NULL;
     }
     sub->s = w->s;
@@ -369,7 +360,7 @@ static char *view_text(walker_t *w, const catalog_view_t *v, const char *ref)
     char *text = NULL;
     if (body) {
         if (asprintf(&text, "(%s)", body) < 0)
-            rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+            rw_fail_oom(w);
     } else if (r.action == RW_ERROR) {
         rw_fail(w, r.sqlstate[0] ? r.sqlstate : "53200", r.hint, "%s",
                 r.message ? r.message : "out of memory while rewriting the statement");
@@ -431,7 +422,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         schema = schemaname ? strdup(schemaname) : NULL;
         ref = strdup(w->view_ref);
         if (!ref || (schemaname && !schema)) {
-            rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+            rw_fail_oom(w);
             goto done;
         }
     }
@@ -515,41 +506,40 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         if (!body)
             goto done;
         size_t table_kw = lex_keyword_before(w->sql, start, "table");
-        char *text = NULL;
-        size_t tlen = 0;
-        FILE *f = open_memstream(&text, &tlen);
-        if (f) {
-            if (table_kw != start)
-                fputs("SELECT * FROM ", f); /* the TABLE v command */
-            fputs(body, f);
-            if (!has_alias || table_kw != start) {
-                fputs(" AS ", f);
-                overlay_ident(f, relname);
-            }
-            fclose(f);
+        sqlbuf_t sb = {0};
+        if (table_kw != start)
+            SQLBUF_LIT(&sb, "SELECT * FROM "); /* the TABLE v command */
+        sqlbuf_puts(&sb, body);
+        if (!has_alias || table_kw != start) {
+            SQLBUF_LIT(&sb, " AS ");
+            sqlbuf_ident(&sb, relname);
         }
         free(body);
-        rw_add_edit(w, table_kw != start ? table_kw : start, end, text);
+        rw_add_edit(w, table_kw != start ? table_kw : start, end, sqlbuf_take(&sb));
     } else if (copy_cols) {
         /* COPY t [(cols)] TO ...  ->  COPY (SELECT cols FROM overlay AS t) TO ... */
         size_t after = lex_skip_blank(w->sql, end);
         size_t pend = lex_paren_end(w->sql, after);
-        char *cols = pend != after ? strndup(w->sql + after + 1, pend - after - 2) : NULL;
-        if (!cols && t->generated) {
+        char *cols = NULL;
+        if (pend != after) {
+            cols = strndup(w->sql + after + 1, pend - after - 2);
+        } else if (t->generated) {
             /* as COPY t TO does: every column but the generated ones */
-            size_t clen = 0;
-            FILE *cf = open_memstream(&cols, &clen);
-            if (cf) {
-                bool first = true;
-                for (int i = 0; i < t->ncols; i++) {
-                    if (catalog_col_generated(t, i))
-                        continue;
-                    fputs(first ? "" : ", ", cf);
-                    first = false;
-                    overlay_ident(cf, t->cols[i]);
-                }
-                fclose(cf);
+            sqlbuf_t sb = {0};
+            bool first = true;
+            for (int i = 0; i < t->ncols; i++) {
+                if (catalog_col_generated(t, i))
+                    continue;
+                if (!first)
+                    SQLBUF_LIT(&sb, ", ");
+                first = false;
+                sqlbuf_ident(&sb, t->cols[i]);
             }
+            cols = sqlbuf_take(&sb);
+        }
+        if (!cols && (pend != after || t->generated)) {
+            rw_fail_oom(w);
+            goto done;
         }
         char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0, NULL);
         char *text = NULL;
@@ -589,7 +579,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         w->rewritten_names = names;
         w->rewritten_names[w->nlocked++] = alias ? alias : relname;
     } else {
-        rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+        rw_fail_oom(w);
     }
 done:
     free(schema);
@@ -692,7 +682,7 @@ static void walk_with(walker_t *w, json_object *node, json_object *with)
         ctes && json_object_is_type(ctes, json_type_array) ? json_object_array_length(ctes) : 0;
     const char **scope = grown(w->scope, &w->scope_cap, w->nscope + (int)n, sizeof *scope);
     if (!scope) {
-        rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+        rw_fail_oom(w);
         return;
     }
     w->scope = scope;
@@ -826,7 +816,7 @@ static void range_sample(walker_t *w, json_object *rts)
     }
     char *clause = strndup(w->sql + kw, end - kw);
     if (!clause) {
-        rw_fail(w, "53200", NULL, "out of memory while rewriting the statement");
+        rw_fail_oom(w);
         return;
     }
     const char *outer = w->sample;
@@ -1237,18 +1227,14 @@ char *rw_splice_range(walker_t *w, size_t start, size_t end)
 {
     if (w->nedits > 1) /* edits is NULL until the first one */
         qsort(w->edits, (size_t)w->nedits, sizeof w->edits[0], edit_cmp);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return NULL;
+    sqlbuf_t sb = {0};
     size_t pos = start;
     int kept = 0;
     for (int i = 0; i < w->nedits; i++) {
         edit_t *e = &w->edits[i];
         if (e->start >= start && e->end <= end && e->start >= pos) {
-            fwrite(w->sql + pos, 1, e->start - pos, f);
-            fputs(e->text, f);
+            sqlbuf_append(&sb, w->sql + pos, e->start - pos);
+            sqlbuf_puts(&sb, e->text);
             pos = e->end;
             free(e->text);
             continue;
@@ -1257,31 +1243,27 @@ char *rw_splice_range(walker_t *w, size_t start, size_t end)
     }
     w->nedits = kept;
     if (end > pos)
-        fwrite(w->sql + pos, 1, end - pos, f);
-    fclose(f);
-    return text;
+        sqlbuf_append(&sb, w->sql + pos, end - pos);
+    return sqlbuf_take(&sb);
 }
 
 static char *splice(walker_t *w)
 {
     if (w->nedits > 1) /* edits is NULL until the first one */
         qsort(w->edits, (size_t)w->nedits, sizeof w->edits[0], edit_cmp);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return NULL;
+    sqlbuf_t sb = {0};
     size_t pos = 0;
     for (int i = 0; i < w->nedits; i++) {
-        if (w->edits[i].start < pos) /* overlapping edits: cannot happen for RangeVars */
-            continue;
-        fwrite(w->sql + pos, 1, w->edits[i].start - pos, f);
-        fputs(w->edits[i].text, f);
+        /* edits never overlap: each replaces a different table reference,
+         * and an edit of a whole statement took the edits inside it
+         * (rw_splice_range) */
+        epoch_assert(w->edits[i].start >= pos);
+        sqlbuf_append(&sb, w->sql + pos, w->edits[i].start - pos);
+        sqlbuf_puts(&sb, w->edits[i].text);
         pos = w->edits[i].end;
     }
-    fputs(w->sql + pos, f);
-    fclose(f);
-    return text;
+    sqlbuf_puts(&sb, w->sql + pos);
+    return sqlbuf_take(&sb);
 }
 
 static rw_action_t finish(walker_t *w, rw_result_t *out, int nstmts)

@@ -50,6 +50,9 @@ int rw_get_int(json_object *o, const char *key, int dflt);
 void rw_fail_detail(walker_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rw_fail(walker_t *w, const char *sqlstate, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Fail the rewrite for want of memory (53200): the one way every file of
+ * the rewriter reports it (a failed sqlbuf_take, malloc, asprintf). */
+void rw_fail_oom(walker_t *w);
 const char *rw_branch_name(const walker_t *w);
 /* Record a replacement of [start, end) by text (taken over; NULL = OOM). */
 void rw_add_edit(walker_t *w, size_t start, size_t end, char *text);

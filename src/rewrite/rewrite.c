@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/sqlbuf.h"
 #include "branch/overlay.h"
+#include "branch/ref.h"
 #include "rewrite/rewrite_internal.h"
 
 /* ---- small helpers ---- */
@@ -123,20 +124,6 @@ static bool in_scope(const walker_t *w, const char *name)
 }
 
 /* ---- table references ---- */
-
-/* "schema@ref" or "@ref": split into schema (NULL if empty) and ref. */
-static bool split_ref(const char *schemaname, char **schema, char **ref)
-{
-    *schema = *ref = NULL;
-    /* the first '@': names cannot contain one, a ref may (ref@{time}) */
-    const char *at = schemaname ? strchr(schemaname, '@') : NULL;
-    if (!at)
-        return false;
-    if (at > schemaname)
-        *schema = strndup(schemaname, (size_t)(at - schemaname));
-    *ref = strdup(at + 1);
-    return true;
-}
 
 /* The replacement text for a tracked table at a ref. */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
@@ -412,7 +399,12 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
     if (strncmp(relname, "_epoch", 6) == 0 || (schemaname && strcmp(schemaname, "epoch") == 0))
         w->flags |= RW_F_SCHEMA;
     char *schema = NULL, *ref = NULL;
-    bool has_ref = split_ref(schemaname, &schema, &ref);
+    int split = ref_split(schemaname, &schema, &ref);
+    if (split < 0) {
+        rw_fail_oom(w);
+        return;
+    }
+    bool has_ref = split > 0;
     if (!has_ref && !schemaname && in_scope(w, relname))
         return; /* a CTE name shadows tables */
     /* in the definition of a view read at a ref, every table is read there */

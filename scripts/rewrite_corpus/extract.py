@@ -366,7 +366,9 @@ def extra_statements():
         "INSERT INTO wide VALUES (" + ", ".join(str(k) for k in range(1600)) + ")",
         "INSERT INTO wide (" + ", ".join(cols) + ") VALUES (" + ", ".join(str(k) for k in range(1600)) + ") RETURNING *",
         "UPDATE wide SET " + ", ".join(f"{c} = {k}" for k, c in enumerate(cols[1:])) + " WHERE id = 1",
-        "UPDATE wide SET (" + ", ".join(cols[1:]) + ") = (SELECT " + ", ".join(cols[1:]) + " FROM wide WHERE id = 2) WHERE id = 1",
+        # 40 columns, not 1,599: each column's value repeats the sub-SELECT,
+        # overlay included (1,599 take minutes and gigabytes, old code too)
+        "UPDATE wide SET (" + ", ".join(cols[1:41]) + ") = (SELECT " + ", ".join(cols[1:41]) + " FROM wide WHERE id = 2) WHERE id = 1",
         "INSERT INTO wide SELECT * FROM wide WHERE id = 1 ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in cols[1:]),
         "DELETE FROM wide WHERE id = 1 RETURNING *",
         "COPY wide FROM STDIN",
@@ -374,6 +376,20 @@ def extra_statements():
         "COPY wide TO STDOUT",
         "SELECT * FROM wide JOIN small USING (id)",
         "INSERT INTO small VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET v = excluded.v RETURNING *",
+    ]
+    # edits that share a start: the named-argument retry's empty edit at 0
+    # with TABLE t at 0; a multiple-column SET whose source is walked once
+    # per column; key UPDATEs in WITH queries (CTEs hoisted before a name)
+    out += [
+        "TABLE users; SELECT epoch.branch_create('x', from => 'main')",
+        "TABLE users; SELECT * FROM epoch.branch_create('x', from => 'main')",
+        "TABLE v_users; SELECT epoch.branch_create('x', from => 'main')",
+        "UPDATE users SET (name, email) = (SELECT name, email FROM users u2 WHERE u2.id = 2) WHERE id = 1",
+        "UPDATE users SET (name, email) = (SELECT o.total::text, 'x' FROM orders o WHERE o.id = users.id)",
+        "WITH m AS (UPDATE users SET id = id + 100 WHERE id < 3 RETURNING id) SELECT * FROM m",
+        "WITH a AS (UPDATE users SET id = id + 100 WHERE id < 3 RETURNING id), "
+        "b AS (UPDATE line_items SET line_no = line_no + 1 RETURNING order_id) SELECT * FROM a, b",
+        "WITH m AS (UPDATE users SET id = 5 RETURNING *) TABLE m",
     ]
     for ref in ["feat'y", "feat\\y", "feat\\'y", "a\"b", "x'; DROP TABLE t; --", "main", "main@{2024-01-01}"]:
         q = ref.replace('"', '""')

@@ -305,7 +305,7 @@ void dml_statement(walker_t *w, const char *key, json_object *body, size_t start
     free(rest);
     rw_add_edit(w, start, end, text);
     if (top && w->out->action != RW_SET_BRANCH && w->stmt_no == 0)
-        w->flags |= RW_F_PREPARABLE; /* cleared by finish() if more statements follow */
+        w->flags |= RW_F_PREPARABLE; /* cleared by fill_result() if more statements follow */
     if (top && (update || del)) {
         size_t have = strlen(w->out->tags);
         while ((int)have < w->stmt_no)

@@ -48,7 +48,7 @@ static void key_cols(sqlbuf_t *sb, const catalog_table_t *t, const char *q, cons
 }
 
 /* The CommonTableExpr in node whose query's text starts at start (the
- * first byte inside its parentheses, found as rewrite.c's cte_write finds
+ * first byte inside its parentheses, found as rewrite_walk.c's cte_write finds
  * it): the position of its name, or (size_t)-1. */
 static size_t cte_name_at(const char *sql, json_object *node, size_t start)
 {

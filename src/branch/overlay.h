@@ -6,9 +6,8 @@
 #ifndef EPOCH_REWRITE_OVERLAY_H
 #define EPOCH_REWRITE_OVERLAY_H
 
-#include <stdio.h>
-
 #include "branch/catalog.h"
+#include "common/sqlbuf.h"
 
 /* A condition on a key column that the query applies to the table anyway
  * (a top-level WHERE conjunct with a constant): copied into the overlay's
@@ -19,22 +18,16 @@ typedef struct overlay_pred {
     char *v1, *v2;  /* the constants' text; v2 for BETWEEN */
 } overlay_pred_t;
 
-/* Append to f a parenthesised subquery with exactly t's columns, in order and
+/* Append to sb a parenthesised subquery with exactly t's columns, in order and
  * with the same names and types. branch_id and base_seq are SQL expressions
  * (a literal, or a scalar subquery for a "@ref" named in the query). sample
  * (NULL = none): a TABLESAMPLE clause, applied to the table each arm reads
  * its rows from (every row of the branch comes from exactly one arm). */
-void overlay_sql(FILE *f, const catalog_table_t *t, const char *branch_id, const char *base_seq,
-                 const overlay_pred_t *preds, int npreds, const char *sample);
+void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
+                 const char *base_seq, const overlay_pred_t *preds, int npreds, const char *sample);
 
 /* Append `a.k1 = b.k1 AND …` over t's key columns; a and b are SQL
  * qualifiers written as given (quote them first if needed). */
-void overlay_key_match(FILE *f, const catalog_table_t *t, const char *a, const char *b);
-
-/* Append an identifier, always double-quoted ("" doubled inside). */
-void overlay_ident(FILE *f, const char *name);
-/* Append a string literal ('' doubled; E'' with doubled backslashes when
- * needed, so the result is right whatever standard_conforming_strings is). */
-void overlay_literal(FILE *f, const char *value);
+void overlay_key_match(sqlbuf_t *sb, const catalog_table_t *t, const char *a, const char *b);
 
 #endif

@@ -134,13 +134,13 @@ size_t dml_next_clause(const clauses_t *c, size_t pos)
     return best;
 }
 
-void dml_emit_range(walker_t *w, FILE *f, size_t from, size_t to)
+void dml_emit_range(walker_t *w, sqlbuf_t *sb, size_t from, size_t to)
 {
     char *text = rw_splice_range(w, from, to);
     if (text)
-        fputs(text, f);
+        sqlbuf_puts(sb, text);
     else
-        w->failed = true;
+        rw_fail_oom(w);
     free(text);
 }
 
@@ -153,13 +153,13 @@ bool dml_where_current_of(walker_t *w, const clauses_t *c)
     return true;
 }
 
-static void emit_tail(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+static void emit_tail(walker_t *w, sqlbuf_t *sb, json_object *body, const target_t *tg,
                       const clauses_t *c, const char *from_kw, conflict_t mode, recheck_t *rc)
 {
     bool joined = c->from < c->end;
     if (joined) {
-        fputs(", ", f);
-        dml_emit_range(w, f, c->from + strlen(from_kw), dml_next_clause(c, c->from));
+        SQLBUF_LIT(sb, ", ");
+        dml_emit_range(w, sb, c->from + strlen(from_kw), dml_next_clause(c, c->from));
     }
     char *where = NULL;
     if (c->where < c->end) {
@@ -167,10 +167,10 @@ static void emit_tail(walker_t *w, FILE *f, json_object *body, const target_t *t
             return;
         where = rw_splice_range(w, c->where + 5, dml_next_clause(c, c->where));
         if (!where) {
-            w->failed = true;
+            rw_fail_oom(w);
             return;
         }
-        fprintf(f, " WHERE %s", where);
+        sqlbuf_printf(sb, " WHERE %s", where);
     }
     /* with FROM/USING the SET and WHERE may name the other items, which the
      * conflict clause cannot see: take the computed row, skip tombstones */
@@ -180,13 +180,13 @@ static void emit_tail(walker_t *w, FILE *f, json_object *body, const target_t *t
         if (joined)
             rc->exprs = NULL;
     }
-    dml_conflict_tail(f, tg, mode, rc ? rc : &none);
+    dml_conflict_tail(sb, tg, mode, rc ? rc : &none);
     free(where);
-    dml_emit_returning(w, f, body, tg->t, c->ret, c->end);
+    dml_emit_returning(w, sb, body, tg->t, c->ret, c->end);
 }
 
 static void update_statement(walker_t *w, json_object *body, size_t start, size_t end,
-                             const target_t *tg, char *prefix, FILE *f, bool top)
+                             const target_t *tg, char *prefix, sqlbuf_t *sb, bool top)
 {
     clauses_t c;
     if (!dml_find_clauses(w, body, "update", "set", "from", start, end, &c))
@@ -208,51 +208,51 @@ static void update_statement(walker_t *w, json_object *body, size_t start, size_
                      dml_returning_needs_from(w, body, tg, "fromClause", &fs);
     if (nt >= 0 && !w->failed && key_change) {
         if (!dml_where_current_of(w, &c)) /* refused as for the other writes */
-            dml_update_keys(w, body, tg, &c, exprs, col_of, nt, with_from ? &fs : NULL, prefix, f,
+            dml_update_keys(w, body, tg, &c, exprs, col_of, nt, with_from ? &fs : NULL, prefix, sb,
                             start, top);
     } else if (with_from) {
-        dml_joined_write(w, f, body, tg, &c, "from", exprs, col_of, nt, &fs, prefix);
+        dml_joined_write(w, sb, body, tg, &c, "from", exprs, col_of, nt, &fs, prefix);
     } else if (nt >= 0 && !w->failed) {
-        fputs(prefix, f);
-        dml_upsert_head(f, tg, false);
-        dml_distinct_on(f, tg, c.from < c.end);
-        fputs(tg->bid, f);
+        sqlbuf_puts(sb, prefix);
+        dml_upsert_head(sb, tg, false);
+        dml_distinct_on(sb, tg, c.from < c.end);
+        sqlbuf_puts(sb, tg->bid);
         for (int col = 0; col < tg->t->ncols; col++) {
             if (!dml_col_in(tg->t, col, COLS_WRITTEN))
                 continue;
-            fputs(", ", f);
-            dml_assigned_value(f, tg, exprs, col_of, nt, col, false);
+            SQLBUF_LIT(sb, ", ");
+            dml_assigned_value(sb, tg, exprs, col_of, nt, col, false);
         }
-        fprintf(f, " FROM %s", tg->overlay);
+        sqlbuf_printf(sb, " FROM %s", tg->overlay);
         recheck_t rc = {exprs, col_of, nt, NULL};
-        emit_tail(w, f, body, tg, &c, "from", CONFLICT_UPDATE, &rc);
+        emit_tail(w, sb, body, tg, &c, "from", CONFLICT_UPDATE, &rc);
     }
     dml_set_arrays_free(exprs, col_of, nt);
 }
 
 static void delete_statement(walker_t *w, json_object *body, size_t start, size_t end,
-                             const target_t *tg, char *prefix, FILE *f)
+                             const target_t *tg, char *prefix, sqlbuf_t *sb)
 {
     clauses_t c;
     if (!dml_find_clauses(w, body, "delete", NULL, "using", start, end, &c))
         return;
     from_scope_t fs;
     if (c.from < c.end && dml_returning_needs_from(w, body, tg, "usingClause", &fs)) {
-        dml_joined_write(w, f, body, tg, &c, "using", NULL, NULL, 0, &fs, prefix);
+        dml_joined_write(w, sb, body, tg, &c, "using", NULL, NULL, 0, &fs, prefix);
         return;
     }
     if (w->failed)
         return;
-    fputs(prefix, f);
+    sqlbuf_puts(sb, prefix);
     /* DELETE FROM t: the FROM after DELETE is not a clause of ours */
-    dml_upsert_head(f, tg, true);
-    dml_distinct_on(f, tg, c.from < c.end);
-    fputs(tg->bid, f);
-    fputs(", ", f);
-    dml_ident_list(f, tg->t, tg->alias, COLS_WRITTEN);
-    fprintf(f, ", true FROM %s", tg->overlay);
+    dml_upsert_head(sb, tg, true);
+    dml_distinct_on(sb, tg, c.from < c.end);
+    sqlbuf_puts(sb, tg->bid);
+    SQLBUF_LIT(sb, ", ");
+    dml_ident_list(sb, tg->t, tg->alias, COLS_WRITTEN);
+    sqlbuf_printf(sb, ", true FROM %s", tg->overlay);
     recheck_t rc = {0};
-    emit_tail(w, f, body, tg, &c, "using", CONFLICT_DELETE, &rc);
+    emit_tail(w, sb, body, tg, &c, "using", CONFLICT_DELETE, &rc);
 }
 
 void dml_statement(walker_t *w, const char *key, json_object *body, size_t start, size_t len,
@@ -278,29 +278,24 @@ void dml_statement(walker_t *w, const char *key, json_object *body, size_t start
         return;
     }
     size_t end = start + len;
-    char *text = NULL;
-    size_t tlen = 0;
-    FILE *f = open_memstream(&text, &tlen);
-    if (!f) {
-        free(tg.overlay);
-        w->failed = true;
-        return;
-    }
+    sqlbuf_t sb = {0};
     if (!update && !del) {
-        dml_insert_statement(w, body, start, end, &tg, f);
+        dml_insert_statement(w, body, start, end, &tg, &sb);
     } else {
         size_t verb = lex_find_keyword(w->sql, start, end, update ? "update" : "delete");
         char *prefix = dml_prefix_text(w, body, start, verb);
         if (!prefix)
-            w->failed = true;
+            rw_fail_oom(w);
         else if (update)
-            update_statement(w, body, start, end, &tg, prefix, f, top);
+            update_statement(w, body, start, end, &tg, prefix, &sb, top);
         else
-            delete_statement(w, body, start, end, &tg, prefix, f);
+            delete_statement(w, body, start, end, &tg, prefix, &sb);
         free(prefix);
     }
-    fclose(f);
     free(tg.overlay);
+    char *text = sqlbuf_take(&sb);
+    if (!text)
+        rw_fail_oom(w);
     if (w->failed) {
         free(text);
         return;
@@ -310,7 +305,7 @@ void dml_statement(walker_t *w, const char *key, json_object *body, size_t start
     free(rest);
     rw_add_edit(w, start, end, text);
     if (top && w->out->action != RW_SET_BRANCH && w->stmt_no == 0)
-        w->flags |= RW_F_PREPARABLE; /* cleared by finish() if more statements follow */
+        w->flags |= RW_F_PREPARABLE; /* cleared by fill_result() if more statements follow */
     if (top && (update || del)) {
         size_t have = strlen(w->out->tags);
         while ((int)have < w->stmt_no)

@@ -11,33 +11,30 @@
  * ON CONFLICT target other than the primary key (other unique constraints
  * are not enforced on branches).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rewrite/dml_internal.h"
 #include "branch/overlay.h"
 
-void dml_duplicate_key_open(FILE *f, const catalog_table_t *t)
+void dml_duplicate_key_open(sqlbuf_t *sb, const catalog_table_t *t)
 {
-    fputs("epoch._duplicate_key(", f);
-    overlay_literal(f, t->pk_name ? t->pk_name : "");
-    fputs(", ", f);
-    char *keys = NULL;
-    size_t klen = 0;
-    FILE *kf = open_memstream(&keys, &klen);
-    if (kf) {
-        bool first = true;
-        for (int k = 0; k < t->ncols; k++)
-            if (t->is_pk[k]) {
-                fprintf(kf, "%s%s", first ? "" : ", ", t->cols[k]);
-                first = false;
-            }
-        fclose(kf);
-    }
-    overlay_literal(f, keys ? keys : "");
-    free(keys);
-    fputs(", '(' || concat_ws(', ', ", f);
+    SQLBUF_LIT(sb, "epoch._duplicate_key(");
+    sqlbuf_literal(sb, t->pk_name ? t->pk_name : "");
+    SQLBUF_LIT(sb, ", ");
+    sqlbuf_t keys = {0};
+    bool first = true;
+    for (int k = 0; k < t->ncols; k++)
+        if (t->is_pk[k]) {
+            sqlbuf_printf(&keys, "%s%s", first ? "" : ", ", t->cols[k]);
+            first = false;
+        }
+    if (keys.failed)
+        sb->failed = true; /* the message would lack the key's names */
+    else
+        sqlbuf_literal(sb, sqlbuf_str(&keys));
+    sqlbuf_free(&keys);
+    SQLBUF_LIT(sb, ", '(' || concat_ws(', ', ");
 }
 
 /* The rest of the last arm of a write's `SELECT … UNION ALL SELECT <the
@@ -49,84 +46,84 @@ void dml_duplicate_key_open(FILE *f, const catalog_table_t *t)
  * began (the rows just written are not visible to it). The OFFSET 0 keeps
  * the raising call above cond (a volatile qual is not pushed down into a
  * subquery that is not pulled up). */
-void dml_deferred_duplicate_check(FILE *f, const catalog_table_t *t, const char *src,
+void dml_deferred_duplicate_check(sqlbuf_t *sb, const catalog_table_t *t, const char *src,
                                   const char *cond)
 {
-    fprintf(f, " FROM (SELECT _n.* FROM %s _n WHERE %s OFFSET 0) _n WHERE ", src, cond);
-    dml_duplicate_key_open(f, t);
-    dml_ident_list(f, t, "_n", COLS_KEY);
-    fputs(DUPLICATE_KEY_CLOSE, f);
+    sqlbuf_printf(sb, " FROM (SELECT _n.* FROM %s _n WHERE %s OFFSET 0) _n WHERE ", src, cond);
+    dml_duplicate_key_open(sb, t);
+    dml_ident_list(sb, t, "_n", COLS_KEY);
+    sqlbuf_puts(sb, DUPLICATE_KEY_CLOSE);
 }
 
-void dml_conflict_tail(FILE *f, const target_t *tg, conflict_t mode, const recheck_t *rc)
+void dml_conflict_tail(sqlbuf_t *sb, const target_t *tg, conflict_t mode, const recheck_t *rc)
 {
     const catalog_table_t *t = tg->t;
-    fputs(" ON CONFLICT (\"_epoch_branch\", ", f);
-    dml_ident_list(f, t, NULL, COLS_KEY);
-    fputs(") DO UPDATE SET ", f);
+    SQLBUF_LIT(sb, " ON CONFLICT (\"_epoch_branch\", ");
+    dml_ident_list(sb, t, NULL, COLS_KEY);
+    SQLBUF_LIT(sb, ") DO UPDATE SET ");
     if (mode == CONFLICT_DELETE) {
-        fputs("\"_epoch_deleted\" = true", f);
+        SQLBUF_LIT(sb, "\"_epoch_deleted\" = true");
     } else if (mode == CONFLICT_UPDATE && rc->exprs && rc->nt == 0) {
-        fputs("\"_epoch_deleted\" = false", f); /* SET gen = DEFAULT only: recomputed */
+        SQLBUF_LIT(sb, "\"_epoch_deleted\" = false"); /* SET gen = DEFAULT only: recomputed */
     } else if (mode == CONFLICT_UPDATE && rc->exprs) {
         /* in DO UPDATE both the row and EXCLUDED are in scope, so a bare
          * column would be ambiguous: evaluate the client's expressions in a
          * sub-SELECT over the current row, named as in the statement */
-        fputc('(', f);
+        sqlbuf_putc(sb, '(');
         for (int i = 0; i < rc->nt; i++) {
-            overlay_ident(f, t->cols[rc->col_of[i]]);
-            fputs(", ", f);
+            sqlbuf_ident(sb, t->cols[rc->col_of[i]]);
+            SQLBUF_LIT(sb, ", ");
         }
-        fputs("\"_epoch_deleted\") = (SELECT ", f);
+        SQLBUF_LIT(sb, "\"_epoch_deleted\") = (SELECT ");
         for (int i = 0; i < rc->nt; i++) {
             /* typed: in a sub-SELECT a bare 'x' or $1 is no longer typed by
              * the column it is assigned to */
             const char *type = t->types ? t->types[rc->col_of[i]] : NULL;
             if (type)
-                fprintf(f, "(%s)::%s, ", rc->exprs[i], type);
+                sqlbuf_printf(sb, "(%s)::%s, ", rc->exprs[i], type);
             else
-                fprintf(f, "(%s), ", rc->exprs[i]);
+                sqlbuf_printf(sb, "(%s), ", rc->exprs[i]);
         }
-        fputs("false FROM (SELECT ", f);
-        overlay_ident(f, tg->alias);
-        fputs(".*) AS ", f);
-        overlay_ident(f, tg->alias);
-        fputc(')', f);
+        SQLBUF_LIT(sb, "false FROM (SELECT ");
+        sqlbuf_ident(sb, tg->alias);
+        SQLBUF_LIT(sb, ".*) AS ");
+        sqlbuf_ident(sb, tg->alias);
+        sqlbuf_putc(sb, ')');
     } else {
         for (int i = 0; i < t->ncols; i++) {
             if (!dml_col_in(t, i, COLS_WRITTEN))
                 continue;
-            overlay_ident(f, t->cols[i]);
-            fputs(" = EXCLUDED.", f);
-            overlay_ident(f, t->cols[i]);
-            fputs(", ", f);
+            sqlbuf_ident(sb, t->cols[i]);
+            SQLBUF_LIT(sb, " = EXCLUDED.");
+            sqlbuf_ident(sb, t->cols[i]);
+            SQLBUF_LIT(sb, ", ");
         }
-        fputs("\"_epoch_deleted\" = false", f);
+        SQLBUF_LIT(sb, "\"_epoch_deleted\" = false");
     }
     if (mode == CONFLICT_UPDATE || mode == CONFLICT_DELETE) {
-        fputs(" WHERE NOT ", f);
-        overlay_ident(f, tg->alias);
-        fputs(".\"_epoch_deleted\"", f);
+        SQLBUF_LIT(sb, " WHERE NOT ");
+        sqlbuf_ident(sb, tg->alias);
+        SQLBUF_LIT(sb, ".\"_epoch_deleted\"");
         if (rc && rc->where) {
-            fputs(" AND EXISTS (SELECT 1 FROM (SELECT ", f);
-            overlay_ident(f, tg->alias);
-            fputs(".*) AS ", f);
-            overlay_ident(f, tg->alias);
-            fprintf(f, " WHERE %s)", rc->where);
+            SQLBUF_LIT(sb, " AND EXISTS (SELECT 1 FROM (SELECT ");
+            sqlbuf_ident(sb, tg->alias);
+            SQLBUF_LIT(sb, ".*) AS ");
+            sqlbuf_ident(sb, tg->alias);
+            sqlbuf_printf(sb, " WHERE %s)", rc->where);
         }
     } else if (mode == CONFLICT_INSERT || mode == CONFLICT_INSERT_NOTHING) {
-        fputs(" WHERE ", f);
+        SQLBUF_LIT(sb, " WHERE ");
         if (mode == CONFLICT_INSERT)
-            fputs("CASE WHEN ", f);
-        overlay_ident(f, tg->alias);
-        fputs(".\"_epoch_deleted\"", f);
+            SQLBUF_LIT(sb, "CASE WHEN ");
+        sqlbuf_ident(sb, tg->alias);
+        SQLBUF_LIT(sb, ".\"_epoch_deleted\"");
         if (mode == CONFLICT_INSERT) {
             /* inserted meanwhile by another session: the unique violation
              * PostgreSQL would report after waiting for it */
-            fputs(" THEN true ELSE ", f);
-            dml_duplicate_key_open(f, t);
-            dml_ident_list(f, t, "excluded", COLS_KEY);
-            fputs(DUPLICATE_KEY_CLOSE " END", f);
+            SQLBUF_LIT(sb, " THEN true ELSE ");
+            dml_duplicate_key_open(sb, t);
+            dml_ident_list(sb, t, "excluded", COLS_KEY);
+            SQLBUF_LIT(sb, DUPLICATE_KEY_CLOSE " END");
         }
     }
 }
@@ -194,42 +191,49 @@ bool dml_conflict_on_key(walker_t *w, json_object *conflict, const catalog_table
  * delta whose rows are, per proposed row, the proposed values when the key
  * is new on the branch, or the existing row with the SET applied (the
  * client's expressions see `excluded` and the target alias as usual). */
-void dml_upsert_merge(walker_t *w, FILE *f, const target_t *tg, char **exprs, const int *col_of,
-                      int nset, const char *cwhere)
+void dml_upsert_merge(walker_t *w, sqlbuf_t *sb, const target_t *tg, char **exprs,
+                      const int *col_of, int nset, const char *cwhere)
 {
     const catalog_table_t *t = tg->t;
-    fprintf(f, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
-    overlay_ident(f, tg->alias);
-    fputs(" (\"_epoch_branch\", ", f);
-    dml_ident_list(f, t, NULL, COLS_WRITTEN);
-    fprintf(f, ") SELECT %s", tg->bid);
+    sqlbuf_printf(sb, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
+    sqlbuf_ident(sb, tg->alias);
+    SQLBUF_LIT(sb, " (\"_epoch_branch\", ");
+    dml_ident_list(sb, t, NULL, COLS_WRITTEN);
+    sqlbuf_printf(sb, ") SELECT %s", tg->bid);
     for (int col = 0; col < t->ncols; col++) {
         if (!dml_col_in(t, col, COLS_WRITTEN))
             continue;
-        fputs(", CASE WHEN ", f);
-        overlay_ident(f, tg->alias);
-        fputs(".\"_epoch_present\" IS NULL THEN ", f);
-        fputs("excluded.", f); /* _epoch_new carries every column here */
-        overlay_ident(f, t->cols[col]);
-        fputs(" ELSE ", f);
-        dml_assigned_value(f, tg, exprs, col_of, nset, col, false);
-        fputs(" END", f);
+        SQLBUF_LIT(sb, ", CASE WHEN ");
+        sqlbuf_ident(sb, tg->alias);
+        SQLBUF_LIT(sb, ".\"_epoch_present\" IS NULL THEN ");
+        SQLBUF_LIT(sb, "excluded."); /* _epoch_new carries every column here */
+        sqlbuf_ident(sb, t->cols[col]);
+        SQLBUF_LIT(sb, " ELSE ");
+        dml_assigned_value(sb, tg, exprs, col_of, nset, col, false);
+        SQLBUF_LIT(sb, " END");
     }
-    fputs(" FROM _epoch_new AS excluded LEFT JOIN (SELECT _x.*, true AS \"_epoch_present\" FROM ",
-          f);
+    SQLBUF_LIT(
+        sb,
+        " FROM _epoch_new AS excluded LEFT JOIN (SELECT _x.*, true AS \"_epoch_present\" FROM ");
     char *ov = dml_branch_overlay(w, t, "_x");
-    fputs(ov ? ov : "", f);
+    if (ov)
+        sqlbuf_puts(sb, ov);
+    else
+        rw_fail_oom(w);
     free(ov);
-    fputs(") AS ", f);
-    overlay_ident(f, tg->alias);
-    fputs(" ON ", f);
+    SQLBUF_LIT(sb, ") AS ");
+    sqlbuf_ident(sb, tg->alias);
+    SQLBUF_LIT(sb, " ON ");
     char *alias = dml_quoted_ident(tg->alias);
-    overlay_key_match(f, t, alias ? alias : "\"?\"", "excluded");
+    if (alias)
+        overlay_key_match(sb, t, alias, "excluded");
+    else
+        rw_fail_oom(w);
     free(alias);
     if (cwhere) {
-        fputs(" WHERE ", f);
-        overlay_ident(f, tg->alias);
-        fprintf(f, ".\"_epoch_present\" IS NULL OR (%s)", cwhere);
+        SQLBUF_LIT(sb, " WHERE ");
+        sqlbuf_ident(sb, tg->alias);
+        sqlbuf_printf(sb, ".\"_epoch_present\" IS NULL OR (%s)", cwhere);
     }
-    dml_conflict_tail(f, tg, CONFLICT_REPLACE, NULL);
+    dml_conflict_tail(sb, tg, CONFLICT_REPLACE, NULL);
 }

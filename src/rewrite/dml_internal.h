@@ -5,7 +5,8 @@
  * made of. Private to src/rewrite/dml*.c; the rest of the rewriter sees only
  * dml_statement and dml_copy_from (rewrite_internal.h).
  *
- * Ownership: every builder writes to the caller's FILE (an open_memstream);
+ * Ownership: every builder appends to the caller's sqlbuf_t (whose sticky
+ * error flag dml_statement checks once, when it takes the text);
  * functions returning char * return malloc'd text the caller frees (NULL out
  * of memory, or after w->failed is set). Positions are byte offsets into
  * w->sql. A function that refuses sets the walker's error (rw_fail) and
@@ -17,8 +18,8 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 
+#include "common/sqlbuf.h"
 #include "rewrite/rewrite_internal.h"
 
 /* FROM/USING items a RETURNING can name (each becomes a LATERAL look-up):
@@ -104,7 +105,7 @@ bool dml_find_clauses(walker_t *w, json_object *body, const char *verb, const ch
 /* Where the clause after pos ends (the next clause or the end). */
 size_t dml_next_clause(const clauses_t *c, size_t pos);
 /* Write [from, to) of the client's text with its edits applied. */
-void dml_emit_range(walker_t *w, FILE *f, size_t from, size_t to);
+void dml_emit_range(walker_t *w, sqlbuf_t *sb, size_t from, size_t to);
 /* The WHERE clause says WHERE CURRENT OF: refused (true). */
 bool dml_where_current_of(walker_t *w, const clauses_t *c);
 
@@ -115,15 +116,15 @@ char *dml_quoted_ident(const char *name);
 void dml_refuse(walker_t *w, const char *what);
 bool dml_col_in(const catalog_table_t *t, int col, cols_t which);
 /* The columns of t (which), each qualified with qual when not NULL. */
-void dml_ident_list(FILE *f, const catalog_table_t *t, const char *qual, cols_t which);
+void dml_ident_list(sqlbuf_t *sb, const catalog_table_t *t, const char *qual, cols_t which);
 /* "INSERT INTO <delta> AS alias (branch, columns[, deleted]) SELECT ". */
-void dml_upsert_head(FILE *f, const target_t *tg, bool deleted);
+void dml_upsert_head(sqlbuf_t *sb, const target_t *tg, bool deleted);
 /* "DISTINCT ON (key) " when joined (a FROM/USING may repeat a row). */
-void dml_distinct_on(FILE *f, const target_t *tg, bool joined);
+void dml_distinct_on(sqlbuf_t *sb, const target_t *tg, bool joined);
 /* Drop (and free) the edits recorded inside [from, to). */
 void dml_drop_edits(walker_t *w, size_t from, size_t to);
 /* "<prefix>, " or "WITH ": the client's CTEs, then ours (prefix is trimmed). */
-void dml_with_prefix(FILE *f, char *prefix);
+void dml_with_prefix(sqlbuf_t *sb, char *prefix);
 /* A target list item (ResTarget) is `*` or `x.*`. */
 bool dml_is_star(json_object *item);
 
@@ -144,34 +145,34 @@ int dml_parse_set_list(walker_t *w, json_object *targets, size_t from, size_t to
                        const target_t *tg, char **exprs, int *col_of, bool allow_key);
 /* Column col after a SET: its assigned expression, or the row's own value
  * (typed: cast to the column's type). */
-void dml_assigned_value(FILE *f, const target_t *tg, char **exprs, const int *col_of, int nt,
+void dml_assigned_value(sqlbuf_t *sb, const target_t *tg, char **exprs, const int *col_of, int nt,
                         int col, bool typed);
 
 /* ---- dml_conflict.c: conflicts with the delta and duplicate keys */
 
-void dml_duplicate_key_open(FILE *f, const catalog_table_t *t);
+void dml_duplicate_key_open(sqlbuf_t *sb, const catalog_table_t *t);
 /* The last UNION ALL arm of a write: the rows of src for which cond holds
  * raise the unique violation, after the earlier arms met the constraints. */
-void dml_deferred_duplicate_check(FILE *f, const catalog_table_t *t, const char *src,
+void dml_deferred_duplicate_check(sqlbuf_t *sb, const catalog_table_t *t, const char *src,
                                   const char *cond);
 /* " ON CONFLICT (branch, key) DO UPDATE …" for mode (rc: UPDATE's recheck). */
-void dml_conflict_tail(FILE *f, const target_t *tg, conflict_t mode, const recheck_t *rc);
+void dml_conflict_tail(sqlbuf_t *sb, const target_t *tg, conflict_t mode, const recheck_t *rc);
 /* The client's ON CONFLICT names the primary key; false after refusing. */
 bool dml_conflict_on_key(walker_t *w, json_object *conflict, const catalog_table_t *t);
 /* The upsert of INSERT … ON CONFLICT (key) DO UPDATE over _epoch_new. */
-void dml_upsert_merge(walker_t *w, FILE *f, const target_t *tg, char **exprs, const int *col_of,
-                      int nset, const char *cwhere);
+void dml_upsert_merge(walker_t *w, sqlbuf_t *sb, const target_t *tg, char **exprs,
+                      const int *col_of, int nset, const char *cwhere);
 
 /* ---- dml_insert.c, dml_keys.c: statement shapes */
 
 void dml_insert_statement(walker_t *w, json_object *body, size_t start, size_t end,
-                          const target_t *tg, FILE *f);
+                          const target_t *tg, sqlbuf_t *sb);
 /* UPDATE that changes key values (fs: RETURNING names FROM items, or NULL);
  * start: where its text starts; top: a statement of the query, not a WITH
  * query (whose data-modifying CTEs go into the enclosing WITH). */
 void dml_update_keys(walker_t *w, json_object *body, const target_t *tg, const clauses_t *c,
                      char **exprs, const int *col_of, int nt, const from_scope_t *fs, char *prefix,
-                     FILE *f, size_t start, bool top);
+                     sqlbuf_t *sb, size_t start, bool top);
 
 /* ---- dml_returning.c: RETURNING */
 
@@ -180,20 +181,20 @@ char *dml_returning_text(walker_t *w, json_object *list, const catalog_table_t *
                          size_t to);
 /* " RETURNING …" of body at [ret, end), if it has one (w->failed if out of
  * memory). */
-void dml_emit_returning(walker_t *w, FILE *f, json_object *body, const catalog_table_t *t,
+void dml_emit_returning(walker_t *w, sqlbuf_t *sb, json_object *body, const catalog_table_t *t,
                         size_t ret, size_t end);
 /* The FROM/USING items (from_key) when the RETURNING names them (fs
  * filled); false otherwise or after refusing (w->failed). */
 bool dml_returning_needs_from(walker_t *w, json_object *body, const target_t *tg,
                               const char *from_key, from_scope_t *fs);
 /* `, "s" AS "_epoch_f1"`…: the items' whole rows, as columns of a CTE. */
-void dml_carry_from_rows(FILE *f, const from_scope_t *fs);
+void dml_carry_from_rows(sqlbuf_t *sb, const from_scope_t *fs);
 /* " RETURNING …" of a joined write whose rows are in CTE src. */
-void dml_joined_returning(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+void dml_joined_returning(walker_t *w, sqlbuf_t *sb, json_object *body, const target_t *tg,
                           const from_scope_t *fs, const char *src, size_t ret, size_t end);
 /* UPDATE … FROM / DELETE … USING (exprs NULL) whose RETURNING names the
  * other items: written from the CTE _epoch_src. */
-void dml_joined_write(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+void dml_joined_write(walker_t *w, sqlbuf_t *sb, json_object *body, const target_t *tg,
                       const clauses_t *c, const char *from_kw, char **exprs, const int *col_of,
                       int nt, const from_scope_t *fs, char *prefix);
 

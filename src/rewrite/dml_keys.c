@@ -27,28 +27,28 @@
 #include "branch/overlay.h"
 
 /* pk columns of t as "q.col" joined by sep */
-static void key_cols(FILE *f, const catalog_table_t *t, const char *q, const char *prefix)
+static void key_cols(sqlbuf_t *sb, const catalog_table_t *t, const char *q, const char *prefix)
 {
     bool first = true;
     for (int k = 0; k < t->ncols; k++) {
         if (!t->is_pk[k])
             continue;
         if (!first)
-            fputs(", ", f);
+            SQLBUF_LIT(sb, ", ");
         first = false;
-        fprintf(f, "%s.", q);
+        sqlbuf_printf(sb, "%s.", q);
         if (prefix) {
             char name[300];
             snprintf(name, sizeof name, "%s%d", prefix, k);
-            overlay_ident(f, name);
+            sqlbuf_ident(sb, name);
         } else {
-            overlay_ident(f, t->cols[k]);
+            sqlbuf_ident(sb, t->cols[k]);
         }
     }
 }
 
 /* The CommonTableExpr in node whose query's text starts at start (the
- * first byte inside its parentheses, found as rewrite.c's cte_write finds
+ * first byte inside its parentheses, found as rewrite_walk.c's cte_write finds
  * it): the position of its name, or (size_t)-1. */
 static size_t cte_name_at(const char *sql, json_object *node, size_t start)
 {
@@ -104,19 +104,130 @@ static size_t enclosing_cte(const walker_t *w, size_t start)
     return at;
 }
 
+/* `<rows> AS MATERIALIZED (SELECT …)`: each row the UPDATE writes, with its
+ * old values (as _epoch_o<col>) and its new ones, and the whole rows of the
+ * FROM items a RETURNING names (fs, or NULL). */
+static void rows_cte(walker_t *w, sqlbuf_t *sb, const target_t *tg, const clauses_t *c,
+                     char **exprs, const int *col_of, int nt, const from_scope_t *fs,
+                     const char *rows)
+{
+    const catalog_table_t *t = tg->t;
+    sqlbuf_printf(sb, "%s AS MATERIALIZED (SELECT ", rows);
+    dml_distinct_on(sb, tg, c->from < c->end);
+    for (int col = 0; col < t->ncols; col++) {
+        char old[300];
+        snprintf(old, sizeof old, "_epoch_o%d", col);
+        sqlbuf_ident(sb, tg->alias);
+        sqlbuf_putc(sb, '.');
+        sqlbuf_ident(sb, t->cols[col]);
+        SQLBUF_LIT(sb, " AS ");
+        sqlbuf_ident(sb, old);
+        SQLBUF_LIT(sb, ", ");
+        dml_assigned_value(sb, tg, exprs, col_of, nt, col, true);
+        SQLBUF_LIT(sb, " AS ");
+        sqlbuf_ident(sb, t->cols[col]);
+        sqlbuf_puts(sb, col + 1 < t->ncols ? ", " : "");
+    }
+    if (fs)
+        dml_carry_from_rows(sb, fs);
+    sqlbuf_printf(sb, " FROM %s", tg->overlay);
+    if (c->from < c->end) {
+        SQLBUF_LIT(sb, ", ");
+        dml_emit_range(w, sb, c->from + 4, dml_next_clause(c, c->from));
+    }
+    if (c->where < c->end) {
+        SQLBUF_LIT(sb, " WHERE ");
+        dml_emit_range(w, sb, c->where + 5, dml_next_clause(c, c->where));
+    }
+    SQLBUF_LIT(sb, ")");
+}
+
+/* `, <gone> AS (INSERT …)`: tombstones for the old keys no row moves into. */
+static void tombstones_cte(sqlbuf_t *sb, const target_t *tg, const char *rows, const char *gone)
+{
+    const catalog_table_t *t = tg->t;
+    sqlbuf_printf(sb, ", %s AS (INSERT INTO epoch.\"d_%d\" (\"_epoch_branch\", ", gone, t->id);
+    dml_ident_list(sb, t, NULL, COLS_WRITTEN);
+    sqlbuf_printf(sb, ", \"_epoch_deleted\") SELECT %s", tg->bid);
+    for (int col = 0; col < t->ncols; col++) {
+        if (!dml_col_in(t, col, COLS_WRITTEN))
+            continue;
+        char old[300];
+        snprintf(old, sizeof old, "_epoch_o%d", col);
+        SQLBUF_LIT(sb, ", _r.");
+        sqlbuf_ident(sb, old);
+    }
+    sqlbuf_printf(sb, ", true FROM %s _r WHERE (", rows);
+    key_cols(sb, t, "_r", "_epoch_o");
+    SQLBUF_LIT(sb, ") NOT IN (SELECT ");
+    key_cols(sb, t, "_s", NULL);
+    sqlbuf_printf(sb, " FROM %s _s) ON CONFLICT (\"_epoch_branch\", ", rows);
+    dml_ident_list(sb, t, NULL, COLS_KEY);
+    SQLBUF_LIT(sb, ") DO UPDATE SET \"_epoch_deleted\" = true)");
+}
+
+/* The INSERT of the new rows of CTE rows, one per new key, ending with the
+ * arm that reports a duplicate new key (23505) and the conflict clause. */
+static void new_rows_insert(walker_t *w, sqlbuf_t *sb, const target_t *tg, const char *rows,
+                            bool top)
+{
+    const catalog_table_t *t = tg->t;
+    /* the new rows, one per new key (a key twice is reported below) */
+    sqlbuf_printf(sb, "%sINSERT INTO epoch.\"d_%d\" AS ", top ? " " : "", t->id);
+    sqlbuf_ident(sb, tg->alias);
+    SQLBUF_LIT(sb, " (\"_epoch_branch\", ");
+    dml_ident_list(sb, t, NULL, COLS_WRITTEN);
+    SQLBUF_LIT(sb, ") SELECT DISTINCT ON (");
+    key_cols(sb, t, "_r", NULL);
+    sqlbuf_printf(sb, ") %s, ", tg->bid);
+    dml_ident_list(sb, t, "_r", COLS_WRITTEN);
+    sqlbuf_printf(sb, " FROM %s _r", rows);
+    /* then a new key that another row holds when the statement starts, or
+     * that two rows move to: 23505, as PostgreSQL's non-deferrable key
+     * checks each row at once (a key swap fails there too), after the new
+     * rows' NOT NULL and CHECK constraints, as there */
+    SQLBUF_LIT(sb, " UNION ALL SELECT NULL, "); /* the branch: this arm returns no row */
+    dml_ident_list(sb, t, "_n", COLS_WRITTEN);
+    sqlbuf_t src = {0}, cond = {0};
+    SQLBUF_LIT(&src, "(SELECT _w.*, count(*) OVER (PARTITION BY ");
+    key_cols(&src, t, "_w", NULL);
+    sqlbuf_printf(&src, ") AS \"_epoch_n\" FROM %s _w)", rows);
+    SQLBUF_LIT(&cond, "_n.\"_epoch_n\" > 1 OR ((");
+    key_cols(&cond, t, "_n", NULL);
+    SQLBUF_LIT(&cond, ") IS DISTINCT FROM (");
+    key_cols(&cond, t, "_n", "_epoch_o");
+    SQLBUF_LIT(&cond, ") AND EXISTS (SELECT 1 FROM ");
+    char *probe = dml_branch_overlay(w, t, "_x");
+    if (probe)
+        sqlbuf_puts(&cond, probe);
+    else
+        cond.failed = true;
+    free(probe);
+    SQLBUF_LIT(&cond, " WHERE (");
+    key_cols(&cond, t, "_x", NULL);
+    SQLBUF_LIT(&cond, ") = (");
+    key_cols(&cond, t, "_n", NULL);
+    SQLBUF_LIT(&cond, ")))");
+    if (src.failed || cond.failed)
+        rw_fail_oom(w);
+    else
+        dml_deferred_duplicate_check(sb, t, sqlbuf_str(&src), sqlbuf_str(&cond));
+    sqlbuf_free(&src);
+    sqlbuf_free(&cond);
+    dml_conflict_tail(sb, tg, CONFLICT_REPLACE, NULL);
+}
+
 /* UPDATE that changes primary key values: the old keys become tombstones,
  * the new rows are upserted, and a new key that another row holds on the
  * branch is a unique violation (even if this statement moves that row). */
 void dml_update_keys(walker_t *w, json_object *body, const target_t *tg, const clauses_t *c,
                      char **exprs, const int *col_of, int nt, const from_scope_t *fs, char *prefix,
-                     FILE *f, size_t start, bool top)
+                     sqlbuf_t *sb, size_t start, bool top)
 {
-    const catalog_table_t *t = tg->t;
     char rows[64] = "_epoch_rows", gone[64] = "_epoch_gone";
     /* the CTEs: in the statement's own WITH, or (a WITH query) hoisted */
-    char *hoisted = NULL;
-    size_t hlen = 0, cte_at = 0;
-    FILE *h = f;
+    sqlbuf_t hoisted = {0};
+    size_t cte_at = 0;
     if (!top) {
         if (rw_get(body, "withClause")) {
             rw_fail(w, "0A000",
@@ -133,123 +244,25 @@ void dml_update_keys(walker_t *w, json_object *body, const target_t *tg, const c
         }
         snprintf(rows, sizeof rows, "_epoch_rows_%zu", start);
         snprintf(gone, sizeof gone, "_epoch_gone_%zu", start);
-        if (!(h = open_memstream(&hoisted, &hlen))) {
-            w->failed = true;
-            return;
-        }
     } else {
-        dml_with_prefix(f, prefix);
+        dml_with_prefix(sb, prefix);
     }
-    fprintf(h, "%s AS MATERIALIZED (SELECT ", rows);
-    dml_distinct_on(h, tg, c->from < c->end);
-    for (int col = 0; col < t->ncols; col++) {
-        char old[300];
-        snprintf(old, sizeof old, "_epoch_o%d", col);
-        overlay_ident(h, tg->alias);
-        fputc('.', h);
-        overlay_ident(h, t->cols[col]);
-        fputs(" AS ", h);
-        overlay_ident(h, old);
-        fputs(", ", h);
-        dml_assigned_value(h, tg, exprs, col_of, nt, col, true);
-        fputs(" AS ", h);
-        overlay_ident(h, t->cols[col]);
-        fputs(col + 1 < t->ncols ? ", " : "", h);
-    }
-    if (fs)
-        dml_carry_from_rows(h, fs);
-    fprintf(h, " FROM %s", tg->overlay);
-    if (c->from < c->end) {
-        fputs(", ", h);
-        dml_emit_range(w, h, c->from + 4, dml_next_clause(c, c->from));
-    }
-    if (c->where < c->end) {
-        fputs(" WHERE ", h);
-        dml_emit_range(w, h, c->where + 5, dml_next_clause(c, c->where));
-    }
-    /* tombstones for old keys no row moves into */
-    fprintf(h, "), %s AS (INSERT INTO epoch.\"d_%d\" (\"_epoch_branch\", ", gone, t->id);
-    dml_ident_list(h, t, NULL, COLS_WRITTEN);
-    fprintf(h, ", \"_epoch_deleted\") SELECT %s", tg->bid);
-    for (int col = 0; col < t->ncols; col++) {
-        if (!dml_col_in(t, col, COLS_WRITTEN))
-            continue;
-        char old[300];
-        snprintf(old, sizeof old, "_epoch_o%d", col);
-        fputs(", _r.", h);
-        overlay_ident(h, old);
-    }
-    fprintf(h, ", true FROM %s _r WHERE (", rows);
-    key_cols(h, t, "_r", "_epoch_o");
-    fputs(") NOT IN (SELECT ", h);
-    key_cols(h, t, "_s", NULL);
-    fprintf(h, " FROM %s _s) ON CONFLICT (\"_epoch_branch\", ", rows);
-    dml_ident_list(h, t, NULL, COLS_KEY);
-    fputs(") DO UPDATE SET \"_epoch_deleted\" = true)", h);
+    sqlbuf_t *ctes = top ? sb : &hoisted;
+    rows_cte(w, ctes, tg, c, exprs, col_of, nt, fs, rows);
+    tombstones_cte(ctes, tg, rows, gone);
     if (!top) {
-        fputs(", ", h);
-        fclose(h);
+        SQLBUF_LIT(ctes, ", ");
+        char *text = sqlbuf_take(&hoisted);
         if (w->failed) {
-            free(hoisted);
+            free(text);
             return;
         }
-        rw_add_edit(w, cte_at, cte_at, hoisted); /* before the CTE's name */
+        rw_add_edit(w, cte_at, cte_at, text); /* before the CTE's name */
     }
-    /* the new rows, one per new key (a key twice is reported below) */
-    fprintf(f, "%sINSERT INTO epoch.\"d_%d\" AS ", top ? " " : "", t->id);
-    overlay_ident(f, tg->alias);
-    fputs(" (\"_epoch_branch\", ", f);
-    dml_ident_list(f, t, NULL, COLS_WRITTEN);
-    fputs(") SELECT DISTINCT ON (", f);
-    key_cols(f, t, "_r", NULL);
-    fprintf(f, ") %s, ", tg->bid);
-    dml_ident_list(f, t, "_r", COLS_WRITTEN);
-    fprintf(f, " FROM %s _r", rows);
-    /* then a new key that another row holds when the statement starts, or
-     * that two rows move to: 23505, as PostgreSQL's non-deferrable key
-     * checks each row at once (a key swap fails there too), after the new
-     * rows' NOT NULL and CHECK constraints, as there */
-    fputs(" UNION ALL SELECT NULL, ", f); /* the branch: this arm returns no row */
-    dml_ident_list(f, t, "_n", COLS_WRITTEN);
-    char *src = NULL, *cond = NULL;
-    size_t srclen = 0, condlen = 0;
-    FILE *sf = open_memstream(&src, &srclen);
-    if (sf) {
-        fputs("(SELECT _w.*, count(*) OVER (PARTITION BY ", sf);
-        key_cols(sf, t, "_w", NULL);
-        fprintf(sf, ") AS \"_epoch_n\" FROM %s _w)", rows);
-        fclose(sf);
-    }
-    FILE *cf = open_memstream(&cond, &condlen);
-    if (cf) {
-        fputs("_n.\"_epoch_n\" > 1 OR ((", cf);
-        key_cols(cf, t, "_n", NULL);
-        fputs(") IS DISTINCT FROM (", cf);
-        key_cols(cf, t, "_n", "_epoch_o");
-        fputs(") AND EXISTS (SELECT 1 FROM ", cf);
-        char *probe = dml_branch_overlay(w, t, "_x");
-        fputs(probe ? probe : "", cf);
-        free(probe);
-        fputs(" WHERE (", cf);
-        key_cols(cf, t, "_x", NULL);
-        fputs(") = (", cf);
-        key_cols(cf, t, "_n", NULL);
-        fputs(")))", cf);
-        fclose(cf);
-    }
-    if (!src || !cond) {
-        free(src);
-        free(cond);
-        w->failed = true;
-        return;
-    }
-    dml_deferred_duplicate_check(f, t, src, cond);
-    free(src);
-    free(cond);
-    dml_conflict_tail(f, tg, CONFLICT_REPLACE, NULL);
+    new_rows_insert(w, sb, tg, rows, top);
     if (fs) {
-        dml_joined_returning(w, f, body, tg, fs, rows, c->ret, c->end);
+        dml_joined_returning(w, sb, body, tg, fs, rows, c->ret, c->end);
     } else {
-        dml_emit_returning(w, f, body, t, c->ret, c->end);
+        dml_emit_returning(w, sb, body, tg->t, c->ret, c->end);
     }
 }

@@ -23,7 +23,6 @@
  * _epoch_deleted), or guess the columns of an item it cannot name (refused
  * with 0A000 and a hint).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,14 +52,9 @@ char *dml_returning_text(walker_t *w, json_object *list, const catalog_table_t *
             end++;
         if (end >= to)
             continue;
-        char *text = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&text, &len);
-        if (!f)
-            return NULL;
-        dml_ident_list(f, t, qual, COLS_ALL);
-        fclose(f);
-        rw_add_edit(w, loc, end + 1, text);
+        sqlbuf_t sb = {0};
+        dml_ident_list(&sb, t, qual, COLS_ALL);
+        rw_add_edit(w, loc, end + 1, sqlbuf_take(&sb));
     }
     return rw_splice_range(w, from, to);
 }
@@ -209,7 +203,7 @@ static bool from_item_columns(walker_t *w, json_object *withclause, const from_s
     if (nc > total)
         return false;
     if (!(*names = calloc((size_t)total + 1, sizeof **names))) {
-        w->failed = true;
+        rw_fail_oom(w);
         return false;
     }
     for (int k = 0; k < total; k++)
@@ -222,19 +216,22 @@ static bool from_item_columns(walker_t *w, json_object *withclause, const from_s
 
 /* A look-up of one RETURNING item: its text evaluated over the CTE row of
  * the key the delta row has. */
-static void lookup_item(FILE *f, const target_t *tg, const from_scope_t *fs, const char *src,
-                        const char *text)
+static void lookup_item(walker_t *w, sqlbuf_t *sb, const target_t *tg, const from_scope_t *fs,
+                        const char *src, const char *text)
 {
-    fprintf(f, "(SELECT %s FROM %s AS _epoch_s", text, src);
+    sqlbuf_printf(sb, "(SELECT %s FROM %s AS _epoch_s", text, src);
     for (int i = 0; i < fs->n; i++) {
-        fprintf(f, ", LATERAL (SELECT (_epoch_s.\"_epoch_f%d\").*) AS ", i + 1);
-        overlay_ident(f, fs->names[i]);
+        sqlbuf_printf(sb, ", LATERAL (SELECT (_epoch_s.\"_epoch_f%d\").*) AS ", i + 1);
+        sqlbuf_ident(sb, fs->names[i]);
     }
-    fputs(" WHERE ", f);
+    SQLBUF_LIT(sb, " WHERE ");
     char *alias = dml_quoted_ident(tg->alias);
-    overlay_key_match(f, tg->t, "_epoch_s", alias ? alias : "\"?\"");
+    if (alias)
+        overlay_key_match(sb, tg->t, "_epoch_s", alias);
+    else
+        rw_fail_oom(w);
     free(alias);
-    fputs(" LIMIT 1)", f);
+    SQLBUF_LIT(sb, " LIMIT 1)");
 }
 
 /* The FROM/USING items of a joined UPDATE/DELETE when its RETURNING needs
@@ -295,23 +292,23 @@ bool dml_returning_needs_from(walker_t *w, json_object *body, const target_t *tg
 }
 
 /* Whole rows of the FROM items, as columns of the CTE: `, "s" AS "_epoch_f1"`. */
-void dml_carry_from_rows(FILE *f, const from_scope_t *fs)
+void dml_carry_from_rows(sqlbuf_t *sb, const from_scope_t *fs)
 {
     for (int i = 0; i < fs->n; i++) {
-        fputs(", ", f);
-        overlay_ident(f, fs->names[i]);
-        fprintf(f, " AS \"_epoch_f%d\"", i + 1);
+        SQLBUF_LIT(sb, ", ");
+        sqlbuf_ident(sb, fs->names[i]);
+        sqlbuf_printf(sb, " AS \"_epoch_f%d\"", i + 1);
     }
 }
 
-static void joined_returning_items(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+static void joined_returning_items(walker_t *w, sqlbuf_t *sb, json_object *body, const target_t *tg,
                                    const from_scope_t *fs, const char *src, size_t ret, size_t end,
                                    const size_t *commas, int n);
 
 /* ` RETURNING …` of a joined write whose rows are in CTE src: items that
  * name the other FROM items become look-ups; `*` and `x.*` are spelled out
  * (the target's columns, then every item's, as PostgreSQL expands them). */
-void dml_joined_returning(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+void dml_joined_returning(walker_t *w, sqlbuf_t *sb, json_object *body, const target_t *tg,
                           const from_scope_t *fs, const char *src, size_t ret, size_t end)
 {
     json_object *list = rw_get(body, "returningList");
@@ -319,7 +316,7 @@ void dml_joined_returning(walker_t *w, FILE *f, json_object *body, const target_
     /* per statement, sized by the list (PostgreSQL allows 1,664 items) */
     size_t *commas = calloc((size_t)n + 1, sizeof *commas);
     if (!commas) {
-        w->failed = true;
+        rw_fail_oom(w);
         return;
     }
     if (lex_find_char(w->sql, ret + 9, end, ',', commas, n) != n - 1) {
@@ -327,17 +324,17 @@ void dml_joined_returning(walker_t *w, FILE *f, json_object *body, const target_
         dml_refuse(w, "this RETURNING list");
         return;
     }
-    joined_returning_items(w, f, body, tg, fs, src, ret, end, commas, n);
+    joined_returning_items(w, sb, body, tg, fs, src, ret, end, commas, n);
     free(commas);
 }
 
 /* The n items of a joined write's RETURNING, separated at commas. */
-static void joined_returning_items(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+static void joined_returning_items(walker_t *w, sqlbuf_t *sb, json_object *body, const target_t *tg,
                                    const from_scope_t *fs, const char *src, size_t ret, size_t end,
                                    const size_t *commas, int n)
 {
     json_object *list = rw_get(body, "returningList");
-    fputs(" RETURNING ", f);
+    SQLBUF_LIT(sb, " RETURNING ");
     size_t from = ret + 9;
     for (int i = 0; i < n; i++) {
         size_t to = i < n - 1 ? commas[i] : end;
@@ -348,12 +345,12 @@ static void joined_returning_items(walker_t *w, FILE *f, json_object *body, cons
         bool star = nf && rw_get(json_object_array_get_idx(fields, nf - 1), "A_Star");
         const char *qual = star ? cref_qualifier(fields, nf) : NULL;
         if (i)
-            fputs(", ", f);
+            SQLBUF_LIT(sb, ", ");
         if (star) {
             dml_drop_edits(w, from, to);
             bool first = true;
             if (!qual || strcmp(qual, tg->alias) == 0) {
-                dml_ident_list(f, tg->t, tg->alias, COLS_ALL);
+                dml_ident_list(sb, tg->t, tg->alias, COLS_ALL);
                 first = false;
             }
             for (int k = 0; k < fs->n; k++) {
@@ -373,22 +370,20 @@ static void joined_returning_items(walker_t *w, FILE *f, json_object *body, cons
                     return;
                 }
                 for (int c = 0; c < nc; c++) {
-                    char *text = NULL;
-                    size_t len = 0;
-                    FILE *cf = open_memstream(&text, &len);
-                    if (!cf) {
+                    sqlbuf_t column = {0};
+                    sqlbuf_ident(&column, fs->names[k]);
+                    sqlbuf_putc(&column, '.');
+                    sqlbuf_ident(&column, names[c]);
+                    char *text = sqlbuf_take(&column);
+                    if (!text) {
                         free(names);
-                        w->failed = true;
+                        rw_fail_oom(w);
                         return;
                     }
-                    overlay_ident(cf, fs->names[k]);
-                    fputc('.', cf);
-                    overlay_ident(cf, names[c]);
-                    fclose(cf);
                     if (!first)
-                        fputs(", ", f);
+                        SQLBUF_LIT(sb, ", ");
                     first = false;
-                    lookup_item(f, tg, fs, src, text);
+                    lookup_item(w, sb, tg, fs, src, text);
                     free(text);
                 }
                 free(names);
@@ -401,30 +396,30 @@ static void joined_returning_items(walker_t *w, FILE *f, json_object *body, cons
         } else {
             char *text = rw_splice_range(w, from, to);
             if (!text) {
-                w->failed = true;
+                rw_fail_oom(w);
                 return;
             }
             if (names_other_items(val, tg))
-                lookup_item(f, tg, fs, src, text);
+                lookup_item(w, sb, tg, fs, src, text);
             else
-                fputs(text, f);
+                sqlbuf_puts(sb, text);
             free(text);
         }
         from = to + 1;
     }
 }
 
-void dml_emit_returning(walker_t *w, FILE *f, json_object *body, const catalog_table_t *t,
+void dml_emit_returning(walker_t *w, sqlbuf_t *sb, json_object *body, const catalog_table_t *t,
                         size_t ret, size_t end)
 {
     if (ret >= end)
         return;
     char *r = dml_returning_text(w, rw_get(body, "returningList"), t, ret, end);
     if (r) {
-        fputc(' ', f);
-        fputs(r, f);
+        sqlbuf_putc(sb, ' ');
+        sqlbuf_puts(sb, r);
     } else {
-        w->failed = true;
+        rw_fail_oom(w);
     }
     free(r);
 }
@@ -432,55 +427,55 @@ void dml_emit_returning(walker_t *w, FILE *f, json_object *body, const catalog_t
 /* UPDATE … FROM / DELETE … USING whose RETURNING names the other items: the
  * rows to write (DISTINCT ON the key, as without RETURNING) in _epoch_src,
  * with the items' whole rows, then the write from it. */
-void dml_joined_write(walker_t *w, FILE *f, json_object *body, const target_t *tg,
+void dml_joined_write(walker_t *w, sqlbuf_t *sb, json_object *body, const target_t *tg,
                       const clauses_t *c, const char *from_kw, char **exprs, const int *col_of,
                       int nt, const from_scope_t *fs, char *prefix)
 {
     const catalog_table_t *t = tg->t;
     bool del = exprs == NULL;
-    dml_with_prefix(f, prefix);
-    fputs("_epoch_src AS MATERIALIZED (SELECT ", f);
-    dml_distinct_on(f, tg, true);
+    dml_with_prefix(sb, prefix);
+    SQLBUF_LIT(sb, "_epoch_src AS MATERIALIZED (SELECT ");
+    dml_distinct_on(sb, tg, true);
     bool first = true;
     for (int col = 0; col < t->ncols; col++) {
         if (!dml_col_in(t, col, COLS_WRITTEN))
             continue;
         if (!first)
-            fputs(", ", f);
+            SQLBUF_LIT(sb, ", ");
         first = false;
         if (del) {
-            overlay_ident(f, tg->alias);
-            fputc('.', f);
-            overlay_ident(f, t->cols[col]);
+            sqlbuf_ident(sb, tg->alias);
+            sqlbuf_putc(sb, '.');
+            sqlbuf_ident(sb, t->cols[col]);
         } else {
             /* typed: a CTE's select list would make 'x' and $1 text */
-            dml_assigned_value(f, tg, exprs, col_of, nt, col, true);
+            dml_assigned_value(sb, tg, exprs, col_of, nt, col, true);
         }
-        fputs(" AS ", f);
-        overlay_ident(f, t->cols[col]);
+        SQLBUF_LIT(sb, " AS ");
+        sqlbuf_ident(sb, t->cols[col]);
     }
-    dml_carry_from_rows(f, fs);
-    fprintf(f, " FROM %s, ", tg->overlay);
-    dml_emit_range(w, f, c->from + strlen(from_kw), dml_next_clause(c, c->from));
+    dml_carry_from_rows(sb, fs);
+    sqlbuf_printf(sb, " FROM %s, ", tg->overlay);
+    dml_emit_range(w, sb, c->from + strlen(from_kw), dml_next_clause(c, c->from));
     if (c->where < c->end) {
         if (dml_where_current_of(w, c))
             return;
-        fputs(" WHERE ", f);
-        dml_emit_range(w, f, c->where + 5, dml_next_clause(c, c->where));
+        SQLBUF_LIT(sb, " WHERE ");
+        dml_emit_range(w, sb, c->where + 5, dml_next_clause(c, c->where));
     }
-    fputs(") ", f);
-    dml_upsert_head(f, tg, del);
-    fputs(tg->bid, f);
+    SQLBUF_LIT(sb, ") ");
+    dml_upsert_head(sb, tg, del);
+    sqlbuf_puts(sb, tg->bid);
     for (int col = 0; col < t->ncols; col++) {
         if (!dml_col_in(t, col, COLS_WRITTEN))
             continue;
-        fputs(", _epoch_src.", f);
-        overlay_ident(f, t->cols[col]);
+        SQLBUF_LIT(sb, ", _epoch_src.");
+        sqlbuf_ident(sb, t->cols[col]);
     }
-    fputs(del ? ", true FROM _epoch_src" : " FROM _epoch_src", f);
+    sqlbuf_puts(sb, del ? ", true FROM _epoch_src" : " FROM _epoch_src");
     /* the computed row is taken as it is (its SET and WHERE may name the
      * other items, which the conflict clause cannot see); tombstones stay */
     recheck_t none = {0};
-    dml_conflict_tail(f, tg, del ? CONFLICT_DELETE : CONFLICT_UPDATE, &none);
-    dml_joined_returning(w, f, body, tg, fs, "_epoch_src", c->ret, c->end);
+    dml_conflict_tail(sb, tg, del ? CONFLICT_DELETE : CONFLICT_UPDATE, &none);
+    dml_joined_returning(w, sb, body, tg, fs, "_epoch_src", c->ret, c->end);
 }

@@ -126,20 +126,17 @@ static char *subscript_assignment(walker_t *w, const target_t *tg, json_object *
     if (prior) {
         old = strdup(prior);
     } else {
-        size_t len = 0;
-        FILE *f = open_memstream(&old, &len);
-        if (f) {
-            overlay_ident(f, tg->alias);
-            fputc('.', f);
-            overlay_ident(f, t->cols[col]);
-            fclose(f);
-        }
+        sqlbuf_t sb = {0};
+        sqlbuf_ident(&sb, tg->alias);
+        sqlbuf_putc(&sb, '.');
+        sqlbuf_ident(&sb, t->cols[col]);
+        old = sqlbuf_take(&sb);
     }
     char *text = sub && old ? array_assign_sql(old, sub, value, type) : NULL;
     free(sub);
     free(old);
     if (!text)
-        w->failed = true;
+        rw_fail_oom(w);
     return text;
 }
 
@@ -201,7 +198,7 @@ static bool assign(walker_t *w, const target_t *tg, json_object *rt, char *value
         value = NULL;
     }
     if (!expr) {
-        w->failed = true;
+        rw_fail_oom(w);
         goto fail;
     }
     free(value);
@@ -251,7 +248,7 @@ static bool multi_values(walker_t *w, json_object *source, size_t from, size_t t
         size_t close = lex_paren_end(w->sql, open);
         size_t *commas = calloc((size_t)nargs + 1, sizeof *commas);
         if (!commas) {
-            w->failed = true;
+            rw_fail_oom(w);
             return false;
         }
         if (close == open || lex_skip_blank(w->sql, close) < to ||
@@ -267,7 +264,7 @@ static bool multi_values(walker_t *w, json_object *source, size_t from, size_t t
                 defaults[k] = true;
             } else if (!(vals[k] = rw_splice_range(w, start, end))) {
                 free(commas);
-                w->failed = true;
+                rw_fail_oom(w);
                 return false;
             }
             start = end + 1;
@@ -292,14 +289,10 @@ static bool multi_values(walker_t *w, json_object *source, size_t from, size_t t
     }
     for (int k = 0; k < width; k++) {
         char *select = rw_splice_range(w, from, to);
-        char *names = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&names, &len);
-        if (f) {
-            for (int c = 0; c < width; c++)
-                fprintf(f, "%s_epoch_c%d", c ? ", " : "", c + 1);
-            fclose(f);
-        }
+        sqlbuf_t sb = {0};
+        for (int c = 0; c < width; c++)
+            sqlbuf_printf(&sb, "%s_epoch_c%d", c ? ", " : "", c + 1);
+        char *names = sqlbuf_take(&sb);
         if (!select || !names ||
             asprintf(&vals[k], "(SELECT _epoch_m._epoch_c%d FROM %s AS _epoch_m (%s))", k + 1,
                      select, names) < 0)
@@ -307,7 +300,7 @@ static bool multi_values(walker_t *w, json_object *source, size_t from, size_t t
         free(select);
         free(names);
         if (!vals[k]) {
-            w->failed = true;
+            rw_fail_oom(w);
             return false;
         }
     }
@@ -327,7 +320,7 @@ static bool set_clause(walker_t *w, const target_t *tg, json_object *targets, in
     bool ok = false;
     size_t eq;
     if (!vals || !defaults) {
-        w->failed = true;
+        rw_fail_oom(w);
         goto out;
     }
     if (lex_find_char(w->sql, from, to, '=', &eq, 1) != 1) {
@@ -344,7 +337,7 @@ static bool set_clause(walker_t *w, const target_t *tg, json_object *targets, in
         if (rw_get(rw_get(rt0, "val"), "SetToDefault"))
             defaults[0] = true;
         else if (!(vals[0] = rw_splice_range(w, eq + 1, to))) {
-            w->failed = true;
+            rw_fail_oom(w);
             goto out;
         }
     } else {
@@ -398,7 +391,7 @@ int dml_parse_set_list(walker_t *w, json_object *targets, size_t from, size_t to
     size_t *commas = calloc((size_t)nt + 1, sizeof *commas);
     o.partial = calloc((size_t)o.cap + 1, sizeof *o.partial);
     if (!commas || !o.partial) {
-        w->failed = true;
+        rw_fail_oom(w);
         goto fail;
     }
     int ncomma = lex_find_char(w->sql, from, to, ',', commas, nt);
@@ -467,7 +460,7 @@ bool dml_set_arrays(walker_t *w, const catalog_table_t *t, char ***exprs, int **
     free(*col_of);
     *exprs = NULL;
     *col_of = NULL;
-    w->failed = true;
+    rw_fail_oom(w);
     return false;
 }
 
@@ -482,19 +475,19 @@ void dml_set_arrays_free(char **exprs, int *col_of, int n)
 /* Column col after a SET: its assigned expression, or the row's own value.
  * typed: cast the expression to the column's type, for where no INSERT
  * column types it (a CTE's select list turns NULL, 'x' and $1 into text). */
-void dml_assigned_value(FILE *f, const target_t *tg, char **exprs, const int *col_of, int nt,
+void dml_assigned_value(sqlbuf_t *sb, const target_t *tg, char **exprs, const int *col_of, int nt,
                         int col, bool typed)
 {
     int item = item_for(col_of, nt, col);
     if (item >= 0) {
         const char *type = typed && tg->t->types ? tg->t->types[col] : NULL;
         if (type)
-            fprintf(f, "(%s)::%s", exprs[item], type);
+            sqlbuf_printf(sb, "(%s)::%s", exprs[item], type);
         else
-            fprintf(f, "(%s)", exprs[item]);
+            sqlbuf_printf(sb, "(%s)", exprs[item]);
         return;
     }
-    overlay_ident(f, tg->alias);
-    fputc('.', f);
-    overlay_ident(f, tg->t->cols[col]);
+    sqlbuf_ident(sb, tg->alias);
+    sqlbuf_putc(sb, '.');
+    sqlbuf_ident(sb, tg->t->cols[col]);
 }

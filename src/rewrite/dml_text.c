@@ -4,27 +4,20 @@
  * lists, the head of the INSERT into its delta, the client's WITH prefix
  * extended with ours, and the refusal of what is not supported.
  *
- * Must never: paste a name into SQL unquoted (overlay_ident does the
+ * Must never: paste a name into SQL unquoted (sqlbuf_ident does the
  * quoting), or decide what a statement means (the callers do).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rewrite/dml_internal.h"
-#include "branch/overlay.h"
 
 /* An identifier quoted as SQL text; malloc'd, NULL if out of memory. */
 char *dml_quoted_ident(const char *name)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return NULL;
-    overlay_ident(f, name);
-    fclose(f);
-    return text;
+    sqlbuf_t sb = {0};
+    sqlbuf_ident(&sb, name);
+    return sqlbuf_take(&sb);
 }
 
 void dml_refuse(walker_t *w, const char *what)
@@ -38,39 +31,39 @@ bool dml_col_in(const catalog_table_t *t, int col, cols_t which)
     return which == COLS_KEY ? t->is_pk[col] : which == COLS_ALL || !catalog_col_generated(t, col);
 }
 
-void dml_ident_list(FILE *f, const catalog_table_t *t, const char *qual, cols_t which)
+void dml_ident_list(sqlbuf_t *sb, const catalog_table_t *t, const char *qual, cols_t which)
 {
     bool first = true;
     for (int i = 0; i < t->ncols; i++) {
         if (!dml_col_in(t, i, which))
             continue;
         if (!first)
-            fputs(", ", f);
+            SQLBUF_LIT(sb, ", ");
         first = false;
         if (qual) {
-            overlay_ident(f, qual);
-            fputc('.', f);
+            sqlbuf_ident(sb, qual);
+            sqlbuf_putc(sb, '.');
         }
-        overlay_ident(f, t->cols[i]);
+        sqlbuf_ident(sb, t->cols[i]);
     }
 }
 
-void dml_upsert_head(FILE *f, const target_t *tg, bool deleted)
+void dml_upsert_head(sqlbuf_t *sb, const target_t *tg, bool deleted)
 {
-    fprintf(f, "INSERT INTO epoch.\"d_%d\" AS ", tg->t->id);
-    overlay_ident(f, tg->alias);
-    fputs(" (\"_epoch_branch\", ", f);
-    dml_ident_list(f, tg->t, NULL, COLS_WRITTEN);
-    fputs(deleted ? ", \"_epoch_deleted\") SELECT " : ") SELECT ", f);
+    sqlbuf_printf(sb, "INSERT INTO epoch.\"d_%d\" AS ", tg->t->id);
+    sqlbuf_ident(sb, tg->alias);
+    SQLBUF_LIT(sb, " (\"_epoch_branch\", ");
+    dml_ident_list(sb, tg->t, NULL, COLS_WRITTEN);
+    sqlbuf_puts(sb, deleted ? ", \"_epoch_deleted\") SELECT " : ") SELECT ");
 }
 
-void dml_distinct_on(FILE *f, const target_t *tg, bool joined)
+void dml_distinct_on(sqlbuf_t *sb, const target_t *tg, bool joined)
 {
     if (!joined)
         return; /* without FROM/USING each row appears once */
-    fputs("DISTINCT ON (", f);
-    dml_ident_list(f, tg->t, tg->alias, COLS_KEY);
-    fputs(") ", f);
+    SQLBUF_LIT(sb, "DISTINCT ON (");
+    dml_ident_list(sb, tg->t, tg->alias, COLS_KEY);
+    SQLBUF_LIT(sb, ") ");
 }
 
 /* Drop the edits recorded inside [from, to) once its text has been taken:
@@ -90,15 +83,15 @@ void dml_drop_edits(walker_t *w, size_t from, size_t to)
     w->nedits = kept;
 }
 
-void dml_with_prefix(FILE *f, char *prefix)
+void dml_with_prefix(sqlbuf_t *sb, char *prefix)
 {
     size_t pl = strlen(prefix);
     while (pl && (prefix[pl - 1] == ' ' || prefix[pl - 1] == '\n' || prefix[pl - 1] == '\t'))
         prefix[--pl] = '\0';
     if (pl)
-        fprintf(f, "%s, ", prefix);
+        sqlbuf_printf(sb, "%s, ", prefix);
     else
-        fputs("WITH ", f);
+        SQLBUF_LIT(sb, "WITH ");
 }
 
 bool dml_is_star(json_object *item)

@@ -396,7 +396,10 @@ static bool parse_backend(config_t *cfg, char *err, size_t errcap)
     return ok;
 }
 
-static bool finish(config_t *cfg, char *err, size_t errcap)
+/* Once every key is set: derive the values that depend on others (listen
+ * addresses, backend, worker count), check them, and load what they name
+ * (userlist, TLS certificate). false with err filled. */
+static bool resolve_and_check(config_t *cfg, char *err, size_t errcap)
 {
     if (!split_listen(cfg, err, errcap) || !parse_backend(cfg, err, errcap))
         return false;
@@ -480,7 +483,7 @@ static config_t *build(const char *path, char *err, size_t errcap)
         if (!set_key(cfg, k, saved_argv[i + 1], err, errcap))
             goto fail;
     }
-    if (!finish(cfg, err, errcap))
+    if (!resolve_and_check(cfg, err, errcap))
         goto fail;
     atomic_init(&cfg->refs, 1);
     return cfg;

@@ -518,14 +518,14 @@ def test_snapshot_semantics(env):
     main = env.closing(px.connect(dbname=db, autocommit=True))
     for sql in ("CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance int)",
                 "INSERT INTO accounts SELECT g, 'owner ' || g, g * 10 FROM generate_series(1, 20) g",
-                "CREATE TABLE tags (a int, b text, PRIMARY KEY (a, b))",
-                "INSERT INTO tags SELECT g % 4, 't' || g FROM generate_series(1, 12) g",
-                "SELECT epoch.track('accounts')", "SELECT epoch.track('tags')",
+                "CREATE TABLE labels (a int, b text, PRIMARY KEY (a, b))",
+                "INSERT INTO labels SELECT g % 4, 't' || g FROM generate_series(1, 12) g",
+                "SELECT epoch.track('accounts')", "SELECT epoch.track('labels')",
                 "SELECT epoch.branch_create('snap')"):
         with main.cursor() as cur:
             cur.execute(sql)
     q_acc = "SELECT * FROM accounts ORDER BY id"
-    q_tags = "SELECT * FROM tags ORDER BY a, b"
+    q_tags = "SELECT * FROM labels ORDER BY a, b"
     snap_acc, snap_tags = _fetch(main, q_acc), _fetch(main, q_tags)
     early = _branch_conn(env, px, db, "snap")  # a session open while main changes
     assert _fetch(early, q_acc) == snap_acc
@@ -546,8 +546,8 @@ def test_snapshot_semantics(env):
         DELETE FROM accounts WHERE id = 10;
         INSERT INTO accounts VALUES (10, 'reinserted', -1);
         BEGIN; UPDATE accounts SET balance = 0; ROLLBACK;
-        TRUNCATE tags;
-        INSERT INTO tags VALUES (9, 'after truncate');
+        TRUNCATE labels;
+        INSERT INTO labels VALUES (9, 'after truncate');
     """, db=db)
     want_main = [(i, f"owner {i}", i * 10 + (100 if i <= 5 else 0)) for i in range(1, 21)
                  if i not in (6, 7, 8, 9, 10)]

@@ -184,6 +184,9 @@ def test_migration_on_first_use_concurrent_and_idempotent(env):
     assert _one(c3, "SELECT epoch.track('t3')") == "public.t3"
     after = _epoch_objects(env, db)
     assert after == sorted(before + [("proc", "capture_3", ""), ("rel", "d_3", "r"),
+                                     ("proc", "bcapture_3", ""), ("rel", "b_3", "r"),
+                                     ("rel", "b_3__epoch_branch__epoch_seq_idx", "i"),
+                                     ("rel", "b_3__epoch_branch_id__epoch_seq_idx", "i"),
                                      ("rel", "d_3_pkey", "i"), ("rel", "h_3", "r"),
                                      ("rel", "h_3__epoch_seq_idx", "i"),
                                      ("rel", "h_3_id__epoch_seq_idx", "i")]), \
@@ -552,8 +555,8 @@ def test_branch_create_arguments(env):
     _err(c, "SELECT epoch.branch_create('f', ttl => '0')", "22023", "ttl must be positive")
     _err(c, "SELECT epoch.branch_create('a')", "42710", 'branch "a" already exists')
     _err(c, "SELECT epoch.branch_create('f', from => 'nope')", "42704",
-         'branch "nope" does not exist')
-    _err(c, "SELECT epoch.branch_create('f', 'nope')", "42704", 'branch "nope" does not exist')
+         'ref "nope" does not exist')
+    _err(c, "SELECT epoch.branch_create('f', 'nope')", "42704", 'ref "nope" does not exist')
     assert _direct(env, db, "SELECT count(*) FROM epoch.branch WHERE name = 'f'") == [(0,)]
 
 

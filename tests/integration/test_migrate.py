@@ -116,7 +116,7 @@ def test_upgrade_from_5d635a7_with_branches(env):
     assert _rows(child, "SELECT id, v FROM items ORDER BY id") == ITEMS_FX
 
     meta = dict(_rows(d, "SELECT key, value FROM epoch.meta"))
-    assert meta["schema_version"] == harness.SCHEMA_VERSION == 7, meta
+    assert meta["schema_version"] == harness.SCHEMA_VERSION == 8, meta
     assert meta.get("functions_hash") is not None, meta
     # the capture functions of the tables tracked before: regenerated in place
     # (same oid: the triggers still call them), from the current template
@@ -171,6 +171,21 @@ def test_upgrade_from_5d635a7_with_branches(env):
     _rows(main, "CREATE TABLE public.later (id int PRIMARY KEY)")
     assert _one(main, "SELECT epoch.track('public.later')") == "public.later"
     assert _captures(d)["capture_3"][1].lstrip().startswith(MARKER)
+
+    # history (schema step 8) on the old data: every table got its branch
+    # history; a branch made before counts its rows from main at its base
+    assert _rows(d, "SELECT to_regclass('epoch.b_1') IS NOT NULL, to_regclass('epoch.b_2') IS NOT NULL, "
+                    "to_regclass('epoch.b_3') IS NOT NULL") == [(True, True, True)]
+    c = _one(fx, "SELECT epoch.commit('first commit after the upgrade')")
+    assert _rows(main, "SELECT branch, parents, inserted, updated, deleted FROM epoch.commits") == \
+        [("feature/x", [], 3, 3, 2)]
+    assert _rows(main, "SELECT * FROM epoch.diff_stat('main', %s)", (c,)) == \
+        [("items", 2, 3, 3), ("pairs", 2, 1, 0)]
+    assert _one(main, "SELECT epoch.branch_create('from_commit', \"from\" => %s)", (c[:8],)) == \
+        "from_commit"
+    fc = _branch(px, db, "from_commit", env)
+    assert _rows(fc, "SELECT id, v FROM items ORDER BY id") == \
+        [(1, "X"), (3, "c"), (4, "D"), (6, "f"), (7, "g")]
 
 
 def test_second_start_keeps_functions_until_the_hash_changes(env):

@@ -1,9 +1,9 @@
 """Wide tables and long Query strings on a branch: the rewriter's fixed-size
 arrays must never truncate silently or write out of bounds.
 
-1. A differential test on the widest table epoch can track (the delta and the
-   history tables add two columns to the table's, and PostgreSQL allows 1,600:
-   1,598): the same INSERTs (columns named in reverse order, no column list,
+1. A differential test on the widest table epoch can track (the branch history
+   b_<id> adds three columns to the table's, and PostgreSQL allows 1,600:
+   1,597): the same INSERTs (columns named in reverse order, no column list,
    RETURNING *), UPDATEs (every column, a multiple-column assignment, a joined
    UPDATE whose RETURNING names the FROM item), ON CONFLICT DO UPDATE, DELETE
    … RETURNING * and COPY FROM run through the proxy on a branch and straight
@@ -27,7 +27,7 @@ DB = "widedb"
 COPY_DB = "widedb_copy"
 QUERY_DB = "widedb_query"
 BRANCH = "wide"
-NCOLS = 1598  # id + c1 … c1597: the delta adds _epoch_branch and _epoch_deleted
+NCOLS = 1597  # id + c1 … c1596: b_<id> adds _epoch_seq, _epoch_branch and _epoch_deleted
 COLS = ["id"] + [f"c{k}" for k in range(1, NCOLS)]
 
 
@@ -106,10 +106,10 @@ def _statements():
         (f"UPDATE wide SET ({', '.join(first300)}) = ({_values(6, first300)}) WHERE id = 101",
          None),
         # a sub-SELECT source is read once per column (a scalar sub-SELECT each, over
-        # the overlay of a 1,598-column table: 40 columns took 46 s to plan): 8
+        # the overlay of a 1,597-column table: 40 columns took 46 s to plan): 8
         (f"UPDATE wide SET ({', '.join(COLS[1:9])}) = (SELECT {', '.join(COLS[1:9])} "
          "FROM wide_src WHERE id = 7) WHERE id = 2", None),
-        (f"UPDATE wide SET c1 = s.v, c1597 = s.v FROM (VALUES (3, -3), (102, -102)) "
+        (f"UPDATE wide SET c1 = s.v, c1596 = s.v FROM (VALUES (3, -3), (102, -102)) "
          f"AS s (k, v) WHERE wide.id = s.k RETURNING s.v, {ret300}", None),
         ("UPDATE small SET v = w.c1500 FROM wide w WHERE small.id = w.id RETURNING *", None),
         (f"INSERT INTO wide ({', '.join(COLS)}) VALUES ({_values(8, COLS)}) ON CONFLICT (id) "

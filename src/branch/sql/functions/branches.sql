@@ -7,7 +7,8 @@
 -- from the one stored in epoch.meta ('functions_hash'). Edit in place; a change of
 -- signature or of a view's columns also needs a DROP in a new schema/NNN_*.sql.
 
--- Runs at every branch_create: the partial index on expires_at keeps it O(expired),
+-- Runs at every branch_create (and runs epoch.gc() once an hour, functions/gc.sql):
+-- the partial index on expires_at keeps it O(expired),
 -- but while epoch.branch has no statistics yet (thousands of branches made in one
 -- statement) the planner picks a scan of the whole table, so seq scans are off here.
 CREATE OR REPLACE FUNCTION epoch.sweep() RETURNS SETOF text LANGUAGE plpgsql
@@ -15,6 +16,7 @@ SET enable_seqscan = off AS $f$
 DECLARE
     b epoch.branch;
 BEGIN
+    PERFORM epoch._gc_if_due();
     FOR b IN SELECT * FROM epoch.branch
               WHERE expires_at IS NOT NULL AND expires_at <= now() AND NOT protected
               ORDER BY id DESC
@@ -31,53 +33,63 @@ DECLARE
 BEGIN
     FOR t IN SELECT * FROM epoch.tracked LOOP
         EXECUTE format('DELETE FROM epoch.%I WHERE _epoch_branch = $1', t.delta_table) USING b.id;
+        -- the history of the branch's rows serves only its commits
+        IF NOT EXISTS (SELECT 1 FROM epoch.commit c WHERE c.branch_id = b.id) THEN
+            EXECUTE format('DELETE FROM epoch.%I WHERE _epoch_branch = $1', format('b_%s', t.id)) USING b.id;
+        END IF;
     END LOOP;
     DELETE FROM epoch.branch WHERE id = b.id;
 END
 $f$;
 
+-- from: any ref (docs/history.md). A branch made from main, a commit of main
+-- or main at a time starts as main at that point; one made from another
+-- branch's rows (its working state or one of its commits) starts with a copy
+-- of them: O(that branch's changes), never O(table).
 CREATE OR REPLACE FUNCTION epoch.branch_create(name text, "from" text DEFAULT NULL, description text DEFAULT NULL,
                                     agent_id text DEFAULT NULL, ttl interval DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
-    parent epoch.branch;
+    r record;
     new_id bigint;
     t epoch.tracked;
+    cols text;
 BEGIN
     PERFORM epoch._check_name(name);
     PERFORM epoch.sweep();
-    IF "from" IS NULL OR "from" = 'main' THEN
-        SELECT * INTO parent FROM epoch.branch WHERE id = 0;
-    ELSE
-        parent := epoch._branch("from");
+    IF EXISTS (SELECT 1 FROM epoch.tag g WHERE g.name = branch_create.name) THEN
+        RAISE EXCEPTION 'a tag is named "%"; a branch cannot share its name', name USING ERRCODE = '42710',
+            HINT = 'Refs look up branches before tags, so the branch would hide the tag: pick another name.';
     END IF;
+    SELECT * INTO r FROM epoch._resolve(coalesce("from", 'main'));
     IF ttl IS NOT NULL AND ttl <= interval '0' THEN
         RAISE EXCEPTION 'ttl must be positive, got %', ttl USING ERRCODE = '22023';
     END IF;
     BEGIN
-        INSERT INTO epoch.branch (name, parent_id, base_seq, agent_id, description, expires_at)
-        VALUES (name, parent.id,
-                CASE WHEN parent.id = 0
+        INSERT INTO epoch.branch (name, parent_id, base_seq, agent_id, description, expires_at, head_commit)
+        VALUES (name,
+                CASE WHEN EXISTS (SELECT 1 FROM epoch.branch b WHERE b.id = r.branch_id) THEN r.branch_id END,
+                CASE WHEN r.branch_id = 0 AND r.working
                      THEN coalesce(pg_sequence_last_value('epoch.change_seq'), 0)
-                     ELSE parent.base_seq END,
-                agent_id, description, now() + ttl)
+                     ELSE r.base_seq END,
+                agent_id, description, now() + ttl, r.commit_id)
         RETURNING id INTO new_id;
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'branch "%" already exists', name
             USING ERRCODE = '42710', HINT = 'Pick another name, or delete it first with epoch.branch_delete.';
     END;
-    IF parent.id <> 0 THEN
+    IF r.branch_id <> 0 THEN
         -- a branch of a branch starts with its parent's changed rows (never O(table));
         -- generated columns are computed by the delta, never copied
         FOR t IN SELECT * FROM epoch.tracked LOOP
-            EXECUTE format('INSERT INTO epoch.%1$I (_epoch_branch, %2$s) SELECT $1, %2$s FROM epoch.%1$I WHERE _epoch_branch = $2',
-                           t.delta_table,
-                           (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)
-                              FROM pg_attribute
-                             WHERE attrelid = format('epoch.%I', t.delta_table)::regclass
-                               AND attnum > 0 AND NOT attisdropped AND attname <> '_epoch_branch'
-                               AND attgenerated = ''))
-                USING new_id, parent.id;
+            cols := (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)
+                       FROM pg_attribute
+                      WHERE attrelid = format('epoch.%I', t.delta_table)::regclass
+                        AND attnum > 0 AND NOT attisdropped AND attname <> '_epoch_branch'
+                        AND attgenerated = '');
+            EXECUTE format('INSERT INTO epoch.%I (_epoch_branch, %s) SELECT $1, %s FROM (%s) _s',
+                           t.delta_table, cols, cols, epoch._delta_at(t, r.branch_id, r.point))
+                USING new_id;
         END LOOP;
     END IF;
     RETURN name;

@@ -11,34 +11,41 @@ CREATE OR REPLACE FUNCTION epoch._bump_catalog() RETURNS void LANGUAGE sql AS $f
     UPDATE epoch.meta SET value = value + 1 WHERE key = 'catalog_version';
 $f$;
 
--- git-like branch names (see docs/sql.md); raises 22023 with the reason.
-CREATE OR REPLACE FUNCTION epoch._check_name(name text) RETURNS void LANGUAGE plpgsql AS $f$
+-- git-like branch and tag names (see docs/sql.md; what = 'branch' or 'tag');
+-- raises 22023 with the reason.
+CREATE OR REPLACE FUNCTION epoch._check_ref_name(name text, what text) RETURNS void LANGUAGE plpgsql AS $f$
 DECLARE
     why text;
 BEGIN
     IF name IS NULL OR name = '' THEN
-        why := 'a branch name cannot be empty';
+        why := format('a %s name cannot be empty', what);
     ELSIF octet_length(name) > 200 THEN
-        why := 'a branch name is at most 200 bytes';
+        why := format('a %s name is at most 200 bytes', what);
     ELSIF name = 'main' THEN
         why := '"main" is reserved for the live tables';
+    ELSIF name = 'HEAD' THEN
+        why := '"HEAD" names the session''s branch';
     ELSIF name ~ '[[:cntrl:][:space:]]' THEN
-        why := 'a branch name cannot contain spaces or control characters';
-    ELSIF strpos(name, '@') > 0 THEN
-        why := 'a branch name cannot contain "@"';
+        why := format('a %s name cannot contain spaces or control characters', what);
+    ELSIF strpos(name, '@') > 0 OR strpos(name, '{') > 0 OR strpos(name, '}') > 0 THEN
+        why := format('a %s name cannot contain "@", "{" or "}"', what);
     ELSIF strpos(name, '..') > 0 THEN
-        why := 'a branch name cannot contain ".."';
+        why := format('a %s name cannot contain ".."', what);
     ELSIF name ~ '[~^:?*\[\\"'']' THEN
-        why := 'a branch name cannot contain any of ~ ^ : ? * [ \ " or a quote';
+        why := format('a %s name cannot contain any of ~ ^ : ? * [ \ " or a quote', what);
     ELSIF name ~ '(^[/.-])|(/$)|(//)|(/\.)|(\.lock$)|(\.$)' THEN
-        why := 'a branch name cannot start with "/", "." or "-", end with "/", "." or ".lock", or contain "//" or "/."';
+        why := format('a %s name cannot start with "/", "." or "-", end with "/", "." or ".lock", or contain "//" or "/."', what);
     END IF;
     IF why IS NOT NULL THEN
-        RAISE EXCEPTION 'invalid branch name "%"', name
+        RAISE EXCEPTION 'invalid % name "%"', what, name
             USING ERRCODE = '22023', DETAIL = why,
                   HINT = 'Use letters, digits and "-", "_", "/", "." like a git branch: feature/x.';
     END IF;
 END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._check_name(name text) RETURNS void LANGUAGE sql AS $f$
+    SELECT epoch._check_ref_name(name, 'branch');
 $f$;
 
 -- The branch row for a name; raises 42704 when there is none.

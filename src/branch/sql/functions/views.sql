@@ -15,7 +15,7 @@ SELECT t.schema_name, t.table_name, t.pk_columns AS primary_key,
   FROM epoch.tracked t;
 
 CREATE OR REPLACE VIEW epoch.branches AS
-SELECT b.name, b.base_seq::text AS base, NULL::text AS head, p.name AS parent,
+SELECT b.name, b.base_seq::text AS base, (b.head_commit COLLATE "default")::text AS head, p.name AS parent,
        b.created_at, b.created_by, b.agent_id, b.description, b.expires_at,
        CASE WHEN b.id = 0 THEN 'main'
             WHEN b.expires_at IS NOT NULL AND b.expires_at <= now() THEN 'expired'
@@ -26,3 +26,25 @@ SELECT b.name, b.base_seq::text AS base, NULL::text AS head, p.name AS parent,
   LEFT JOIN epoch.branch p ON p.id = b.parent_id
   CROSS JOIN LATERAL epoch._branch_stats(b.id) s;
 
+
+-- The log, newest first.
+CREATE OR REPLACE VIEW epoch.commits AS
+SELECT (c.id COLLATE "default")::text AS id, left(c.id, 12) COLLATE "default" AS short_id,
+       c.parents, c.branch_name AS branch, c.author, c.message, c.created_at,
+       coalesce(s.tables, 0) AS tables, coalesce(s.inserted, 0) AS inserted,
+       coalesce(s.updated, 0) AS updated, coalesce(s.deleted, 0) AS deleted
+  FROM epoch.commit c
+  LEFT JOIN LATERAL (SELECT count(*) AS tables, sum(x.inserted)::bigint AS inserted,
+                            sum(x.updated)::bigint AS updated, sum(x.deleted)::bigint AS deleted
+                       FROM epoch.commit_table x WHERE x.commit_id = c.id) s ON true
+ ORDER BY c.ord DESC;
+
+CREATE OR REPLACE VIEW epoch.tags AS
+SELECT g.name, (g.commit_id COLLATE "default")::text AS commit, left(g.commit_id, 12) COLLATE "default" AS short_id,
+       c.branch_name AS branch, g.message, g.created_at, g.created_by
+  FROM epoch.tag g JOIN epoch.commit c ON c.id = g.commit_id
+ ORDER BY g.name;
+
+-- The session's branch: rows changed since its last commit, per table.
+CREATE OR REPLACE VIEW epoch.status AS
+SELECT * FROM epoch._status();

@@ -1,0 +1,543 @@
+-- functions/history.sql: refs, commits, tags, diff and status (docs/history.md).
+--
+-- Repeatable: the current definition of each function, exactly one each. The
+-- migration DO block (src/branch/migrate.c) re-applies every file of
+-- functions/ whole, after the numbered schema steps, whenever their hash differs
+-- from the one stored in epoch.meta ('functions_hash'). Edit in place; a change of
+-- signature or of a view's columns also needs a DROP in a new schema/NNN_*.sql.
+--
+-- A state of a tracked table is (branch_id, base_seq, point):
+--   main's rows as of base_seq (NULL: the live table), overlaid by the rows
+--   branch_id held at point (NULL: its working rows, d_<id>; branch 0 = main
+--   has none). Rows of main as of s: the live row, unless h_<id> holds a
+--   pre-image numbered after s (the first such is the row at s). Rows of a
+--   branch at p: its row of d_<id>, unless b_<id> holds a pre-image numbered
+--   after p (the first such; _epoch_deleted NULL: no row at p).
+-- Everything below reads only rows changed after the points involved.
+
+-- The time of a ref's "@{...}" part.
+CREATE OR REPLACE FUNCTION epoch._ref_time(txt text, ref text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+    RETURN txt::timestamptz;
+EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value THEN
+    RAISE EXCEPTION 'invalid time "%" in ref "%"', txt, ref
+        USING ERRCODE = '22007', HINT = 'Write a timestamptz literal: main@{2026-12-01 10:00:00+00}.';
+END
+$f$;
+
+-- The point of main at a time: its last captured change at or before it.
+CREATE OR REPLACE FUNCTION epoch._main_point_at(at timestamptz, ref text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    p bigint;
+    since timestamptz;
+BEGIN
+    SELECT c.seq INTO p FROM epoch.main_clock c WHERE c.at <= _main_point_at.at ORDER BY c.at DESC LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT min(c.at) INTO since FROM epoch.main_clock c;
+        RAISE EXCEPTION 'ref "%" is before the history epoch keeps (it starts at %)', ref, since
+            USING ERRCODE = '22023',
+                  HINT = 'Time travel reaches back to when history began or to what epoch.gc() kept (history_retention).';
+    END IF;
+    RETURN p;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._commit_row(id text) RETURNS epoch.commit LANGUAGE sql STABLE AS $f$
+    SELECT * FROM epoch.commit c WHERE c.id = _commit_row.id;
+$f$;
+
+-- Resolve a ref (docs/history.md): HEAD (the session's branch), a branch (its
+-- working state), a tag, or a commit id or unique prefix of 4+ hex characters
+-- (looked up in that order), then optionally @{time} (main: exactly main at
+-- that time; another branch: its last commit at or before it), then any of
+-- ~N (N-th first parent) and ^ / ^N (N-th parent).
+-- working: the ref is a branch's working state (point NULL).
+CREATE OR REPLACE FUNCTION epoch._resolve(ref text, OUT branch_id bigint, OUT base_seq bigint,
+                                          OUT point bigint, OUT commit_id text, OUT working boolean)
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    m text[];
+    nm text;
+    b epoch.branch;
+    c epoch.commit;
+    ts timestamptz;
+    step text[];
+    n int;
+    hits text[];
+BEGIN
+    IF ref IS NULL OR ref = '' THEN
+        RAISE EXCEPTION 'a ref cannot be empty' USING ERRCODE = '22023',
+            HINT = 'Name a branch, a tag, a commit id (4+ hex characters) or HEAD.';
+    END IF;
+    m := regexp_match(ref, '^([^~^@{}]+)(?:@\{([^}]*)\})?((?:[~^][0-9]*)*)$');
+    IF m IS NULL THEN
+        RAISE EXCEPTION 'invalid ref "%"', ref USING ERRCODE = '22023',
+            HINT = 'A ref is a branch, a tag, a commit id (4+ hex characters) or HEAD, optionally followed by @{time}, ~N, ^ or ^N.';
+    END IF;
+    nm := m[1];
+    IF nm = 'HEAD' THEN
+        nm := coalesce(nullif(current_setting('epoch.branch', true), ''), 'main');
+    END IF;
+    SELECT * INTO b FROM epoch.branch x WHERE x.name = nm;
+    IF FOUND THEN
+        IF b.expires_at IS NOT NULL AND b.expires_at <= now() THEN
+            RAISE EXCEPTION 'branch "%" expired at %', nm, b.expires_at
+                USING ERRCODE = '42704', HINT = 'Expired branches are deleted by epoch.sweep().';
+        END IF;
+        IF m[2] IS NOT NULL THEN
+            ts := epoch._ref_time(m[2], ref);
+            IF b.id = 0 AND m[3] = '' THEN
+                branch_id := 0;
+                base_seq := epoch._main_point_at(ts, ref);
+                working := false;
+                RETURN;
+            END IF;
+            SELECT * INTO c FROM epoch.commit x
+             WHERE x.branch_id = b.id AND x.created_at <= ts ORDER BY x.created_at DESC, x.ord DESC LIMIT 1;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'branch "%" has no commit at or before %', nm, ts
+                    USING ERRCODE = '42704', HINT = 'List its commits: SELECT * FROM epoch.commits WHERE branch = ''' || nm || '''.';
+            END IF;
+        ELSIF m[3] = '' THEN
+            branch_id := b.id;
+            base_seq := CASE WHEN b.id = 0 THEN NULL ELSE b.base_seq END;
+            commit_id := b.head_commit;
+            working := true;
+            RETURN;
+        ELSE
+            IF b.head_commit IS NULL THEN
+                RAISE EXCEPTION 'branch "%" has no commits, so "%" names nothing', nm, ref
+                    USING ERRCODE = '42704', HINT = 'Commit first: SELECT epoch.commit(''message'').';
+            END IF;
+            c := epoch._commit_row(b.head_commit);
+        END IF;
+    ELSE
+        IF m[2] IS NOT NULL THEN
+            RAISE EXCEPTION 'ref "%": @{time} follows a branch name, and "%" is not a branch', ref, nm
+                USING ERRCODE = '42704';
+        END IF;
+        SELECT x.* INTO c FROM epoch.tag g JOIN epoch.commit x ON x.id = g.commit_id WHERE g.name = nm;
+        IF NOT FOUND THEN
+            IF nm ~ '^[0-9a-f]{4,64}$' THEN
+                hits := ARRAY(SELECT x.id FROM epoch.commit x
+                               WHERE x.id >= nm COLLATE "C" AND x.id < (nm || 'g') COLLATE "C" ORDER BY x.id LIMIT 6);
+            END IF;
+            IF coalesce(cardinality(hits), 0) = 0 THEN
+                RAISE EXCEPTION 'ref "%" does not exist', nm USING ERRCODE = '42704',
+                    HINT = 'Name a branch (epoch.branches), a tag (epoch.tags) or a commit id of 4+ hex characters (epoch.commits).';
+            ELSIF cardinality(hits) > 1 THEN
+                RAISE EXCEPTION 'commit id prefix "%" is ambiguous', nm USING ERRCODE = '42725',
+                    DETAIL = 'Candidates: ' || array_to_string(hits[1:5], ', ') || CASE WHEN cardinality(hits) > 5 THEN ', …' ELSE '' END,
+                    HINT = 'Give more characters of the id.';
+            END IF;
+            c := epoch._commit_row(hits[1]);
+        END IF;
+    END IF;
+    -- ancestry: ~N follows first parents N times, ^N takes the N-th parent
+    FOR step IN SELECT regexp_matches(m[3], '([~^])([0-9]*)', 'g') LOOP
+        n := coalesce(nullif(step[2], '')::int, 1);
+        IF step[1] = '~' THEN
+            FOR i IN 1..n LOOP
+                IF cardinality(c.parents) = 0 THEN
+                    RAISE EXCEPTION 'ref "%" goes past the first commit (%)', ref, left(c.id, 12)
+                        USING ERRCODE = '42704';
+                END IF;
+                c := epoch._commit_row(c.parents[1]);
+            END LOOP;
+        ELSIF n > 0 THEN
+            IF cardinality(c.parents) < n THEN
+                RAISE EXCEPTION 'ref "%": commit % has no parent number %', ref, left(c.id, 12), n
+                    USING ERRCODE = '42704';
+            END IF;
+            c := epoch._commit_row(c.parents[n]);
+        END IF;
+    END LOOP;
+    branch_id := c.branch_id;
+    base_seq := c.base_seq;
+    point := CASE WHEN c.branch_id = 0 THEN NULL ELSE c.point END;
+    commit_id := c.id;
+    working := false;
+END
+$f$;
+
+-- The columns of a tracked table, in order (generated columns included).
+CREATE OR REPLACE FUNCTION epoch._columns(t epoch.tracked) RETURNS text[] LANGUAGE sql STABLE AS $f$
+    SELECT array_agg(a.attname::text ORDER BY a.attnum)
+      FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped;
+$f$;
+
+-- FROM-clause text that looks up, for each key of relation `keys` (columns
+-- named as the key), the row of t in state (bid, base, point): adds alias x
+-- with x.found (the key has a row) and x.v (its columns as text[]).
+CREATE OR REPLACE FUNCTION epoch._state_join(t epoch.tracked, x text, bid bigint, base bigint,
+                                             point bigint, keys text) RETURNS text
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    cols text[] := epoch._columns(t);
+    rel text := format('%I.%I', t.schema_name, t.table_name);
+    km text;
+    v text;
+BEGIN
+    km := (SELECT string_agg(format('_r.%1$I = %2$I.%1$I', c, keys), ' AND ') FROM unnest(t.pk_columns) c);
+    v := (SELECT 'ARRAY[' || string_agg(format('_r.%I::text', c), ', ') || ']::text[]' FROM unnest(cols) c);
+    RETURN format($s$
+ LEFT JOIN LATERAL (SELECT _r._epoch_deleted IS NOT NULL AS ind, _r._epoch_deleted AS del, %2$s AS v FROM epoch.%3$I _r
+                     WHERE _r._epoch_branch = %4$L::bigint AND %5$s AND _r._epoch_seq > %6$L::bigint
+                     ORDER BY _r._epoch_seq LIMIT 1) %1$I ON true
+ LEFT JOIN LATERAL (SELECT true AS f, _r._epoch_deleted AS del, %2$s AS v FROM epoch.%7$I _r
+                     WHERE _r._epoch_branch = %4$L::bigint AND %5$s) %8$I ON true
+ LEFT JOIN LATERAL (SELECT _r._epoch_existed AS ex, %2$s AS v FROM epoch.%9$I _r
+                     WHERE %5$s AND _r._epoch_seq > %10$L::bigint
+                     ORDER BY _r._epoch_seq LIMIT 1) %11$I ON true
+ LEFT JOIN LATERAL (SELECT true AS f, %2$s AS v FROM %12$s _r WHERE %5$s) %13$I ON true
+ CROSS JOIN LATERAL (SELECT
+     CASE WHEN coalesce(%1$I.ind, %8$I.f, false) THEN NOT coalesce(%1$I.del, %8$I.del)
+          ELSE coalesce(%11$I.ex, %13$I.f, false) END AS found,
+     CASE WHEN coalesce(%1$I.ind, %8$I.f, false) THEN coalesce(%1$I.v, %8$I.v)
+          ELSE coalesce(%11$I.v, %13$I.v) END AS v) %14$I$s$,
+        x || '_b', v, format('b_%s', t.id), bid, km, point,
+        t.delta_table, x || '_d', t.history_table, base, x || '_h', rel, x || '_m', x);
+END
+$f$;
+
+-- SQL of the rows (every column of d_<id>) branch bid held in t at point
+-- (NULL: now). Reads of a branch at a commit use the same logic, written by
+-- the proxy (src/branch/overlay.c).
+CREATE OR REPLACE FUNCTION epoch._delta_at(t epoch.tracked, bid bigint, point bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    cols text := (SELECT string_agg(format('_y.%I', attname), ', ' ORDER BY attnum)
+                    FROM pg_attribute
+                   WHERE attrelid = format('epoch.%I', t.delta_table)::regclass
+                     AND attnum > 0 AND NOT attisdropped);
+    km text := (SELECT string_agg(format('_x.%1$I = _y.%1$I', c), ' AND ') FROM unnest(t.pk_columns) c);
+BEGIN
+    IF point IS NULL THEN
+        RETURN format('SELECT %s FROM epoch.%I _y WHERE _y._epoch_branch = %s', cols, t.delta_table, bid);
+    END IF;
+    RETURN format('SELECT %1$s FROM epoch.%2$I _y WHERE _y._epoch_branch = %4$s AND NOT EXISTS '
+                  '(SELECT 1 FROM epoch.%3$I _x WHERE _x._epoch_branch = %4$s AND %5$s AND _x._epoch_seq > %6$s) '
+                  'UNION ALL SELECT %1$s FROM epoch.%3$I _y WHERE _y._epoch_branch = %4$s AND _y._epoch_seq > %6$s '
+                  'AND _y._epoch_deleted IS NOT NULL AND NOT EXISTS (SELECT 1 FROM epoch.%3$I _x WHERE _x._epoch_branch = %4$s AND %5$s '
+                  'AND _x._epoch_seq > %6$s AND _x._epoch_seq < _y._epoch_seq)',
+                  cols, t.delta_table, format('b_%s', t.id), bid, km, point);
+END
+$f$;
+
+-- SQL of the keys of t whose row may differ between states a and b: the
+-- rows either branch holds (or, on one branch, changed between the points)
+-- and main's changes between the two bases. A superset: callers compare.
+CREATE OR REPLACE FUNCTION epoch._candidates(t epoch.tracked,
+        a_bid bigint, a_base bigint, a_point bigint,
+        b_bid bigint, b_base bigint, b_point bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    pk text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(t.pk_columns) c);
+    parts text[] := '{}';
+    lo bigint;
+    hi bigint;
+BEGIN
+    IF a_bid = b_bid THEN
+        IF a_bid <> 0 AND (a_point IS NOT NULL OR b_point IS NOT NULL) THEN
+            lo := least(a_point, b_point);
+            hi := CASE WHEN a_point IS NULL OR b_point IS NULL THEN NULL ELSE greatest(a_point, b_point) END;
+            parts := parts || format('SELECT %s FROM epoch.%I WHERE _epoch_branch = %s AND _epoch_seq > %s%s',
+                                     pk, format('b_%s', t.id), a_bid, lo,
+                                     CASE WHEN hi IS NULL THEN '' ELSE format(' AND _epoch_seq <= %s', hi) END);
+        END IF;
+    ELSE
+        IF a_bid <> 0 THEN
+            parts := parts || format('SELECT %s FROM epoch.%I WHERE _epoch_branch = %s', pk, t.delta_table, a_bid);
+            IF a_point IS NOT NULL THEN
+                parts := parts || format('SELECT %s FROM epoch.%I WHERE _epoch_branch = %s AND _epoch_seq > %s',
+                                         pk, format('b_%s', t.id), a_bid, a_point);
+            END IF;
+        END IF;
+        IF b_bid <> 0 THEN
+            parts := parts || format('SELECT %s FROM epoch.%I WHERE _epoch_branch = %s', pk, t.delta_table, b_bid);
+            IF b_point IS NOT NULL THEN
+                parts := parts || format('SELECT %s FROM epoch.%I WHERE _epoch_branch = %s AND _epoch_seq > %s',
+                                         pk, format('b_%s', t.id), b_bid, b_point);
+            END IF;
+        END IF;
+    END IF;
+    IF a_base IS DISTINCT FROM b_base THEN
+        lo := least(a_base, b_base);
+        hi := CASE WHEN a_base IS NULL OR b_base IS NULL THEN NULL ELSE greatest(a_base, b_base) END;
+        parts := parts || format('SELECT %s FROM epoch.%I WHERE _epoch_seq > %s%s', pk, t.history_table, lo,
+                                 CASE WHEN hi IS NULL THEN '' ELSE format(' AND _epoch_seq <= %s', hi) END);
+    END IF;
+    IF cardinality(parts) = 0 THEN
+        RETURN format('SELECT %s FROM epoch.%I WHERE false', pk, t.delta_table);
+    END IF;
+    RETURN format('SELECT DISTINCT %s FROM (%s) _k', pk, array_to_string(parts, ' UNION ALL '));
+END
+$f$;
+
+-- SQL of the keys of t whose rows differ between states a and b:
+-- pk (jsonb), a_found, a_v, b_found, b_v (v: the columns as text[]).
+-- Rows compare by the text of their columns.
+CREATE OR REPLACE FUNCTION epoch._diff_rows(t epoch.tracked,
+        a_bid bigint, a_base bigint, a_point bigint,
+        b_bid bigint, b_base bigint, b_point bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    pkjson text := (SELECT 'jsonb_build_object(' || string_agg(format('%L, _c.%I', c, c), ', ') || ')'
+                      FROM unnest(t.pk_columns) c);
+BEGIN
+    RETURN format('SELECT %s AS pk, _a.found AS a_found, _a.v AS a_v, _z.found AS b_found, _z.v AS b_v FROM (%s) _c %s %s '
+                  'WHERE _a.found <> _z.found OR (_a.found AND _a.v IS DISTINCT FROM _z.v)',
+                  pkjson, epoch._candidates(t, a_bid, a_base, a_point, b_bid, b_base, b_point),
+                  epoch._state_join(t, '_a', a_bid, a_base, a_point, '_c'),
+                  epoch._state_join(t, '_z', b_bid, b_base, b_point, '_c'));
+END
+$f$;
+
+-- How a tracked table is named in results: schema-qualified outside public.
+CREATE OR REPLACE FUNCTION epoch._table_label(t epoch.tracked) RETURNS text LANGUAGE sql STABLE AS $f$
+    SELECT CASE WHEN t.schema_name = 'public' THEN t.table_name
+                ELSE format('%s.%s', t.schema_name, t.table_name) END;
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._tracked_or_all("table" regclass) RETURNS SETOF epoch.tracked
+LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+    IF "table" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM epoch.tracked WHERE relid = "table") THEN
+        RAISE EXCEPTION 'table "%" is not tracked', "table" USING ERRCODE = '42P01',
+            HINT = 'Only tracked tables have history; see epoch.tables.';
+    END IF;
+    RETURN QUERY SELECT * FROM epoch.tracked
+                  WHERE "table" IS NULL OR relid = "table" ORDER BY schema_name, table_name;
+END
+$f$;
+
+-- One row per changed field between two refs; inserts and deletes list every
+-- column. O(changes on both sides), never O(table).
+CREATE OR REPLACE FUNCTION epoch.diff(from_ref text, to_ref text, "table" regclass DEFAULT NULL)
+RETURNS TABLE (table_name text, pk jsonb, change text, column_name text, old_value text, new_value text)
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    a record := epoch._resolve(from_ref);
+    b record := epoch._resolve(to_ref);
+    t epoch.tracked;
+BEGIN
+    FOR t IN SELECT * FROM epoch._tracked_or_all("table") LOOP
+        RETURN QUERY EXECUTE format(
+            'SELECT %L::text, d.pk, CASE WHEN NOT d.a_found THEN ''insert'' WHEN NOT d.b_found THEN ''delete'' ELSE ''update'' END, '
+            'u.c, u.o, u.n FROM (%s) d '
+            'CROSS JOIN LATERAL unnest(%L::text[], CASE WHEN d.a_found THEN d.a_v END, CASE WHEN d.b_found THEN d.b_v END) '
+            '  WITH ORDINALITY AS u(c, o, n, i) '
+            'WHERE NOT (d.a_found AND d.b_found) OR u.o IS DISTINCT FROM u.n ORDER BY d.pk, u.i',
+            epoch._table_label(t),
+            epoch._diff_rows(t, a.branch_id, a.base_seq, a.point, b.branch_id, b.base_seq, b.point),
+            epoch._columns(t));
+    END LOOP;
+END
+$f$;
+
+-- Per table: rows inserted, updated and deleted between two refs.
+CREATE OR REPLACE FUNCTION epoch.diff_stat(from_ref text, to_ref text)
+RETURNS TABLE (table_name text, inserted bigint, updated bigint, deleted bigint)
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    a record := epoch._resolve(from_ref);
+    b record := epoch._resolve(to_ref);
+    t epoch.tracked;
+BEGIN
+    FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
+        RETURN QUERY EXECUTE format(
+            'SELECT %L::text, count(*) FILTER (WHERE NOT d.a_found), count(*) FILTER (WHERE d.a_found AND d.b_found), '
+            'count(*) FILTER (WHERE NOT d.b_found) FROM (%s) d HAVING count(*) > 0',
+            epoch._table_label(t),
+            epoch._diff_rows(t, a.branch_id, a.base_seq, a.point, b.branch_id, b.base_seq, b.point));
+    END LOOP;
+END
+$f$;
+
+-- The state a branch's next commit is compared with: its head commit (its
+-- last commit, or the head commit of the ref it was made from), so that a
+-- commit's stats are always its difference with its first parent; a branch
+-- with no head commit (main had none) compares with main at its base. Main:
+-- its last commit, or the tables as tracked (point 0).
+CREATE OR REPLACE FUNCTION epoch._sealed(br epoch.branch, OUT branch_id bigint, OUT base_seq bigint, OUT point bigint)
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    c epoch.commit := epoch._commit_row(br.head_commit);
+BEGIN
+    IF br.id = 0 THEN
+        branch_id := 0;
+        base_seq := coalesce(c.point, 0);
+    ELSIF c.id IS NOT NULL THEN
+        branch_id := c.branch_id;
+        base_seq := c.base_seq;
+        point := CASE WHEN c.branch_id = 0 THEN NULL ELSE c.point END;
+    ELSE
+        branch_id := 0;
+        base_seq := br.base_seq;
+    END IF;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._session_branch() RETURNS epoch.branch LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+    RETURN epoch._branch(coalesce(nullif(current_setting('epoch.branch', true), ''), 'main'));
+END
+$f$;
+
+-- Uncommitted changes of the session's branch per table (on main: changes
+-- captured since main's last commit).
+CREATE OR REPLACE FUNCTION epoch._status()
+RETURNS TABLE (table_name text, inserted bigint, updated bigint, deleted bigint)
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    br epoch.branch := epoch._session_branch();
+    s record := epoch._sealed(br);
+    t epoch.tracked;
+BEGIN
+    FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
+        RETURN QUERY EXECUTE format(
+            'SELECT %L::text, count(*) FILTER (WHERE NOT d.a_found), count(*) FILTER (WHERE d.a_found AND d.b_found), '
+            'count(*) FILTER (WHERE NOT d.b_found) FROM (%s) d HAVING count(*) > 0',
+            epoch._table_label(t),
+            epoch._diff_rows(t, s.branch_id, s.base_seq, s.point,
+                             br.id, CASE WHEN br.id = 0 THEN NULL ELSE br.base_seq END, NULL));
+    END LOOP;
+END
+$f$;
+
+-- Seal the session's branch's working state into a commit; returns its id.
+-- Waits for writes in flight on the branch (main: on main) so that every
+-- write is wholly in the commit or wholly after it.
+CREATE OR REPLACE FUNCTION epoch.commit(message text, author text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $f$
+DECLARE
+    br epoch.branch;
+    s record;
+    p bigint;
+    base bigint;
+    t epoch.tracked;
+    st record;
+    parents text[];
+    ts timestamptz := clock_timestamp();
+    who text := coalesce(author, session_user::text);
+    body text := '';
+    new_id text;
+    stats jsonb := '[]';
+BEGIN
+    IF message IS NULL OR btrim(message) = '' THEN
+        RAISE EXCEPTION 'a commit needs a message' USING ERRCODE = '22023',
+            HINT = 'SELECT epoch.commit(''what changed and why'').';
+    END IF;
+    IF btrim(who) = '' THEN
+        RAISE EXCEPTION 'a commit author cannot be empty' USING ERRCODE = '22023';
+    END IF;
+    IF nullif(current_setting('epoch.as_of', true), '') IS NOT NULL THEN
+        RAISE EXCEPTION 'epoch.commit() is not allowed while epoch.as_of is set (read-only time travel)'
+            USING ERRCODE = '25006', HINT = 'RESET epoch.as_of to commit.';
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'epoch.commit() needs READ COMMITTED isolation, this transaction is %',
+            upper(current_setting('transaction_isolation'))
+            USING ERRCODE = '0A000', HINT = 'Commit outside the transaction, or in one started with BEGIN ISOLATION LEVEL READ COMMITTED.';
+    END IF;
+    br := epoch._session_branch();
+    PERFORM pg_advisory_xact_lock(1162891075, CASE WHEN br.id = 0 THEN 0 ELSE 1 END);
+    -- a commit made meanwhile on the same branch moved its head
+    SELECT * INTO br FROM epoch.branch WHERE id = br.id;
+    p := coalesce(pg_sequence_last_value('epoch.change_seq'), 0);
+    base := CASE WHEN br.id = 0 THEN p ELSE br.base_seq END;
+    s := epoch._sealed(br);
+    parents := CASE WHEN br.head_commit IS NULL THEN '{}'::text[] ELSE ARRAY[br.head_commit::text] END;
+    FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
+        EXECUTE format(
+            'SELECT count(*) FILTER (WHERE NOT d.a_found) AS ins, count(*) FILTER (WHERE d.a_found AND d.b_found) AS upd, '
+            'count(*) FILTER (WHERE NOT d.b_found) AS del, '
+            'string_agg(d.pk::text || CASE WHEN d.b_found THEN '' '' || d.b_v::text ELSE '' deleted'' END, E''\n'' ORDER BY d.pk) AS rows '
+            'FROM (%s) d',
+            epoch._diff_rows(t, s.branch_id, s.base_seq, s.point, br.id, base, CASE WHEN br.id = 0 THEN NULL ELSE p END))
+            INTO st;
+        IF st.rows IS NOT NULL THEN
+            body := body || format(E'table %s.%s\n%s\n', t.schema_name, t.table_name, st.rows);
+            stats := stats || jsonb_build_object('id', t.id, 's', t.schema_name, 't', t.table_name,
+                                                 'i', st.ins, 'u', st.upd, 'd', st.del);
+        END IF;
+    END LOOP;
+    -- no empty commit, except the root of main: the tables as tracked
+    IF body = '' AND NOT (br.id = 0 AND br.head_commit IS NULL) THEN
+        RAISE NOTICE 'nothing to commit on branch "%"', br.name;
+        RETURN br.head_commit;
+    END IF;
+    new_id := encode(sha256(convert_to(format(E'parents %s\nbranch %s\nauthor %s\ntime %s\nmessage %s\n%s',
+                                              array_to_string(parents, ' '), br.name, who,
+                                              to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                              message, body), 'UTF8')), 'hex');
+    INSERT INTO epoch.commit (id, parents, branch_id, branch_name, point, base_seq, author, message, created_at)
+    VALUES (new_id, parents, br.id, br.name, p, base, who, message, ts);
+    INSERT INTO epoch.commit_table
+    SELECT new_id, (e->>'id')::int, e->>'s', e->>'t', (e->>'i')::bigint, (e->>'u')::bigint, (e->>'d')::bigint
+      FROM jsonb_array_elements(stats) e;
+    UPDATE epoch.branch SET head_commit = new_id WHERE id = br.id;
+    RETURN new_id;
+END
+$f$;
+
+-- One commit and its per-table stats (one row per table it changed).
+CREATE OR REPLACE FUNCTION epoch.show(ref text DEFAULT 'HEAD')
+RETURNS TABLE (id text, parents text[], branch text, author text, message text, created_at timestamptz,
+               table_name text, inserted bigint, updated bigint, deleted bigint)
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    r record := epoch._resolve(ref);
+BEGIN
+    IF r.commit_id IS NULL THEN
+        RAISE EXCEPTION 'ref "%" names no commit', ref USING ERRCODE = '42704',
+            HINT = 'A branch without commits, or main at a time, is a state but not a commit.';
+    END IF;
+    RETURN QUERY
+        SELECT c.id::text, c.parents, c.branch_name, c.author, c.message, c.created_at,
+               CASE WHEN s.schema_name = 'public' THEN s.table_name ELSE s.schema_name || '.' || s.table_name END,
+               s.inserted, s.updated, s.deleted
+          FROM epoch.commit c LEFT JOIN epoch.commit_table s ON s.commit_id = c.id
+         WHERE c.id = r.commit_id
+         ORDER BY s.schema_name, s.table_name;
+END
+$f$;
+
+-- Tags name commits and never move.
+CREATE OR REPLACE FUNCTION epoch.tag(name text, ref text DEFAULT 'HEAD', message text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $f$
+DECLARE
+    r record;
+BEGIN
+    PERFORM epoch._check_ref_name(name, 'tag');
+    IF EXISTS (SELECT 1 FROM epoch.branch b WHERE b.name = tag.name) THEN
+        RAISE EXCEPTION 'a branch is named "%"; a tag cannot share its name', name USING ERRCODE = '42710',
+            HINT = 'Refs look up branches before tags: pick another tag name.';
+    END IF;
+    r := epoch._resolve(ref);
+    IF r.commit_id IS NULL THEN
+        RAISE EXCEPTION 'ref "%" names no commit to tag', ref USING ERRCODE = '42704',
+            HINT = 'Commit first: SELECT epoch.commit(''message'').';
+    END IF;
+    BEGIN
+        INSERT INTO epoch.tag (name, commit_id, message) VALUES (name, r.commit_id, message);
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'tag "%" already exists', name USING ERRCODE = '42710',
+            HINT = 'Tags never move; delete it first with epoch.tag_delete.';
+    END;
+    RETURN r.commit_id;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch.tag_delete(name text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN
+    DELETE FROM epoch.tag g WHERE g.name = tag_delete.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tag "%" does not exist', name USING ERRCODE = '42704',
+            HINT = 'List tags with SELECT name FROM epoch.tags.';
+    END IF;
+    RETURN name;
+END
+$f$;

@@ -125,31 +125,44 @@ static bool in_scope(const walker_t *w, const char *name)
 
 /* ---- table references ---- */
 
-/* The replacement text for a tracked table at a ref. */
+/* The replacement text for a tracked table at a ref: a "@ref" named in the
+ * query (resolved by PostgreSQL when the statement runs), else the session's
+ * state (bid, base, point; point -1: the branch's working rows). */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                      const char *alias_for, const overlay_pred_t *preds, int npreds,
-                      const char *sample)
+                      int64_t point, const char *alias_for, const overlay_pred_t *preds,
+                      int npreds, const char *sample)
 {
     sqlbuf_t sb = {0};
     if (ref) {
-        sqlbuf_t bexpr = {0}, sexpr = {0};
-        SQLBUF_LIT(&bexpr, "(SELECT epoch._branch_id(");
+        /* any ref (docs/history.md); TABLESAMPLE samples a branch's working
+         * rows only, and _ref_working_branch refuses a past state */
+        sqlbuf_t bexpr = {0}, sexpr = {0}, pexpr = {0};
+        if (sample)
+            SQLBUF_LIT(&bexpr, "(SELECT epoch._ref_working_branch(");
+        else
+            SQLBUF_LIT(&bexpr, "(SELECT epoch._ref_branch(");
         sqlbuf_literal(&bexpr, ref);
         SQLBUF_LIT(&bexpr, "))");
-        SQLBUF_LIT(&sexpr, "(SELECT epoch._branch_base(");
+        SQLBUF_LIT(&sexpr, "(SELECT epoch._ref_base(");
         sqlbuf_literal(&sexpr, ref);
         SQLBUF_LIT(&sexpr, "))");
-        if (bexpr.failed || sexpr.failed)
+        SQLBUF_LIT(&pexpr, "(SELECT epoch._ref_point(");
+        sqlbuf_literal(&pexpr, ref);
+        SQLBUF_LIT(&pexpr, "))");
+        if (bexpr.failed || sexpr.failed || pexpr.failed)
             sb.failed = true; /* the overlay cannot be written without them */
         else
-            overlay_sql(&sb, t, sqlbuf_str(&bexpr), sqlbuf_str(&sexpr), preds, npreds, sample);
+            overlay_sql(&sb, t, sqlbuf_str(&bexpr), sqlbuf_str(&sexpr),
+                        sample ? NULL : sqlbuf_str(&pexpr), preds, npreds, sample);
         sqlbuf_free(&bexpr);
         sqlbuf_free(&sexpr);
+        sqlbuf_free(&pexpr);
     } else {
-        char bs[32], ss[32];
+        char bs[32], ss[32], ps[32];
         snprintf(bs, sizeof bs, "%lld", (long long)bid);
         snprintf(ss, sizeof ss, "%lld", (long long)base);
-        overlay_sql(&sb, t, bs, ss, preds, npreds, sample);
+        snprintf(ps, sizeof ps, "%lld", (long long)point);
+        overlay_sql(&sb, t, bs, ss, point >= 0 ? ps : NULL, preds, npreds, sample);
     }
     if (alias_for) {
         SQLBUF_LIT(&sb, " AS ");
@@ -491,7 +504,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         if (w->sql[star] == '*')
             end = star + 1;
     }
-    int64_t bid = w->s->cat->branch_id, base = w->s->cat->base_seq;
+    int64_t bid = w->s->cat->branch_id, base = w->s->cat->base_seq, point = w->s->cat->point;
     const char *r = has_ref ? ref : NULL;
     if (view) {
         char *body = view_text(w, view, r);
@@ -533,7 +546,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
             rw_fail_oom(w);
             goto done;
         }
-        char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0, NULL);
+        char *ov = rw_overlay_text(t, r, bid, base, point, relname, NULL, 0, NULL);
         char *text = NULL;
         if (ov && asprintf(&text, "(SELECT %s FROM %s)", cols ? cols : "*", ov) < 0)
             text = NULL;
@@ -544,7 +557,7 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         size_t table_kw = lex_keyword_before(w->sql, start, "table");
         if (table_kw != start) {
             /* the TABLE t command: make it a SELECT */
-            char *ov = rw_overlay_text(t, r, bid, base, relname, NULL, 0, NULL);
+            char *ov = rw_overlay_text(t, r, bid, base, point, relname, NULL, 0, NULL);
             char *text = NULL;
             if (ov && asprintf(&text, "SELECT * FROM %s", ov) < 0)
                 text = NULL;
@@ -556,7 +569,8 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
                 w, t, has_alias ? rw_get_str(rw_get(rv, "alias"), "aliasname") : relname, preds);
             rw_add_edit(
                 w, start, end,
-                rw_overlay_text(t, r, bid, base, has_alias ? NULL : relname, preds, np, w->sample));
+                rw_overlay_text(t, r, bid, base, point, has_alias ? NULL : relname, preds, np,
+                                w->sample));
             w->sample_used = w->sample != NULL;
             for (int i = 0; i < np; i++) {
                 free(preds[i].v1);

@@ -56,12 +56,12 @@ void rw_fail_oom(walker_t *w);
 const char *rw_branch_name(const walker_t *w);
 /* Record a replacement of [start, end) by text (taken over; NULL = OOM). */
 void rw_add_edit(walker_t *w, size_t start, size_t end, char *text);
-/* The overlay subquery of t at ref (NULL = the session's branch bid/base),
- * followed by " AS alias_for" when alias_for is non-NULL; malloc'd. sample:
- * see overlay_sql. */
+/* The overlay subquery of t at ref (NULL = the session's state bid/base/point,
+ * point -1 = the working rows), followed by " AS alias_for" when alias_for is
+ * non-NULL; malloc'd. sample: see overlay_sql. */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                      const char *alias_for, const overlay_pred_t *preds, int npreds,
-                      const char *sample);
+                      int64_t point, const char *alias_for, const overlay_pred_t *preds,
+                      int npreds, const char *sample);
 void rw_walk(walker_t *w, json_object *node);
 /* The text of [start, end) with the edits recorded inside it applied; those
  * edits are then dropped (so an enclosing replacement can take their place). */

@@ -86,7 +86,7 @@ $f$;
 -- history; on main, rewrite the live tables back to a main commit or to
 -- main@{time} (superuser or database owner only). Returns the commit id (NULL
 -- for main@{time} between commits).
-CREATE OR REPLACE FUNCTION epoch.reset(ref text) RETURNS text LANGUAGE plpgsql AS $f$
+CREATE OR REPLACE FUNCTION epoch.reset(ref text) RETURNS text LANGUAGE plpgsql SET jit = off AS $f$
 DECLARE
     br epoch.branch;
     r record;

@@ -51,7 +51,7 @@ $f$;
 -- commit changed goes back to its parent's value where it still holds the
 -- commit's value; where a later change touched it, nothing is applied and
 -- the error lists the fields. Returns the new commit's id.
-CREATE OR REPLACE FUNCTION epoch.revert(ref text) RETURNS text LANGUAGE plpgsql AS $f$
+CREATE OR REPLACE FUNCTION epoch.revert(ref text) RETURNS text LANGUAGE plpgsql SET jit = off AS $f$
 DECLARE
     br epoch.branch := epoch._session_branch();
     r record;

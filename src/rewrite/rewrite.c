@@ -402,6 +402,30 @@ static bool copy_lists_generated(walker_t *w, json_object *rel, json_object *att
 
 /* A RangeVar read in a FROM list (or a COPY ... TO relation when copy_cols
  * is non-NULL: "*" or the column list text). */
+/* pg_catalog.pg_trigger, named as such or unqualified (pg_catalog comes
+ * first on a search path that does not name it) */
+static bool is_pg_trigger(const char *schemaname, const char *relname)
+{
+    return strcmp(relname, "pg_trigger") == 0 &&
+           (!schemaname || strcmp(schemaname, "pg_catalog") == 0);
+}
+
+/* pg_trigger without epoch's capture triggers (track() names them
+ * epoch_capture_*, on tracked tables and on their d_<id>), with tableoid as a
+ * column (pg_dump reads t.tableoid) */
+static char *hidden_capture_triggers(const char *alias_for)
+{
+    sqlbuf_t sb = {0};
+    SQLBUF_LIT(&sb, "(SELECT _t.*, _t.tableoid FROM pg_catalog.pg_trigger _t WHERE _t.tgname NOT "
+                    "IN ('epoch_capture_ins', 'epoch_capture_upd', 'epoch_capture_del', "
+                    "'epoch_capture_trunc'))");
+    if (alias_for) {
+        SQLBUF_LIT(&sb, " AS ");
+        sqlbuf_ident(&sb, alias_for);
+    }
+    return sqlbuf_take(&sb);
+}
+
 static void range_var(walker_t *w, json_object *rv, bool writing, const char *copy_cols)
 {
     const char *relname = rw_get_str(rv, "relname");
@@ -476,6 +500,14 @@ static void range_var(walker_t *w, json_object *rv, bool writing, const char *co
         }
         /* main's live table, however the session's branch sees it */
         rw_add_edit(w, start, end, qualified_name(t ? t->schema : schema, relname));
+        goto done;
+    }
+    if (!t && !view && !has_ref && is_pg_trigger(schemaname, relname)) {
+        /* epoch's capture triggers are main's machinery, not the tables' own:
+         * a branch (or a past state) shows the tables without them, so that
+         * pg_dump of a branch restores where the epoch schema is absent */
+        rw_add_edit(w, start, end,
+                    hidden_capture_triggers(rw_get(rv, "alias") ? NULL : relname));
         goto done;
     }
     if (!t && !view)

@@ -2407,6 +2407,30 @@ Test(rewrite, session_at_a_point_reads_the_branch_rows_of_then)
     rewrite_result_free(&r);
 }
 
+Test(rewrite, branch_hides_epoch_capture_triggers_from_pg_trigger)
+{
+    rw_result_t r;
+    rw(BR, "SELECT t.tgname, t.tableoid FROM pg_catalog.pg_trigger t WHERE t.tgrelid = 1", &r);
+    cr_assert_eq(r.action, RW_REWRITTEN);
+    cr_expect_str_eq(r.sql, "SELECT t.tgname, t.tableoid FROM (SELECT _t.*, _t.tableoid FROM "
+                            "pg_catalog.pg_trigger _t WHERE _t.tgname NOT IN ('epoch_capture_ins', "
+                            "'epoch_capture_upd', 'epoch_capture_del', 'epoch_capture_trunc')) t "
+                            "WHERE t.tgrelid = 1");
+    assert_parses(r.sql, "pg_trigger");
+    rewrite_result_free(&r);
+    rw(BR, "SELECT count(*) FROM pg_trigger", &r);
+    cr_assert_eq(r.action, RW_REWRITTEN);
+    cr_expect(strstr(r.sql, ") AS \"pg_trigger\"") != NULL, "%s", r.sql);
+    rewrite_result_free(&r);
+    /* main sees every trigger; another schema's pg_trigger is not the catalog */
+    rw(MAIN, "SELECT count(*) FROM pg_catalog.pg_trigger", &r);
+    cr_expect_neq(r.action, RW_REWRITTEN);
+    rewrite_result_free(&r);
+    rw(BR, "SELECT count(*) FROM other.pg_trigger", &r);
+    cr_expect_neq(r.action, RW_REWRITTEN);
+    rewrite_result_free(&r);
+}
+
 Test(rewrite, catalog_load_rejects_malformed_rows)
 {
     catalog_t c;

@@ -805,3 +805,66 @@ def test_time_travel_reads(env):
     _err(t, "SET epoch.as_of = 'main@{2000-01-01 00:00:00+00}'", "22023", "before the history")
     _err(b, 'SELECT * FROM "@nope".kv', "42704", 'ref "nope" does not exist')
     assert _all(t, "SELECT v FROM kv WHERE k = 1") == [("m1",)]
+
+
+def test_concurrent_commits_on_one_branch_chain(env):
+    """A commit waits for a write in flight on the branch and then includes it;
+    two commits at once are serialized into one chain; two transactions that
+    wrote and then both commit are a lock upgrade: one gets 40P01, nothing of
+    it is written, the other commits."""
+    db = _db(env, "th_conc_commits")
+    px = env.proxy()
+    m = _kv_setup(env, px, db)
+    _all(m, "SELECT epoch.branch_create('cc')")
+    a, b = _conn(env, px, db, "cc"), _conn(env, px, db, "cc")
+    _all(a, "UPDATE kv SET v = 'a' WHERE k = 1")
+    b.autocommit = False
+    _all(b, "UPDATE kv SET v = 'b' WHERE k = 2")   # in flight
+    ids = {}
+    ta = threading.Thread(target=lambda: ids.setdefault("a", _one(a, "SELECT epoch.commit('a')")))
+    ta.start()
+    time.sleep(0.3)
+    assert "a" not in ids, "the commit did not wait for a write in flight"
+    b.commit()
+    ta.join(10)
+    assert "a" in ids, ids
+    assert _diff(m, "main", ids["a"]) == [("kv", '{"k": 1}', "update", "v", "v1", "a"),
+                                          ("kv", '{"k": 2}', "update", "v", "v2", "b")]
+    # two commits at once: one chain
+    b.autocommit = True
+    _all(a, "UPDATE kv SET v = 'a2' WHERE k = 3")
+    _all(b, "UPDATE kv SET v = 'b2' WHERE k = 4")
+    got = {}
+    ts = [threading.Thread(target=lambda n=n, c=c: got.setdefault(n, _one(c, "SELECT epoch.commit(%s)", (n,))))
+          for n, c in (("x", a), ("y", b))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    log = _all(m, "SELECT id, parents FROM epoch.commits WHERE branch = 'cc' ORDER BY created_at")
+    # a linear chain: each commit's parent is the one before it
+    assert all(log[i][1] == [log[i - 1][0]] for i in range(1, len(log))), log
+    assert log[-1][0] == _one(m, "SELECT head FROM epoch.branches WHERE name = 'cc'")
+    assert set(got.values()) <= {i for i, _ in log}, (got, log)
+    assert _diff(m, log[-1][0], "cc") == []
+    # lock upgrade in two writing transactions: 40P01 for one, the other commits
+    a.autocommit = b.autocommit = False
+    _all(a, "UPDATE kv SET v = 'a3' WHERE k = 5")
+    _all(b, "UPDATE kv SET v = 'b3' WHERE k = 6")
+    errs, done = [], []
+
+    def run(c, n):
+        try:
+            done.append(_one(c, "SELECT epoch.commit(%s)", (n,)))
+            c.commit()
+        except psycopg2.Error as e:
+            errs.append(e.pgcode)
+            c.rollback()
+
+    ts = [threading.Thread(target=run, args=(c, n)) for c, n in ((a, "p"), (b, "q"))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(20)
+    assert errs == ["40P01"] and len(done) == 1, (errs, done)
+    assert _one(m, "SELECT head FROM epoch.branches WHERE name = 'cc'") == done[0]

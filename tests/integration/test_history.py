@@ -823,7 +823,11 @@ def test_concurrent_commits_on_one_branch_chain(env):
     ids = {}
     ta = threading.Thread(target=lambda: ids.setdefault("a", _one(a, "SELECT epoch.commit('a')")))
     ta.start()
-    time.sleep(0.3)
+    # a positive sign: the commit's backend waits for the advisory lock
+    d = env.closing(env.pg.admin_connect(db))
+    d.autocommit = True
+    harness.wait_until(lambda: _one(d, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                       "AND NOT granted") == 1, 10, message="commit waiting")
     assert "a" not in ids, "the commit did not wait for a write in flight"
     b.commit()
     ta.join(10)

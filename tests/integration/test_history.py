@@ -872,3 +872,32 @@ def test_concurrent_commits_on_one_branch_chain(env):
         t.join(20)
     assert errs == ["40P01"] and len(done) == 1, (errs, done)
     assert _one(m, "SELECT head FROM epoch.branches WHERE name = 'cc'") == done[0]
+
+
+def test_history_through_psql(env):
+    """The same surface from psql: commit, log, show, diff, tag, as_of, "@ref"."""
+    db = _db(env, "th_psql")
+    px = env.proxy()
+    m = _kv_setup(env, px, db)
+    _one(m, "SELECT epoch.commit('root')")
+    script = """
+SELECT epoch.branch_create('ps');
+SET epoch.branch = 'ps';
+UPDATE kv SET v = 'psql' WHERE k = 7;
+SELECT epoch.commit('from psql') AS c \\gset
+SELECT epoch.tag('ps-1', :'c');
+SELECT count(*) FROM epoch.commits WHERE message = 'from psql';
+SELECT change || ':' || column_name || ':' || old_value || '>' || new_value FROM epoch.diff('main', 'ps-1');
+UPDATE kv SET v = 'later' WHERE k = 7;
+SELECT v FROM "@ps-1".kv WHERE k = 7;
+SET epoch.as_of = 'ps~0';
+SELECT v FROM kv WHERE k = 7;
+RESET epoch.as_of;
+SELECT v FROM kv WHERE k = 7;
+"""
+    cp = px.psql("-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", dbname=db, input=script)
+    assert cp.returncode == 0, cp.stderr
+    lines = [l for l in cp.stdout.splitlines() if l]
+    assert lines[0] == "ps", lines
+    assert len(lines[1]) == 64, lines           # the tag's commit id
+    assert lines[2:] == ["1", "update:v:v7>psql", "psql", "psql", "later"], lines

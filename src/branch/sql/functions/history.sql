@@ -18,6 +18,16 @@
 -- large and their row counts estimated high, and compiling them cost more
 -- than it saved (a diff of 100,000 changes: 1.9 s without JIT, minutes with).
 
+-- Writing control functions refuse a read-only time-travel session.
+CREATE OR REPLACE FUNCTION epoch._refuse_as_of(what text) RETURNS void LANGUAGE plpgsql AS $f$
+BEGIN
+    IF nullif(current_setting('epoch.as_of', true), '') IS NOT NULL THEN
+        RAISE EXCEPTION '%() is not allowed while epoch.as_of is set (read-only time travel)', what
+            USING ERRCODE = '25006', HINT = 'RESET epoch.as_of first.';
+    END IF;
+END
+$f$;
+
 -- The time of a ref's "@{...}" part.
 CREATE OR REPLACE FUNCTION epoch._ref_time(txt text, ref text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE AS $f$
@@ -271,6 +281,8 @@ DECLARE
     parts text[] := '{}';
     lo bigint;
     hi bigint;
+    bid bigint;
+    pt bigint;
 BEGIN
     IF a_bid = b_bid THEN
         IF a_bid <> 0 AND (a_point IS NOT NULL OR b_point IS NOT NULL) THEN
@@ -281,20 +293,18 @@ BEGIN
                                      CASE WHEN hi IS NULL THEN '' ELSE format(' AND _epoch_seq <= %s', hi) END);
         END IF;
     ELSE
-        IF a_bid <> 0 THEN
-            parts := parts || format('SELECT %s FROM epoch.%I WHERE _epoch_branch = %s', pk, t.delta_table, a_bid);
-            IF a_point IS NOT NULL THEN
+        -- each side: the rows its branch holds now and, at a point, those it
+        -- changed after it
+        FOR i IN 1 .. 2 LOOP
+            bid := (ARRAY[a_bid, b_bid])[i];
+            pt := (ARRAY[a_point, b_point])[i];
+            CONTINUE WHEN bid = 0;
+            parts := parts || format('SELECT %s FROM epoch.%I WHERE _epoch_branch = %s', pk, t.delta_table, bid);
+            IF pt IS NOT NULL THEN
                 parts := parts || format('SELECT %s FROM epoch.%I WHERE _epoch_branch = %s AND _epoch_seq > %s',
-                                         pk, format('b_%s', t.id), a_bid, a_point);
+                                         pk, format('b_%s', t.id), bid, pt);
             END IF;
-        END IF;
-        IF b_bid <> 0 THEN
-            parts := parts || format('SELECT %s FROM epoch.%I WHERE _epoch_branch = %s', pk, t.delta_table, b_bid);
-            IF b_point IS NOT NULL THEN
-                parts := parts || format('SELECT %s FROM epoch.%I WHERE _epoch_branch = %s AND _epoch_seq > %s',
-                                         pk, format('b_%s', t.id), b_bid, b_point);
-            END IF;
-        END IF;
+        END LOOP;
     END IF;
     IF a_base IS DISTINCT FROM b_base THEN
         lo := least(a_base, b_base);
@@ -466,10 +476,7 @@ BEGIN
     IF btrim(who) = '' THEN
         RAISE EXCEPTION 'a commit author cannot be empty' USING ERRCODE = '22023';
     END IF;
-    IF nullif(current_setting('epoch.as_of', true), '') IS NOT NULL THEN
-        RAISE EXCEPTION 'epoch.commit() is not allowed while epoch.as_of is set (read-only time travel)'
-            USING ERRCODE = '25006', HINT = 'RESET epoch.as_of to commit.';
-    END IF;
+    PERFORM epoch._refuse_as_of('epoch.commit');
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'epoch.commit() needs READ COMMITTED isolation, this transaction is %',
             upper(current_setting('transaction_isolation'))

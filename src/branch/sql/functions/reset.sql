@@ -93,10 +93,7 @@ DECLARE
     t epoch.tracked;
     head text;
 BEGIN
-    IF nullif(current_setting('epoch.as_of', true), '') IS NOT NULL THEN
-        RAISE EXCEPTION 'epoch.reset() is not allowed while epoch.as_of is set (read-only time travel)'
-            USING ERRCODE = '25006', HINT = 'RESET epoch.as_of first.';
-    END IF;
+    PERFORM epoch._refuse_as_of('epoch.reset');
     br := epoch._session_branch();
     SELECT * INTO r FROM epoch._resolve(ref);
     IF br.id <> 0 AND br.protected THEN

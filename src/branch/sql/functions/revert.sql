@@ -65,10 +65,7 @@ DECLARE
     label text;
     pc record;
 BEGIN
-    IF nullif(current_setting('epoch.as_of', true), '') IS NOT NULL THEN
-        RAISE EXCEPTION 'epoch.revert() is not allowed while epoch.as_of is set (read-only time travel)'
-            USING ERRCODE = '25006', HINT = 'RESET epoch.as_of first.';
-    END IF;
+    PERFORM epoch._refuse_as_of('epoch.revert');
     SELECT * INTO r FROM epoch._resolve(ref);
     IF r.commit_id IS NULL THEN
         RAISE EXCEPTION 'ref "%" names no commit to revert', ref USING ERRCODE = '42704';

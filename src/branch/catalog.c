@@ -268,6 +268,13 @@ static bool load_as_of(catalog_t *cat, const char *const *v)
     return true;
 }
 
+static bool load_point(catalog_t *cat, const char *const *v)
+{
+    cat->historic = true;
+    cat->point = v[COL_A] ? strtoll(v[COL_A], NULL, 10) : -1;
+    return true;
+}
+
 static bool load_ddl_watch(catalog_t *cat, const char *const *v)
 {
     cat->ddl_watched = v[COL_A] && strcmp(v[COL_A], "2") == 0; /* both event triggers */
@@ -282,7 +289,7 @@ static const struct row_loader {
     {"branch", load_branch}, {"path", load_path},           {"rel", load_rel},
     {"table", load_table},   {"column", load_column},       {"default", load_default},
     {"attr", load_attr},     {"unique", load_unique},       {"view", load_view},
-    {"as_of", load_as_of},   {"ddl_watch", load_ddl_watch},
+    {"as_of", load_as_of},   {"ddl_watch", load_ddl_watch}, {"point", load_point},
 };
 
 static bool load_row(catalog_t *cat, const char *const *v)
@@ -328,6 +335,7 @@ int64_t catalog_schema_version(int nrows, int ncols, const char *const *values)
 bool catalog_load(catalog_t *cat, int nrows, int ncols, const char *const *values)
 {
     memset(cat, 0, sizeof *cat);
+    cat->point = -1;
     if (ncols != SESSION_COLS)
         return false;
     bool seen_branch = false;

@@ -29,6 +29,8 @@
  */
 #include "branch/overlay.h"
 
+#include "common/log.h"
+
 #include <string.h>
 
 static void column_list(sqlbuf_t *sb, const catalog_table_t *t, const char *qual)
@@ -74,13 +76,50 @@ static void key_preds(sqlbuf_t *sb, const catalog_table_t *t, const char *q,
     }
 }
 
+/* The branch's rows as they were at point (docs/history.md): its row of
+ * d_<id> unless b_<id> holds a change of the key after the point, else the
+ * first such pre-image (_epoch_deleted NULL: no row then). The same columns
+ * as d_<id>. functions/history.sql's epoch._delta_at() is the same logic. */
+static void delta_at(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
+                     const char *point)
+{
+    SQLBUF_LIT(sb, "(SELECT _dc._epoch_branch, ");
+    column_list(sb, t, "_dc");
+    sqlbuf_printf(sb,
+                  ", _dc._epoch_deleted FROM epoch.\"d_%d\" _dc WHERE _dc._epoch_branch = %s AND "
+                  "NOT EXISTS (SELECT 1 FROM epoch.\"b_%d\" _dx WHERE _dx._epoch_branch = %s AND ",
+                  t->id, branch_id, t->id, branch_id);
+    overlay_key_match(sb, t, "_dx", "_dc");
+    sqlbuf_printf(sb, " AND _dx._epoch_seq > %s) UNION ALL SELECT _dy._epoch_branch, ", point);
+    column_list(sb, t, "_dy");
+    sqlbuf_printf(sb,
+                  ", _dy._epoch_deleted FROM epoch.\"b_%d\" _dy WHERE _dy._epoch_branch = %s AND "
+                  "_dy._epoch_seq > %s AND _dy._epoch_deleted IS NOT NULL AND NOT EXISTS (SELECT 1 "
+                  "FROM epoch.\"b_%d\" _dz WHERE _dz._epoch_branch = %s AND ",
+                  t->id, branch_id, point, t->id, branch_id);
+    overlay_key_match(sb, t, "_dz", "_dy");
+    sqlbuf_printf(sb, " AND _dz._epoch_seq > %s AND _dz._epoch_seq < _dy._epoch_seq))", point);
+}
+
+/* FROM-clause text of the branch's rows: d_<id> itself for its working rows
+ * (point NULL), else delta_at() */
+static void branch_rows(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
+                        const char *point)
+{
+    if (point)
+        delta_at(sb, t, branch_id, point);
+    else
+        sqlbuf_printf(sb, "epoch.\"d_%d\"", t->id);
+}
+
 /* NOT EXISTS (a row of the branch with the key of alias `outer`) */
 static void not_in_branch(sqlbuf_t *sb, const catalog_table_t *t, const char *outer,
-                          const char *branch_id, const overlay_pred_t *p, int n)
+                          const char *branch_id, const char *point, const overlay_pred_t *p,
+                          int n)
 {
-    sqlbuf_printf(sb,
-                  "NOT EXISTS (SELECT 1 FROM epoch.\"d_%d\" _d WHERE _d._epoch_branch = %s AND ",
-                  t->id, branch_id);
+    SQLBUF_LIT(sb, "NOT EXISTS (SELECT 1 FROM ");
+    branch_rows(sb, t, branch_id, point);
+    sqlbuf_printf(sb, " _d WHERE _d._epoch_branch = %s AND ", branch_id);
     overlay_key_match(sb, t, "_d", outer);
     key_preds(sb, t, "_d", p, n);
     sqlbuf_putc(sb, ')');
@@ -111,12 +150,17 @@ static void sampled(sqlbuf_t *sb, const char *sample)
 }
 
 void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
-                 const char *base_seq, const overlay_pred_t *preds, int npreds, const char *sample)
+                 const char *base_seq, const char *point, const overlay_pred_t *preds, int npreds,
+                 const char *sample)
 {
+    epoch_assert(!point || !sample); /* the rewriter refuses TABLESAMPLE at a point */
     /* the branch's rows */
     SQLBUF_LIT(sb, "(SELECT ");
     column_list(sb, t, NULL);
-    sqlbuf_printf(sb, " FROM epoch.\"d_%d\"", t->id);
+    SQLBUF_LIT(sb, " FROM ");
+    branch_rows(sb, t, branch_id, point);
+    if (point)
+        SQLBUF_LIT(sb, " _dd");
     sampled(sb, sample);
     sqlbuf_printf(sb, " WHERE _epoch_branch = %s AND NOT _epoch_deleted", branch_id);
     key_preds(sb, t, NULL, preds, npreds);
@@ -131,7 +175,7 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
     SQLBUF_LIT(sb, " _b");
     sampled(sb, sample);
     SQLBUF_LIT(sb, " WHERE ");
-    not_in_branch(sb, t, "_b", branch_id, preds, npreds);
+    not_in_branch(sb, t, "_b", branch_id, point, preds, npreds);
     SQLBUF_LIT(sb, " AND ");
     history_since(sb, t, base_seq, false);
     /* main's rows unchanged since the base point, when main has changed */
@@ -146,7 +190,7 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
     SQLBUF_LIT(sb, " WHERE ");
     history_since(sb, t, base_seq, true);
     SQLBUF_LIT(sb, " AND ");
-    not_in_branch(sb, t, "_b", branch_id, preds, npreds);
+    not_in_branch(sb, t, "_b", branch_id, point, preds, npreds);
     sqlbuf_printf(sb, " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_%d\" _h WHERE ", t->id);
     seq_after(sb, "_h", base_seq);
     SQLBUF_LIT(sb, " AND ");
@@ -170,6 +214,6 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
     SQLBUF_LIT(sb, " AND ");
     seq_after(sb, "_q", base_seq);
     SQLBUF_LIT(sb, " AND _q._epoch_seq < _p._epoch_seq) AND ");
-    not_in_branch(sb, t, "_p", branch_id, preds, npreds);
+    not_in_branch(sb, t, "_p", branch_id, point, preds, npreds);
     sqlbuf_putc(sb, ')');
 }

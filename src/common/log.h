@@ -6,6 +6,8 @@
 #ifndef EPOCH_COMMON_LOG_H
 #define EPOCH_COMMON_LOG_H
 
+#include <stdlib.h> /* abort(), used by epoch_assert */
+
 typedef enum { LOG_ERROR = 0, LOG_WARNING, LOG_INFO, LOG_DEBUG } log_level_t;
 
 /* Set the threshold (from config; relaxed atomic, safe from any thread). */

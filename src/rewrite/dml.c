@@ -87,7 +87,8 @@ bool dml_resolve_target(walker_t *w, json_object *body, const char *verb, target
 
 char *dml_branch_overlay(const walker_t *w, const catalog_table_t *t, const char *alias)
 {
-    return rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, alias, NULL, 0,
+    /* writes happen on a branch's working rows (a session at a point is read-only) */
+    return rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, -1, alias, NULL, 0,
                            NULL);
 }
 

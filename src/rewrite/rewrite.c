@@ -210,6 +210,27 @@ static void show_variable(walker_t *w, json_object *show, size_t start, size_t l
     rw_add_edit(w, start, start + len, text);
 }
 
+/* PostgreSQL's AccessShareLock (storage/lockdefs.h) */
+#define LOCK_ACCESS_SHARE 1
+
+/* LOCK … IN ACCESS SHARE MODE on a branch or at a ref: the tables stay
+ * main's (locking them keeps DDL away while the branch is read); a "@ref"
+ * cannot be locked. */
+static void lock_statement(walker_t *w, json_object *body)
+{
+    json_object *rels = rw_get(body, "relations");
+    size_t n = rels && json_object_is_type(rels, json_type_array) ? json_object_array_length(rels) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *rv = rw_get(json_object_array_get_idx(rels, i), "RangeVar");
+        const char *schema = rv ? rw_get_str(rv, "schemaname") : NULL;
+        if (schema && strchr(schema, '@')) {
+            rw_fail(w, "0A000", NULL, "cannot lock \"%s\".%s: a \"@ref\" reference is read-only",
+                    schema, rw_get_str(rv, "relname"));
+            return;
+        }
+    }
+}
+
 /* COPY: COPY (query) TO reads through the query; COPY t FROM on a branch
  * writes into the delta (dml_copy.c); COPY t TO reads the overlay. */
 static void copy_statement(walker_t *w, json_object *body, size_t start, size_t len, int nstmts)
@@ -276,6 +297,14 @@ static void write_statement(walker_t *w, const char *key, json_object *body, siz
     if (on_branch && !w->s->read_only && strcmp(key, "MergeStmt") != 0) {
         if (!rw_refuse_view_write(w, key, body))
             dml_statement(w, key, body, start, len, true);
+        return;
+    }
+    /* LOCK … IN ACCESS SHARE MODE (what pg_dump takes before it reads) only
+     * keeps main's tables from DDL while the branch is read: harmless, and it
+     * makes pg_dump work on a branch and at a ref */
+    if ((on_branch || w->s->read_only) && strcmp(key, "LockStmt") == 0 &&
+        rw_get_int(body, "mode", 0) == LOCK_ACCESS_SHARE) {
+        lock_statement(w, body); /* forwarded as it is: it names main's tables */
         return;
     }
     if (on_branch || w->s->read_only) {

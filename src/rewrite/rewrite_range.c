@@ -21,32 +21,69 @@
 #include "common/sqlbuf.h"
 #include "rewrite/rewrite_internal.h"
 
-/* The replacement text for a tracked table at a ref. */
+/* The replacement text for a tracked table at a ref: a "@ref" named in the
+ * query (resolved by PostgreSQL when the statement runs), else the session's
+ * state (bid, base, point; point -1: the branch's working rows). */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                      const char *alias_for, const overlay_pred_t *preds, int npreds,
-                      const char *sample)
+                      int64_t point, const char *alias_for, const overlay_pred_t *preds,
+                      int npreds, const char *sample)
 {
     sqlbuf_t sb = {0};
     if (ref) {
-        sqlbuf_t bexpr = {0}, sexpr = {0};
-        SQLBUF_LIT(&bexpr, "(SELECT epoch._branch_id(");
+        /* any ref (docs/history.md); TABLESAMPLE samples a branch's working
+         * rows only, and _ref_working_branch refuses a past state */
+        sqlbuf_t bexpr = {0}, sexpr = {0}, pexpr = {0};
+        if (sample)
+            SQLBUF_LIT(&bexpr, "(SELECT epoch._ref_working_branch(");
+        else
+            SQLBUF_LIT(&bexpr, "(SELECT epoch._ref_branch(");
         sqlbuf_literal(&bexpr, ref);
         SQLBUF_LIT(&bexpr, "))");
-        SQLBUF_LIT(&sexpr, "(SELECT epoch._branch_base(");
+        SQLBUF_LIT(&sexpr, "(SELECT epoch._ref_base(");
         sqlbuf_literal(&sexpr, ref);
         SQLBUF_LIT(&sexpr, "))");
-        if (bexpr.failed || sexpr.failed)
+        SQLBUF_LIT(&pexpr, "(SELECT epoch._ref_point(");
+        sqlbuf_literal(&pexpr, ref);
+        SQLBUF_LIT(&pexpr, "))");
+        if (bexpr.failed || sexpr.failed || pexpr.failed)
             sb.failed = true; /* the overlay cannot be written without them */
         else
-            overlay_sql(&sb, t, sqlbuf_str(&bexpr), sqlbuf_str(&sexpr), preds, npreds, sample);
+            overlay_sql(&sb, t, sqlbuf_str(&bexpr), sqlbuf_str(&sexpr),
+                        sample ? NULL : sqlbuf_str(&pexpr), preds, npreds, sample);
         sqlbuf_free(&bexpr);
         sqlbuf_free(&sexpr);
+        sqlbuf_free(&pexpr);
     } else {
-        char bs[32], ss[32];
+        char bs[32], ss[32], ps[32];
         snprintf(bs, sizeof bs, "%lld", (long long)bid);
         snprintf(ss, sizeof ss, "%lld", (long long)base);
-        overlay_sql(&sb, t, bs, ss, preds, npreds, sample);
+        snprintf(ps, sizeof ps, "%lld", (long long)point);
+        overlay_sql(&sb, t, bs, ss, point >= 0 ? ps : NULL, preds, npreds, sample);
     }
+    if (alias_for) {
+        SQLBUF_LIT(&sb, " AS ");
+        sqlbuf_ident(&sb, alias_for);
+    }
+    return sqlbuf_take(&sb);
+}
+
+/* pg_catalog.pg_trigger, named as such or unqualified (pg_catalog comes
+ * first on a search path that does not name it) */
+static bool is_pg_trigger(const char *schemaname, const char *relname)
+{
+    return strcmp(relname, "pg_trigger") == 0 &&
+           (!schemaname || strcmp(schemaname, "pg_catalog") == 0);
+}
+
+/* pg_trigger without epoch's capture triggers (track() names them
+ * epoch_capture_*, on tracked tables and on their d_<id>), with tableoid as a
+ * column (pg_dump reads t.tableoid) */
+static char *hidden_capture_triggers(const char *alias_for)
+{
+    sqlbuf_t sb = {0};
+    SQLBUF_LIT(&sb, "(SELECT _t.*, _t.tableoid FROM pg_catalog.pg_trigger _t WHERE _t.tgname NOT "
+                    "IN ('epoch_capture_ins', 'epoch_capture_upd', 'epoch_capture_del', "
+                    "'epoch_capture_trunc'))");
     if (alias_for) {
         SQLBUF_LIT(&sb, " AS ");
         sqlbuf_ident(&sb, alias_for);
@@ -342,8 +379,8 @@ static void replace_copy_to(walker_t *w, const catalog_table_t *t, const char *r
         rw_fail_oom(w);
         return;
     }
-    char *ov =
-        rw_overlay_text(t, ref, w->s->cat->branch_id, w->s->cat->base_seq, relname, NULL, 0, NULL);
+    char *ov = rw_overlay_text(t, ref, w->s->cat->branch_id, w->s->cat->base_seq, w->s->cat->point,
+                               relname, NULL, 0, NULL);
     char *text = NULL;
     if (ov && asprintf(&text, "(SELECT %s FROM %s)", cols ? cols : "*", ov) < 0)
         text = NULL;
@@ -358,12 +395,12 @@ static void replace_copy_to(walker_t *w, const catalog_table_t *t, const char *r
 static void replace_table(walker_t *w, json_object *rv, const catalog_table_t *t, const char *ref,
                           const char *relname, size_t start, size_t end)
 {
-    int64_t bid = w->s->cat->branch_id, base = w->s->cat->base_seq;
+    int64_t bid = w->s->cat->branch_id, base = w->s->cat->base_seq, point = w->s->cat->point;
     bool has_alias = rw_get(rv, "alias") != NULL;
     size_t table_kw = lex_keyword_before(w->sql, start, "table");
     if (table_kw != start) {
         /* the TABLE t command: make it a SELECT */
-        char *ov = rw_overlay_text(t, ref, bid, base, relname, NULL, 0, NULL);
+        char *ov = rw_overlay_text(t, ref, bid, base, point, relname, NULL, 0, NULL);
         char *text = NULL;
         if (ov && asprintf(&text, "SELECT * FROM %s", ov) < 0)
             text = NULL;
@@ -376,7 +413,8 @@ static void replace_table(walker_t *w, json_object *rv, const catalog_table_t *t
         w, t, has_alias ? rw_get_str(rw_get(rv, "alias"), "aliasname") : relname, preds);
     rw_add_edit(
         w, start, end,
-        rw_overlay_text(t, ref, bid, base, has_alias ? NULL : relname, preds, np, w->sample));
+        rw_overlay_text(t, ref, bid, base, point, has_alias ? NULL : relname, preds, np,
+                        w->sample));
     w->sample_used = w->sample != NULL;
     for (int i = 0; i < np; i++) {
         free(preds[i].v1);
@@ -475,6 +513,14 @@ void rw_range_var(walker_t *w, json_object *rv, bool writing, const char *copy_c
         }
         /* main's live table, however the session's branch sees it */
         rw_add_edit(w, start, end, qualified_name(t ? t->schema : schema, relname));
+        goto done;
+    }
+    if (!t && !view && !has_ref && is_pg_trigger(schemaname, relname)) {
+        /* epoch's capture triggers are main's machinery, not the tables' own:
+         * a branch (or a past state) shows the tables without them, so that
+         * pg_dump of a branch restores where the epoch schema is absent */
+        rw_add_edit(w, start, end,
+                    hidden_capture_triggers(rw_get(rv, "alias") ? NULL : relname));
         goto done;
     }
     if (!t && !view)

@@ -222,7 +222,10 @@ static hook_verdict_t set_branch(client_t *c, const char *msg, size_t total, con
         return HOOK_FORWARD; /* PostgreSQL keeps the setting */
     }
     sqlbuf_t q = {0};
-    SQLBUF_LIT(&q, "SELECT epoch._branch_id(");
+    if (r->as_of)
+        SQLBUF_LIT(&q, "SELECT epoch._ref_branch("); /* any ref (docs/history.md) */
+    else
+        SQLBUF_LIT(&q, "SELECT epoch._branch_id(");
     sqlbuf_literal(&q, r->value);
     SQLBUF_LIT(&q, ")");
     char *sql = sqlbuf_take(&q);
@@ -326,7 +329,7 @@ static hook_verdict_t on_statement(client_t *c, const char *msg, size_t total)
         return HOOK_DONE;
     }
     rw_session_t s = {.cat = session_loaded(ss) ? &ss->cat : NULL,
-                      .on_branch = session_loaded(ss) && ss->cat.branch_id != 0,
+                      .on_branch = session_rewrites(ss),
                       .read_only = session_loaded(ss) && ss->cat.read_only};
     rw_result_t r;
     rw_template_t tp = {0};

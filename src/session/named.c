@@ -18,6 +18,7 @@ typedef struct named_stmt {
     bool on_main;      /* prepared on main (not rewritten for a branch) */
     int64_t branch_id; /* otherwise: the ref it was rewritten for */
     int64_t base_seq;
+    int64_t point;
     bool read_only;
     char *ref_name; /* for messages */
 } named_stmt_t;
@@ -32,6 +33,7 @@ static bool same_ref(const session_state_t *ss, const named_stmt_t *n)
     if (n->on_main || on_main(ss))
         return n->on_main && on_main(ss);
     return n->branch_id == ss->cat.branch_id && n->base_seq == ss->cat.base_seq &&
+           n->point == ss->cat.point &&
            n->read_only == ss->cat.read_only;
 }
 
@@ -70,6 +72,7 @@ bool named_prepared(session_state_t *ss, const char *name)
                           .on_main = on_main(ss),
                           .branch_id = ss->cat.branch_id,
                           .base_seq = ss->cat.base_seq,
+                          .point = ss->cat.point,
                           .read_only = ss->cat.read_only,
                           .ref_name = strdup(ref_name(ss))};
     if (!fresh.name || !fresh.ref_name) {

@@ -123,6 +123,11 @@ static inline bool session_on_branch(const session_state_t *ss)
 {
     return session_loaded(ss) && (ss->cat.branch_id != 0 || ss->cat.read_only);
 }
+/* Statements are rewritten: on a branch, or reading a past state of main. */
+static inline bool session_rewrites(const session_state_t *ss)
+{
+    return session_loaded(ss) && (ss->cat.branch_id != 0 || ss->cat.historic);
+}
 void session_set_phase(session_state_t *ss, session_phase_t phase);
 void session_set_schema(session_state_t *ss, schema_state_t schema);
 /* Record the first error of an internal statement; the phase becomes

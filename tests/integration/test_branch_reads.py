@@ -739,9 +739,18 @@ def test_deep_statements_on_branch(env):
         # search path at login (test_role_named_epoch_is_warned_about_search_path)
         err = "".join(line for line in cp.stderr.splitlines(keepends=True)
                       if not line.startswith(('WARNING:  schema "epoch"', 'HINT:  A role named "epoch"')))
-        outs[name] = (cp.returncode, cp.stdout, err)
+        # main's tables carry epoch's capture triggers; on a branch they are
+        # hidden (pg_dump of a branch must not dump them): compare without them
+        out = cp.stdout
+        if name == "tr_deep":
+            lines = out.splitlines(keepends=True)
+            out = "".join(l for i, l in enumerate(lines)
+                          if "epoch_capture_" not in l
+                          and not (l.startswith("Triggers:") and i + 1 < len(lines)
+                                   and "epoch_capture_" in lines[i + 1]))
+        outs[name] = (cp.returncode, out, err)
     if outs["tr_deep"] != outs[f"tr_deep@{BRANCH}"]:
-        problems.append(f"psql \\d on the branch: {outs[f'tr_deep@{BRANCH}'][2].strip()}")
+        problems.append(f"psql \\d on the branch: {outs[f'tr_deep@{BRANCH}']} vs {outs['tr_deep']}")
     assert not problems, "\n".join(problems)
 
 

@@ -1079,7 +1079,7 @@ def test_as_of_is_read_only(env):
     assert _direct(env, db, "SELECT to_regclass('t_asof')") == [(None,)]
     # unknown ref
     u = env.closing(_conn(px, db))
-    _err(u, "SET epoch.as_of = 'nope'", "42704", 'branch "nope" does not exist')
+    _err(u, "SET epoch.as_of = 'nope'", "42704", 'ref "nope" does not exist')
     assert _one(u, "SHOW epoch.as_of") == ""
     assert _items(u) == ITEMS_MAIN
     # as_of main: main's rows, still read-only

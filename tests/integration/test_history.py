@@ -558,6 +558,20 @@ def test_random_history_matches_model(env):
                     i = {"a": 0, "b": 1}[col]
                     fmt = (lambda x: None if x is None else str(x))
                     assert (old, new) == (fmt(snaps[a][k][i]), fmt(snaps[b][k][i])), (seed, a, b, k, rows)
+    # reading at every commit and recorded time equals the model's snapshot:
+    # through SET epoch.as_of and through a "@ref" name, from main and a branch
+    reader = _conn(env, px, db)
+    on_branch = conns[branches[-1]]
+    for ref, snap in snaps.items():
+        want = sorted((k, a, b) for k, (a, b) in snap.items())
+        _all(reader, "SET epoch.as_of = %s", (ref,))
+        got = _all(reader, "SELECT id, a, b FROM t ORDER BY id")
+        assert got == want, f"seed {seed}: as_of {ref}: {got} != {want}\n" + "\n".join(trace)
+        _all(reader, "RESET epoch.as_of")
+        quoted = '"@' + ref.replace('"', '""') + '"'
+        for c in (m, on_branch):
+            got = _all(c, f"SELECT id, a, b FROM {quoted}.t ORDER BY id")
+            assert got == want, f"seed {seed}: {quoted}.t: {got} != {want}"
     # after gc (window: now), every commit and branch still reads the same
     gone = _all(m, "SELECT coalesce(sum(main_rows + branch_rows), 0) FROM epoch.gc('0 seconds')")
     kept = [r for r in refs if "@{" not in r]
@@ -743,3 +757,147 @@ def test_revert(env):
     _one(m, "SELECT epoch.revert(%s)", (m4,))
     assert _one(m, "SELECT v FROM kv WHERE k = 4") == "v4"
     assert _diff(m, m4, "main") == [("kv", '{"k": 4}', "update", "v", "m", "v4")]
+
+
+def test_time_travel_reads(env):
+    db = _db(env, "th_travel")
+    px = env.proxy()
+    m = _kv_setup(env, px, db)
+    c0 = _one(m, "SELECT epoch.commit('root')")
+    t0 = _one(m, "SELECT clock_timestamp()::text")
+    _all(m, "UPDATE kv SET v = 'm1' WHERE k = 1")
+    _all(m, "SELECT epoch.branch_create('tt')")
+    b = _conn(env, px, db, "tt")
+    _all(b, "UPDATE kv SET v = 'b2' WHERE k = 2")
+    _all(b, "DELETE FROM kv WHERE k = 3")
+    c1 = _one(b, "SELECT epoch.commit('c1')")
+    _all(b, "SELECT epoch.tag('v1')")
+    _all(b, "UPDATE kv SET v = 'b2x' WHERE k = 2")
+    _all(b, "INSERT INTO kv VALUES (50, 'fifty', 0)")
+    c2 = _one(b, "SELECT epoch.commit('c2')")
+    _all(b, "UPDATE kv SET v = 'dirty' WHERE k = 4")
+    q = "SELECT k, v FROM kv WHERE k IN (1, 2, 3, 4, 50) ORDER BY k"
+    at_c1 = [(1, "m1"), (2, "b2"), (4, "v4")]
+    at_c2 = [(1, "m1"), (2, "b2x"), (4, "v4"), (50, "fifty")]
+    t = _conn(env, px, db)
+    cases = [(c1, at_c1, 9), (c1[:7], at_c1, 9), ("v1", at_c1, 9), ("tt~1", at_c1, 9), ("tt^", at_c1, 9),
+             (c2, at_c2, 10), ("tt~0", at_c2, 10),
+             ("tt", [(1, "m1"), (2, "b2x"), (4, "dirty"), (50, "fifty")], 10),
+             (c0, [(1, "v1"), (2, "v2"), (3, "v3"), (4, "v4")], 10),
+             (f"main@{{{t0}}}", [(1, "v1"), (2, "v2"), (3, "v3"), (4, "v4")], 10),
+             ("main", [(1, "m1"), (2, "v2"), (3, "v3"), (4, "v4")], 10)]
+    for ref, want, count in cases:
+        _all(t, "SET epoch.as_of = %s", (ref,))
+        assert _all(t, q) == want, (ref, _all(t, q))
+        assert _one(t, "SHOW epoch.as_of") == ref
+        # point lookups and aggregates take the same path
+        assert _all(t, "SELECT v FROM kv WHERE k = 2") == [(v,) for k, v in want if k == 2], ref
+        assert _one(t, "SELECT count(*) FROM kv") == count, ref
+        _err(t, "UPDATE kv SET v = 'no' WHERE k = 1", "25006")
+        _all(t, "RESET epoch.as_of")
+    # several states in one query, from a branch session
+    rows = _all(b, f'SELECT a.k, a.v, z.v FROM "@{c1}".kv a JOIN "@{c2}".kv z USING (k) '
+                   "WHERE a.v IS DISTINCT FROM z.v ORDER BY a.k")
+    assert rows == [(2, "b2", "b2x")], rows
+    assert _all(b, f'SELECT count(*) FROM "@v1".kv') == [(9,)]
+    # bad refs: clear errors, the session keeps its state
+    _err(t, "SET epoch.as_of = 'nope'", "42704", 'ref "nope" does not exist')
+    _err(t, "SET epoch.as_of = 'main@{2000-01-01 00:00:00+00}'", "22023", "before the history")
+    _err(b, 'SELECT * FROM "@nope".kv', "42704", 'ref "nope" does not exist')
+    assert _all(t, "SELECT v FROM kv WHERE k = 1") == [("m1",)]
+
+
+def test_concurrent_commits_on_one_branch_chain(env):
+    """A commit waits for a write in flight on the branch and then includes it;
+    two commits at once are serialized into one chain; two transactions that
+    wrote and then both commit are a lock upgrade: one gets 40P01, nothing of
+    it is written, the other commits."""
+    db = _db(env, "th_conc_commits")
+    px = env.proxy()
+    m = _kv_setup(env, px, db)
+    _all(m, "SELECT epoch.branch_create('cc')")
+    a, b = _conn(env, px, db, "cc"), _conn(env, px, db, "cc")
+    _all(a, "UPDATE kv SET v = 'a' WHERE k = 1")
+    b.autocommit = False
+    _all(b, "UPDATE kv SET v = 'b' WHERE k = 2")   # in flight
+    ids = {}
+    ta = threading.Thread(target=lambda: ids.setdefault("a", _one(a, "SELECT epoch.commit('a')")))
+    ta.start()
+    # a positive sign: the commit's backend waits for the advisory lock
+    d = env.closing(env.pg.admin_connect(db))
+    d.autocommit = True
+    harness.wait_until(lambda: _one(d, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                       "AND NOT granted") == 1, 10, message="commit waiting")
+    assert "a" not in ids, "the commit did not wait for a write in flight"
+    b.commit()
+    ta.join(10)
+    assert "a" in ids, ids
+    assert _diff(m, "main", ids["a"]) == [("kv", '{"k": 1}', "update", "v", "v1", "a"),
+                                          ("kv", '{"k": 2}', "update", "v", "v2", "b")]
+    # two commits at once: one chain
+    b.autocommit = True
+    _all(a, "UPDATE kv SET v = 'a2' WHERE k = 3")
+    _all(b, "UPDATE kv SET v = 'b2' WHERE k = 4")
+    got = {}
+    ts = [threading.Thread(target=lambda n=n, c=c: got.setdefault(n, _one(c, "SELECT epoch.commit(%s)", (n,))))
+          for n, c in (("x", a), ("y", b))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    log = _all(m, "SELECT id, parents FROM epoch.commits WHERE branch = 'cc' ORDER BY created_at")
+    # a linear chain: each commit's parent is the one before it
+    assert all(log[i][1] == [log[i - 1][0]] for i in range(1, len(log))), log
+    assert log[-1][0] == _one(m, "SELECT head FROM epoch.branches WHERE name = 'cc'")
+    assert set(got.values()) <= {i for i, _ in log}, (got, log)
+    assert _diff(m, log[-1][0], "cc") == []
+    # lock upgrade in two writing transactions: 40P01 for one, the other commits
+    a.autocommit = b.autocommit = False
+    _all(a, "UPDATE kv SET v = 'a3' WHERE k = 5")
+    _all(b, "UPDATE kv SET v = 'b3' WHERE k = 6")
+    errs, done = [], []
+
+    def run(c, n):
+        try:
+            done.append(_one(c, "SELECT epoch.commit(%s)", (n,)))
+            c.commit()
+        except psycopg2.Error as e:
+            errs.append(e.pgcode)
+            c.rollback()
+
+    ts = [threading.Thread(target=run, args=(c, n)) for c, n in ((a, "p"), (b, "q"))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(20)
+    assert errs == ["40P01"] and len(done) == 1, (errs, done)
+    assert _one(m, "SELECT head FROM epoch.branches WHERE name = 'cc'") == done[0]
+
+
+def test_history_through_psql(env):
+    """The same surface from psql: commit, log, show, diff, tag, as_of, "@ref"."""
+    db = _db(env, "th_psql")
+    px = env.proxy()
+    m = _kv_setup(env, px, db)
+    _one(m, "SELECT epoch.commit('root')")
+    script = """
+SELECT epoch.branch_create('ps');
+SET epoch.branch = 'ps';
+UPDATE kv SET v = 'psql' WHERE k = 7;
+SELECT epoch.commit('from psql') AS c \\gset
+SELECT epoch.tag('ps-1', :'c');
+SELECT count(*) FROM epoch.commits WHERE message = 'from psql';
+SELECT change || ':' || column_name || ':' || old_value || '>' || new_value FROM epoch.diff('main', 'ps-1');
+UPDATE kv SET v = 'later' WHERE k = 7;
+SELECT v FROM "@ps-1".kv WHERE k = 7;
+SET epoch.as_of = 'ps~0';
+SELECT v FROM kv WHERE k = 7;
+RESET epoch.as_of;
+SELECT v FROM kv WHERE k = 7;
+"""
+    cp = px.psql("-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", dbname=db, input=script)
+    assert cp.returncode == 0, cp.stderr
+    lines = [l for l in cp.stdout.splitlines() if l]
+    assert lines[0] == "ps", lines
+    assert len(lines[1]) == 64, lines           # the tag's commit id
+    assert lines[2:] == ["1", "update:v:v7>psql", "psql", "psql", "later"], lines

@@ -247,6 +247,16 @@ static void overlay_ids(const char *sql, char *buf, size_t cap)
         if (end && strncmp(end, tail, sizeof tail - 1) == 0 && n < 512)
             ids[n++] = (int)id;
     }
+    /* an overlay at a point: its branch arm reads delta_at() as _dd, which
+     * starts with the table's d_<id> as _dc */
+    static const char at_arm[] = ") _dd WHERE _epoch_branch = ";
+    for (const char *p = sql; p && (p = strstr(p, at_arm)) != NULL; p++) {
+        const char *d = NULL;
+        for (const char *q = sql; (q = strstr(q, "FROM epoch.\"d_")) != NULL && q < p; q++)
+            d = q;
+        if (d && n < 512)
+            ids[n++] = (int)strtol(d + strlen("FROM epoch.\"d_"), NULL, 10);
+    }
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
             int t = ids[j];
@@ -623,9 +633,9 @@ static const rw_case_t c_refs_on_a_branch[] = {
     REW(BR, "SELECT * FROM users u JOIN \"@main\".users m USING (id)", "1", FS,
         "JOIN \"public\".\"users\" m USING (id)", "\"@main\""),
     REW(BR, "SELECT * FROM \"@feature/y\".users", "1", FS,
-        "_epoch_branch = (SELECT epoch._branch_id('feature/y'))", "\"@"),
+        "_epoch_branch = (SELECT epoch._ref_branch('feature/y'))", "\"@"),
     REW(BR, "SELECT * FROM \"public@feature/y\".users b", "1", FS,
-        "_epoch_seq + 0 > (SELECT epoch._branch_base('feature/y'))", "\"public@"),
+        "_epoch_seq + 0 > (SELECT epoch._ref_base('feature/y'))", "\"public@"),
     REW(BR, "SELECT * FROM \"other@feature/y\".stats", "9", FS, "\"other\".\"stats\" _b", NULL),
     ERR(BR, "SELECT * FROM \"@feature/y\".nosuch", "42P01", "not tracked"),
     REW(BR, "SELECT * FROM \"@main\".notrack", "", FS, "FROM \"notrack\"", "@"),
@@ -677,8 +687,8 @@ static const rw_case_t c_main_session_rewrites_only_refs[] = {
     FWD(MAIN, "SELECT 1 -- \"@main\".users", F0),
     REW(MAIN, "CREATE VIEW v AS SELECT * FROM \"@feature/y\".users", "1", FS,
         "CREATE VIEW v AS SELECT * FROM (SELECT", NULL),
-    REW(MAIN, "SELECT * FROM \"@it's\".users", "1", FS, "epoch._branch_id('it''s')", NULL),
-    REW(MAIN, "SELECT * FROM \"@a\\b\".users", "1", FS, "epoch._branch_id(E'a\\\\b')", NULL),
+    REW(MAIN, "SELECT * FROM \"@it's\".users", "1", FS, "epoch._ref_branch('it''s')", NULL),
+    REW(MAIN, "SELECT * FROM \"@a\\b\".users", "1", FS, "epoch._ref_branch(E'a\\\\b')", NULL),
     SETB(MAIN, "SET epoch.branch = 'feature/x'", "feature/x", false, false),
     FWD(MAIN, "SELECT epoch.commit('m')", FSR),
 };
@@ -1246,7 +1256,7 @@ static const rw_case_t c_views_over_tracked_tables_are_inlined[] = {
     REW(ASOF_BR, "SELECT * FROM v_users", "1", F0, NULL, NULL),
     REW(BR, "SELECT * FROM v_users WHERE name = $1", "1", F0, "WHERE name = $1", NULL),
     /* views at a ref: their tables at that ref, untracked ones as they are */
-    REW(MAIN, "SELECT * FROM \"@feature/y\".v_users", "1", FS, "epoch._branch_id('feature/y')",
+    REW(MAIN, "SELECT * FROM \"@feature/y\".v_users", "1", FS, "epoch._ref_branch('feature/y')",
         NULL),
     REW(MAIN, "SELECT * FROM \"public@feature/y\".v_join", "1 2", FS, "JOIN public.notrack n",
         NULL),
@@ -1444,17 +1454,17 @@ Test(rewrite, corpus_is_large_enough)
 /* The overlay of public."my table" (k*) for branch expression B, base S,
  * with key conditions P copied from the query's WHERE (P0 = none). The two
  * base arms are gated by the last captured change (one runs). */
-#define OV4P(B, S, P)                                                                              \
-    "(SELECT \"k\" FROM epoch.\"d_4\" WHERE _epoch_branch = " B " AND NOT _epoch_deleted" P(       \
+#define OV4PD(B, S, P, D, DD)                                                                              \
+    "(SELECT \"k\" FROM " D DD " WHERE _epoch_branch = " B " AND NOT _epoch_deleted" P(       \
         "") " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT " \
             "1 FROM "                                                                              \
-            "epoch.\"d_4\" _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P(           \
+            D " _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P(           \
                 "_d.") ")"                                                                         \
                        " AND (SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"h_4\") <= " S       \
                        " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE (SELECT " \
                        "coalesce(max(_epoch_seq), 0) FROM epoch.\"h_4\") > " S                     \
                        " AND NOT EXISTS (SELECT 1 FROM "                                           \
-                       "epoch.\"d_4\" _d WHERE _d._epoch_branch = " B                              \
+                       D " _d WHERE _d._epoch_branch = " B                              \
                        " AND _d.\"k\" = _b.\"k\"" P(                                               \
                            "_d.") ")"                                                              \
                                   " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_4\" _h WHERE "         \
@@ -1468,15 +1478,27 @@ Test(rewrite, corpus_is_large_enough)
                                                         "_q.\"k\" = _p.\"k\" AND _q._epoch_seq "   \
                                                         "+ 0 > " S " AND _q._epoch_seq < "         \
                                                         "_p._epoch_seq) AND NOT "                  \
-                                                        "EXISTS (SELECT 1 FROM epoch.\"d_4\" _d "  \
+                                                        "EXISTS (SELECT 1 FROM " D " _d "  \
                                                         "WHERE _d._epoch_branch = " B              \
                                                         " AND _d.\"k\" = _p.\"k\"" P("_d.") "))"
+/* The working rows of the branch, and its rows at point T (a "@ref"). */
+#define D4 "epoch.\"d_4\""
+#define D4AT(B, T)                                                                                 \
+    "(SELECT _dc._epoch_branch, _dc.\"k\", _dc._epoch_deleted FROM epoch.\"d_4\" _dc WHERE "      \
+    "_dc._epoch_branch = " B " AND NOT EXISTS (SELECT 1 FROM epoch.\"b_4\" _dx WHERE "            \
+    "_dx._epoch_branch = " B " AND _dx.\"k\" = _dc.\"k\" AND _dx._epoch_seq > " T                 \
+    ") UNION ALL SELECT _dy._epoch_branch, _dy.\"k\", _dy._epoch_deleted FROM epoch.\"b_4\" _dy " \
+    "WHERE _dy._epoch_branch = " B " AND _dy._epoch_seq > " T " AND _dy._epoch_deleted IS NOT "    \
+    "NULL AND NOT EXISTS (SELECT 1 FROM epoch.\"b_4\" _dz WHERE _dz._epoch_branch = " B          \
+    " AND _dz.\"k\" = _dy.\"k\" AND _dz._epoch_seq > " T " AND _dz._epoch_seq < _dy._epoch_seq))"
+#define OV4P(B, S, P) OV4PD(B, S, P, D4, "")
 #define P0(q) ""
 #define PK_GT0(q) " AND " q "\"k\" > 0"
 #define OV4(B, S) OV4P(B, S, P0)
 #define OV4_BR OV4("7", "100")
-#define OV4_Y                                                                                      \
-    OV4("(SELECT epoch._branch_id('feature/y'))", "(SELECT epoch._branch_base('feature/y'))")
+#define Y_B "(SELECT epoch._ref_branch('feature/y'))"
+#define Y_T "(SELECT epoch._ref_point('feature/y'))"
+#define OV4_Y OV4PD(Y_B, "(SELECT epoch._ref_base('feature/y'))", P0, D4AT(Y_B, Y_T), " _dd")
 
 static void expect_exact(sess_t k, const char *sql, const char *want)
 {
@@ -2333,6 +2355,80 @@ Test(rewrite, catalog_load_as_of_row_makes_it_read_only)
     cr_expect(c.read_only);
     cr_expect_eq(c.base_seq, 42);
     catalog_free(&c);
+}
+
+Test(rewrite, catalog_load_point_row_makes_it_historic)
+{
+    static const char *const rows[][5] = {
+        {"branch", "7", "3f2a9c1d", "100", "1"},
+        {"as_of", NULL, "3f2a9c1d", NULL, NULL},
+        {"point", "123", NULL, NULL, NULL},
+    };
+    catalog_t c;
+    cr_assert(load_rows(&c, rows, 3));
+    cr_expect(c.read_only && c.historic);
+    cr_expect_eq(c.point, 123);
+    catalog_free(&c);
+    /* main at a time: historic, the branch's working rows (none) */
+    static const char *const at_time[][5] = {
+        {"branch", "0", "main@{yesterday}", "55", "1"},
+        {"as_of", NULL, "main@{yesterday}", NULL, NULL},
+        {"point", NULL, NULL, NULL, NULL},
+    };
+    cr_assert(load_rows(&c, at_time, 3));
+    cr_expect(c.historic);
+    cr_expect_eq(c.point, -1);
+    cr_expect_eq(c.base_seq, 55);
+    catalog_free(&c);
+    cr_assert(load_rows(&c, at_time, 2));
+    cr_expect(!c.historic);
+    cr_expect_eq(c.point, -1);
+    catalog_free(&c);
+}
+
+Test(rewrite, session_at_a_point_reads_the_branch_rows_of_then)
+{
+    g_branch.point = 150;
+    rw_session_t s = {.cat = &g_branch, .on_branch = true, .read_only = true};
+    rw_result_t r;
+    char sql[] = "SELECT * FROM \"my table\"";
+    rewrite_statement(&s, sql, &r);
+    g_branch.point = -1;
+    cr_assert_eq(r.action, RW_REWRITTEN);
+    cr_expect_str_eq(r.sql, "SELECT * FROM " OV4PD("7", "100", P0, D4AT("7", "150"), " _dd") " AS \"my table\"");
+    rewrite_result_free(&r);
+    /* writes stay refused (read-only), TABLESAMPLE of a past state too */
+    char upd[] = "UPDATE \"my table\" SET k = 1";
+    g_branch.point = 150;
+    rewrite_statement(&s, upd, &r);
+    g_branch.point = -1;
+    cr_expect_eq(r.action, RW_ERROR);
+    cr_expect_str_eq(r.sqlstate, "25006");
+    rewrite_result_free(&r);
+}
+
+Test(rewrite, branch_hides_epoch_capture_triggers_from_pg_trigger)
+{
+    rw_result_t r;
+    rw(BR, "SELECT t.tgname, t.tableoid FROM pg_catalog.pg_trigger t WHERE t.tgrelid = 1", &r);
+    cr_assert_eq(r.action, RW_REWRITTEN);
+    cr_expect_str_eq(r.sql, "SELECT t.tgname, t.tableoid FROM (SELECT _t.*, _t.tableoid FROM "
+                            "pg_catalog.pg_trigger _t WHERE _t.tgname NOT IN ('epoch_capture_ins', "
+                            "'epoch_capture_upd', 'epoch_capture_del', 'epoch_capture_trunc')) t "
+                            "WHERE t.tgrelid = 1");
+    assert_parses(r.sql, "pg_trigger");
+    rewrite_result_free(&r);
+    rw(BR, "SELECT count(*) FROM pg_trigger", &r);
+    cr_assert_eq(r.action, RW_REWRITTEN);
+    cr_expect(strstr(r.sql, ") AS \"pg_trigger\"") != NULL, "%s", r.sql);
+    rewrite_result_free(&r);
+    /* main sees every trigger; another schema's pg_trigger is not the catalog */
+    rw(MAIN, "SELECT count(*) FROM pg_catalog.pg_trigger", &r);
+    cr_expect_neq(r.action, RW_REWRITTEN);
+    rewrite_result_free(&r);
+    rw(BR, "SELECT count(*) FROM other.pg_trigger", &r);
+    cr_expect_neq(r.action, RW_REWRITTEN);
+    rewrite_result_free(&r);
 }
 
 Test(rewrite, catalog_load_rejects_malformed_rows)

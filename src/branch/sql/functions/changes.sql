@@ -11,7 +11,7 @@
 -- number: a point of the session's branch) or any ref. Every row carries the
 -- mark to pass next time. O(changes since the point).
 CREATE OR REPLACE FUNCTION epoch.changes("table" regclass, since text)
-RETURNS TABLE (mark text, change text, pk jsonb, "row" jsonb) LANGUAGE plpgsql AS $f$
+RETURNS TABLE (mark text, change text, pk jsonb, "row" jsonb) LANGUAGE plpgsql SET jit = off AS $f$
 DECLARE
     br epoch.branch := epoch._session_branch();
     t epoch.tracked := epoch._tracked("table");

@@ -86,17 +86,14 @@ $f$;
 -- history; on main, rewrite the live tables back to a main commit or to
 -- main@{time} (superuser or database owner only). Returns the commit id (NULL
 -- for main@{time} between commits).
-CREATE OR REPLACE FUNCTION epoch.reset(ref text) RETURNS text LANGUAGE plpgsql AS $f$
+CREATE OR REPLACE FUNCTION epoch.reset(ref text) RETURNS text LANGUAGE plpgsql SET jit = off AS $f$
 DECLARE
     br epoch.branch;
     r record;
     t epoch.tracked;
     head text;
 BEGIN
-    IF nullif(current_setting('epoch.as_of', true), '') IS NOT NULL THEN
-        RAISE EXCEPTION 'epoch.reset() is not allowed while epoch.as_of is set (read-only time travel)'
-            USING ERRCODE = '25006', HINT = 'RESET epoch.as_of first.';
-    END IF;
+    PERFORM epoch._refuse_as_of('epoch.reset');
     br := epoch._session_branch();
     SELECT * INTO r FROM epoch._resolve(ref);
     IF br.id <> 0 AND br.protected THEN

@@ -51,7 +51,7 @@ $f$;
 -- commit changed goes back to its parent's value where it still holds the
 -- commit's value; where a later change touched it, nothing is applied and
 -- the error lists the fields. Returns the new commit's id.
-CREATE OR REPLACE FUNCTION epoch.revert(ref text) RETURNS text LANGUAGE plpgsql AS $f$
+CREATE OR REPLACE FUNCTION epoch.revert(ref text) RETURNS text LANGUAGE plpgsql SET jit = off AS $f$
 DECLARE
     br epoch.branch := epoch._session_branch();
     r record;
@@ -65,10 +65,7 @@ DECLARE
     label text;
     pc record;
 BEGIN
-    IF nullif(current_setting('epoch.as_of', true), '') IS NOT NULL THEN
-        RAISE EXCEPTION 'epoch.revert() is not allowed while epoch.as_of is set (read-only time travel)'
-            USING ERRCODE = '25006', HINT = 'RESET epoch.as_of first.';
-    END IF;
+    PERFORM epoch._refuse_as_of('epoch.revert');
     SELECT * INTO r FROM epoch._resolve(ref);
     IF r.commit_id IS NULL THEN
         RAISE EXCEPTION 'ref "%" names no commit to revert', ref USING ERRCODE = '42704';

@@ -14,6 +14,9 @@
 --              the proxy's
 --   branch, path, rel, table, column, default, attr, view: see epoch._session
 --   as_of      b = the ref of a read-only time-travel session
+--   point      an as_of ref other than main's live tables: a = the point of
+--              the branch's rows (NULL: its working rows); the session reads
+--              the tables at (branch a of 'branch', base c, this point)
 --   ddl_watch  a = number of enabled DDL event triggers (epoch.watch_ddl())
 --   unique     a = table id, b = index name, c = one of its columns (plain
 --              unique indexes other than the primary key)
@@ -27,15 +30,24 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $f$
     SELECT pg_get_viewdef(view_oid)
 $f$;
 
--- What the proxy needs for a session: the branch, the search path and the
--- tracked tables with their columns. One row per fact; kind says which.
+-- What the proxy needs for a session on a branch: the branch, the search
+-- path and the tracked tables with their columns. One row per fact; kind says
+-- which.
 CREATE OR REPLACE FUNCTION epoch._session(branch_name text)
 RETURNS TABLE (kind text, a text, b text, c text, d text) LANGUAGE plpgsql STABLE AS $f$
 DECLARE
-    br epoch.branch;
+    br epoch.branch := epoch._branch(coalesce(branch_name, 'main'));
+BEGIN
+    RETURN QUERY SELECT * FROM epoch._session_facts(br.id, br.name, coalesce(br.base_seq, 0));
+END
+$f$;
+
+-- The rows of epoch._session for the state (bid, base) named state_name.
+CREATE OR REPLACE FUNCTION epoch._session_facts(bid bigint, state_name text, base bigint)
+RETURNS TABLE (kind text, a text, b text, c text, d text) LANGUAGE plpgsql STABLE AS $f$
+DECLARE
     views oid[];
 BEGIN
-    br := epoch._branch(coalesce(branch_name, 'main'));
     -- the views that read a tracked table, directly or through other views
     -- (a view's _RETURN rule depends on every relation its query reads);
     -- not through materialized views, which are read as they are. Other
@@ -57,7 +69,7 @@ BEGIN
           JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
            AND (n.nspname NOT LIKE 'pg\_temp\_%' OR n.oid = pg_my_temp_schema()));
-    RETURN QUERY SELECT 'branch', br.id::text, br.name, coalesce(br.base_seq, 0)::text,
+    RETURN QUERY SELECT 'branch', bid::text, state_name, base::text,
                         (SELECT value FROM epoch.meta WHERE key = 'catalog_version')::text;
     RETURN QUERY SELECT 'path', o::text, s::text, NULL, NULL
                    FROM unnest(current_schemas(true)) WITH ORDINALITY AS p(s, o);
@@ -123,14 +135,22 @@ RETURNS TABLE (kind text, a text, b text, c text, d text) LANGUAGE plpgsql STABL
 DECLARE
     as_of text := nullif(current_setting('epoch.as_of', true), '');
     br text := nullif(current_setting('epoch.branch', true), '');
+    r record;
 BEGIN
     RETURN QUERY SELECT 'version', m.value::text,
                         (SELECT f.value::text FROM epoch.meta f WHERE f.key = 'functions_hash'),
                         NULL::text, NULL::text
                    FROM epoch.meta m WHERE m.key = 'schema_version';
-    RETURN QUERY SELECT * FROM epoch._session(coalesce(as_of, br, 'main'));
-    IF as_of IS NOT NULL THEN
+    IF as_of IS NULL THEN
+        RETURN QUERY SELECT * FROM epoch._session(coalesce(br, 'main'));
+    ELSE
+        -- any ref (docs/history.md); main's live tables are read as they are
+        SELECT * INTO r FROM epoch._resolve(as_of);
+        RETURN QUERY SELECT * FROM epoch._session_facts(r.branch_id, as_of, coalesce(r.base_seq, 0));
         RETURN QUERY SELECT 'as_of', NULL::text, as_of, NULL::text, NULL::text;
+        IF NOT (r.branch_id = 0 AND r.base_seq IS NULL) THEN
+            RETURN QUERY SELECT 'point', r.point::text, NULL::text, NULL::text, NULL::text;
+        END IF;
     END IF;
     -- DDL notifications installed and enabled (epoch.watch_ddl())
     RETURN QUERY SELECT 'ddl_watch', count(*)::text, NULL::text, NULL::text, NULL::text

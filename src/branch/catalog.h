@@ -56,13 +56,13 @@ typedef struct catalog_view {
 typedef struct catalog {
     int64_t branch_id; /* 0 = main */
     int64_t base_seq;
-    int64_t version;  /* epoch.meta catalog_version */
-    bool read_only;   /* epoch.as_of is set: the session reads a ref, writes nothing */
+    int64_t version; /* epoch.meta catalog_version */
+    bool read_only;  /* epoch.as_of is set: the session reads a ref, writes nothing */
     /* epoch.as_of names a past state (a commit, a tag, main@{time}, a
      * branch's working rows): the session reads (branch_id, base_seq, point)
      * and is rewritten even when branch_id is 0 (main at a point) */
     bool historic;
-    int64_t point; /* the branch's rows at this point; -1: its working rows */
+    int64_t point;    /* the branch's rows at this point; -1: its working rows */
     bool ddl_watched; /* DDL notifies epoch_catalog (epoch.watch_ddl(), migration 5) */
     char *branch_name;
     char **path; /* current_schemas(true), in order */

@@ -114,8 +114,7 @@ static void branch_rows(sqlbuf_t *sb, const catalog_table_t *t, const char *bran
 
 /* NOT EXISTS (a row of the branch with the key of alias `outer`) */
 static void not_in_branch(sqlbuf_t *sb, const catalog_table_t *t, const char *outer,
-                          const char *branch_id, const char *point, const overlay_pred_t *p,
-                          int n)
+                          const char *branch_id, const char *point, const overlay_pred_t *p, int n)
 {
     SQLBUF_LIT(sb, "NOT EXISTS (SELECT 1 FROM ");
     branch_rows(sb, t, branch_id, point);

@@ -219,7 +219,8 @@ static void show_variable(walker_t *w, json_object *show, size_t start, size_t l
 static void lock_statement(walker_t *w, json_object *body)
 {
     json_object *rels = rw_get(body, "relations");
-    size_t n = rels && json_object_is_type(rels, json_type_array) ? json_object_array_length(rels) : 0;
+    size_t n =
+        rels && json_object_is_type(rels, json_type_array) ? json_object_array_length(rels) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *rv = rw_get(json_object_array_get_idx(rels, i), "RangeVar");
         const char *schema = rv ? rw_get_str(rv, "schemaname") : NULL;

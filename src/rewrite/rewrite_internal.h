@@ -105,8 +105,8 @@ void rw_check_locks(walker_t *w, json_object *select, int rewritten_before);
  * point -1 = the working rows), followed by " AS alias_for" when alias_for is
  * non-NULL; malloc'd. sample: see overlay_sql. */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                      int64_t point, const char *alias_for, const overlay_pred_t *preds,
-                      int npreds, const char *sample);
+                      int64_t point, const char *alias_for, const overlay_pred_t *preds, int npreds,
+                      const char *sample);
 /* A RangeVar: read in a FROM list, the target of a write or DDL (writing),
  * or a COPY ... TO relation (copy_cols non-NULL). */
 void rw_range_var(walker_t *w, json_object *rv, bool writing, const char *copy_cols);

@@ -25,8 +25,8 @@
  * query (resolved by PostgreSQL when the statement runs), else the session's
  * state (bid, base, point; point -1: the branch's working rows). */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                      int64_t point, const char *alias_for, const overlay_pred_t *preds,
-                      int npreds, const char *sample)
+                      int64_t point, const char *alias_for, const overlay_pred_t *preds, int npreds,
+                      const char *sample)
 {
     sqlbuf_t sb = {0};
     if (ref) {
@@ -411,10 +411,9 @@ static void replace_table(walker_t *w, json_object *rv, const catalog_table_t *t
     overlay_pred_t preds[MAX_PREDS];
     int np = key_predicates(
         w, t, has_alias ? rw_get_str(rw_get(rv, "alias"), "aliasname") : relname, preds);
-    rw_add_edit(
-        w, start, end,
-        rw_overlay_text(t, ref, bid, base, point, has_alias ? NULL : relname, preds, np,
-                        w->sample));
+    rw_add_edit(w, start, end,
+                rw_overlay_text(t, ref, bid, base, point, has_alias ? NULL : relname, preds, np,
+                                w->sample));
     w->sample_used = w->sample != NULL;
     for (int i = 0; i < np; i++) {
         free(preds[i].v1);
@@ -519,8 +518,7 @@ void rw_range_var(walker_t *w, json_object *rv, bool writing, const char *copy_c
         /* epoch's capture triggers are main's machinery, not the tables' own:
          * a branch (or a past state) shows the tables without them, so that
          * pg_dump of a branch restores where the epoch schema is absent */
-        rw_add_edit(w, start, end,
-                    hidden_capture_triggers(rw_get(rv, "alias") ? NULL : relname));
+        rw_add_edit(w, start, end, hidden_capture_triggers(rw_get(rv, "alias") ? NULL : relname));
         goto done;
     }
     if (!t && !view)

@@ -70,8 +70,8 @@ static char *view_key(const char *db, const catalog_t *cat)
 {
     sqlbuf_t sb = {0};
     sqlbuf_printf(&sb, "%s|%lld|%lld|%lld|%d|%d|%lld", db, (long long)cat->branch_id,
-                  (long long)cat->base_seq, (long long)cat->version, cat->read_only,
-                  cat->historic, (long long)cat->point);
+                  (long long)cat->base_seq, (long long)cat->version, cat->read_only, cat->historic,
+                  (long long)cat->point);
     for (int i = 0; i < cat->npath; i++)
         sqlbuf_printf(&sb, "|%s", cat->path[i]);
     return sqlbuf_take(&sb);

@@ -33,8 +33,7 @@ static bool same_ref(const session_state_t *ss, const named_stmt_t *n)
     if (n->on_main || on_main(ss))
         return n->on_main && on_main(ss);
     return n->branch_id == ss->cat.branch_id && n->base_seq == ss->cat.base_seq &&
-           n->point == ss->cat.point &&
-           n->read_only == ss->cat.read_only;
+           n->point == ss->cat.point && n->read_only == ss->cat.read_only;
 }
 
 static const char *ref_name(const session_state_t *ss)

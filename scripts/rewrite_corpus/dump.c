@@ -59,6 +59,7 @@ static char *unescape(char *s)
 typedef struct rows {
     const char **v;
     int n;
+    char *text; /* the file the values point into */
 } rows_t;
 
 static rows_t read_rows(const char *dir, const char *name)
@@ -67,7 +68,7 @@ static rows_t read_rows(const char *dir, const char *name)
     snprintf(path, sizeof path, "%s/%s", dir, name);
     size_t len;
     char *text = slurp(path, &len);
-    rows_t r = {0};
+    rows_t r = {.text = text};
     int cap = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         if (r.n + 1 > cap) {
@@ -174,5 +175,13 @@ int main(int argc, char **argv)
     fprintf(stderr, "%d statements x %d sessions = %d results (%d rewritten, %d errors)\n", nstmts,
             nsessions, results, rewritten, errors);
     free(all);
-    return 0;
+    catalog_t *cats[] = {&rew_br, &rew_main, &dml, &int_br, &int_main, &wide};
+    for (size_t i = 0; i < sizeof cats / sizeof cats[0]; i++)
+        catalog_free(cats[i]);
+    rows_t *rows[] = {&rrew, &rdml, &rint, &rwid};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        free(rows[i]->v);
+        free(rows[i]->text);
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -15,5 +15,6 @@ mkdir -p "$work"
 /usr/bin/python3 "$here/extract.py" "$repo" "$work/in"
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$repo/src" -o "$work/dump" "$here/dump.c" \
     "$build/libepoch_rewrite.a" "$build/libepoch_branch.a" "$build/libepoch_common.a" \
-    -ljson-c -lpg_query -lxxhash -lpthread $(grep -q fsanitize "$build/CMakeCache.txt" 2>/dev/null && grep -q 'EPOCH_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" && echo -fsanitize=address,undefined || true)
+    -ljson-c -lpg_query -lxxhash -lpthread \
+    $(grep -q 'EPOCH_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null && echo -fsanitize=address,undefined || true)
 "$work/dump" "$work/in" > "$out"

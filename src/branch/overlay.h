@@ -3,8 +3,8 @@
  * state(table, ref)): the branch's own rows UNION ALL the rows of main as of
  * the branch's base point whose key the branch has not changed.
  */
-#ifndef EPOCH_REWRITE_OVERLAY_H
-#define EPOCH_REWRITE_OVERLAY_H
+#ifndef EPOCH_BRANCH_OVERLAY_H
+#define EPOCH_BRANCH_OVERLAY_H
 
 #include "branch/catalog.h"
 #include "common/sqlbuf.h"

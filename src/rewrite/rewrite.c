@@ -300,14 +300,6 @@ static void write_statement(walker_t *w, const char *key, json_object *body, siz
             dml_statement(w, key, body, start, len, true);
         return;
     }
-    /* LOCK … IN ACCESS SHARE MODE (what pg_dump takes before it reads) only
-     * keeps main's tables from DDL while the branch is read: harmless, and it
-     * makes pg_dump work on a branch and at a ref */
-    if ((on_branch || w->s->read_only) && strcmp(key, "LockStmt") == 0 &&
-        rw_get_int(body, "mode", 0) == LOCK_ACCESS_SHARE) {
-        lock_statement(w, body); /* forwarded as it is: it names main's tables */
-        return;
-    }
     if (on_branch || w->s->read_only) {
         rw_refuse_write(w, rw_write_verb(key));
         return;
@@ -319,6 +311,14 @@ static void write_statement(walker_t *w, const char *key, json_object *body, siz
  * epoch.as_of; on main walked for its "@ref"s, which it may not change. */
 static void other_statement(walker_t *w, const char *key, json_object *body, size_t start)
 {
+    /* LOCK … IN ACCESS SHARE MODE (what pg_dump takes before it reads) only
+     * keeps main's tables from DDL while the branch is read: harmless, and it
+     * makes pg_dump work on a branch and at a ref */
+    if ((w->s->on_branch || w->s->read_only) && strcmp(key, "LockStmt") == 0 &&
+        rw_get_int(body, "mode", 0) == LOCK_ACCESS_SHARE) {
+        lock_statement(w, body); /* forwarded as it is: it names main's tables */
+        return;
+    }
     if (w->s->on_branch || w->s->read_only) {
         char words[40];
         statement_words(w->sql, start, words, sizeof words);

@@ -618,6 +618,11 @@ def test_reset_branch_and_main(env):
                                 (("k", "2"), ("v", "v2"), ("g", "4"), ("i", "2"))] + \
         [("kv", '{"k": 7}', "insert", "k", None, "7"), ("kv", '{"k": 7}', "insert", "v", None, "seven"),
          ("kv", '{"k": 7}', "insert", "g", None, "14"), ("kv", '{"k": 7}', "insert", "i", None, "6")]
+    # HEAD is the head commit: uncommitted changes go
+    _all(b, "UPDATE kv SET v = 'dirty again' WHERE k = 3")
+    assert _one(b, "SELECT epoch.reset('HEAD')") == b1
+    assert _one(b, "SELECT v FROM kv WHERE k = 3") == "v3"
+    assert _all(b, "SELECT * FROM epoch.status") == []
     # to main's commit the branch came from: no rows of its own
     assert _one(b, "SELECT epoch.reset(%s)", (c0,)) == c0
     assert _one(m, "SELECT changed_rows FROM epoch.branches WHERE name = 'b'") == 0

@@ -96,6 +96,10 @@ BEGIN
     PERFORM epoch._refuse_as_of('epoch.reset');
     br := epoch._session_branch();
     SELECT * INTO r FROM epoch._resolve(ref);
+    -- a branch name (HEAD included) resets to its head commit, as git does
+    IF r.working AND r.commit_id IS NOT NULL THEN
+        SELECT * INTO r FROM epoch._resolve(r.commit_id);
+    END IF;
     IF br.id <> 0 AND br.protected THEN
         RAISE EXCEPTION 'branch "%" is protected', br.name USING ERRCODE = '42501',
             HINT = format('Unprotect it first: SELECT epoch.branch_protect(%L, false);', br.name);

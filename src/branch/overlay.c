@@ -29,6 +29,7 @@
  */
 #include "branch/overlay.h"
 
+#include "common/lexer.h"
 #include "common/log.h"
 
 #include <string.h>
@@ -86,16 +87,16 @@ static void delta_at(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_
     SQLBUF_LIT(sb, "(SELECT _dc._epoch_branch, ");
     column_list(sb, t, "_dc");
     sqlbuf_printf(sb,
-                  ", _dc._epoch_deleted FROM epoch.\"d_%d\" _dc WHERE _dc._epoch_branch = %s AND "
-                  "NOT EXISTS (SELECT 1 FROM epoch.\"b_%d\" _dx WHERE _dx._epoch_branch = %s AND ",
+                  ", _dc._epoch_deleted FROM epoch.\"dv_%d\" _dc WHERE _dc._epoch_branch = %s AND "
+                  "NOT EXISTS (SELECT 1 FROM epoch.\"bv_%d\" _dx WHERE _dx._epoch_branch = %s AND ",
                   t->id, branch_id, t->id, branch_id);
     overlay_key_match(sb, t, "_dx", "_dc");
     sqlbuf_printf(sb, " AND _dx._epoch_seq > %s) UNION ALL SELECT _dy._epoch_branch, ", point);
     column_list(sb, t, "_dy");
     sqlbuf_printf(sb,
-                  ", _dy._epoch_deleted FROM epoch.\"b_%d\" _dy WHERE _dy._epoch_branch = %s AND "
+                  ", _dy._epoch_deleted FROM epoch.\"bv_%d\" _dy WHERE _dy._epoch_branch = %s AND "
                   "_dy._epoch_seq > %s AND _dy._epoch_deleted IS NOT NULL AND NOT EXISTS (SELECT 1 "
-                  "FROM epoch.\"b_%d\" _dz WHERE _dz._epoch_branch = %s AND ",
+                  "FROM epoch.\"bv_%d\" _dz WHERE _dz._epoch_branch = %s AND ",
                   t->id, branch_id, point, t->id, branch_id);
     overlay_key_match(sb, t, "_dz", "_dy");
     sqlbuf_printf(sb, " AND _dz._epoch_seq > %s AND _dz._epoch_seq < _dy._epoch_seq))", point);
@@ -109,7 +110,7 @@ static void branch_rows(sqlbuf_t *sb, const catalog_table_t *t, const char *bran
     if (point)
         delta_at(sb, t, branch_id, point);
     else
-        sqlbuf_printf(sb, "epoch.\"d_%d\"", t->id);
+        sqlbuf_printf(sb, "epoch.\"dv_%d\"", t->id);
 }
 
 /* NOT EXISTS (a row of the branch with the key of alias `outer`) */
@@ -135,7 +136,7 @@ static void seq_after(sqlbuf_t *sb, const char *q, const char *base_seq)
 
 static void history_since(sqlbuf_t *sb, const catalog_table_t *t, const char *base_seq, bool any)
 {
-    sqlbuf_printf(sb, "(SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"h_%d\") %s %s", t->id,
+    sqlbuf_printf(sb, "(SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hv_%d\") %s %s", t->id,
                   any ? ">" : "<=", base_seq);
 }
 
@@ -146,6 +147,45 @@ static void sampled(sqlbuf_t *sb, const char *sample)
         sqlbuf_putc(sb, ' ');
         sqlbuf_puts(sb, sample);
     }
+}
+
+/* Views cannot be sampled: on the arms that read epoch's views (the branch's
+ * rows, main's pre-images) the clause "TABLESAMPLE method (p) [REPEATABLE
+ * (s)]" becomes a filter keeping each row with probability p/100, as
+ * BERNOULLI does (the rewriter admits only BERNOULLI and SYSTEM on a
+ * branch): by a hash of the row's key and the seed when there is one, so a
+ * seed keeps the same rows. " AND (…)" after a WHERE, if any. */
+static void sample_filter(sqlbuf_t *sb, const catalog_table_t *t, const char *q,
+                          const char *sample)
+{
+    if (!sample)
+        return;
+    size_t n = strlen(sample);
+    size_t open = lex_skip_blank(sample, lex_name_end(sample, lex_skip_blank(sample, lex_name_end(sample, 0))));
+    size_t close = lex_paren_end(sample, open);
+    size_t rep = lex_find_keyword(sample, close, n, "repeatable");
+    size_t ropen = rep < n ? lex_skip_blank(sample, rep + strlen("repeatable")) : n;
+    size_t rclose = ropen < n ? lex_paren_end(sample, ropen) : n;
+    epoch_assert(close > open); /* rw_range_sample located the clause */
+    SQLBUF_LIT(sb, " AND (");
+    if (rclose > ropen) {
+        SQLBUF_LIT(sb, "(hashtextextended(ROW(");
+        bool first = true;
+        for (int i = 0; i < t->ncols; i++) {
+            if (!t->is_pk[i])
+                continue;
+            if (!first)
+                SQLBUF_LIT(sb, ", ");
+            first = false;
+            sqlbuf_printf(sb, "%s.", q);
+            sqlbuf_ident(sb, t->cols[i]);
+        }
+        sqlbuf_printf(sb, ")::text, (%.*s)::bigint) & 2147483647)::float8 / 2147483648.0",
+                      (int)(rclose - ropen), sample + ropen);
+    } else {
+        SQLBUF_LIT(sb, "random()");
+    }
+    sqlbuf_printf(sb, " * 100 < (%.*s)::float8)", (int)(close - open), sample + open);
 }
 
 void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
@@ -160,9 +200,11 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
     branch_rows(sb, t, branch_id, point);
     if (point)
         SQLBUF_LIT(sb, " _dd");
-    sampled(sb, sample);
+    else if (sample)
+        SQLBUF_LIT(sb, " _dw");
     sqlbuf_printf(sb, " WHERE _epoch_branch = %s AND NOT _epoch_deleted", branch_id);
     key_preds(sb, t, NULL, preds, npreds);
+    sample_filter(sb, t, "_dw", sample);
     /* main's rows when main has not changed since the base point (the usual
      * case, and the cheap plan: no anti-join against the history) */
     SQLBUF_LIT(sb, " UNION ALL SELECT ");
@@ -190,7 +232,7 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
     history_since(sb, t, base_seq, true);
     SQLBUF_LIT(sb, " AND ");
     not_in_branch(sb, t, "_b", branch_id, point, preds, npreds);
-    sqlbuf_printf(sb, " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_%d\" _h WHERE ", t->id);
+    sqlbuf_printf(sb, " AND NOT EXISTS (SELECT 1 FROM epoch.\"hv_%d\" _h WHERE ", t->id);
     seq_after(sb, "_h", base_seq);
     SQLBUF_LIT(sb, " AND ");
     overlay_key_match(sb, t, "_h", "_b");
@@ -202,13 +244,13 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
      * of sorting the whole history */
     SQLBUF_LIT(sb, " UNION ALL SELECT ");
     column_list(sb, t, "_p");
-    sqlbuf_printf(sb, " FROM epoch.\"h_%d\" _p", t->id);
-    sampled(sb, sample);
+    sqlbuf_printf(sb, " FROM epoch.\"hv_%d\" _p", t->id);
     SQLBUF_LIT(sb, " WHERE ");
     seq_after(sb, "_p", base_seq);
     SQLBUF_LIT(sb, " AND _p._epoch_existed");
     key_preds(sb, t, "_p", preds, npreds);
-    sqlbuf_printf(sb, " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_%d\" _q WHERE ", t->id);
+    sample_filter(sb, t, "_p", sample);
+    sqlbuf_printf(sb, " AND NOT EXISTS (SELECT 1 FROM epoch.\"hv_%d\" _q WHERE ", t->id);
     overlay_key_match(sb, t, "_q", "_p");
     SQLBUF_LIT(sb, " AND ");
     seq_after(sb, "_q", base_seq);

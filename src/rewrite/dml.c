@@ -40,6 +40,59 @@
 #include "rewrite/dml_internal.h"
 #include "common/lexer.h"
 
+/* ARRAY['a', …] of the names in list (ResTarget name, or String sval for
+ * COPY's column list); NULL when there is none: every column. */
+static void column_names(sqlbuf_t *sb, json_object *list)
+{
+    size_t n = list ? json_object_array_length(list) : 0;
+    if (n == 0) {
+        SQLBUF_LIT(sb, "NULL");
+        return;
+    }
+    SQLBUF_LIT(sb, "ARRAY[");
+    for (size_t i = 0; i < n; i++) {
+        json_object *item = json_object_array_get_idx(list, i);
+        const char *name = rw_get_str(rw_get(item, "ResTarget"), "name");
+        if (!name)
+            name = rw_get_str(rw_get(item, "String"), "sval");
+        if (i)
+            SQLBUF_LIT(sb, ", ");
+        sqlbuf_literal(sb, name ? name : "");
+    }
+    SQLBUF_LIT(sb, "]::text[]");
+}
+
+/* "(SELECT epoch._live_write(branch, 'table'::regclass, 'KIND', columns))":
+ * the branch still exists and the role may write the table as the
+ * statement does, by PostgreSQL's rules (docs/privileges.md); malloc'd, NULL
+ * after failing. An InitPlan: evaluated once, when the first row is written. */
+static char *write_gate(walker_t *w, json_object *body, const char *verb, const catalog_table_t *t)
+{
+    bool update = strcmp(verb, "UPDATE") == 0, del = strcmp(verb, "DELETE") == 0;
+    sqlbuf_t rel = {0}, sb = {0};
+    sqlbuf_ident(&rel, t->schema);
+    sqlbuf_putc(&rel, '.');
+    sqlbuf_ident(&rel, t->name);
+    sqlbuf_printf(&sb, "(SELECT epoch._live_write(%lld, ", (long long)w->s->cat->branch_id);
+    sqlbuf_literal(&sb, sqlbuf_str(&rel));
+    sqlbuf_printf(&sb, "::regclass, '%s', ", update ? "update" : del ? "delete" : "insert");
+    if (del)
+        SQLBUF_LIT(&sb, "NULL");
+    else
+        column_names(&sb, rw_get(body, update ? "targetList" : strcmp(verb, "COPY") == 0 ? "attlist"
+                                                                                      : "cols"));
+    SQLBUF_LIT(&sb, "))");
+    bool oom = rel.failed;
+    sqlbuf_free(&rel);
+    char *out = sqlbuf_take(&sb);
+    if (!out || oom) {
+        free(out);
+        rw_fail_oom(w);
+        return NULL;
+    }
+    return out;
+}
+
 bool dml_resolve_target(walker_t *w, json_object *body, const char *verb, target_t *tg)
 {
     json_object *rel = rw_get(body, "relation");
@@ -79,10 +132,22 @@ bool dml_resolve_target(walker_t *w, json_object *body, const char *verb, target
     const char *alias = rw_get_str(rw_get(rel, "alias"), "aliasname");
     tg->alias = alias ? alias : relname;
     /* a branch deleted under the session must not silently swallow writes */
-    snprintf(tg->bid, sizeof tg->bid, "(SELECT epoch._live(%lld))",
-             (long long)w->s->cat->branch_id);
+    tg->bid = write_gate(w, body, verb, tg->t);
+    if (!tg->bid)
+        return false;
     tg->overlay = dml_branch_overlay(w, tg->t, tg->alias);
-    return tg->overlay != NULL;
+    if (!tg->overlay) {
+        dml_target_free(tg);
+        return false;
+    }
+    return true;
+}
+
+void dml_target_free(target_t *tg)
+{
+    free(tg->bid);
+    free(tg->overlay);
+    tg->bid = tg->overlay = NULL;
 }
 
 char *dml_branch_overlay(const walker_t *w, const catalog_table_t *t, const char *alias)
@@ -270,12 +335,12 @@ void dml_statement(walker_t *w, const char *key, json_object *body, size_t start
                 "an UPDATE or DELETE on branch \"%s\" must be among the first %d statements "
                 "of a Query string (epoch's limit); this is statement %d",
                 rw_branch_name(w), RW_MAX_TAGS, w->stmt_no + 1);
-        free(tg.overlay);
+        dml_target_free(&tg);
         return;
     }
     rw_walk(w, body); /* reads inside the statement (subqueries, FROM, CTEs) */
     if (w->failed || w->need_catalog) {
-        free(tg.overlay);
+        dml_target_free(&tg);
         return;
     }
     size_t end = start + len;
@@ -293,7 +358,7 @@ void dml_statement(walker_t *w, const char *key, json_object *body, size_t start
             delete_statement(w, body, start, end, &tg, prefix, &sb);
         free(prefix);
     }
-    free(tg.overlay);
+    dml_target_free(&tg);
     char *text = sqlbuf_take(&sb);
     if (!text)
         rw_fail_oom(w);

@@ -195,7 +195,7 @@ void dml_upsert_merge(walker_t *w, sqlbuf_t *sb, const target_t *tg, char **expr
                       const int *col_of, int nset, const char *cwhere)
 {
     const catalog_table_t *t = tg->t;
-    sqlbuf_printf(sb, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
+    sqlbuf_printf(sb, " INSERT INTO epoch.\"dv_%d\" AS ", t->id);
     sqlbuf_ident(sb, tg->alias);
     SQLBUF_LIT(sb, " (\"_epoch_branch\", ");
     dml_ident_list(sb, t, NULL, COLS_WRITTEN);

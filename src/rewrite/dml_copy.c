@@ -111,7 +111,7 @@ void dml_copy_from(walker_t *w, json_object *body, size_t start, size_t len, int
     target_t tg;
     if (!dml_resolve_target(w, body, "COPY", &tg))
         return;
-    free(tg.overlay);
+    dml_target_free(&tg);
     if (nstmts != 1) {
         dml_refuse(w, "COPY … FROM combined with other statements in one query");
         return;

@@ -377,7 +377,7 @@ static void insert_new_rows(sqlbuf_t *sb, const target_t *tg, const insert_shape
                           "_epoch_new _n WHERE %s)",
                           existing);
     }
-    sqlbuf_printf(sb, " INSERT INTO epoch.\"d_%d\" AS ", t->id);
+    sqlbuf_printf(sb, " INSERT INTO epoch.\"dv_%d\" AS ", t->id);
     sqlbuf_ident(sb, tg->alias);
     SQLBUF_LIT(sb, " (\"_epoch_branch\"");
     for (int i = 0; i < in->n; i++) {

@@ -50,9 +50,13 @@ typedef enum {
 typedef struct target {
     const catalog_table_t *t;
     const char *alias;
-    char bid[64];  /* SQL of the branch id: checked once per statement (InitPlan) */
+    char *bid;     /* SQL of the branch id, checked once per statement (an
+                      InitPlan) with the role's right to write (epoch._live_write) */
     char *overlay; /* "(…) AS alias" */
 } target_t;
+
+/* Free what dml_resolve_target allocated. */
+void dml_target_free(target_t *tg);
 
 /* Clause boundaries in the statement: positions of the keywords (end if
  * absent), checked against what the parse tree says is there. */

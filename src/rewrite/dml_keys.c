@@ -146,7 +146,7 @@ static void rows_cte(walker_t *w, sqlbuf_t *sb, const target_t *tg, const clause
 static void tombstones_cte(sqlbuf_t *sb, const target_t *tg, const char *rows, const char *gone)
 {
     const catalog_table_t *t = tg->t;
-    sqlbuf_printf(sb, ", %s AS (INSERT INTO epoch.\"d_%d\" (\"_epoch_branch\", ", gone, t->id);
+    sqlbuf_printf(sb, ", %s AS (INSERT INTO epoch.\"dv_%d\" (\"_epoch_branch\", ", gone, t->id);
     dml_ident_list(sb, t, NULL, COLS_WRITTEN);
     sqlbuf_printf(sb, ", \"_epoch_deleted\") SELECT %s", tg->bid);
     for (int col = 0; col < t->ncols; col++) {
@@ -173,7 +173,7 @@ static void new_rows_insert(walker_t *w, sqlbuf_t *sb, const target_t *tg, const
 {
     const catalog_table_t *t = tg->t;
     /* the new rows, one per new key (a key twice is reported below) */
-    sqlbuf_printf(sb, "%sINSERT INTO epoch.\"d_%d\" AS ", top ? " " : "", t->id);
+    sqlbuf_printf(sb, "%sINSERT INTO epoch.\"dv_%d\" AS ", top ? " " : "", t->id);
     sqlbuf_ident(sb, tg->alias);
     SQLBUF_LIT(sb, " (\"_epoch_branch\", ");
     dml_ident_list(sb, t, NULL, COLS_WRITTEN);

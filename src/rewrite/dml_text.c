@@ -50,7 +50,7 @@ void dml_ident_list(sqlbuf_t *sb, const catalog_table_t *t, const char *qual, co
 
 void dml_upsert_head(sqlbuf_t *sb, const target_t *tg, bool deleted)
 {
-    sqlbuf_printf(sb, "INSERT INTO epoch.\"d_%d\" AS ", tg->t->id);
+    sqlbuf_printf(sb, "INSERT INTO epoch.\"dv_%d\" AS ", tg->t->id);
     sqlbuf_ident(sb, tg->alias);
     SQLBUF_LIT(sb, " (\"_epoch_branch\", ");
     dml_ident_list(sb, tg->t, NULL, COLS_WRITTEN);

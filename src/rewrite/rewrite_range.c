@@ -578,9 +578,19 @@ void rw_range_sample(walker_t *w, json_object *rts)
     bool moved = w->sample_used;
     w->sample = outer;
     w->sample_used = outer_used;
+    json_object *method = rw_get(rts, "method");
+    size_t nm = method ? json_object_array_length(method) : 0;
+    const char *mname =
+        nm ? rw_get_str(rw_get(json_object_array_get_idx(method, nm - 1), "String"), "sval") : NULL;
     if (moved) {
-        /* copied verbatim into every arm: nothing in it may need rewriting */
-        if (rw_has_node(rw_get(rts, "args"), "SubLink") ||
+        /* copied verbatim into every arm: nothing in it may need rewriting;
+         * epoch's views cannot be sampled, their arms filter rows as
+         * BERNOULLI does (overlay.c), which suits the built-in methods only */
+        if (!mname || (strcmp(mname, "bernoulli") != 0 && strcmp(mname, "system") != 0))
+            rw_fail(w, "0A000", "Use TABLESAMPLE BERNOULLI or SYSTEM on a branch.",
+                    "TABLESAMPLE method \"%s\" is not supported on branch \"%s\"",
+                    mname ? mname : "?", rw_branch_name(w));
+        else if (rw_has_node(rw_get(rts, "args"), "SubLink") ||
             rw_has_node(rw_get(rts, "repeatable"), "SubLink"))
             rw_fail(w, "0A000", "Use constants or parameters in TABLESAMPLE on a branch.",
                     "a subquery in TABLESAMPLE is not supported on branch \"%s\"",

@@ -41,7 +41,7 @@ PGBENCH = str(PG_BIN / "pgbench")
 # the epoch schema version this proxy migrates to: one step per schema file
 SCHEMA_VERSION = len(list((REPO / "src" / "branch" / "sql" / "schema").glob("[0-9][0-9][0-9]_*.sql")))
 
-ADMIN_USER = "epoch_admin"  # superuser; trust over the unix socket only
+ADMIN_USER = "super"  # superuser; trust over the unix socket only
 DEFAULT_USER = "epoch"  # scram-sha-256 role owning DEFAULT_DB
 DEFAULT_PASSWORD = "epoch"
 DEFAULT_DB = "epoch"

@@ -189,7 +189,9 @@ def test_migration_on_first_use_concurrent_and_idempotent(env):
                                      ("rel", "b_3__epoch_branch_id__epoch_seq_idx", "i"),
                                      ("rel", "d_3_pkey", "i"), ("rel", "h_3", "r"),
                                      ("rel", "h_3__epoch_seq_idx", "i"),
-                                     ("rel", "h_3_id__epoch_seq_idx", "i")]), \
+                                     ("rel", "h_3_id__epoch_seq_idx", "i"),
+                                     ("rel", "dv_3", "v"), ("rel", "hv_3", "v"),
+                                     ("rel", "bv_3", "v")]), \
         (before, after)
     assert _direct(env, db, "SELECT name FROM epoch.branch ORDER BY name") == \
         [("c1",), ("c2",), ("main",)]

@@ -230,17 +230,15 @@ static rw_action_t rw(sess_t k, const char *sql, rw_result_t *out)
 /* Sorted ids of the overlays in sql: "1 2 2", "" for none. */
 static void overlay_ids(const char *sql, char *buf, size_t cap)
 {
-    static const char head[] = "FROM epoch.\"d_";
+    static const char head[] = "FROM epoch.\"dv_";
     static const char tail[] = "\" WHERE _epoch_branch = ";
     int ids[512], n = 0;
     for (const char *p = sql; p && (p = strstr(p, head)) != NULL; p++) {
         char *end = NULL;
         long id = strtol(p + sizeof head - 1, &end, 10);
-        if (end && strncmp(end, "\" TABLESAMPLE ", 14) == 0) {
-            /* the clause moved onto the delta (tablesample test) */
-            const char *w = strstr(end, " WHERE _epoch_branch = ");
-            const char *f = strstr(end + 1, "FROM");
-            if (w && (!f || w < f) && n < 512)
+        if (end && strncmp(end, "\" _dw WHERE _epoch_branch = ", 28) == 0) {
+            /* a sampled overlay: its delta arm is aliased (tablesample test) */
+            if (n < 512)
                 ids[n++] = (int)id;
             continue;
         }
@@ -252,10 +250,10 @@ static void overlay_ids(const char *sql, char *buf, size_t cap)
     static const char at_arm[] = ") _dd WHERE _epoch_branch = ";
     for (const char *p = sql; p && (p = strstr(p, at_arm)) != NULL; p++) {
         const char *d = NULL;
-        for (const char *q = sql; (q = strstr(q, "FROM epoch.\"d_")) != NULL && q < p; q++)
+        for (const char *q = sql; (q = strstr(q, "FROM epoch.\"dv_")) != NULL && q < p; q++)
             d = q;
         if (d && n < 512)
-            ids[n++] = (int)strtol(d + strlen("FROM epoch.\"d_"), NULL, 10);
+            ids[n++] = (int)strtol(d + strlen("FROM epoch.\"dv_"), NULL, 10);
     }
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
@@ -328,7 +326,9 @@ static void expect_error(sess_t k, const char *sql, const char *sqlstate)
 #define ANYF 0xffu
 #define F0 0u
 /* the branch id in generated writes: checked once per statement */
-#define LIVE7 "(SELECT epoch._live(7))"
+/* the write gate of branch 7: table (in public), kind, columns named */
+#define LIVE7W(rel, kind, cols)                                                                    \
+    "(SELECT epoch._live_write(7, '\"public\".\"" rel "\"'::regclass, '" kind "', " cols "))"
 #define FS ((unsigned)RW_F_SCHEMA)
 #define FR ((unsigned)RW_F_REFRESH)
 #define FSR ((unsigned)(RW_F_SCHEMA | RW_F_REFRESH))
@@ -737,17 +737,17 @@ static const rw_case_t c_copy_to_reads_the_branch_copy_from_stages_rows[] = {
 };
 
 /* writes on a branch */
-#define INTO_D1 "INSERT INTO epoch.\"d_1\" AS \"users\" (\"_epoch_branch\", "
+#define INTO_D1 "INSERT INTO epoch.\"dv_1\" AS \"users\" (\"_epoch_branch\", "
 static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
     /* INSERT: a duplicate-key check against the overlay, then an upsert */
-    WRITE("INSERT INTO users VALUES (1, 'a')", "1", "", INTO_D1 "\"id\", \"name\") SELECT " LIVE7,
+    WRITE("INSERT INTO users VALUES (1, 'a')", "1", "", INTO_D1 "\"id\", \"name\") SELECT " LIVE7W("users", "insert", "NULL"),
           "INSERT INTO users"),
     WRITE("INSERT INTO users (name, id) VALUES ('a', 1), ('b', 2) RETURNING id, name", "1", "",
           "epoch._duplicate_key('users_pkey', 'id'", "INSERT INTO users"),
     WRITE("INSERT INTO users VALUES (1, 'a') RETURNING *", "1", "",
           "RETURNING \"id\", \"name\", \"email\"", NULL),
     WRITE("INSERT INTO users AS u (id) VALUES (3) RETURNING u.id", "1", "",
-          "INSERT INTO epoch.\"d_1\" AS \"u\"", NULL),
+          "INSERT INTO epoch.\"dv_1\" AS \"u\"", NULL),
     WRITE("INSERT INTO users SELECT * FROM users ORDER BY id LIMIT 1", "1 1", "", NULL, NULL),
     WRITE_REF("INSERT INTO users SELECT id + 100, name, email FROM \"@main\".users", "1", "",
               "FROM \"public\".\"users\") AS _v", NULL),
@@ -762,10 +762,10 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
           "name = 'z' WHERE users.name IS NULL",
           "1", "", "OR ( users.name IS NULL)", NULL),
     WRITE("INSERT INTO orders (user_id, total) VALUES (1, 9.5)", "", "",
-          "INSERT INTO epoch.\"d_2\" AS \"orders\"", "_epoch_dup AS"),
+          "INSERT INTO epoch.\"dv_2\" AS \"orders\"", "_epoch_dup AS"),
     WRITE("INSERT INTO orders VALUES (DEFAULT, 1, 2)", "2", "",
           "(VALUES ((nextval('orders_id_seq'::regclass)), 1, 2))", "DEFAULT"),
-    WRITE("INSERT INTO orders DEFAULT VALUES", "", "", "(\"_epoch_branch\") SELECT " LIVE7, NULL),
+    WRITE("INSERT INTO orders DEFAULT VALUES", "", "", "(\"_epoch_branch\") SELECT " LIVE7W("orders", "insert", "NULL"), NULL),
     WRITE("INSERT INTO line_items VALUES (1, 1, 5)", "8", "",
           "_duplicate_key('line_items_pkey', 'order_id, line_no'", NULL),
     WRITE("INSERT INTO \"we\"\"ird\" VALUES (1, 'x') RETURNING \"a\"\"b\"", "5", "",
@@ -774,18 +774,18 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
           NULL, NULL),
     /* OVERRIDING … VALUE: no identity column here, so no effect */
     WRITE("INSERT INTO users OVERRIDING SYSTEM VALUE VALUES (1)", "1", "",
-          INTO_D1 "\"id\") SELECT " LIVE7, "OVERRIDING"),
+          INTO_D1 "\"id\") SELECT " LIVE7W("users", "insert", "NULL"), "OVERRIDING"),
     WRITE("INSERT INTO users (id, name) OVERRIDING USER VALUE SELECT 1, 'a'", "1", "",
           "FROM (SELECT 1, 'a') AS _v", "OVERRIDING"),
     /* UPDATE: the changed rows, read through the overlay, upserted */
     WRITE("UPDATE users SET name = 'x' WHERE id = 1", "1", "U",
-          INTO_D1 "\"id\", \"name\", \"email\") SELECT " LIVE7 ", \"users\".\"id\", ( 'x' ), "
+          INTO_D1 "\"id\", \"name\", \"email\") SELECT " LIVE7W("users", "update", "ARRAY['name']::text[]") ", \"users\".\"id\", ( 'x' ), "
                   "\"users\".\"email\" FROM (SELECT",
           "UPDATE users"),
     WRITE("UPDATE users SET name = 'x', email = name || '@x' WHERE id = 1 RETURNING *", "1", "U",
           "( name || '@x' )", NULL),
     WRITE("UPDATE users u SET name = o.total::text FROM orders o WHERE o.user_id = u.id", "1 2",
-          "U", "SELECT DISTINCT ON (\"u\".\"id\") " LIVE7, NULL),
+          "U", "SELECT DISTINCT ON (\"u\".\"id\") " LIVE7W("users", "update", "ARRAY['name']::text[]"), NULL),
     WRITE("UPDATE users SET name = (SELECT max(\"Name\") FROM \"Users\") WHERE id IN (SELECT "
           "user_id FROM orders)",
           /* SET and WHERE appear twice: re-applied on a row changed meanwhile */
@@ -805,9 +805,9 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
     WRITE("UPDATE public.accounts SET balance = 0", "7", "U", NULL, NULL),
     /* multiple-column SET: each column gets its item of the row */
     WRITE("UPDATE users SET (name, email) = ('a', 'b') WHERE id = 1", "1", "U",
-          LIVE7 ", \"users\".\"id\", ('a'), ( 'b') FROM (SELECT", "UPDATE users"),
+          LIVE7W("users", "update", "ARRAY['name', 'email']::text[]") ", \"users\".\"id\", ('a'), ( 'b') FROM (SELECT", "UPDATE users"),
     WRITE("UPDATE users SET (email, name) = ROW(name, email) WHERE id = 1", "1", "U",
-          LIVE7 ", \"users\".\"id\", ( email), (name) FROM (SELECT", NULL),
+          LIVE7W("users", "update", "ARRAY['email', 'name']::text[]") ", \"users\".\"id\", ( email), (name) FROM (SELECT", NULL),
     WRITE("UPDATE users SET name = 'x', (email) = ROW('y')", "1", "U",
           "DO UPDATE SET (\"name\", \"email\", \"_epoch_deleted\") = (SELECT ( 'x')::text, "
           "('y')::text, false FROM",
@@ -842,7 +842,7 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
           NULL),
     /* DELETE: tombstones */
     WRITE("DELETE FROM users WHERE id = 1", "1", "D",
-          INTO_D1 "\"id\", \"name\", \"email\", \"_epoch_deleted\") SELECT " LIVE7, "DELETE"),
+          INTO_D1 "\"id\", \"name\", \"email\", \"_epoch_deleted\") SELECT " LIVE7W("users", "delete", "NULL"), "DELETE"),
     WRITE("DELETE FROM users u USING orders o WHERE o.user_id = u.id RETURNING u.*", "1 2", "D",
           "DO UPDATE SET \"_epoch_deleted\" = true WHERE NOT \"u\".\"_epoch_deleted\" RETURNING",
           NULL),
@@ -924,11 +924,11 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
  * columns (ga.id): generated columns are never written into the delta
  * (which computes them), and PostgreSQL's rules for both are enforced with
  * its SQLSTATE and wording */
-#define INTO_D11 "INSERT INTO epoch.\"d_11\" AS \"gen\" (\"_epoch_branch\", "
-#define INTO_D12 "INSERT INTO epoch.\"d_12\" AS \"ga\" (\"_epoch_branch\", "
+#define INTO_D11 "INSERT INTO epoch.\"dv_11\" AS \"gen\" (\"_epoch_branch\", "
+#define INTO_D12 "INSERT INTO epoch.\"dv_12\" AS \"ga\" (\"_epoch_branch\", "
 static const rw_case_t c_generated_and_identity_columns[] = {
     WRITE("INSERT INTO gen (id, a) VALUES (3, 3) RETURNING *", "11", "",
-          INTO_D11 "\"id\", \"a\") SELECT " LIVE7 ", _n.\"id\", _n.\"a\" FROM _epoch_new _n",
+          INTO_D11 "\"id\", \"a\") SELECT " LIVE7W("gen", "insert", "ARRAY['id', 'a']::text[]") ", _n.\"id\", _n.\"a\" FROM _epoch_new _n",
           "(a * 2)"),
     WRITE("INSERT INTO gen VALUES (3, 3) RETURNING b", "11", "", INTO_D11 "\"id\", \"a\")",
           "_n.\"b\""),
@@ -946,7 +946,7 @@ static const rw_case_t c_generated_and_identity_columns[] = {
         "INSERT INTO gen VALUES (2, 5, DEFAULT) ON CONFLICT (id) DO UPDATE SET b = DEFAULT, a = 1",
         "11", "", ") AS _epoch_g)", "\"b\" = EXCLUDED"),
     WRITE("UPDATE gen SET a = 10 WHERE id = 1 RETURNING *", "11", "U",
-          INTO_D11 "\"id\", \"a\") SELECT " LIVE7 ", \"gen\".\"id\", ( 10 ) FROM", "\"b\" ="),
+          INTO_D11 "\"id\", \"a\") SELECT " LIVE7W("gen", "update", "ARRAY['a']::text[]") ", \"gen\".\"id\", ( 10 ) FROM", "\"b\" ="),
     WRITE("UPDATE gen SET b = DEFAULT WHERE id = 1", "11", "U",
           "DO UPDATE SET \"_epoch_deleted\" = false WHERE NOT \"gen\".\"_epoch_deleted\"",
           "(a * 2)"),
@@ -957,11 +957,11 @@ static const rw_case_t c_generated_and_identity_columns[] = {
           "false",
           "\"b\" = EXCLUDED"),
     WRITE("UPDATE gen SET id = id + 10 WHERE id = 1", "11 11", "U",
-          "_epoch_gone AS (INSERT INTO epoch.\"d_11\" (\"_epoch_branch\", \"id\", \"a\", "
-          "\"_epoch_deleted\") SELECT " LIVE7 ", _r.\"_epoch_o0\", _r.\"_epoch_o1\", true",
+          "_epoch_gone AS (INSERT INTO epoch.\"dv_11\" (\"_epoch_branch\", \"id\", \"a\", "
+          "\"_epoch_deleted\") SELECT " LIVE7W("gen", "update", "ARRAY['id']::text[]") ", _r.\"_epoch_o0\", _r.\"_epoch_o1\", true",
           "_r.\"b\""),
     WRITE("DELETE FROM gen WHERE id = 1", "11", "D",
-          INTO_D11 "\"id\", \"a\", \"_epoch_deleted\") SELECT " LIVE7
+          INTO_D11 "\"id\", \"a\", \"_epoch_deleted\") SELECT " LIVE7W("gen", "delete", "NULL")
                    ", \"gen\".\"id\", \"gen\".\"a\", true FROM",
           NULL),
     REW(BR, "COPY gen FROM STDIN", "", F0, "COPY pg_temp.\"epoch_copy\" (\"id\", \"a\") FROM STDIN",
@@ -995,7 +995,7 @@ static const rw_case_t c_generated_and_identity_columns[] = {
           "12 12", "", "FROM (SELECT id + 1000, name FROM (SELECT", "OVERRIDING"),
     /* OVERRIDING USER VALUE: the given values give way to the sequence */
     WRITE("INSERT INTO ga (id, name) OVERRIDING USER VALUE VALUES (101, 'c'), (DEFAULT, 'd')", "",
-          "", INTO_D12 "\"name\") SELECT " LIVE7 ", _n.\"name\" FROM",
+          "", INTO_D12 "\"name\") SELECT " LIVE7W("ga", "insert", "ARRAY['id', 'name']::text[]") ", _n.\"name\" FROM",
           "nextval('ga_id_seq'::regclass)), 'd'"),
     WRITE("UPDATE ga SET id = DEFAULT, name = 'x' WHERE id = 1", "12 12", "U", "_epoch_gone", NULL),
     WRITE("UPDATE ga SET name = 'x' WHERE id = 1", "12", "U", NULL, NULL),
@@ -1459,20 +1459,20 @@ Test(rewrite, corpus_is_large_enough)
         "") " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT " \
             "1 FROM " D " _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P(            \
                 "_d.") ")"                                                                         \
-                       " AND (SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"h_4\") <= " S       \
+                       " AND (SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hv_4\") <= " S       \
                        " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE (SELECT " \
-                       "coalesce(max(_epoch_seq), 0) FROM epoch.\"h_4\") > " S                     \
+                       "coalesce(max(_epoch_seq), 0) FROM epoch.\"hv_4\") > " S                     \
                        " AND NOT EXISTS (SELECT 1 FROM " D " _d WHERE _d._epoch_branch = " B       \
                        " AND _d.\"k\" = _b.\"k\"" P(                                               \
                            "_d.") ")"                                                              \
-                                  " AND NOT EXISTS (SELECT 1 FROM epoch.\"h_4\" _h WHERE "         \
+                                  " AND NOT EXISTS (SELECT 1 FROM epoch.\"hv_4\" _h WHERE "         \
                                   "_h._epoch_seq + 0 > " S " AND _h.\"k\" = _b.\"k\"" P(           \
                                       "_h.") ")"                                                   \
-                                             " UNION ALL SELECT _p.\"k\" FROM epoch.\"h_4\" _p "   \
+                                             " UNION ALL SELECT _p.\"k\" FROM epoch.\"hv_4\" _p "   \
                                              "WHERE _p._epoch_seq + 0 > " S                        \
                                              " AND _p._epoch_existed" P(                           \
                                                  "_p.") " AND NOT EXISTS (SELECT 1 FROM "          \
-                                                        "epoch.\"h_4\" _q WHERE "                  \
+                                                        "epoch.\"hv_4\" _q WHERE "                  \
                                                         "_q.\"k\" = _p.\"k\" AND _q._epoch_seq "   \
                                                         "+ 0 > " S " AND _q._epoch_seq < "         \
                                                         "_p._epoch_seq) AND NOT "                  \
@@ -1480,14 +1480,14 @@ Test(rewrite, corpus_is_large_enough)
                                                         "WHERE _d._epoch_branch = " B              \
                                                         " AND _d.\"k\" = _p.\"k\"" P("_d.") "))"
 /* The working rows of the branch, and its rows at point T (a "@ref"). */
-#define D4 "epoch.\"d_4\""
+#define D4 "epoch.\"dv_4\""
 #define D4AT(B, T)                                                                                 \
-    "(SELECT _dc._epoch_branch, _dc.\"k\", _dc._epoch_deleted FROM epoch.\"d_4\" _dc WHERE "       \
-    "_dc._epoch_branch = " B " AND NOT EXISTS (SELECT 1 FROM epoch.\"b_4\" _dx WHERE "             \
+    "(SELECT _dc._epoch_branch, _dc.\"k\", _dc._epoch_deleted FROM epoch.\"dv_4\" _dc WHERE "       \
+    "_dc._epoch_branch = " B " AND NOT EXISTS (SELECT 1 FROM epoch.\"bv_4\" _dx WHERE "             \
     "_dx._epoch_branch = " B " AND _dx.\"k\" = _dc.\"k\" AND _dx._epoch_seq > " T                  \
-    ") UNION ALL SELECT _dy._epoch_branch, _dy.\"k\", _dy._epoch_deleted FROM epoch.\"b_4\" _dy "  \
+    ") UNION ALL SELECT _dy._epoch_branch, _dy.\"k\", _dy._epoch_deleted FROM epoch.\"bv_4\" _dy "  \
     "WHERE _dy._epoch_branch = " B " AND _dy._epoch_seq > " T " AND _dy._epoch_deleted IS NOT "    \
-    "NULL AND NOT EXISTS (SELECT 1 FROM epoch.\"b_4\" _dz WHERE _dz._epoch_branch = " B            \
+    "NULL AND NOT EXISTS (SELECT 1 FROM epoch.\"bv_4\" _dz WHERE _dz._epoch_branch = " B            \
     " AND _dz.\"k\" = _dy.\"k\" AND _dz._epoch_seq > " T " AND _dz._epoch_seq < _dy._epoch_seq))"
 #define OV4P(B, S, P) OV4PD(B, S, P, D4, "")
 #define P0(q) ""
@@ -1706,7 +1706,7 @@ Test(rewrite, quoted_names_are_escaped_in_the_overlay)
     rw_result_t r;
     const char *out = expect_rewritten(BR, "SELECT * FROM \"we\"\"ird\"", "5", &r);
     cr_expect(strstr(out, "FROM \"public\".\"we\"\"ird\" _b") != NULL, "%s", out);
-    cr_expect(strstr(out, "SELECT \"id\", \"a\"\"b\" FROM epoch.\"d_5\"") != NULL, "%s", out);
+    cr_expect(strstr(out, "SELECT \"id\", \"a\"\"b\" FROM epoch.\"dv_5\"") != NULL, "%s", out);
     cr_expect(strstr(out, ") AS \"we\"\"ird\"") != NULL, "%s", out);
     rewrite_result_free(&r);
 }
@@ -1785,10 +1785,15 @@ Test(rewrite, writes_never_name_the_base_table)
     for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
         rw_result_t r;
         cr_assert_eq(rw(BR, writes[i], &r), RW_REWRITTEN, "[%s]", writes[i]);
-        /* the base table appears only read, as _b inside an overlay */
+        /* the base table appears only read, as _b inside an overlay, and
+         * named in the write gate (a regclass literal) */
         cr_expect_eq(count_of(r.sql, "\"public\".\"users\""),
-                     count_of(r.sql, "\"public\".\"users\" _b"), "[%s]: %s", writes[i], r.sql);
-        cr_expect(strstr(r.sql, "INSERT INTO epoch.\"d_1\"") != NULL, "[%s]", writes[i]);
+                     count_of(r.sql, "\"public\".\"users\" _b") +
+                         count_of(r.sql, "'\"public\".\"users\"'::regclass"),
+                     "[%s]: %s", writes[i], r.sql);
+        cr_expect(count_of(r.sql, "'\"public\".\"users\"'::regclass") >= 1, "[%s]: %s", writes[i],
+                  r.sql);
+        cr_expect(strstr(r.sql, "INSERT INTO epoch.\"dv_1\"") != NULL, "[%s]", writes[i]);
         cr_expect(strstr(r.sql, "UPDATE users") == NULL && strstr(r.sql, "DELETE FROM") == NULL,
                   "[%s]: %s", writes[i], r.sql);
         rewrite_result_free(&r);
@@ -1798,8 +1803,8 @@ Test(rewrite, writes_never_name_the_base_table)
 Test(rewrite, delete_becomes_tombstones)
 {
     expect_exact(BR, "DELETE FROM \"my table\" WHERE k = 1",
-                 "INSERT INTO epoch.\"d_4\" AS \"my table\" (\"_epoch_branch\", \"k\", "
-                 "\"_epoch_deleted\") SELECT " LIVE7 ", \"my table\".\"k\", true FROM " OV4_BR
+                 "INSERT INTO epoch.\"dv_4\" AS \"my table\" (\"_epoch_branch\", \"k\", "
+                 "\"_epoch_deleted\") SELECT " LIVE7W("my table", "delete", "NULL") ", \"my table\".\"k\", true FROM " OV4_BR
                  " AS \"my table\" WHERE  k = 1 ON CONFLICT (\"_epoch_branch\", \"k\") DO UPDATE "
                  "SET \"_epoch_deleted\" = true WHERE NOT \"my table\".\"_epoch_deleted\" AND "
                  "EXISTS (SELECT 1 FROM (SELECT \"my table\".*) AS \"my table\" WHERE  k = 1)");
@@ -1906,7 +1911,7 @@ Test(rewrite, array_element_assignment_builds_the_new_array)
         "_epoch_l, greatest(array_upper(_epoch_a, 1), _epoch_i) AS _epoch_u FROM (SELECT "
         "(\"arrs\".\"a\")::integer[], (1)::integer, ( 9 )::integer) AS _epoch_s (_epoch_a, "
         "_epoch_i, _epoch_v)) AS _epoch_s)";
-    cr_expect(strstr(out, LIVE7 ", \"arrs\".\"id\", (" /* value follows */) != NULL, "%s", out);
+    cr_expect(strstr(out, LIVE7W("arrs", "update", "ARRAY['a']::text[]") ", \"arrs\".\"id\", (" /* value follows */) != NULL, "%s", out);
     cr_expect_eq(count_of(out, value), 2, "%s", out);
     cr_expect(strstr(out, "DO UPDATE SET (\"a\", \"_epoch_deleted\") = (SELECT (") != NULL, "%s",
               out);
@@ -1939,7 +1944,7 @@ Test(rewrite, copy_from_stages_rows_into_the_delta)
               "%s", r.setup);
     cr_expect(strstr(r.setup, "EXECUTE FUNCTION epoch._copy_apply('WITH _epoch_new") != NULL, "%s",
               r.setup);
-    cr_expect(strstr(r.setup, "INSERT INTO epoch.\"d_1\"") != NULL, "%s", r.setup);
+    cr_expect(strstr(r.setup, "INSERT INTO epoch.\"dv_1\"") != NULL, "%s", r.setup);
     assert_parses(r.setup, "COPY setup");
     rewrite_result_free(&r);
     expect_action(MAIN, "COPY users FROM STDIN", RW_FORWARD);
@@ -2631,7 +2636,7 @@ Test(rewrite, cache_tells_catalogs_with_different_views_apart)
         rewrite_result_free(&r);
         cr_expect_eq(rewrite_cached(&cur, key, "SELECT * FROM v_users WHERE id = 7", &r, NULL),
                      RW_REWRITTEN);
-        cr_expect(r.sql && strstr(r.sql, "epoch.\"d_1\"") && strstr(r.sql, "WHERE id = 7"), "%s",
+        cr_expect(r.sql && strstr(r.sql, "epoch.\"dv_1\"") && strstr(r.sql, "WHERE id = 7"), "%s",
                   r.sql ? r.sql : "");
         rewrite_result_free(&r);
     }
@@ -2771,15 +2776,24 @@ Test(rewrite, tablesample_moves_onto_the_tables_of_the_overlay)
     rw_result_t r;
     expect_rewritten(BR, "SELECT count(*) FROM users u TABLESAMPLE bernoulli (10) REPEATABLE (7)",
                      "1", &r);
-    /* the delta, both arms of main's rows and the history: four tables */
-    cr_expect_eq(count_of(r.sql, "TABLESAMPLE bernoulli (10) REPEATABLE (7)"), 4, "%s", r.sql);
+    /* both arms of main's rows sample the table; the delta and the history
+     * are views, so their rows are kept by a hash of key and seed */
+    cr_expect_eq(count_of(r.sql, "TABLESAMPLE bernoulli (10) REPEATABLE (7)"), 2, "%s", r.sql);
+    cr_expect_eq(count_of(r.sql, "(hashtextextended(ROW(_dw.\"id\")::text, ((7))::bigint) & "
+                                 "2147483647)::float8 / 2147483648.0 * 100 < ((10))::float8"),
+                 1, "%s", r.sql);
+    cr_expect_eq(count_of(r.sql, "(hashtextextended(ROW(_p.\"id\")::text, ((7))::bigint)"), 1,
+                 "%s", r.sql);
     cr_expect(strstr(r.sql, ") u TABLESAMPLE") == NULL, "%s", r.sql);
     cr_expect(strstr(r.sql, ") u") != NULL, "%s", r.sql);
     rewrite_result_free(&r);
     expect_rewritten(BR, "SELECT * FROM public.users TABLESAMPLE SYSTEM ($1) WHERE id > 3", "1",
                      &r);
-    cr_expect_eq(count_of(r.sql, "TABLESAMPLE SYSTEM ($1)"), 4, "%s", r.sql);
+    cr_expect_eq(count_of(r.sql, "TABLESAMPLE SYSTEM ($1)"), 2, "%s", r.sql);
+    cr_expect_eq(count_of(r.sql, "random() * 100 < (($1))::float8)"), 2, "%s", r.sql);
     rewrite_result_free(&r);
+    /* other sampling methods cannot be turned into a row filter */
+    expect_error(BR, "SELECT * FROM users TABLESAMPLE system_rows (10)", "0A000");
     /* untracked: as it is */
     expect_action(BR, "SELECT * FROM notrack TABLESAMPLE SYSTEM (10)", RW_FORWARD);
     expect_error(BR, "SELECT * FROM users TABLESAMPLE SYSTEM ((SELECT 10))", "0A000");
@@ -2879,4 +2893,26 @@ Test(rewrite, fixed_needs_parse_misses_schema_at_ref)
 Test(rewrite, fixed_multiple_assignments_to_one_column_accepted)
 {
     expect_error(BR, "UPDATE users SET email = 'a', name = 'b', email = 'c'", "42601");
+}
+
+/* pg_dump restricts views (restrict_nonsystem_relation_kind = view); a
+ * branch reads through epoch's views, so on a branch "view" is dropped from
+ * the value, in both spellings; main keeps it. */
+Test(rewrite, restrict_nonsystem_relation_kind_keeps_views_usable_on_a_branch)
+{
+    rw_result_t r;
+    const char *dump = "SELECT set_config(name, 'view', false) FROM pg_settings "
+                       "WHERE name = 'restrict_nonsystem_relation_kind'";
+    cr_assert_eq(rw(BR, dump, &r), RW_REWRITTEN);
+    cr_expect(strstr(r.sql, "set_config(name, epoch._kinds_but_view(name, 'view'), false)") != NULL,
+              "%s", r.sql);
+    rewrite_result_free(&r);
+    cr_assert_eq(rw(BR, "SET restrict_nonsystem_relation_kind = view, 'foreign-table'", &r),
+                 RW_REWRITTEN);
+    cr_expect_str_eq(r.sql, "SET restrict_nonsystem_relation_kind = 'foreign-table'");
+    rewrite_result_free(&r);
+    cr_assert_eq(rw(BR, "SET LOCAL restrict_nonsystem_relation_kind = 'view'", &r), RW_REWRITTEN);
+    cr_expect_str_eq(r.sql, "SET LOCAL restrict_nonsystem_relation_kind = ''");
+    rewrite_result_free(&r);
+    expect_action(MAIN, dump, RW_FORWARD);
 }

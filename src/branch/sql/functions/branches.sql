@@ -11,7 +11,7 @@
 -- the partial index on expires_at keeps it O(expired),
 -- but while epoch.branch has no statistics yet (thousands of branches made in one
 -- statement) the planner picks a scan of the whole table, so seq scans are off here.
-CREATE OR REPLACE FUNCTION epoch.sweep() RETURNS SETOF text LANGUAGE plpgsql
+CREATE OR REPLACE FUNCTION epoch.sweep() RETURNS SETOF text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off AS $f$
 DECLARE
     b epoch.branch;
@@ -48,7 +48,7 @@ $f$;
 -- of them: O(that branch's changes), never O(table).
 CREATE OR REPLACE FUNCTION epoch.branch_create(name text, "from" text DEFAULT NULL, description text DEFAULT NULL,
                                     agent_id text DEFAULT NULL, ttl interval DEFAULT NULL)
-RETURNS text LANGUAGE plpgsql AS $f$
+RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     r record;
     new_id bigint;
@@ -66,13 +66,13 @@ BEGIN
         RAISE EXCEPTION 'ttl must be positive, got %', ttl USING ERRCODE = '22023';
     END IF;
     BEGIN
-        INSERT INTO epoch.branch (name, parent_id, base_seq, agent_id, description, expires_at, head_commit)
+        INSERT INTO epoch.branch (name, parent_id, base_seq, agent_id, description, expires_at, head_commit, created_by)
         VALUES (name,
                 CASE WHEN EXISTS (SELECT 1 FROM epoch.branch b WHERE b.id = r.branch_id) THEN r.branch_id END,
                 CASE WHEN r.branch_id = 0 AND r.working
                      THEN coalesce(pg_sequence_last_value('epoch.change_seq'), 0)
                      ELSE r.base_seq END,
-                agent_id, description, now() + ttl, r.commit_id)
+                agent_id, description, now() + ttl, r.commit_id, epoch._invoker())
         RETURNING id INTO new_id;
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'branch "%" already exists', name
@@ -97,7 +97,7 @@ END
 $f$;
 
 CREATE OR REPLACE FUNCTION epoch.branch_delete(name text, force boolean DEFAULT false) RETURNS text
-LANGUAGE plpgsql AS $f$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     b epoch.branch;
     t epoch.tracked;
@@ -111,6 +111,7 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM epoch._branch(name); -- raises "does not exist"
     END IF;
+    PERFORM epoch._require_branch_owner(b, 'delete');
     IF b.protected THEN
         RAISE EXCEPTION 'branch "%" is protected', name
             USING ERRCODE = '42501', HINT = format('Unprotect it first: SELECT epoch.branch_protect(%L, false);', name);
@@ -134,7 +135,7 @@ BEGIN
 END
 $f$;
 
-CREATE OR REPLACE FUNCTION epoch.branch_rename(old_name text, new_name text) RETURNS text LANGUAGE plpgsql AS $f$
+CREATE OR REPLACE FUNCTION epoch.branch_rename(old_name text, new_name text) RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     b epoch.branch;
 BEGIN
@@ -142,6 +143,7 @@ BEGIN
         RAISE EXCEPTION 'branch "main" cannot be renamed' USING ERRCODE = '42501';
     END IF;
     b := epoch._branch(old_name);
+    PERFORM epoch._require_branch_owner(b, 'rename');
     PERFORM epoch._check_name(new_name);
     BEGIN
         UPDATE epoch.branch SET name = new_name WHERE id = b.id;
@@ -153,7 +155,7 @@ END
 $f$;
 
 CREATE OR REPLACE FUNCTION epoch.branch_protect(name text, "on" boolean DEFAULT true) RETURNS text
-LANGUAGE plpgsql AS $f$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     b epoch.branch;
 BEGIN
@@ -161,6 +163,7 @@ BEGIN
         RAISE EXCEPTION 'branch "main" is always protected' USING ERRCODE = '42501';
     END IF;
     b := epoch._branch(name);
+    PERFORM epoch._require_branch_owner(b, CASE WHEN "on" THEN 'protect' ELSE 'unprotect' END);
     UPDATE epoch.branch SET protected = "on" WHERE id = b.id;
     RETURN name;
 END
@@ -168,7 +171,7 @@ $f$;
 
 CREATE OR REPLACE FUNCTION epoch._branch_stats(branch_id bigint,
                                     OUT modified_tables int, OUT changed_rows bigint, OUT size_bytes bigint)
-LANGUAGE plpgsql STABLE AS $f$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp STABLE AS $f$
 DECLARE
     t epoch.tracked;
     n bigint;

@@ -11,7 +11,7 @@
 -- number: a point of the session's branch) or any ref. Every row carries the
 -- mark to pass next time. O(changes since the point).
 CREATE OR REPLACE FUNCTION epoch.changes("table" regclass, since text)
-RETURNS TABLE (mark text, change text, pk jsonb, "row" jsonb) LANGUAGE plpgsql SET jit = off AS $f$
+RETURNS TABLE (mark text, change text, pk jsonb, "row" jsonb) LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
 DECLARE
     br epoch.branch := epoch._session_branch();
     t epoch.tracked := epoch._tracked("table");
@@ -19,9 +19,10 @@ DECLARE
     p bigint;
 BEGIN
     IF t.id IS NULL THEN
-        RAISE EXCEPTION 'table "%" is not tracked', "table" USING ERRCODE = '42P01',
+        RAISE EXCEPTION 'table "%" is not tracked', epoch._rel_label("table") USING ERRCODE = '42P01',
             HINT = 'Only tracked tables have a change feed; see epoch.tables.';
     END IF;
+    PERFORM epoch._invoker_may_read(t.relid, true);
     IF since IS NULL OR since = '' THEN
         RAISE EXCEPTION 'since is required: the mark of the last call, or a ref' USING ERRCODE = '22004',
             HINT = 'Start with since => ''0'' (everything since the table was tracked, or since the branch began) or a ref such as a commit id.';

@@ -25,6 +25,15 @@ $f$;
 -- no commit of their branch needs; main's clock before the window. Commits and
 -- tags are kept, and so is everything they need. Returns what was deleted.
 CREATE OR REPLACE FUNCTION epoch.gc(retention interval DEFAULT NULL)
+RETURNS TABLE (table_name text, main_rows bigint, branch_rows bigint) LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    PERFORM epoch._require_admin('run epoch.gc()', ARRAY(SELECT relid FROM epoch.tracked));
+    RETURN QUERY SELECT * FROM epoch._gc(retention);
+END
+$f$;
+
+-- epoch.gc() without the check of its caller (the hourly run of epoch.sweep()).
+CREATE OR REPLACE FUNCTION epoch._gc(retention interval)
 RETURNS TABLE (table_name text, main_rows bigint, branch_rows bigint) LANGUAGE plpgsql AS $f$
 DECLARE
     keep interval := coalesce(retention, epoch._retention());
@@ -68,7 +77,7 @@ $f$;
 CREATE OR REPLACE FUNCTION epoch._gc_if_due() RETURNS void LANGUAGE plpgsql AS $f$
 BEGIN
     IF coalesce((SELECT value FROM epoch.meta WHERE key = 'gc_at'), 0) < extract(epoch FROM now()) - 3600 THEN
-        PERFORM epoch.gc();
+        PERFORM epoch._gc(NULL);
     END IF;
 END
 $f$;

@@ -348,7 +348,7 @@ CREATE OR REPLACE FUNCTION epoch._tracked_or_all("table" regclass) RETURNS SETOF
 LANGUAGE plpgsql STABLE AS $f$
 BEGIN
     IF "table" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM epoch.tracked WHERE relid = "table") THEN
-        RAISE EXCEPTION 'table "%" is not tracked', "table" USING ERRCODE = '42P01',
+        RAISE EXCEPTION 'table "%" is not tracked', epoch._rel_label("table") USING ERRCODE = '42P01',
             HINT = 'Only tracked tables have history; see epoch.tables.';
     END IF;
     RETURN QUERY SELECT * FROM epoch.tracked
@@ -360,13 +360,15 @@ $f$;
 -- column. O(changes on both sides), never O(table).
 CREATE OR REPLACE FUNCTION epoch.diff(from_ref text, to_ref text, "table" regclass DEFAULT NULL)
 RETURNS TABLE (table_name text, pk jsonb, change text, column_name text, old_value text, new_value text)
-LANGUAGE plpgsql STABLE SET jit = off AS $f$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp STABLE SET jit = off AS $f$
 DECLARE
     a record := epoch._resolve(from_ref);
     b record := epoch._resolve(to_ref);
     t epoch.tracked;
 BEGIN
-    FOR t IN SELECT * FROM epoch._tracked_or_all("table") LOOP
+    -- only what the role may read (one table asked for: an error if it may not)
+    FOR t IN SELECT * FROM epoch._tracked_or_all("table") x
+              WHERE epoch._invoker_may_read(x.relid, "table" IS NOT NULL) LOOP
         RETURN QUERY EXECUTE format(
             'SELECT %L::text, d.pk, CASE WHEN NOT d.a_found THEN ''insert'' WHEN NOT d.b_found THEN ''delete'' ELSE ''update'' END, '
             'u.c, u.o, u.n FROM (%s) d '
@@ -383,13 +385,14 @@ $f$;
 -- Per table: rows inserted, updated and deleted between two refs.
 CREATE OR REPLACE FUNCTION epoch.diff_stat(from_ref text, to_ref text)
 RETURNS TABLE (table_name text, inserted bigint, updated bigint, deleted bigint)
-LANGUAGE plpgsql STABLE SET jit = off AS $f$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp STABLE SET jit = off AS $f$
 DECLARE
     a record := epoch._resolve(from_ref);
     b record := epoch._resolve(to_ref);
     t epoch.tracked;
 BEGIN
-    FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
+    FOR t IN SELECT * FROM epoch.tracked x WHERE epoch._invoker_may_read(x.relid, false)
+              ORDER BY schema_name, table_name LOOP
         RETURN QUERY EXECUTE format(
             'SELECT %L::text, count(*) FILTER (WHERE NOT d.a_found), count(*) FILTER (WHERE d.a_found AND d.b_found), '
             'count(*) FILTER (WHERE NOT d.b_found) FROM (%s) d HAVING count(*) > 0',
@@ -433,7 +436,7 @@ $f$;
 -- captured since main's last commit).
 CREATE OR REPLACE FUNCTION epoch._status()
 RETURNS TABLE (table_name text, inserted bigint, updated bigint, deleted bigint)
-LANGUAGE plpgsql STABLE SET jit = off AS $f$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp STABLE SET jit = off AS $f$
 DECLARE
     br epoch.branch := epoch._session_branch();
     s record := epoch._sealed(br);
@@ -454,7 +457,7 @@ $f$;
 -- Waits for writes in flight on the branch (main: on main) so that every
 -- write is wholly in the commit or wholly after it.
 CREATE OR REPLACE FUNCTION epoch.commit(message text, author text DEFAULT NULL) RETURNS text
-LANGUAGE plpgsql SET jit = off AS $f$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
 DECLARE
     br epoch.branch;
     s record;
@@ -547,7 +550,7 @@ $f$;
 
 -- Tags name commits and never move.
 CREATE OR REPLACE FUNCTION epoch.tag(name text, ref text DEFAULT 'HEAD', message text DEFAULT NULL) RETURNS text
-LANGUAGE plpgsql AS $f$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     r record;
 BEGIN
@@ -562,7 +565,7 @@ BEGIN
             HINT = 'Commit first: SELECT epoch.commit(''message'').';
     END IF;
     BEGIN
-        INSERT INTO epoch.tag (name, commit_id, message) VALUES (name, r.commit_id, message);
+        INSERT INTO epoch.tag (name, commit_id, message, created_by) VALUES (name, r.commit_id, message, epoch._invoker());
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'tag "%" already exists', name USING ERRCODE = '42710',
             HINT = 'Tags never move; delete it first with epoch.tag_delete.';
@@ -571,9 +574,19 @@ BEGIN
 END
 $f$;
 
-CREATE OR REPLACE FUNCTION epoch.tag_delete(name text) RETURNS text LANGUAGE plpgsql AS $f$
+CREATE OR REPLACE FUNCTION epoch.tag_delete(name text) RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    who name := epoch._invoker();
+    g epoch.tag;
 BEGIN
-    DELETE FROM epoch.tag g WHERE g.name = tag_delete.name;
+    SELECT * INTO g FROM epoch.tag x WHERE x.name = tag_delete.name;
+    IF FOUND AND NOT (who = g.created_by OR epoch._is_admin(who)
+                      OR (EXISTS (SELECT 1 FROM pg_roles WHERE rolname = g.created_by)
+                          AND pg_has_role(who, g.created_by::name, 'MEMBER'))) THEN
+        RAISE EXCEPTION 'permission denied to delete tag "%" of role %', name, quote_ident(g.created_by)
+            USING ERRCODE = '42501', HINT = 'Only its creator, an epoch admin or a superuser may.';
+    END IF;
+    DELETE FROM epoch.tag x WHERE x.name = tag_delete.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tag "%" does not exist', name USING ERRCODE = '42704',
             HINT = 'List tags with SELECT name FROM epoch.tags.';

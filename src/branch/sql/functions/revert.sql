@@ -51,7 +51,7 @@ $f$;
 -- commit changed goes back to its parent's value where it still holds the
 -- commit's value; where a later change touched it, nothing is applied and
 -- the error lists the fields. Returns the new commit's id.
-CREATE OR REPLACE FUNCTION epoch.revert(ref text) RETURNS text LANGUAGE plpgsql SET jit = off AS $f$
+CREATE OR REPLACE FUNCTION epoch.revert(ref text) RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
 DECLARE
     br epoch.branch := epoch._session_branch();
     r record;
@@ -127,6 +127,7 @@ BEGIN
             END IF;
         END LOOP;
         IF cardinality(conflicts) = 0 THEN
+            PERFORM epoch._invoker_may_rewrite(t.relid);
             PERFORM epoch._revert_apply(t, br.id);
         END IF;
         DROP TABLE pg_temp._epoch_revert;

@@ -48,3 +48,6 @@ SELECT g.name, (g.commit_id COLLATE "default")::text AS commit, left(g.commit_id
 -- The session's branch: rows changed since its last commit, per table.
 CREATE OR REPLACE VIEW epoch.status AS
 SELECT * FROM epoch._status();
+
+-- Every role reads the views (functions/access.sql).
+GRANT SELECT ON epoch.tables, epoch.branches, epoch.commits, epoch.tags, epoch.status TO PUBLIC;

@@ -1,0 +1,316 @@
+-- functions/access.sql: who may do what (docs/privileges.md). Every role
+-- with CONNECT can use branches; what it may read and change on a branch is
+-- decided by the base table's privileges, as on main.
+--
+-- The storage of branch rows and history (epoch.d_<id>, h_<id>, b_<id>)
+-- belongs to the schema's owner and no other role has any privilege on it.
+-- Sessions reach it through three views per tracked table, owned by the
+-- schema's owner (so a view, not the role, needs the table's privileges):
+--   epoch.dv_<id>  over d_<id>: read and written by the proxy's rewritten statements
+--   epoch.hv_<id>  over h_<id>: read only
+--   epoch.bv_<id>  over b_<id>: read only
+-- Each view's WHERE is a gate that depends on no row: PostgreSQL evaluates it
+-- once per execution (a one-time filter, before the first row is read) and
+-- it raises 42501 unless the role may SELECT the base table, and 0A000 while
+-- row-level security applies to the role on it (branches do not apply
+-- policies yet). The views are plain (not security_barrier) so that the key
+-- conditions of a query still reach the indexes; nothing leaks through that,
+-- since the gate admits a role to all the rows or to none.
+-- Writes through dv_<id> are checked twice: the rewritten statement calls
+-- epoch._may_write() for the statement's kind and columns (PostgreSQL's rules:
+-- INSERT/UPDATE/DELETE, column privileges), and a statement trigger on d_<id>
+-- (epoch._check_branch_write) refuses rows a role could not have written
+-- through the proxy in kind (a tombstone needs DELETE or UPDATE, a row needs
+-- INSERT or UPDATE), for writes made by hand on a direct connection.
+--
+-- Control functions that touch the storage are SECURITY DEFINER with
+-- search_path pg_catalog, pg_temp; they act for epoch._invoker() and check
+-- its rights themselves.
+--
+-- Repeatable: the current definition of each function, exactly one each. The
+-- migration DO block (src/branch/migrate.c) re-applies every file of
+-- functions/ whole, after the numbered schema steps, whenever their hash differs
+-- from the one stored in epoch.meta ('functions_hash'). Edit in place; a change of
+-- signature or of a view's columns also needs a DROP in a new schema/NNN_*.sql.
+
+-- The role a call acts for: SET ROLE's role, else the session's. Inside a
+-- SECURITY DEFINER function current_user is the function's owner, while the
+-- role setting and session_user stay the caller's.
+CREATE OR REPLACE FUNCTION epoch._invoker() RETURNS name LANGUAGE sql STABLE AS $f$
+    SELECT CASE WHEN current_setting('role') = 'none' THEN session_user
+                ELSE current_setting('role')::name END
+$f$;
+
+-- A table's name for messages: bare in public, schema-qualified elsewhere
+-- (inside functions whose search_path is pg_catalog, regclass prints with
+-- the schema always).
+CREATE OR REPLACE FUNCTION epoch._rel_label(rel regclass) RETURNS text LANGUAGE sql STABLE AS $f$
+    SELECT CASE WHEN n.nspname = 'public' THEN c.relname::text ELSE format('%s.%s', n.nspname, c.relname) END
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = rel
+$f$;
+
+-- The admin role: the one epoch.set_admin_role() chose (epoch.meta
+-- 'admin_role', an oid), else the role named epoch_admin (the migration
+-- creates it when it may). NULL: there is none.
+CREATE OR REPLACE FUNCTION epoch._admin_role() RETURNS oid LANGUAGE sql STABLE AS $f$
+    SELECT coalesce((SELECT r.oid FROM epoch.meta m JOIN pg_catalog.pg_roles r ON r.oid = m.value::oid
+                      WHERE m.key = 'admin_role'),
+                    (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = 'epoch_admin'))
+$f$;
+
+-- May role who administer epoch: a superuser, the schema's owner (or a
+-- member of it), or a member of the admin role.
+CREATE OR REPLACE FUNCTION epoch._is_admin(who name) RETURNS boolean LANGUAGE sql STABLE AS $f$
+    SELECT coalesce((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = who), false)
+        OR pg_catalog.pg_has_role(who, (SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname = 'epoch'), 'USAGE')
+        OR coalesce(pg_catalog.pg_has_role(who, epoch._admin_role(), 'MEMBER'), false)
+$f$;
+
+-- "role x" for hints about the admin role.
+CREATE OR REPLACE FUNCTION epoch._admin_hint() RETURNS text LANGUAGE sql STABLE AS $f$
+    SELECT coalesce('role ' || quote_ident((SELECT rolname FROM pg_catalog.pg_roles WHERE oid = epoch._admin_role())),
+                    'role epoch_admin (create it: CREATE ROLE epoch_admin NOLOGIN)')
+$f$;
+
+-- Raise 42501 unless the invoker administers epoch or owns every table in rels.
+CREATE OR REPLACE FUNCTION epoch._require_admin(what text, rels oid[] DEFAULT '{}') RETURNS void
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    who name := epoch._invoker();
+BEGIN
+    IF epoch._is_admin(who) THEN
+        RETURN;
+    END IF;
+    IF cardinality(rels) > 0 AND NOT EXISTS (
+           SELECT 1 FROM pg_catalog.pg_class c
+            WHERE c.oid = ANY (rels) AND NOT pg_catalog.pg_has_role(who, c.relowner, 'USAGE')) THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'permission denied to %', what
+        USING ERRCODE = '42501',
+              HINT = format('It needs %sa member of %s, or a superuser.',
+                            CASE WHEN cardinality(rels) > 0 THEN 'the owner of the tables, ' ELSE '' END,
+                            epoch._admin_hint());
+END
+$f$;
+
+-- Raise 42501 unless the invoker owns branch b (made it, or is a member of
+-- the role that did) or administers epoch.
+CREATE OR REPLACE FUNCTION epoch._require_branch_owner(b epoch.branch, what text) RETURNS void
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    who name := epoch._invoker();
+BEGIN
+    IF who = b.created_by
+       OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = b.created_by)
+           AND pg_catalog.pg_has_role(who, b.created_by::name, 'MEMBER'))
+       OR epoch._is_admin(who) THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'permission denied to % branch "%" of role %', what, b.name, quote_ident(b.created_by)
+        USING ERRCODE = '42501',
+              HINT = format('Only its owner, a member of %s, or a superuser may.', epoch._admin_hint());
+END
+$f$;
+
+-- Choose the admin role (superusers and the schema's owner only).
+CREATE OR REPLACE FUNCTION epoch.set_admin_role(role name) RETURNS name
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    r oid := (SELECT oid FROM pg_roles WHERE rolname = role);
+BEGIN
+    IF NOT (coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = epoch._invoker()), false)
+            OR pg_has_role(epoch._invoker(), (SELECT nspowner FROM pg_namespace WHERE nspname = 'epoch'), 'USAGE')) THEN
+        RAISE EXCEPTION 'permission denied to choose the epoch admin role'
+            USING ERRCODE = '42501', HINT = 'It needs the owner of schema epoch or a superuser.';
+    END IF;
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'role "%" does not exist', role USING ERRCODE = '42704';
+    END IF;
+    INSERT INTO epoch.meta VALUES ('admin_role', r::bigint)
+        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
+    RETURN role;
+END
+$f$;
+
+-- Does row-level security apply to role who on table rel? PostgreSQL's own
+-- rule (check_enable_rls): enabled on the table, and the role neither
+-- bypasses it (superuser, BYPASSRLS) nor owns the table unless it is forced.
+-- For the current user, row_security_active() says the same.
+CREATE OR REPLACE FUNCTION epoch._rls_applies(rel oid, who name) RETURNS boolean LANGUAGE sql STABLE AS $f$
+    SELECT c.relrowsecurity AND NOT r.rolsuper AND NOT r.rolbypassrls
+           AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(who, c.relowner, 'USAGE'))
+      FROM pg_catalog.pg_class c, pg_catalog.pg_roles r
+     WHERE c.oid = rel AND r.rolname = who
+$f$;
+
+-- The errors of the gates (called only when a gate fails).
+CREATE OR REPLACE FUNCTION epoch._deny(rel oid, why text) RETURNS boolean LANGUAGE plpgsql STABLE PARALLEL SAFE AS $f$
+DECLARE
+    name text := (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel);
+BEGIN
+    IF why = 'rls' THEN
+        RAISE EXCEPTION 'row-level security applies to role "%" on table "%"; branches do not apply policies yet',
+            current_user, name
+            USING ERRCODE = '0A000',
+                  HINT = 'Read and write this table on main, or as a role the policies do not apply to (its owner, BYPASSRLS).';
+    END IF;
+    RAISE EXCEPTION 'permission denied for table %', name USING ERRCODE = '42501';
+END
+$f$;
+
+-- The gate of the read views: may the current role read table rel's rows
+-- on branches (SELECT on it or on any of its columns, no policy applying)?
+-- SQL, so PostgreSQL inlines it; PARALLEL SAFE, so it keeps parallel plans.
+CREATE OR REPLACE FUNCTION epoch._may_read(rel oid) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $f$
+    SELECT CASE WHEN NOT pg_catalog.has_any_column_privilege(rel, 'SELECT') THEN epoch._deny(rel, 'privilege')
+                WHEN pg_catalog.row_security_active(rel) THEN epoch._deny(rel, 'rls')
+                ELSE true END
+$f$;
+
+-- The gate of a rewritten write: may the current role write rel as kind
+-- (INSERT, UPDATE, DELETE), naming columns cols (NULL: every column)? The
+-- rules of PostgreSQL: the table's privilege, or that of each column.
+CREATE OR REPLACE FUNCTION epoch._may_write(rel oid, kind text, cols text[]) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $f$
+BEGIN
+    IF NOT pg_catalog.has_table_privilege(rel, kind) THEN
+        IF lower(kind) = 'delete' OR cols IS NULL OR EXISTS (
+               SELECT 1 FROM unnest(cols) c WHERE NOT pg_catalog.has_column_privilege(rel, c, kind)) THEN
+            RETURN epoch._deny(rel, 'privilege');
+        END IF;
+    END IF;
+    IF pg_catalog.row_security_active(rel) THEN
+        RETURN epoch._deny(rel, 'rls');
+    END IF;
+    RETURN true;
+END
+$f$;
+
+-- The same rules for the invoker of a SECURITY DEFINER function: may it
+-- read (SELECT on every column: it is shown whole rows) table rel? With
+-- strict, raise instead of answering false.
+CREATE OR REPLACE FUNCTION epoch._invoker_may_read(rel oid, strict boolean) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    who name := epoch._invoker();
+    ok boolean := pg_catalog.has_table_privilege(who, rel, 'SELECT')
+                  OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                  WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+                                    AND NOT pg_catalog.has_column_privilege(who, rel, a.attnum, 'SELECT'));
+BEGIN
+    IF NOT ok THEN
+        IF strict THEN
+            RAISE EXCEPTION 'permission denied for table %', (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel)
+                USING ERRCODE = '42501';
+        END IF;
+        RETURN false;
+    END IF;
+    IF epoch._rls_applies(rel, who) THEN
+        IF strict THEN
+            RAISE EXCEPTION 'row-level security applies to role "%" on table "%"; branches do not apply policies yet',
+                who, (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel)
+                USING ERRCODE = '0A000', HINT = 'Read this table on main, or as a role the policies do not apply to.';
+        END IF;
+        RETURN false;
+    END IF;
+    RETURN true;
+END
+$f$;
+
+-- May the invoker write every row of rel (INSERT, UPDATE and DELETE on the
+-- table, no policy applying)? For functions that rewrite rows wholesale
+-- (reset, revert). Raises 42501 / 0A000.
+CREATE OR REPLACE FUNCTION epoch._invoker_may_rewrite(rel oid) RETURNS void LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    who name := epoch._invoker();
+BEGIN
+    IF NOT (pg_catalog.has_table_privilege(who, rel, 'INSERT') AND pg_catalog.has_table_privilege(who, rel, 'UPDATE')
+            AND pg_catalog.has_table_privilege(who, rel, 'DELETE')) THEN
+        RAISE EXCEPTION 'permission denied for table %', (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel)
+            USING ERRCODE = '42501', HINT = 'Rewriting a table''s rows needs INSERT, UPDATE and DELETE on it.';
+    END IF;
+    PERFORM epoch._invoker_may_read(rel, true);
+END
+$f$;
+
+-- The statement trigger of d_<id> (current user: the writer; the schema's
+-- owner when a control function writes). Argument: the base table's oid.
+CREATE OR REPLACE FUNCTION epoch._check_branch_write() RETURNS trigger LANGUAGE plpgsql AS $f$
+DECLARE
+    rel oid := TG_ARGV[0]::oid;
+    ins boolean;
+    upd boolean;
+    del boolean;
+BEGIN
+    IF pg_catalog.pg_has_role(current_user, (SELECT relowner FROM pg_catalog.pg_class WHERE oid = TG_RELID), 'USAGE') THEN
+        RETURN NULL; -- epoch's own functions (they check their caller)
+    END IF;
+    IF pg_catalog.row_security_active(rel) THEN
+        PERFORM epoch._deny(rel, 'rls');
+    END IF;
+    ins := pg_catalog.has_table_privilege(rel, 'INSERT') OR pg_catalog.has_any_column_privilege(rel, 'INSERT');
+    upd := pg_catalog.has_table_privilege(rel, 'UPDATE') OR pg_catalog.has_any_column_privilege(rel, 'UPDATE');
+    del := pg_catalog.has_table_privilege(rel, 'DELETE');
+    IF ins AND upd AND del THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        -- dropping a branch's rows is for branch_delete and reset
+        PERFORM epoch._deny(rel, 'privilege');
+    END IF;
+    IF NOT (del OR upd) AND EXISTS (SELECT 1 FROM new_rows WHERE _epoch_deleted) THEN
+        PERFORM epoch._deny(rel, 'privilege');
+    END IF;
+    IF NOT (ins OR upd) AND EXISTS (SELECT 1 FROM new_rows WHERE NOT _epoch_deleted) THEN
+        PERFORM epoch._deny(rel, 'privilege');
+    END IF;
+    RETURN NULL;
+END
+$f$;
+
+-- The value set_config() gets on a branch (src/rewrite/rewrite.c): for
+-- restrict_nonsystem_relation_kind (pg_dump sets "view"), the kinds other
+-- than view, since a branch reads its tables through the views above.
+CREATE OR REPLACE FUNCTION epoch._kinds_but_view(setting text, kinds text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $f$
+    SELECT CASE WHEN kinds IS NULL OR lower(setting) IS DISTINCT FROM 'restrict_nonsystem_relation_kind' THEN kinds
+                ELSE coalesce((SELECT string_agg(k, ',')
+                                 FROM (SELECT btrim(x) AS k FROM unnest(string_to_array(kinds, ',')) x) s
+                                WHERE k <> '' AND lower(k) <> 'view'), '') END
+$f$;
+
+-- The access views of a tracked table and the write check of its d_<id>
+-- (track(), and for every tracked table when this file is applied).
+CREATE OR REPLACE FUNCTION epoch._access(t epoch.tracked) RETURNS void LANGUAGE plpgsql AS $f$
+DECLARE
+    v record;
+BEGIN
+    -- tables tracked before schema step 8 get b_<id> after this file is
+    -- applied (step 8), and their views in step 9
+    IF to_regclass(format('epoch.%I', t.delta_table)) IS NULL
+       OR to_regclass(format('epoch.%I', format('b_%s', t.id))) IS NULL THEN
+        RETURN;
+    END IF;
+    FOR v IN SELECT * FROM (VALUES (format('dv_%s', t.id), t.delta_table, 'SELECT, INSERT, UPDATE, DELETE'),
+                                   (format('hv_%s', t.id), t.history_table, 'SELECT'),
+                                   (format('bv_%s', t.id), format('b_%s', t.id), 'SELECT')) x(name, base, privs) LOOP
+        EXECUTE format('CREATE OR REPLACE VIEW epoch.%I AS SELECT * FROM epoch.%I WHERE epoch._may_read(%s)',
+                       v.name, v.base, t.relid);
+        EXECUTE format('REVOKE ALL ON epoch.%I FROM PUBLIC', v.base);
+        EXECUTE format('GRANT %s ON epoch.%I TO PUBLIC', v.privs, v.name);
+    END LOOP;
+    EXECUTE format('DROP TRIGGER IF EXISTS epoch_check_ins ON epoch.%I', t.delta_table);
+    EXECUTE format('DROP TRIGGER IF EXISTS epoch_check_upd ON epoch.%I', t.delta_table);
+    EXECUTE format('DROP TRIGGER IF EXISTS epoch_check_del ON epoch.%I', t.delta_table);
+    EXECUTE format('CREATE TRIGGER epoch_check_ins AFTER INSERT ON epoch.%I REFERENCING NEW TABLE AS new_rows '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION epoch._check_branch_write(%s)', t.delta_table, t.relid);
+    EXECUTE format('CREATE TRIGGER epoch_check_upd AFTER UPDATE ON epoch.%I REFERENCING NEW TABLE AS new_rows '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION epoch._check_branch_write(%s)', t.delta_table, t.relid);
+    EXECUTE format('CREATE TRIGGER epoch_check_del AFTER DELETE ON epoch.%I '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION epoch._check_branch_write(%s)', t.delta_table, t.relid);
+END
+$f$;
+
+PERFORM epoch._access(t) FROM epoch.tracked t ORDER BY t.id;

@@ -95,6 +95,10 @@ DECLARE
 BEGIN
     PERFORM epoch._refuse_as_of('epoch.reset');
     br := epoch._session_branch();
+    IF br.id = 0 THEN
+        -- it rewrites the live tables: their owner or an admin
+        PERFORM epoch._require_admin('reset main', ARRAY(SELECT relid FROM epoch.tracked));
+    END IF;
     SELECT * INTO r FROM epoch._resolve(ref);
     -- a branch name (HEAD included) resets to its head commit, as git does
     IF r.working AND r.commit_id IS NOT NULL THEN
@@ -117,8 +121,6 @@ BEGIN
         IF r.branch_id <> 0 THEN
             RAISE EXCEPTION 'main can only be reset to a commit of main or to main@{time}' USING ERRCODE = '22023';
         END IF;
-        -- it rewrites the live tables: their owner or an admin
-        PERFORM epoch._require_admin('reset main', ARRAY(SELECT relid FROM epoch.tracked));
         FOR t IN SELECT * FROM epoch.tracked ORDER BY id LOOP
             PERFORM epoch._reset_main_table(t, r.base_seq);
         END LOOP;

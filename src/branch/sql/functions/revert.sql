@@ -127,7 +127,10 @@ BEGIN
             END IF;
         END LOOP;
         IF cardinality(conflicts) = 0 THEN
-            PERFORM epoch._invoker_may_rewrite(t.relid);
+            -- the tables it writes: as if the role wrote them
+            IF EXISTS (SELECT 1 FROM pg_temp._epoch_revert) THEN
+                PERFORM epoch._invoker_may_rewrite(t.relid);
+            END IF;
             PERFORM epoch._revert_apply(t, br.id);
         END IF;
         DROP TABLE pg_temp._epoch_revert;

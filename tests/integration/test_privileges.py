@@ -1,0 +1,309 @@
+"""Every role can branch, and nobody gains a right (docs/privileges.md).
+
+1. A role matrix through the proxy: the schema's owner, a member of the admin
+   role, a plain role with SELECT only, one with SELECT and UPDATE of one
+   column, one with SELECT/INSERT/UPDATE/DELETE, one under a row-level
+   security policy, a BYPASSRLS role and a superuser, each running the same
+   reads and writes on main and on a branch (each in a transaction rolled
+   back): the outcome (rows, or the SQLSTATE) must be the same on both,
+   except where docs/privileges.md says a branch refuses (row-level security
+   applying to the role: 0A000).
+2. Who may do what to branches: create (any role), delete / rename /
+   protect (the branch's owner or an admin), track / untrack (the table's
+   owner or an admin), gc and reset of main (admin), tags.
+3. The storage is no way around: direct connections of plain roles to
+   epoch.d_* / h_* / b_* are refused; the access views admit only roles that
+   may read the table, and refuse writes a role could not make through the
+   proxy.
+4. Main writes by any role with the table's privileges are captured (the
+   capture triggers run as the schema's owner); diff, the change feed and
+   time travel show only what the role may read.
+"""
+
+import psycopg2
+
+import harness
+
+PW = "pw"
+
+
+def _conn(px, user, db, branch=None):
+    return px.connect(user=user, password=PW, dbname=f"{db}@{branch}" if branch else db,
+                      autocommit=True)
+
+
+def _outcome(conn, sql):
+    """('ok', rows) or ('err', sqlstate), in a transaction rolled back."""
+    cur = conn.cursor()
+    cur.execute("BEGIN")
+    try:
+        cur.execute(sql)
+        rows = sorted(cur.fetchall()) if cur.description else cur.rowcount
+        return ("ok", rows)
+    except psycopg2.Error as e:
+        return ("err", e.pgcode)
+    finally:
+        conn.rollback() if not conn.autocommit else cur.execute("ROLLBACK")
+
+
+def _err(conn, sql, code, message=None):
+    cur = conn.cursor()
+    try:
+        cur.execute(sql)
+    except psycopg2.Error as e:
+        assert e.pgcode == code, f"{sql}: expected {code}, got {e.pgcode} {e.pgerror}"
+        if message:
+            assert message in e.pgerror, f"{sql}: expected {message!r} in {e.pgerror!r}"
+        return e
+    raise AssertionError(f"{sql}: expected {code}, it succeeded")
+
+
+def _one(conn, sql, params=None):
+    cur = conn.cursor()
+    cur.execute(sql, params)
+    return cur.fetchone()[0]
+
+
+def _setup(env, db, prefix):
+    """Database db owned by the test role; tables acct (RLS by owner column)
+    and item; roles prefix_*; returns the proxy and the role names."""
+    pg = env.pg
+    pg.create_database(db)
+    roles = {k: f"{prefix}_{k}" for k in ("admin", "reader", "colw", "writer", "rls", "bypass",
+                                          "nobody", "super")}
+    for k, r in roles.items():
+        pg.create_role(r, PW, superuser=(k == "super"),
+                       options="BYPASSRLS" if k == "bypass" else "")
+    pg.sql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'epoch_admin') "
+           "THEN CREATE ROLE epoch_admin NOLOGIN; END IF; END $$;")
+    pg.sql(f"GRANT epoch_admin TO {roles['admin']};")
+    px = env.proxy()
+    own = env.closing(px.connect(dbname=db, autocommit=True))
+    cur = own.cursor()
+    cur.execute("CREATE TABLE item (id int PRIMARY KEY, v text, w int)")
+    cur.execute("INSERT INTO item SELECT g, 'v' || g, g FROM generate_series(1, 10) g")
+    cur.execute("CREATE TABLE acct (id int PRIMARY KEY, owner name NOT NULL, amount int)")
+    cur.execute(f"INSERT INTO acct VALUES (1, '{roles['rls']}', 10), (2, 'someone', 20), "
+                f"(3, '{roles['rls']}', 30)")
+    cur.execute("ALTER TABLE acct ENABLE ROW LEVEL SECURITY")
+    cur.execute("CREATE POLICY own_rows ON acct USING (owner = current_user)")
+    cur.execute("SELECT epoch.track('item'), epoch.track('acct')")
+    for r in ("reader", "colw", "writer", "rls", "bypass", "admin"):
+        cur.execute(f"GRANT SELECT ON item, acct TO {roles[r]}")
+    cur.execute(f"GRANT UPDATE (v) ON item TO {roles['colw']}")
+    cur.execute(f"GRANT INSERT, UPDATE, DELETE ON item, acct TO {roles['writer']}")
+    cur.execute(f"GRANT UPDATE ON acct TO {roles['rls']}")
+    cur.execute("SELECT epoch.branch_create('b')")
+    return px, own, roles
+
+
+STATEMENTS = [
+    "SELECT id, v, w FROM item",
+    "SELECT count(*) FROM item WHERE id > 3",
+    "SELECT id, owner, amount FROM acct",
+    "UPDATE item SET v = 'x' WHERE id = 1 RETURNING id, v",
+    "UPDATE item SET w = 0 WHERE id = 2 RETURNING id, w",
+    "UPDATE item SET v = 'y', w = 1 WHERE id = 3 RETURNING id",
+    "INSERT INTO item VALUES (100, 'new', 1) RETURNING id",
+    "DELETE FROM item WHERE id = 4 RETURNING id",
+    "UPDATE acct SET amount = amount + 1 WHERE id = 2 RETURNING id",
+]
+
+
+def _rls_applies(role_key, sql):
+    """acct's policy applies to every role that may read it but neither owns
+    it nor bypasses row-level security"""
+    return role_key in ("admin", "reader", "colw", "writer", "rls") and "acct" in sql
+
+
+def test_role_matrix_same_answers_on_main_and_branch(env):
+    db = "priv_matrix"
+    px, own, roles = _setup(env, db, "pm")
+    who = dict(roles, owner=harness.DEFAULT_USER)
+    checked = 0
+    for key, role in sorted(who.items()):
+        pw = harness.DEFAULT_PASSWORD if key == "owner" else PW
+        main = env.closing(px.connect(user=role, password=pw, dbname=db, autocommit=True))
+        br = env.closing(px.connect(user=role, password=pw, dbname=f"{db}@b", autocommit=True))
+        for sql in STATEMENTS:
+            m, b = _outcome(main, sql), _outcome(br, sql)
+            if _rls_applies(key, sql):
+                # policies are not applied on branches yet: refused, never
+                # rows the role could not see
+                assert b == ("err", "0A000"), (role, sql, m, b)
+            else:
+                assert m == b, f"{role}: {sql}\n main:   {m}\n branch: {b}"
+            checked += 1
+    # the matrix exercised refusals and successes, not only one of them
+    outcomes = {(_outcome(env.closing(px.connect(user=roles["nobody"], password=PW,
+                                                 dbname=f"{db}@b", autocommit=True)), s))[0]
+                for s in STATEMENTS}
+    assert outcomes == {"err"}
+    assert checked == len(who) * len(STATEMENTS)
+    # a refused write left nothing on the branch; the owner sees the base rows
+    assert _one(env.closing(px.connect(dbname=f"{db}@b", autocommit=True)),
+                "SELECT count(*) FROM item WHERE v IN ('x', 'y', 'new')") == 0
+
+
+def test_writes_on_a_branch_need_the_same_privileges_as_on_main(env):
+    db = "priv_writes"
+    px, own, roles = _setup(env, db, "pw")
+    r = env.closing(_conn(px, roles["reader"], db, "b"))
+    e = _err(r, "UPDATE item SET v = 'x' WHERE id = 1", "42501", "permission denied for table item")
+    c = env.closing(_conn(px, roles["colw"], db, "b"))
+    _err(c, "UPDATE item SET w = 5 WHERE id = 1", "42501", "permission denied for table item")
+    _err(c, "DELETE FROM item WHERE id = 1", "42501")
+    _err(c, "INSERT INTO item VALUES (50, 'a', 1)", "42501")
+    cur = c.cursor()
+    cur.execute("UPDATE item SET v = 'col' WHERE id = 1")
+    assert cur.rowcount == 1
+    assert _one(c, "SELECT v FROM item WHERE id = 1") == "col"
+    # after SET ROLE the checks follow the current role
+    s = env.closing(_conn(px, roles["super"], db, "b"))
+    s.cursor().execute(f"SET ROLE {roles['reader']}")
+    _err(s, "DELETE FROM item WHERE id = 2", "42501", "permission denied for table item")
+    s.cursor().execute("RESET ROLE")
+    cur = s.cursor()
+    cur.execute("DELETE FROM item WHERE id = 2")
+    assert cur.rowcount == 1
+    # main is untouched by all of it
+    assert _one(own, "SELECT v FROM item WHERE id = 1") == "v1"
+    assert _one(own, "SELECT count(*) FROM item") == 10
+    assert e.pgerror.count("d_") == 0  # the base table's name, not the storage's
+
+
+def test_control_functions_by_role(env):
+    db = "priv_control"
+    px, own, roles = _setup(env, db, "pc")
+    r = env.closing(_conn(px, roles["reader"], db))
+    w = env.closing(_conn(px, roles["writer"], db))
+    a = env.closing(_conn(px, roles["admin"], db))
+    assert _one(r, "SELECT epoch.branch_create('mine')") == "mine"
+    assert _one(r, "SELECT created_by FROM epoch.branches WHERE name = 'mine'") == roles["reader"]
+    _err(w, "SELECT epoch.branch_delete('mine')", "42501", "permission denied to delete branch")
+    _err(w, "SELECT epoch.branch_rename('mine', 'theirs')", "42501")
+    _err(w, "SELECT epoch.branch_protect('mine')", "42501")
+    assert _one(r, "SELECT epoch.branch_rename('mine', 'mine2')") == "mine2"
+    assert _one(r, "SELECT epoch.branch_protect('mine2')") == "mine2"
+    assert _one(a, "SELECT epoch.branch_protect('mine2', false)") == "mine2"
+    assert _one(a, "SELECT epoch.branch_delete('mine2')") == "mine2"
+    # table owner or admin: track, untrack, gc, reset of main
+    own.cursor().execute("CREATE TABLE public.extra (id int PRIMARY KEY)")
+    _err(r, "SELECT epoch.track('public.extra')", "42501", "permission denied to track table")
+    _err(r, "SELECT epoch.untrack('item')", "42501", "permission denied to untrack table")
+    _err(r, "SELECT * FROM epoch.gc()", "42501", "permission denied to run epoch.gc()")
+    _err(r, "SELECT epoch.reset('main@{2020-01-01 00:00+00}')", "42501",
+         "permission denied to reset main")
+    assert _one(a, "SELECT count(*) FROM epoch.gc(interval '0')") == 2  # one row per table
+    assert _one(own, "SELECT epoch.track('public.extra')") == "public.extra"
+    assert _one(r, "SELECT count(*) FROM epoch.track_all()") == 0  # owns nothing
+    # commits and tags by any role; a tag is deleted by its creator or an admin
+    b = env.closing(_conn(px, roles["writer"], db, "b"))
+    b.cursor().execute("UPDATE item SET v = 'first' WHERE id = 6")
+    _one(b, "SELECT epoch.commit('root')")
+    b.cursor().execute("UPDATE item SET v = 'c' WHERE id = 5")
+    cid = _one(b, "SELECT epoch.commit('by writer')")
+    assert _one(b, "SELECT author FROM epoch.commits WHERE id = %s", (cid,)) == roles["writer"]
+    assert _one(b, "SELECT epoch.tag('t1')") == cid
+    _err(r, "SELECT epoch.tag_delete('t1')", "42501", "permission denied to delete tag")
+    assert _one(a, "SELECT epoch.tag_delete('t1')") == "t1"
+    # reset and revert on a branch rewrite rows: INSERT, UPDATE and DELETE needed
+    rb = env.closing(_conn(px, roles["reader"], db, "b"))
+    _err(rb, f"SELECT epoch.revert('{cid}')", "42501", "permission denied for table item")
+    assert _one(b, f"SELECT epoch.revert('{cid}')") is not None
+    assert _one(b, "SELECT v FROM item WHERE id = 5") == "v5"
+
+
+def test_storage_is_no_way_around(env):
+    db = "priv_storage"
+    px, own, roles = _setup(env, db, "ps")
+    b = env.closing(_conn(px, roles["writer"], db, "b"))
+    b.cursor().execute("UPDATE item SET v = 'secret' WHERE id = 1")
+    tid = _one(own, "SELECT id FROM epoch.tracked WHERE table_name = 'item'")
+    for role in ("reader", "writer", "nobody", "rls"):
+        d = env.closing(env.pg.connect(user=roles[role], password=PW, dbname=db))
+        d.autocommit = True
+        for t in (f"d_{tid}", f"h_{tid}", f"b_{tid}"):
+            _err(d, f"SELECT * FROM epoch.{t}", "42501", f"permission denied for table {t}")
+        _err(d, f"INSERT INTO epoch.d_{tid} (_epoch_branch, id) VALUES (1, 999)", "42501")
+    # the views admit a role that may read the table, and nobody else
+    n = env.closing(env.pg.connect(user=roles["nobody"], password=PW, dbname=db))
+    _err(n, f"SELECT * FROM epoch.dv_{tid}", "42501", "permission denied for table item")
+    n.rollback()
+    _err(n, f"SELECT * FROM epoch.hv_{tid}", "42501", "permission denied for table item")
+    r = env.closing(env.pg.connect(user=roles["reader"], password=PW, dbname=db))
+    r.autocommit = True
+    assert _one(r, f"SELECT v FROM epoch.dv_{tid} WHERE id = 1") == "secret"
+    # a role that may not write the table cannot write branch rows by hand
+    bid = _one(own, "SELECT id FROM epoch.branch WHERE name = 'b'")
+    _err(r, f"INSERT INTO epoch.dv_{tid} (_epoch_branch, id, v) VALUES ({bid}, 77, 'x')",
+         "42501", "permission denied for table item")
+    _err(r, f"UPDATE epoch.dv_{tid} SET v = 'x'", "42501")
+    _err(r, f"DELETE FROM epoch.dv_{tid}", "42501")
+    # row-level security applies to rls on acct: the views refuse it outright
+    tacct = _one(own, "SELECT id FROM epoch.tracked WHERE table_name = 'acct'")
+    q = env.closing(env.pg.connect(user=roles["rls"], password=PW, dbname=db))
+    _err(q, f"SELECT * FROM epoch.dv_{tacct}", "0A000", "row-level security")
+    assert _one(own, "SELECT v FROM item WHERE id = 1") == "v1"
+
+
+def test_main_writes_by_any_role_are_captured(env):
+    db = "priv_capture"
+    px, own, roles = _setup(env, db, "pcap")
+    w = env.closing(_conn(px, roles["writer"], db))
+    cur = w.cursor()
+    cur.execute("UPDATE item SET v = 'changed' WHERE id = 7")
+    cur.execute("INSERT INTO item VALUES (11, 'eleven', 11)")
+    # straight to PostgreSQL too
+    d = env.closing(env.pg.connect(user=roles["writer"], password=PW, dbname=db))
+    d.autocommit = True
+    d.cursor().execute("DELETE FROM item WHERE id = 8")
+    # the branch made before still sees main as it was
+    b = env.closing(_conn(px, roles["reader"], db, "b"))
+    assert _one(b, "SELECT v FROM item WHERE id = 7") == "v7"
+    assert _one(b, "SELECT count(*) FROM item") == 10
+    assert _one(b, "SELECT count(*) FROM item WHERE id = 8") == 1
+    st = dict((r[0], r[1:]) for r in _all(w, "SELECT * FROM epoch.status"))
+    assert st["item"] == (1, 1, 1), st
+
+
+def _all(conn, sql, params=None):
+    cur = conn.cursor()
+    cur.execute(sql, params)
+    return cur.fetchall()
+
+
+def test_history_shows_only_what_the_role_may_read(env):
+    db = "priv_history"
+    px, own, roles = _setup(env, db, "ph")
+    ob = env.closing(px.connect(dbname=f"{db}@b", autocommit=True))
+    ob.cursor().execute("UPDATE item SET v = 'd' WHERE id = 1")
+    ob.cursor().execute("UPDATE acct SET amount = 0 WHERE id = 2")
+    assert _one(ob, "SELECT count(*) FROM epoch.diff('main', 'b')") >= 2
+    n = env.closing(_conn(px, roles["nobody"], db))
+    assert _all(n, "SELECT * FROM epoch.diff('main', 'b')") == []
+    assert _all(n, "SELECT * FROM epoch.diff_stat('main', 'b')") == []
+    _err(n, "SELECT * FROM epoch.diff('main', 'b', 'item')", "42501",
+         "permission denied for table item")
+    y = env.closing(_conn(px, roles["bypass"], db))
+    assert {row[0] for row in _all(y, "SELECT table_name FROM epoch.diff('main', 'b')")} == \
+        {"item", "acct"}
+    q = env.closing(_conn(px, roles["rls"], db))
+    # acct's policy applies to rls: the table is left out, as the branch does
+    assert {row[0] for row in _all(q, "SELECT table_name FROM epoch.diff('main', 'b')")} == \
+        {"item"}
+    _err(q, "SELECT * FROM epoch.diff('main', 'b', 'acct')", "0A000", "row-level security")
+    _err(n, "SELECT * FROM epoch.changes('item', '0')", "42501")
+    # time travel through a plain role reads through the same gates
+    rb = env.closing(_conn(px, roles["reader"], db))
+    assert _one(rb, 'SELECT v FROM "@b".item WHERE id = 1') == "d"
+    _err(n, 'SELECT v FROM "@b".item WHERE id = 1', "42501")
+
+
+def test_plain_role_connects_to_a_branch_with_psql(env):
+    db = "priv_psql"
+    px, own, roles = _setup(env, db, "pq")
+    cp = px.psql("-Atc", "SELECT count(*) FROM item", user=roles["reader"], password=PW,
+                 dbname=f"{db}@b")
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.strip() == "10"

@@ -74,8 +74,24 @@ static void build(void)
         "END IF;\n"
         "IF _epoch_version > %d THEN\n  RAISE EXCEPTION 'the epoch schema in this database is "
         "at version %%, newer than this proxy (%d)', _epoch_version USING ERRCODE = '55000', "
-        "HINT = 'Upgrade epoch-proxy.';\nEND IF;\n",
-        MIGRATE_VERSION, MIGRATE_VERSION);
+        "HINT = 'Upgrade epoch-proxy.';\nEND IF;\n"
+        /* who may create or upgrade the schema (docs/privileges.md): say
+         * what is missing rather than fail on the first statement */
+        "IF to_regnamespace('epoch') IS NULL AND NOT has_database_privilege(current_database(), "
+        "'CREATE') THEN\n  RAISE EXCEPTION 'epoch is not set up in database \"%%\" and role "
+        "\"%%\" cannot set it up (it needs CREATE on the database)', current_database(), "
+        "current_user USING ERRCODE = '42501', HINT = 'Connect once through epoch-proxy as the "
+        "database owner or a superuser, or GRANT CREATE ON DATABASE to a role that will own "
+        "schema epoch.';\n"
+        "ELSIF to_regnamespace('epoch') IS NOT NULL AND (_epoch_version < %d OR _epoch_functions "
+        "IS DISTINCT FROM %" PRId64 ") AND NOT pg_has_role(current_user, (SELECT nspowner FROM "
+        "pg_namespace WHERE nspname = 'epoch'), 'USAGE') THEN\n  RAISE EXCEPTION 'the epoch "
+        "schema in database \"%%\" needs an upgrade to this proxy''s version that role \"%%\" "
+        "cannot make', current_database(), current_user USING ERRCODE = '42501', HINT = format("
+        "'Connect once through this epoch-proxy as %%s (the owner of schema epoch) or a "
+        "superuser.', (SELECT quote_ident(r.rolname) FROM pg_namespace n JOIN pg_roles r ON r.oid "
+        "= n.nspowner WHERE n.nspname = 'epoch'));\nEND IF;\n",
+        MIGRATE_VERSION, MIGRATE_VERSION, MIGRATE_VERSION, functions_hash);
     for (int i = 0; i < MIGRATE_VERSION; i++) {
         const char *step = migrate_schema_steps[i];
         const char *after = strstr(step, AFTER_FUNCTIONS);

@@ -307,3 +307,30 @@ def test_plain_role_connects_to_a_branch_with_psql(env):
                  dbname=f"{db}@b")
     assert cp.returncode == 0, cp.stderr
     assert cp.stdout.strip() == "10"
+
+
+def test_schema_setup_and_upgrade_say_who_may(env):
+    db = "priv_setup"
+    env.pg.create_database(db)
+    env.pg.create_role("psu_plain", PW)
+    px = env.proxy()
+    # a fresh database: a role without CREATE on it cannot set epoch up
+    p = env.closing(_conn(px, "psu_plain", db))
+    e = _err(p, "SELECT epoch.branch_create('x')", "42501", "cannot set it up")
+    assert "CREATE on the database" in e.pgerror, e.pgerror
+    # the owner sets it up; the plain role then uses it
+    own = env.closing(px.connect(dbname=db, autocommit=True))
+    own.cursor().execute("CREATE TABLE public.t (id int PRIMARY KEY)")
+    own.cursor().execute("SELECT epoch.track('public.t')")
+    p2 = env.closing(_conn(px, "psu_plain", db))
+    assert _one(p2, "SELECT epoch.branch_create('x')") == "x"
+    # an upgrade only the schema's owner (or a superuser) can make
+    env.pg.sql("UPDATE epoch.meta SET value = 0 WHERE key = 'functions_hash'", db=db)
+    try:
+        _conn(px, "psu_plain", db, "x").close()
+        raise AssertionError("a plain role ran the upgrade")
+    except psycopg2.OperationalError as err:
+        assert "needs an upgrade" in str(err) and harness.DEFAULT_USER in str(err), str(err)
+    env.closing(px.connect(dbname=f"{db}@x", autocommit=True))  # the owner upgrades
+    p3 = env.closing(_conn(px, "psu_plain", db, "x"))
+    assert _one(p3, "SELECT count(*) FROM epoch.branches") == 2

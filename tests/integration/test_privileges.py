@@ -334,3 +334,21 @@ def test_schema_setup_and_upgrade_say_who_may(env):
     env.closing(px.connect(dbname=f"{db}@x", autocommit=True))  # the owner upgrades
     p3 = env.closing(_conn(px, "psu_plain", db, "x"))
     assert _one(p3, "SELECT count(*) FROM epoch.branches") == 2
+
+
+def test_reused_plans_are_checked_for_the_current_role(env):
+    db = "priv_plans"
+    px, own, roles = _setup(env, db, "pp")
+    s = env.closing(_conn(px, roles["super"], db, "b"))
+    cur = s.cursor()
+    for _ in range(6):  # the proxy prepares the rewritten statement and reuses it
+        cur.execute("SELECT v FROM item WHERE id = %s", (3,))
+        assert cur.fetchone() == ("v3",)
+        cur.execute("UPDATE item SET w = w WHERE id = %s", (3,))
+    cur.execute(f"SET ROLE {roles['nobody']}")
+    _err(s, "SELECT v FROM item WHERE id = 3", "42501", "permission denied for table item")
+    _err(s, "UPDATE item SET w = w WHERE id = 3", "42501", "permission denied for table item")
+    cur.execute(f"SET ROLE {roles['reader']}")
+    cur.execute("SELECT v FROM item WHERE id = %s", (3,))
+    assert cur.fetchone() == ("v3",)
+    _err(s, "UPDATE item SET w = w WHERE id = 3", "42501", "permission denied for table item")

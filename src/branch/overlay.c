@@ -155,13 +155,13 @@ static void sampled(sqlbuf_t *sb, const char *sample)
  * BERNOULLI does (the rewriter admits only BERNOULLI and SYSTEM on a
  * branch): by a hash of the row's key and the seed when there is one, so a
  * seed keeps the same rows. " AND (…)" after a WHERE, if any. */
-static void sample_filter(sqlbuf_t *sb, const catalog_table_t *t, const char *q,
-                          const char *sample)
+static void sample_filter(sqlbuf_t *sb, const catalog_table_t *t, const char *q, const char *sample)
 {
     if (!sample)
         return;
     size_t n = strlen(sample);
-    size_t open = lex_skip_blank(sample, lex_name_end(sample, lex_skip_blank(sample, lex_name_end(sample, 0))));
+    size_t open = lex_skip_blank(
+        sample, lex_name_end(sample, lex_skip_blank(sample, lex_name_end(sample, 0))));
     size_t close = lex_paren_end(sample, open);
     size_t rep = lex_find_keyword(sample, close, n, "repeatable");
     size_t ropen = rep < n ? lex_skip_blank(sample, rep + strlen("repeatable")) : n;

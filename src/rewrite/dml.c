@@ -79,8 +79,9 @@ static char *write_gate(walker_t *w, json_object *body, const char *verb, const 
     if (del)
         SQLBUF_LIT(&sb, "NULL");
     else
-        column_names(&sb, rw_get(body, update ? "targetList" : strcmp(verb, "COPY") == 0 ? "attlist"
-                                                                                      : "cols"));
+        column_names(&sb, rw_get(body, update                      ? "targetList"
+                                       : strcmp(verb, "COPY") == 0 ? "attlist"
+                                                                   : "cols"));
     SQLBUF_LIT(&sb, "))");
     bool oom = rel.failed;
     sqlbuf_free(&rel);

@@ -71,6 +71,11 @@ rw_action_t rw_parse_and_walk(walker_t *w, const char *sql, rw_result_t *out);
 void *rw_grow_array(void *arr, int *cap, int need, size_t elem);
 /* Record a replacement of [start, end) by text (taken over; NULL = OOM). */
 void rw_add_edit(walker_t *w, size_t start, size_t end, char *text);
+/* restrict_nonsystem_relation_kind on a branch (rewrite_restrict.c): SET
+ * [start, start+len) without "view"; set_config() calls below node
+ * through epoch._kinds_but_view(). */
+void rw_restrict_kinds(walker_t *w, json_object *set, size_t start, size_t len);
+void rw_restrict_kinds_in_calls(walker_t *w, json_object *node);
 /* The text of [start, end) with the edits recorded inside it applied; those
  * edits are then dropped (so an enclosing replacement can take their place). */
 char *rw_splice_range(walker_t *w, size_t start, size_t end);

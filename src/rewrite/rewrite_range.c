@@ -591,7 +591,7 @@ void rw_range_sample(walker_t *w, json_object *rts)
                     "TABLESAMPLE method \"%s\" is not supported on branch \"%s\"",
                     mname ? mname : "?", rw_branch_name(w));
         else if (rw_has_node(rw_get(rts, "args"), "SubLink") ||
-            rw_has_node(rw_get(rts, "repeatable"), "SubLink"))
+                 rw_has_node(rw_get(rts, "repeatable"), "SubLink"))
             rw_fail(w, "0A000", "Use constants or parameters in TABLESAMPLE on a branch.",
                     "a subquery in TABLESAMPLE is not supported on branch \"%s\"",
                     rw_branch_name(w));

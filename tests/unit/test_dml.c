@@ -127,7 +127,9 @@ Test(dml, returning_a_from_item_reads_its_row_back_by_key)
     cr_expect_eq(count_of(out, ", \"s\" AS \"_epoch_f1\" FROM "), 1, "%s", out);
     cr_expect(strstr(out,
                      ") INSERT INTO epoch.\"dv_1\" AS \"users\" (\"_epoch_branch\", \"id\", "
-                     "\"name\", \"email\") SELECT (SELECT epoch._live_write(7, '\"public\".\"users\"'::regclass, 'update', ARRAY['name']::text[])), _epoch_src.\"id\", "
+                     "\"name\", \"email\") SELECT (SELECT epoch._live_write(7, "
+                     "'\"public\".\"users\"'::regclass, 'update', ARRAY['name']::text[])), "
+                     "_epoch_src.\"id\", "
                      "_epoch_src.\"name\", _epoch_src.\"email\" FROM _epoch_src ON CONFLICT") !=
                   NULL,
               "%s", out);
@@ -160,7 +162,8 @@ Test(dml, returning_bare_column_and_whole_row_of_an_item_are_looked_up)
     cr_expect(strstr(out, "(SELECT  s " LOOKUP_S) != NULL, "%s", out);
     cr_expect(strstr(out, " LIMIT 1),  users.email") != NULL, "%s", out);
     /* a tombstone of the old row */
-    cr_expect(strstr(out, "\"email\", \"_epoch_deleted\") SELECT (SELECT epoch._live_write(7, '\"public\".\"users\"'::regclass, 'delete', NULL)), "
+    cr_expect(strstr(out, "\"email\", \"_epoch_deleted\") SELECT (SELECT epoch._live_write(7, "
+                          "'\"public\".\"users\"'::regclass, 'delete', NULL)), "
                           "_epoch_src.\"id\", _epoch_src.\"name\", _epoch_src.\"email\", true FROM "
                           "_epoch_src") != NULL,
               "%s", out);
@@ -311,7 +314,8 @@ Test(dml, copy_checks_every_row_before_the_existing_keys)
     cr_assert_eq(rewrite_statement(&s, "COPY users (id, name) FROM STDIN", &r), RW_REWRITTEN);
     cr_assert_not_null(r.setup);
     cr_expect(strstr(r.setup, "_epoch_ord") == NULL, "%s", r.setup);
-    cr_expect(strstr(r.setup, "HAVING count(*) > 1) _n LIMIT 1) INSERT INTO epoch.\"dv_1\"") != NULL,
+    cr_expect(strstr(r.setup, "HAVING count(*) > 1) _n LIMIT 1) INSERT INTO epoch.\"dv_1\"") !=
+                  NULL,
               "%s", r.setup);
     cr_expect(strstr(r.setup,
                      "FROM _epoch_new _n WHERE NOT EXISTS (SELECT 1 FROM _epoch_dup) UNION "
@@ -341,7 +345,9 @@ Test(dml, key_changing_update_checks_new_keys_after_the_new_rows)
     cr_expect(strstr(out, "_epoch_dup") == NULL, "%s", out);
     /* one new row per new key; a key moved to twice, or held by another row: 23505 */
     cr_expect(strstr(out,
-                     ") SELECT DISTINCT ON (_r.\"id\") (SELECT epoch._live_write(7, '\"public\".\"users\"'::regclass, 'update', ARRAY['id', 'name']::text[])), \"_r\".\"id\", "
+                     ") SELECT DISTINCT ON (_r.\"id\") (SELECT epoch._live_write(7, "
+                     "'\"public\".\"users\"'::regclass, 'update', ARRAY['id', 'name']::text[])), "
+                     "\"_r\".\"id\", "
                      "\"_r\".\"name\", \"_r\".\"email\" FROM _epoch_rows _r UNION ALL SELECT "
                      "NULL, \"_n\".\"id\", \"_n\".\"name\", \"_n\".\"email\" FROM (SELECT _n.* "
                      "FROM (SELECT "
@@ -397,9 +403,10 @@ Test(dml, key_changing_update_in_a_with_query_puts_its_ctes_in_the_outer_with)
                   &r);
     cr_expect_eq(with_clauses(out), 1, "%s", out);
     cr_expect(strncmp(out, "WITH _epoch_rows_11 AS MATERIALIZED (SELECT ", 44) == 0, "%s", out);
-    cr_expect(strstr(out, "), _epoch_gone_11 AS (INSERT INTO epoch.\"dv_1\" (\"_epoch_branch\", ") !=
-                  NULL,
-              "%s", out);
+    cr_expect(
+        strstr(out, "), _epoch_gone_11 AS (INSERT INTO epoch.\"dv_1\" (\"_epoch_branch\", ") !=
+            NULL,
+        "%s", out);
     cr_expect(strstr(out, "FROM _epoch_rows_11 _r WHERE (_r.\"_epoch_o0\") NOT IN") != NULL, "%s",
               out);
     cr_expect(strstr(out, "DO UPDATE SET \"_epoch_deleted\" = true), m AS (INSERT INTO "

@@ -740,7 +740,8 @@ static const rw_case_t c_copy_to_reads_the_branch_copy_from_stages_rows[] = {
 #define INTO_D1 "INSERT INTO epoch.\"dv_1\" AS \"users\" (\"_epoch_branch\", "
 static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
     /* INSERT: a duplicate-key check against the overlay, then an upsert */
-    WRITE("INSERT INTO users VALUES (1, 'a')", "1", "", INTO_D1 "\"id\", \"name\") SELECT " LIVE7W("users", "insert", "NULL"),
+    WRITE("INSERT INTO users VALUES (1, 'a')", "1", "",
+          INTO_D1 "\"id\", \"name\") SELECT " LIVE7W("users", "insert", "NULL"),
           "INSERT INTO users"),
     WRITE("INSERT INTO users (name, id) VALUES ('a', 1), ('b', 2) RETURNING id, name", "1", "",
           "epoch._duplicate_key('users_pkey', 'id'", "INSERT INTO users"),
@@ -765,7 +766,8 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
           "INSERT INTO epoch.\"dv_2\" AS \"orders\"", "_epoch_dup AS"),
     WRITE("INSERT INTO orders VALUES (DEFAULT, 1, 2)", "2", "",
           "(VALUES ((nextval('orders_id_seq'::regclass)), 1, 2))", "DEFAULT"),
-    WRITE("INSERT INTO orders DEFAULT VALUES", "", "", "(\"_epoch_branch\") SELECT " LIVE7W("orders", "insert", "NULL"), NULL),
+    WRITE("INSERT INTO orders DEFAULT VALUES", "", "",
+          "(\"_epoch_branch\") SELECT " LIVE7W("orders", "insert", "NULL"), NULL),
     WRITE("INSERT INTO line_items VALUES (1, 1, 5)", "8", "",
           "_duplicate_key('line_items_pkey', 'order_id, line_no'", NULL),
     WRITE("INSERT INTO \"we\"\"ird\" VALUES (1, 'x') RETURNING \"a\"\"b\"", "5", "",
@@ -779,13 +781,16 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
           "FROM (SELECT 1, 'a') AS _v", "OVERRIDING"),
     /* UPDATE: the changed rows, read through the overlay, upserted */
     WRITE("UPDATE users SET name = 'x' WHERE id = 1", "1", "U",
-          INTO_D1 "\"id\", \"name\", \"email\") SELECT " LIVE7W("users", "update", "ARRAY['name']::text[]") ", \"users\".\"id\", ( 'x' ), "
-                  "\"users\".\"email\" FROM (SELECT",
+          INTO_D1 "\"id\", \"name\", \"email\") SELECT " LIVE7W(
+              "users", "update", "ARRAY['name']::text[]") ", \"users\".\"id\", ( 'x' ), "
+                                                          "\"users\".\"email\" FROM (SELECT",
           "UPDATE users"),
     WRITE("UPDATE users SET name = 'x', email = name || '@x' WHERE id = 1 RETURNING *", "1", "U",
           "( name || '@x' )", NULL),
     WRITE("UPDATE users u SET name = o.total::text FROM orders o WHERE o.user_id = u.id", "1 2",
-          "U", "SELECT DISTINCT ON (\"u\".\"id\") " LIVE7W("users", "update", "ARRAY['name']::text[]"), NULL),
+          "U",
+          "SELECT DISTINCT ON (\"u\".\"id\") " LIVE7W("users", "update", "ARRAY['name']::text[]"),
+          NULL),
     WRITE("UPDATE users SET name = (SELECT max(\"Name\") FROM \"Users\") WHERE id IN (SELECT "
           "user_id FROM orders)",
           /* SET and WHERE appear twice: re-applied on a row changed meanwhile */
@@ -805,9 +810,14 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
     WRITE("UPDATE public.accounts SET balance = 0", "7", "U", NULL, NULL),
     /* multiple-column SET: each column gets its item of the row */
     WRITE("UPDATE users SET (name, email) = ('a', 'b') WHERE id = 1", "1", "U",
-          LIVE7W("users", "update", "ARRAY['name', 'email']::text[]") ", \"users\".\"id\", ('a'), ( 'b') FROM (SELECT", "UPDATE users"),
+          LIVE7W("users", "update",
+                 "ARRAY['name', 'email']::text[]") ", \"users\".\"id\", ('a'), ( 'b') FROM (SELECT",
+          "UPDATE users"),
     WRITE("UPDATE users SET (email, name) = ROW(name, email) WHERE id = 1", "1", "U",
-          LIVE7W("users", "update", "ARRAY['email', 'name']::text[]") ", \"users\".\"id\", ( email), (name) FROM (SELECT", NULL),
+          LIVE7W(
+              "users", "update",
+              "ARRAY['email', 'name']::text[]") ", \"users\".\"id\", ( email), (name) FROM (SELECT",
+          NULL),
     WRITE("UPDATE users SET name = 'x', (email) = ROW('y')", "1", "U",
           "DO UPDATE SET (\"name\", \"email\", \"_epoch_deleted\") = (SELECT ( 'x')::text, "
           "('y')::text, false FROM",
@@ -842,7 +852,9 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
           NULL),
     /* DELETE: tombstones */
     WRITE("DELETE FROM users WHERE id = 1", "1", "D",
-          INTO_D1 "\"id\", \"name\", \"email\", \"_epoch_deleted\") SELECT " LIVE7W("users", "delete", "NULL"), "DELETE"),
+          INTO_D1 "\"id\", \"name\", \"email\", \"_epoch_deleted\") SELECT " LIVE7W(
+              "users", "delete", "NULL"),
+          "DELETE"),
     WRITE("DELETE FROM users u USING orders o WHERE o.user_id = u.id RETURNING u.*", "1 2", "D",
           "DO UPDATE SET \"_epoch_deleted\" = true WHERE NOT \"u\".\"_epoch_deleted\" RETURNING",
           NULL),
@@ -927,9 +939,11 @@ static const rw_case_t c_writes_on_a_branch_go_to_the_delta[] = {
 #define INTO_D11 "INSERT INTO epoch.\"dv_11\" AS \"gen\" (\"_epoch_branch\", "
 #define INTO_D12 "INSERT INTO epoch.\"dv_12\" AS \"ga\" (\"_epoch_branch\", "
 static const rw_case_t c_generated_and_identity_columns[] = {
-    WRITE("INSERT INTO gen (id, a) VALUES (3, 3) RETURNING *", "11", "",
-          INTO_D11 "\"id\", \"a\") SELECT " LIVE7W("gen", "insert", "ARRAY['id', 'a']::text[]") ", _n.\"id\", _n.\"a\" FROM _epoch_new _n",
-          "(a * 2)"),
+    WRITE(
+        "INSERT INTO gen (id, a) VALUES (3, 3) RETURNING *", "11", "",
+        INTO_D11 "\"id\", \"a\") SELECT " LIVE7W(
+            "gen", "insert", "ARRAY['id', 'a']::text[]") ", _n.\"id\", _n.\"a\" FROM _epoch_new _n",
+        "(a * 2)"),
     WRITE("INSERT INTO gen VALUES (3, 3) RETURNING b", "11", "", INTO_D11 "\"id\", \"a\")",
           "_n.\"b\""),
     WRITE("INSERT INTO gen VALUES (3, 3, DEFAULT), (4, 4, DEFAULT)", "11", "",
@@ -946,7 +960,9 @@ static const rw_case_t c_generated_and_identity_columns[] = {
         "INSERT INTO gen VALUES (2, 5, DEFAULT) ON CONFLICT (id) DO UPDATE SET b = DEFAULT, a = 1",
         "11", "", ") AS _epoch_g)", "\"b\" = EXCLUDED"),
     WRITE("UPDATE gen SET a = 10 WHERE id = 1 RETURNING *", "11", "U",
-          INTO_D11 "\"id\", \"a\") SELECT " LIVE7W("gen", "update", "ARRAY['a']::text[]") ", \"gen\".\"id\", ( 10 ) FROM", "\"b\" ="),
+          INTO_D11 "\"id\", \"a\") SELECT " LIVE7W(
+              "gen", "update", "ARRAY['a']::text[]") ", \"gen\".\"id\", ( 10 ) FROM",
+          "\"b\" ="),
     WRITE("UPDATE gen SET b = DEFAULT WHERE id = 1", "11", "U",
           "DO UPDATE SET \"_epoch_deleted\" = false WHERE NOT \"gen\".\"_epoch_deleted\"",
           "(a * 2)"),
@@ -958,11 +974,12 @@ static const rw_case_t c_generated_and_identity_columns[] = {
           "\"b\" = EXCLUDED"),
     WRITE("UPDATE gen SET id = id + 10 WHERE id = 1", "11 11", "U",
           "_epoch_gone AS (INSERT INTO epoch.\"dv_11\" (\"_epoch_branch\", \"id\", \"a\", "
-          "\"_epoch_deleted\") SELECT " LIVE7W("gen", "update", "ARRAY['id']::text[]") ", _r.\"_epoch_o0\", _r.\"_epoch_o1\", true",
+          "\"_epoch_deleted\") SELECT " LIVE7W(
+              "gen", "update", "ARRAY['id']::text[]") ", _r.\"_epoch_o0\", _r.\"_epoch_o1\", true",
           "_r.\"b\""),
     WRITE("DELETE FROM gen WHERE id = 1", "11", "D",
-          INTO_D11 "\"id\", \"a\", \"_epoch_deleted\") SELECT " LIVE7W("gen", "delete", "NULL")
-                   ", \"gen\".\"id\", \"gen\".\"a\", true FROM",
+          INTO_D11 "\"id\", \"a\", \"_epoch_deleted\") SELECT " LIVE7W(
+              "gen", "delete", "NULL") ", \"gen\".\"id\", \"gen\".\"a\", true FROM",
           NULL),
     REW(BR, "COPY gen FROM STDIN", "", F0, "COPY pg_temp.\"epoch_copy\" (\"id\", \"a\") FROM STDIN",
         NULL),
@@ -995,7 +1012,9 @@ static const rw_case_t c_generated_and_identity_columns[] = {
           "12 12", "", "FROM (SELECT id + 1000, name FROM (SELECT", "OVERRIDING"),
     /* OVERRIDING USER VALUE: the given values give way to the sequence */
     WRITE("INSERT INTO ga (id, name) OVERRIDING USER VALUE VALUES (101, 'c'), (DEFAULT, 'd')", "",
-          "", INTO_D12 "\"name\") SELECT " LIVE7W("ga", "insert", "ARRAY['id', 'name']::text[]") ", _n.\"name\" FROM",
+          "",
+          INTO_D12 "\"name\") SELECT " LIVE7W("ga", "insert",
+                                              "ARRAY['id', 'name']::text[]") ", _n.\"name\" FROM",
           "nextval('ga_id_seq'::regclass)), 'd'"),
     WRITE("UPDATE ga SET id = DEFAULT, name = 'x' WHERE id = 1", "12 12", "U", "_epoch_gone", NULL),
     WRITE("UPDATE ga SET name = 'x' WHERE id = 1", "12", "U", NULL, NULL),
@@ -1459,20 +1478,20 @@ Test(rewrite, corpus_is_large_enough)
         "") " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT " \
             "1 FROM " D " _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P(            \
                 "_d.") ")"                                                                         \
-                       " AND (SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hv_4\") <= " S       \
+                       " AND (SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hv_4\") <= " S      \
                        " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE (SELECT " \
-                       "coalesce(max(_epoch_seq), 0) FROM epoch.\"hv_4\") > " S                     \
+                       "coalesce(max(_epoch_seq), 0) FROM epoch.\"hv_4\") > " S                    \
                        " AND NOT EXISTS (SELECT 1 FROM " D " _d WHERE _d._epoch_branch = " B       \
                        " AND _d.\"k\" = _b.\"k\"" P(                                               \
                            "_d.") ")"                                                              \
-                                  " AND NOT EXISTS (SELECT 1 FROM epoch.\"hv_4\" _h WHERE "         \
+                                  " AND NOT EXISTS (SELECT 1 FROM epoch.\"hv_4\" _h WHERE "        \
                                   "_h._epoch_seq + 0 > " S " AND _h.\"k\" = _b.\"k\"" P(           \
                                       "_h.") ")"                                                   \
-                                             " UNION ALL SELECT _p.\"k\" FROM epoch.\"hv_4\" _p "   \
+                                             " UNION ALL SELECT _p.\"k\" FROM epoch.\"hv_4\" _p "  \
                                              "WHERE _p._epoch_seq + 0 > " S                        \
                                              " AND _p._epoch_existed" P(                           \
                                                  "_p.") " AND NOT EXISTS (SELECT 1 FROM "          \
-                                                        "epoch.\"hv_4\" _q WHERE "                  \
+                                                        "epoch.\"hv_4\" _q WHERE "                 \
                                                         "_q.\"k\" = _p.\"k\" AND _q._epoch_seq "   \
                                                         "+ 0 > " S " AND _q._epoch_seq < "         \
                                                         "_p._epoch_seq) AND NOT "                  \
@@ -1482,12 +1501,12 @@ Test(rewrite, corpus_is_large_enough)
 /* The working rows of the branch, and its rows at point T (a "@ref"). */
 #define D4 "epoch.\"dv_4\""
 #define D4AT(B, T)                                                                                 \
-    "(SELECT _dc._epoch_branch, _dc.\"k\", _dc._epoch_deleted FROM epoch.\"dv_4\" _dc WHERE "       \
-    "_dc._epoch_branch = " B " AND NOT EXISTS (SELECT 1 FROM epoch.\"bv_4\" _dx WHERE "             \
+    "(SELECT _dc._epoch_branch, _dc.\"k\", _dc._epoch_deleted FROM epoch.\"dv_4\" _dc WHERE "      \
+    "_dc._epoch_branch = " B " AND NOT EXISTS (SELECT 1 FROM epoch.\"bv_4\" _dx WHERE "            \
     "_dx._epoch_branch = " B " AND _dx.\"k\" = _dc.\"k\" AND _dx._epoch_seq > " T                  \
-    ") UNION ALL SELECT _dy._epoch_branch, _dy.\"k\", _dy._epoch_deleted FROM epoch.\"bv_4\" _dy "  \
+    ") UNION ALL SELECT _dy._epoch_branch, _dy.\"k\", _dy._epoch_deleted FROM epoch.\"bv_4\" _dy " \
     "WHERE _dy._epoch_branch = " B " AND _dy._epoch_seq > " T " AND _dy._epoch_deleted IS NOT "    \
-    "NULL AND NOT EXISTS (SELECT 1 FROM epoch.\"bv_4\" _dz WHERE _dz._epoch_branch = " B            \
+    "NULL AND NOT EXISTS (SELECT 1 FROM epoch.\"bv_4\" _dz WHERE _dz._epoch_branch = " B           \
     " AND _dz.\"k\" = _dy.\"k\" AND _dz._epoch_seq > " T " AND _dz._epoch_seq < _dy._epoch_seq))"
 #define OV4P(B, S, P) OV4PD(B, S, P, D4, "")
 #define P0(q) ""
@@ -1802,12 +1821,16 @@ Test(rewrite, writes_never_name_the_base_table)
 
 Test(rewrite, delete_becomes_tombstones)
 {
-    expect_exact(BR, "DELETE FROM \"my table\" WHERE k = 1",
-                 "INSERT INTO epoch.\"dv_4\" AS \"my table\" (\"_epoch_branch\", \"k\", "
-                 "\"_epoch_deleted\") SELECT " LIVE7W("my table", "delete", "NULL") ", \"my table\".\"k\", true FROM " OV4_BR
-                 " AS \"my table\" WHERE  k = 1 ON CONFLICT (\"_epoch_branch\", \"k\") DO UPDATE "
-                 "SET \"_epoch_deleted\" = true WHERE NOT \"my table\".\"_epoch_deleted\" AND "
-                 "EXISTS (SELECT 1 FROM (SELECT \"my table\".*) AS \"my table\" WHERE  k = 1)");
+    expect_exact(
+        BR, "DELETE FROM \"my table\" WHERE k = 1",
+        "INSERT INTO epoch.\"dv_4\" AS \"my table\" (\"_epoch_branch\", \"k\", "
+        "\"_epoch_deleted\") SELECT " LIVE7W(
+            "my table", "delete",
+            "NULL") ", \"my table\".\"k\", true FROM " OV4_BR
+                    " AS \"my table\" WHERE  k = 1 ON CONFLICT (\"_epoch_branch\", \"k\") DO "
+                    "UPDATE "
+                    "SET \"_epoch_deleted\" = true WHERE NOT \"my table\".\"_epoch_deleted\" AND "
+                    "EXISTS (SELECT 1 FROM (SELECT \"my table\".*) AS \"my table\" WHERE  k = 1)");
 }
 
 Test(rewrite, update_and_delete_tags_are_fixed_up)
@@ -1911,7 +1934,11 @@ Test(rewrite, array_element_assignment_builds_the_new_array)
         "_epoch_l, greatest(array_upper(_epoch_a, 1), _epoch_i) AS _epoch_u FROM (SELECT "
         "(\"arrs\".\"a\")::integer[], (1)::integer, ( 9 )::integer) AS _epoch_s (_epoch_a, "
         "_epoch_i, _epoch_v)) AS _epoch_s)";
-    cr_expect(strstr(out, LIVE7W("arrs", "update", "ARRAY['a']::text[]") ", \"arrs\".\"id\", (" /* value follows */) != NULL, "%s", out);
+    cr_expect(
+        strstr(out, LIVE7W("arrs", "update",
+                           "ARRAY['a']::text[]") ", \"arrs\".\"id\", (" /* value follows */) !=
+            NULL,
+        "%s", out);
     cr_expect_eq(count_of(out, value), 2, "%s", out);
     cr_expect(strstr(out, "DO UPDATE SET (\"a\", \"_epoch_deleted\") = (SELECT (") != NULL, "%s",
               out);
@@ -2782,8 +2809,8 @@ Test(rewrite, tablesample_moves_onto_the_tables_of_the_overlay)
     cr_expect_eq(count_of(r.sql, "(hashtextextended(ROW(_dw.\"id\")::text, ((7))::bigint) & "
                                  "2147483647)::float8 / 2147483648.0 * 100 < ((10))::float8"),
                  1, "%s", r.sql);
-    cr_expect_eq(count_of(r.sql, "(hashtextextended(ROW(_p.\"id\")::text, ((7))::bigint)"), 1,
-                 "%s", r.sql);
+    cr_expect_eq(count_of(r.sql, "(hashtextextended(ROW(_p.\"id\")::text, ((7))::bigint)"), 1, "%s",
+                 r.sql);
     cr_expect(strstr(r.sql, ") u TABLESAMPLE") == NULL, "%s", r.sql);
     cr_expect(strstr(r.sql, ") u") != NULL, "%s", r.sql);
     rewrite_result_free(&r);

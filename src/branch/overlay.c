@@ -45,6 +45,20 @@ static void column_list(sqlbuf_t *sb, const catalog_table_t *t, const char *qual
     }
 }
 
+void overlay_key_list(sqlbuf_t *sb, const catalog_table_t *t, const char *qual)
+{
+    bool first = true;
+    for (int i = 0; i < t->ncols; i++) {
+        if (!t->is_pk[i])
+            continue;
+        if (!first)
+            SQLBUF_LIT(sb, ", ");
+        first = false;
+        sqlbuf_printf(sb, "%s.", qual);
+        sqlbuf_ident(sb, t->cols[i]);
+    }
+}
+
 void overlay_key_match(sqlbuf_t *sb, const catalog_table_t *t, const char *a, const char *b)
 {
     bool first = true;
@@ -77,40 +91,52 @@ static void key_preds(sqlbuf_t *sb, const catalog_table_t *t, const char *q,
     }
 }
 
+/* Columns of the branch's rows: every column, or only the key (the key
+ * views, which anti-joins read: functions/access.sql) */
+static void row_columns(sqlbuf_t *sb, const catalog_table_t *t, const char *qual, bool keys)
+{
+    if (keys)
+        overlay_key_list(sb, t, qual);
+    else
+        column_list(sb, t, qual);
+}
+
 /* The branch's rows as they were at point (docs/history.md): its row of
  * d_<id> unless b_<id> holds a change of the key after the point, else the
  * first such pre-image (_epoch_deleted NULL: no row then). The same columns
- * as d_<id>. functions/history.sql's epoch._delta_at() is the same logic. */
+ * as d_<id> (keys: the key views' columns). functions/history.sql's
+ * epoch._delta_at() is the same logic. */
 static void delta_at(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
-                     const char *point)
+                     const char *point, bool keys)
 {
+    char v = keys ? 'k' : 'v';
     SQLBUF_LIT(sb, "(SELECT _dc._epoch_branch, ");
-    column_list(sb, t, "_dc");
+    row_columns(sb, t, "_dc", keys);
     sqlbuf_printf(sb,
-                  ", _dc._epoch_deleted FROM epoch.\"dv_%d\" _dc WHERE _dc._epoch_branch = %s AND "
-                  "NOT EXISTS (SELECT 1 FROM epoch.\"bv_%d\" _dx WHERE _dx._epoch_branch = %s AND ",
-                  t->id, branch_id, t->id, branch_id);
+                  ", _dc._epoch_deleted FROM epoch.\"d%c_%d\" _dc WHERE _dc._epoch_branch = %s AND "
+                  "NOT EXISTS (SELECT 1 FROM epoch.\"bk_%d\" _dx WHERE _dx._epoch_branch = %s AND ",
+                  v, t->id, branch_id, t->id, branch_id);
     overlay_key_match(sb, t, "_dx", "_dc");
     sqlbuf_printf(sb, " AND _dx._epoch_seq > %s) UNION ALL SELECT _dy._epoch_branch, ", point);
-    column_list(sb, t, "_dy");
+    row_columns(sb, t, "_dy", keys);
     sqlbuf_printf(sb,
-                  ", _dy._epoch_deleted FROM epoch.\"bv_%d\" _dy WHERE _dy._epoch_branch = %s AND "
+                  ", _dy._epoch_deleted FROM epoch.\"b%c_%d\" _dy WHERE _dy._epoch_branch = %s AND "
                   "_dy._epoch_seq > %s AND _dy._epoch_deleted IS NOT NULL AND NOT EXISTS (SELECT 1 "
-                  "FROM epoch.\"bv_%d\" _dz WHERE _dz._epoch_branch = %s AND ",
-                  t->id, branch_id, point, t->id, branch_id);
+                  "FROM epoch.\"bk_%d\" _dz WHERE _dz._epoch_branch = %s AND ",
+                  v, t->id, branch_id, point, t->id, branch_id);
     overlay_key_match(sb, t, "_dz", "_dy");
     sqlbuf_printf(sb, " AND _dz._epoch_seq > %s AND _dz._epoch_seq < _dy._epoch_seq))", point);
 }
 
-/* FROM-clause text of the branch's rows: d_<id> itself for its working rows
- * (point NULL), else delta_at() */
+/* FROM-clause text of the branch's rows: dv_<id> for its working rows
+ * (point NULL), else delta_at(); keys: only the keys, from the key views */
 static void branch_rows(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
-                        const char *point)
+                        const char *point, bool keys)
 {
     if (point)
-        delta_at(sb, t, branch_id, point);
+        delta_at(sb, t, branch_id, point, keys);
     else
-        sqlbuf_printf(sb, "epoch.\"dv_%d\"", t->id);
+        sqlbuf_printf(sb, "epoch.\"d%c_%d\"", keys ? 'k' : 'v', t->id);
 }
 
 /* NOT EXISTS (a row of the branch with the key of alias `outer`) */
@@ -118,7 +144,7 @@ static void not_in_branch(sqlbuf_t *sb, const catalog_table_t *t, const char *ou
                           const char *branch_id, const char *point, const overlay_pred_t *p, int n)
 {
     SQLBUF_LIT(sb, "NOT EXISTS (SELECT 1 FROM ");
-    branch_rows(sb, t, branch_id, point);
+    branch_rows(sb, t, branch_id, point, true);
     sqlbuf_printf(sb, " _d WHERE _d._epoch_branch = %s AND ", branch_id);
     overlay_key_match(sb, t, "_d", outer);
     key_preds(sb, t, "_d", p, n);
@@ -136,7 +162,7 @@ static void seq_after(sqlbuf_t *sb, const char *q, const char *base_seq)
 
 static void history_since(sqlbuf_t *sb, const catalog_table_t *t, const char *base_seq, bool any)
 {
-    sqlbuf_printf(sb, "(SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hv_%d\") %s %s", t->id,
+    sqlbuf_printf(sb, "(SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hk_%d\") %s %s", t->id,
                   any ? ">" : "<=", base_seq);
 }
 
@@ -170,16 +196,7 @@ static void sample_filter(sqlbuf_t *sb, const catalog_table_t *t, const char *q,
     SQLBUF_LIT(sb, " AND (");
     if (rclose > ropen) {
         SQLBUF_LIT(sb, "(hashtextextended(ROW(");
-        bool first = true;
-        for (int i = 0; i < t->ncols; i++) {
-            if (!t->is_pk[i])
-                continue;
-            if (!first)
-                SQLBUF_LIT(sb, ", ");
-            first = false;
-            sqlbuf_printf(sb, "%s.", q);
-            sqlbuf_ident(sb, t->cols[i]);
-        }
+        overlay_key_list(sb, t, q);
         sqlbuf_printf(sb, ")::text, (%.*s)::bigint) & 2147483647)::float8 / 2147483648.0",
                       (int)(rclose - ropen), sample + ropen);
     } else {
@@ -197,7 +214,7 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
     SQLBUF_LIT(sb, "(SELECT ");
     column_list(sb, t, NULL);
     SQLBUF_LIT(sb, " FROM ");
-    branch_rows(sb, t, branch_id, point);
+    branch_rows(sb, t, branch_id, point, false);
     if (point)
         SQLBUF_LIT(sb, " _dd");
     else if (sample)
@@ -232,7 +249,7 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
     history_since(sb, t, base_seq, true);
     SQLBUF_LIT(sb, " AND ");
     not_in_branch(sb, t, "_b", branch_id, point, preds, npreds);
-    sqlbuf_printf(sb, " AND NOT EXISTS (SELECT 1 FROM epoch.\"hv_%d\" _h WHERE ", t->id);
+    sqlbuf_printf(sb, " AND NOT EXISTS (SELECT 1 FROM epoch.\"hk_%d\" _h WHERE ", t->id);
     seq_after(sb, "_h", base_seq);
     SQLBUF_LIT(sb, " AND ");
     overlay_key_match(sb, t, "_h", "_b");
@@ -250,7 +267,7 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
     SQLBUF_LIT(sb, " AND _p._epoch_existed");
     key_preds(sb, t, "_p", preds, npreds);
     sample_filter(sb, t, "_p", sample);
-    sqlbuf_printf(sb, " AND NOT EXISTS (SELECT 1 FROM epoch.\"hv_%d\" _q WHERE ", t->id);
+    sqlbuf_printf(sb, " AND NOT EXISTS (SELECT 1 FROM epoch.\"hk_%d\" _q WHERE ", t->id);
     overlay_key_match(sb, t, "_q", "_p");
     SQLBUF_LIT(sb, " AND ");
     seq_after(sb, "_q", base_seq);

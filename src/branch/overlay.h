@@ -32,6 +32,8 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
 
 /* Append `a.k1 = b.k1 AND …` over t's key columns; a and b are SQL
  * qualifiers written as given (quote them first if needed). */
+/* "q.k1, q.k2" of the primary key columns */
+void overlay_key_list(sqlbuf_t *sb, const catalog_table_t *t, const char *qual);
 void overlay_key_match(sqlbuf_t *sb, const catalog_table_t *t, const char *a, const char *b);
 
 #endif

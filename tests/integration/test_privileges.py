@@ -112,8 +112,10 @@ STATEMENTS = [
 
 def _rls_applies(role_key, sql):
     """acct's policy applies to every role that may read it but neither owns
-    it nor bypasses row-level security"""
-    return role_key in ("admin", "reader", "colw", "writer", "rls") and "acct" in sql
+    it nor bypasses row-level security; branches apply it to reads and refuse
+    writes (docs/privileges.md)"""
+    return role_key in ("admin", "reader", "colw", "writer", "rls") and "acct" in sql \
+        and not sql.startswith("SELECT")
 
 
 def test_role_matrix_same_answers_on_main_and_branch(env):
@@ -128,8 +130,8 @@ def test_role_matrix_same_answers_on_main_and_branch(env):
         for sql in STATEMENTS:
             m, b = _outcome(main, sql), _outcome(br, sql)
             if _rls_applies(key, sql):
-                # policies are not applied on branches yet: refused, never
-                # rows the role could not see
+                # writes under a policy are refused on branches, never
+                # applied to rows the role could not change
                 assert b == ("err", "0A000"), (role, sql, m, b)
             else:
                 assert m == b, f"{role}: {sql}\n main:   {m}\n branch: {b}"
@@ -240,10 +242,6 @@ def test_storage_is_no_way_around(env):
          "42501", "permission denied for table item")
     _err(r, f"UPDATE epoch.dv_{tid} SET v = 'x'", "42501")
     _err(r, f"DELETE FROM epoch.dv_{tid}", "42501")
-    # row-level security applies to rls on acct: the views refuse it outright
-    tacct = _one(own, "SELECT id FROM epoch.tracked WHERE table_name = 'acct'")
-    q = env.closing(env.pg.connect(user=roles["rls"], password=PW, dbname=db))
-    _err(q, f"SELECT * FROM epoch.dv_{tacct}", "0A000", "row-level security")
     assert _one(own, "SELECT v FROM item WHERE id = 1") == "v1"
 
 
@@ -352,3 +350,66 @@ def test_reused_plans_are_checked_for_the_current_role(env):
     cur.execute("SELECT v FROM item WHERE id = %s", (3,))
     assert cur.fetchone() == ("v3",)
     _err(s, "UPDATE item SET w = w WHERE id = 3", "42501", "permission denied for table item")
+
+
+def test_row_level_security_on_branch_reads(env):
+    db = "priv_rls"
+    px, own, roles = _setup(env, db, "pr")
+    rls = roles["rls"]
+    ob = env.closing(px.connect(dbname=f"{db}@b", autocommit=True))
+    for sql in ("UPDATE acct SET owner = 'someone' WHERE id = 1",     # moved out of rls's sight
+                f"INSERT INTO acct VALUES (4, '{rls}', 40)",
+                "DELETE FROM acct WHERE id = 3",
+                "UPDATE acct SET amount = 99 WHERE id = 2"):          # never rls's
+        ob.cursor().execute(sql)
+    own.cursor().execute("UPDATE acct SET amount = 31 WHERE id = 3")  # main moves on
+    m = env.closing(_conn(px, rls, db))
+    b = env.closing(_conn(px, rls, db, "b"))
+    assert _all(m, "SELECT id, amount FROM acct ORDER BY id") == [(1, 10), (3, 31)]
+    # the branch's state under the policy: not main's row 1 showing through
+    assert _all(b, "SELECT id, amount FROM acct ORDER BY id") == [(4, 40)]
+    assert _all(b, "SELECT id FROM acct WHERE id IN (1, 2, 3, 4) ORDER BY id") == [(4,)]
+    assert _one(b, "SELECT count(*) FROM acct") == 1
+    assert _all(m, 'SELECT id FROM "@b".acct ORDER BY id') == [(4,)]
+    # the owner and a BYPASSRLS role see every row
+    assert _one(ob, "SELECT count(*) FROM acct") == 3
+    y = env.closing(_conn(px, roles["bypass"], db, "b"))
+    assert _all(y, "SELECT id FROM acct ORDER BY id") == [(1,), (2,), (4,)]
+    # writes under the policy are refused on branches
+    _err(b, "UPDATE acct SET amount = 0 WHERE id = 4", "0A000", "writes on branches")
+    # straight to PostgreSQL: the views show rls what the proxy does, and the
+    # key views only keys of which it may see some version (not row 2's)
+    tid = _one(own, "SELECT id FROM epoch.tracked WHERE table_name = 'acct'")
+    bid = _one(own, "SELECT id FROM epoch.branch WHERE name = 'b'")
+    d = env.closing(env.pg.connect(user=rls, password=PW, dbname=db))
+    d.autocommit = True
+    assert {r[0] for r in _all(d, f"SELECT owner FROM epoch.dv_{tid}")} == {rls}
+    assert sorted(r[0] for r in _all(d, f"SELECT id FROM epoch.dk_{tid} WHERE _epoch_branch = {bid}")) \
+        == [1, 3, 4]
+    # a new policy: the views are stale until refreshed (watch_ddl does it)
+    own.cursor().execute("CREATE POLICY big ON acct USING (amount > 90)")
+    _err(b, "SELECT id FROM acct", "0A000", "changed since epoch made its views")
+    assert _one(m, "SELECT epoch.refresh_policies()") == 2
+    assert _all(b, "SELECT id FROM acct ORDER BY id") == [(2,), (4,)]
+    assert _all(m, "SELECT id FROM acct ORDER BY id") == [(1,), (3,)]
+    # row-level security enabled on a table tracked without it
+    own.cursor().execute("ALTER TABLE item ENABLE ROW LEVEL SECURITY")
+    r = env.closing(_conn(px, roles["reader"], db, "b"))
+    _err(r, "SELECT count(*) FROM item", "0A000", "changed since epoch made its views")
+    _one(r, "SELECT epoch.refresh_policies()")
+    assert _one(r, "SELECT count(*) FROM item") == 0  # no policy: no row, as on main
+    assert _one(env.closing(_conn(px, roles["reader"], db)), "SELECT count(*) FROM item") == 0
+    # epoch's views do not hold the table: it can still be dropped
+    own.cursor().execute("DROP TABLE public.acct")
+
+
+def test_row_level_security_views_follow_ddl_with_watch_ddl(env):
+    db = "priv_rls_ddl"
+    px, own, roles = _setup(env, db, "prd")
+    env.pg.sql("SELECT epoch.watch_ddl()", db=db)
+    b = env.closing(_conn(px, roles["rls"], db, "b"))
+    assert _all(b, "SELECT id FROM acct ORDER BY id") == [(1,), (3,)]
+    own.cursor().execute("CREATE POLICY all_big ON acct USING (amount >= 20)")
+    assert _all(b, "SELECT id FROM acct ORDER BY id") == [(1,), (2,), (3,)]
+    own.cursor().execute("DROP POLICY all_big ON acct")
+    assert _all(b, "SELECT id FROM acct ORDER BY id") == [(1,), (3,)]

@@ -1473,49 +1473,54 @@ Test(rewrite, corpus_is_large_enough)
 /* The overlay of public."my table" (k*) for branch expression B, base S,
  * with key conditions P copied from the query's WHERE (P0 = none). The two
  * base arms are gated by the last captured change (one runs). */
-#define OV4PD(B, S, P, D, DD)                                                                      \
+#define OV4PD(B, S, P, D, DK, DD)                                                                  \
     "(SELECT \"k\" FROM " D DD " WHERE _epoch_branch = " B " AND NOT _epoch_deleted" P(            \
         "") " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT " \
-            "1 FROM " D " _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P(            \
+            "1 FROM " DK " _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P(           \
                 "_d.") ")"                                                                         \
-                       " AND (SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hv_4\") <= " S      \
+                       " AND (SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hk_4\") <= " S      \
                        " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE (SELECT " \
-                       "coalesce(max(_epoch_seq), 0) FROM epoch.\"hv_4\") > " S                    \
-                       " AND NOT EXISTS (SELECT 1 FROM " D " _d WHERE _d._epoch_branch = " B       \
+                       "coalesce(max(_epoch_seq), 0) FROM epoch.\"hk_4\") > " S                    \
+                       " AND NOT EXISTS (SELECT 1 FROM " DK " _d WHERE _d._epoch_branch = " B      \
                        " AND _d.\"k\" = _b.\"k\"" P(                                               \
                            "_d.") ")"                                                              \
-                                  " AND NOT EXISTS (SELECT 1 FROM epoch.\"hv_4\" _h WHERE "        \
+                                  " AND NOT EXISTS (SELECT 1 FROM epoch.\"hk_4\" _h WHERE "        \
                                   "_h._epoch_seq + 0 > " S " AND _h.\"k\" = _b.\"k\"" P(           \
                                       "_h.") ")"                                                   \
                                              " UNION ALL SELECT _p.\"k\" FROM epoch.\"hv_4\" _p "  \
                                              "WHERE _p._epoch_seq + 0 > " S                        \
                                              " AND _p._epoch_existed" P(                           \
                                                  "_p.") " AND NOT EXISTS (SELECT 1 FROM "          \
-                                                        "epoch.\"hv_4\" _q WHERE "                 \
-                                                        "_q.\"k\" = _p.\"k\" AND _q._epoch_seq "   \
-                                                        "+ 0 > " S " AND _q._epoch_seq < "         \
-                                                        "_p._epoch_seq) AND NOT "                  \
-                                                        "EXISTS (SELECT 1 FROM " D " _d "          \
+                                                        "epoch.\"hk_4\" _q WHERE "                 \
+                                                        "_q.\"k\" = _p.\"k\" AND _q._epoch_seq + " \
+                                                        "0 > " S " AND _q._epoch_seq < "           \
+                                                        "_p._epoch_seq) AND NOT EXISTS (SELECT 1 " \
+                                                        "FROM " DK " _d "                          \
                                                         "WHERE _d._epoch_branch = " B              \
                                                         " AND _d.\"k\" = _p.\"k\"" P("_d.") "))"
-/* The working rows of the branch, and its rows at point T (a "@ref"). */
+/* The working rows of the branch (D4: every column, D4K: the key view) and
+ * its rows at point T (a "@ref"; V: v for the rows, k for the keys). */
 #define D4 "epoch.\"dv_4\""
-#define D4AT(B, T)                                                                                 \
-    "(SELECT _dc._epoch_branch, _dc.\"k\", _dc._epoch_deleted FROM epoch.\"dv_4\" _dc WHERE "      \
-    "_dc._epoch_branch = " B " AND NOT EXISTS (SELECT 1 FROM epoch.\"bv_4\" _dx WHERE "            \
+#define D4K "epoch.\"dk_4\""
+#define D4AT(B, T, V)                                                                              \
+    "(SELECT _dc._epoch_branch, _dc.\"k\", _dc._epoch_deleted FROM epoch.\"d" V "_4\" _dc "        \
+    "WHERE _dc._epoch_branch = " B " AND NOT EXISTS (SELECT 1 FROM epoch.\"bk_4\" _dx WHERE "      \
     "_dx._epoch_branch = " B " AND _dx.\"k\" = _dc.\"k\" AND _dx._epoch_seq > " T                  \
-    ") UNION ALL SELECT _dy._epoch_branch, _dy.\"k\", _dy._epoch_deleted FROM epoch.\"bv_4\" _dy " \
-    "WHERE _dy._epoch_branch = " B " AND _dy._epoch_seq > " T " AND _dy._epoch_deleted IS NOT "    \
-    "NULL AND NOT EXISTS (SELECT 1 FROM epoch.\"bv_4\" _dz WHERE _dz._epoch_branch = " B           \
-    " AND _dz.\"k\" = _dy.\"k\" AND _dz._epoch_seq > " T " AND _dz._epoch_seq < _dy._epoch_seq))"
-#define OV4P(B, S, P) OV4PD(B, S, P, D4, "")
+    ") UNION ALL SELECT _dy._epoch_branch, _dy.\"k\", _dy._epoch_deleted FROM epoch.\"b" V         \
+    "_4\" _dy WHERE _dy._epoch_branch = " B " AND _dy._epoch_seq > " T                             \
+    " AND _dy._epoch_deleted IS NOT NULL AND NOT EXISTS (SELECT 1 FROM epoch.\"bk_4\" _dz WHERE "  \
+    "_dz._epoch_branch = " B " AND _dz.\"k\" = _dy.\"k\" AND _dz._epoch_seq > " T                  \
+    " AND _dz._epoch_seq < _dy._epoch_seq))"
+#define OV4P(B, S, P) OV4PD(B, S, P, D4, D4K, "")
 #define P0(q) ""
 #define PK_GT0(q) " AND " q "\"k\" > 0"
 #define OV4(B, S) OV4P(B, S, P0)
 #define OV4_BR OV4("7", "100")
 #define Y_B "(SELECT epoch._ref_branch('feature/y'))"
 #define Y_T "(SELECT epoch._ref_point('feature/y'))"
-#define OV4_Y OV4PD(Y_B, "(SELECT epoch._ref_base('feature/y'))", P0, D4AT(Y_B, Y_T), " _dd")
+#define OV4_Y                                                                                      \
+    OV4PD(Y_B, "(SELECT epoch._ref_base('feature/y'))", P0, D4AT(Y_B, Y_T, "v"),                   \
+          D4AT(Y_B, Y_T, "k"), " _dd")
 
 static void expect_exact(sess_t k, const char *sql, const char *want)
 {
@@ -2425,8 +2430,9 @@ Test(rewrite, session_at_a_point_reads_the_branch_rows_of_then)
     rewrite_statement(&s, sql, &r);
     g_branch.point = -1;
     cr_assert_eq(r.action, RW_REWRITTEN);
-    cr_expect_str_eq(
-        r.sql, "SELECT * FROM " OV4PD("7", "100", P0, D4AT("7", "150"), " _dd") " AS \"my table\"");
+    cr_expect_str_eq(r.sql,
+                     "SELECT * FROM " OV4PD("7", "100", P0, D4AT("7", "150", "v"),
+                                            D4AT("7", "150", "k"), " _dd") " AS \"my table\"");
     rewrite_result_free(&r);
     /* writes stay refused (read-only), TABLESAMPLE of a past state too */
     char upd[] = "UPDATE \"my table\" SET k = 1";

@@ -151,22 +151,67 @@ DECLARE
     name text := (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel);
 BEGIN
     IF why = 'rls' THEN
-        RAISE EXCEPTION 'row-level security applies to role "%" on table "%"; branches do not apply policies yet',
+        -- writes: policies are applied to reads only (docs/privileges.md)
+        RAISE EXCEPTION 'row-level security applies to role "%" on table "%"; writes on branches do not apply policies yet',
             current_user, name
             USING ERRCODE = '0A000',
-                  HINT = 'Read and write this table on main, or as a role the policies do not apply to (its owner, BYPASSRLS).';
+                  HINT = 'Write this table on main, or as a role the policies do not apply to (its owner, BYPASSRLS).';
+    ELSIF why = 'stale' THEN
+        RAISE EXCEPTION 'the row-level security of table "%" changed since epoch made its views', name
+            USING ERRCODE = '0A000',
+                  HINT = 'Run SELECT epoch.refresh_policies(); and retry (epoch.watch_ddl() makes this happen by itself).';
     END IF;
     RAISE EXCEPTION 'permission denied for table %', name USING ERRCODE = '42501';
 END
 $f$;
 
 -- The gate of the read views: may the current role read table rel's rows
--- on branches (SELECT on it or on any of its columns, no policy applying)?
--- SQL, so PostgreSQL inlines it; PARALLEL SAFE, so it keeps parallel plans.
+-- on branches (SELECT on it or on any of its columns)? SQL, so PostgreSQL
+-- inlines it; PARALLEL SAFE, so it keeps parallel plans.
 CREATE OR REPLACE FUNCTION epoch._may_read(rel oid) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $f$
     SELECT CASE WHEN NOT pg_catalog.has_any_column_privilege(rel, 'SELECT') THEN epoch._deny(rel, 'privilege')
-                WHEN pg_catalog.row_security_active(rel) THEN epoch._deny(rel, 'rls')
                 ELSE true END
+$f$;
+
+-- Row-level security in the access views. A table without it enabled when
+-- its views were made gets views with no policy condition (nothing to pay
+-- per row): rls_never() refuses a role the policies would apply to (they
+-- were enabled since: the views are stale). A table with it gets views
+-- whose condition is its SELECT policies (_rls_pred), used unless
+-- rls_off() says they do not apply to the role; rls_off() also refuses
+-- when the policies changed since (_policy_fp).
+CREATE OR REPLACE FUNCTION epoch._rls_never(rel oid) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $f$
+    SELECT CASE WHEN pg_catalog.row_security_active(rel) THEN epoch._deny(rel, 'stale') ELSE true END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._policy_fp(rel oid) RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $f$
+    SELECT md5(coalesce(string_agg(format('%s|%s|%s|%s|%s', p.polname, p.polcmd, p.polpermissive,
+                                          p.polroles::text, p.polqual::text), E'\n' ORDER BY p.polname), ''))
+      FROM pg_catalog.pg_policy p WHERE p.polrelid = rel
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._rls_off(rel oid, fp text) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $f$
+    SELECT CASE WHEN NOT pg_catalog.row_security_active(rel) THEN true
+                WHEN epoch._policy_fp(rel) = fp THEN false
+                ELSE epoch._deny(rel, 'stale') END
+$f$;
+
+-- The SELECT policies of rel as one condition on a row whose columns are
+-- named as rel's, as PostgreSQL combines them: the permissive ones that
+-- apply to the current role OR'ed (none: no row), the restrictive ones AND'ed.
+-- Every name outside pg_catalog comes out qualified (search_path below);
+-- the role is current_user when the view runs.
+CREATE OR REPLACE FUNCTION epoch._rls_pred(rel oid) RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $f$
+    WITH p AS (
+        SELECT p.polpermissive AS perm, pg_get_expr(p.polqual, p.polrelid) AS qual,
+               CASE WHEN 0::oid = ANY (p.polroles) THEN 'true'
+                    ELSE '(' || (SELECT string_agg(format('pg_catalog.pg_has_role(current_user, %s::oid, ''USAGE'')', r), ' OR ')
+                                   FROM unnest(p.polroles) r) || ')' END AS who
+          FROM pg_policy p
+         WHERE p.polrelid = rel AND p.polcmd IN ('r', '*') AND p.polqual IS NOT NULL)
+    SELECT coalesce((SELECT '(' || string_agg(format('(%s AND (%s))', who, qual), ' OR ') || ')' FROM p WHERE perm), 'false')
+           || coalesce((SELECT ' AND ' || string_agg(format('(NOT %s OR (%s))', who, qual), ' AND ') FROM p WHERE NOT perm), '')
 $f$;
 
 -- The gate of a rewritten write: may the current role write rel as kind
@@ -282,22 +327,79 @@ LANGUAGE sql IMMUTABLE AS $f$
 $f$;
 
 -- The access views of a tracked table and the write check of its d_<id>
--- (track(), and for every tracked table when this file is applied).
-CREATE OR REPLACE FUNCTION epoch._access(t epoch.tracked) RETURNS void LANGUAGE plpgsql AS $f$
+-- (track(), epoch.refresh_policies(), and for every tracked table when this
+-- file is applied). Row views (every column): dv_<id> (also written through),
+-- hv_<id>, bv_<id>. Key views (the keys and the columns epoch's own
+-- conditions use), for the anti-joins that decide which version of a row a
+-- state shows: dk_<id>, hk_<id>, bk_<id>. Under row-level security a row
+-- view shows the rows the policies let the role see, and a key view the keys
+-- of which the role may see some version (main's row, a pre-image, a
+-- branch's row): every row the overlay could show has such a key, so the
+-- anti-joins stay exact, and no key is shown that the role could not see.
+CREATE OR REPLACE FUNCTION epoch._access(t epoch.tracked) RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     v record;
+    rel text := format('%I.%I', t.schema_name, t.table_name);
+    alias text := quote_ident(t.table_name);
+    pk text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(t.pk_columns) c);
+    rls boolean := (SELECT relrowsecurity FROM pg_class WHERE oid = t.relid);
+    pred text;
+    fp text;
+    gate text;
+    seen text;
 BEGIN
     -- tables tracked before schema step 8 get b_<id> after this file is
     -- applied (step 8), and their views in step 9
     IF to_regclass(format('epoch.%I', t.delta_table)) IS NULL
-       OR to_regclass(format('epoch.%I', format('b_%s', t.id))) IS NULL THEN
+       OR to_regclass(format('epoch.%I', format('b_%s', t.id))) IS NULL OR rel IS NULL THEN
         RETURN;
     END IF;
-    FOR v IN SELECT * FROM (VALUES (format('dv_%s', t.id), t.delta_table, 'SELECT, INSERT, UPDATE, DELETE'),
-                                   (format('hv_%s', t.id), t.history_table, 'SELECT'),
-                                   (format('bv_%s', t.id), format('b_%s', t.id), 'SELECT')) x(name, base, privs) LOOP
-        EXECUTE format('CREATE OR REPLACE VIEW epoch.%I AS SELECT * FROM epoch.%I WHERE epoch._may_read(%s)',
-                       v.name, v.base, t.relid);
+    IF rls THEN
+        pred := epoch._rls_pred(t.relid);
+        fp := epoch._policy_fp(t.relid);
+        gate := format('epoch._may_read(%s) AND ((SELECT epoch._rls_off(%s, %L)) OR ', t.relid, t.relid, fp);
+        -- main's row of a key, read as the role (its policies applied by
+        -- PostgreSQL): a SQL function PostgreSQL cannot inline (a subquery),
+        -- so the views do not depend on the table, which stays droppable
+        EXECUTE format('CREATE OR REPLACE FUNCTION epoch.%I(%s) RETURNS boolean LANGUAGE sql STABLE AS $x$ '
+                       'SELECT EXISTS (SELECT 1 FROM %s WHERE (%s) = (%s)) $x$',
+                       format('_main_has_%s', t.id),
+                       (SELECT string_agg(format_type(a.atttypid, a.atttypmod), ', ' ORDER BY k.o)
+                          FROM unnest(t.pk_columns) WITH ORDINALITY k(c, o)
+                          JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = k.c),
+                       rel, 'ROW(' || pk || ')',
+                       'ROW(' || (SELECT string_agg('$' || o, ', ') FROM generate_series(1, cardinality(t.pk_columns)) o) || ')');
+        -- the key k (of alias _k) has a version the role may see
+        seen := format('EXISTS (SELECT 1 FROM (SELECT _k.*) AS %1$s WHERE %2$s) OR epoch.%3$I(%4$s)', alias, pred,
+                       format('_main_has_%s', t.id),
+                       (SELECT string_agg('_k.' || quote_ident(c), ', ') FROM unnest(t.pk_columns) c));
+        FOR v IN SELECT * FROM (VALUES (format('epoch.%I', t.history_table)), (format('epoch.%I', t.delta_table)),
+                                       (format('epoch.b_%s', t.id))) x(src) LOOP
+            seen := seen || format(' OR EXISTS (SELECT 1 FROM %s AS %s WHERE %s AND %s)', v.src, alias,
+                                   (SELECT string_agg(format('%1$s.%2$I = _k.%2$I', alias, c), ' AND ') FROM unnest(t.pk_columns) c),
+                                   pred);
+        END LOOP;
+    END IF;
+    FOR v IN SELECT * FROM (VALUES
+            (format('dv_%s', t.id), t.delta_table, '*', 'SELECT, INSERT, UPDATE, DELETE'),
+            (format('hv_%s', t.id), t.history_table, '*', 'SELECT'),
+            (format('bv_%s', t.id), format('b_%s', t.id), '*', 'SELECT'),
+            (format('dk_%s', t.id), t.delta_table, '_epoch_branch, ' || pk || ', _epoch_deleted', 'SELECT'),
+            (format('hk_%s', t.id), t.history_table, '_epoch_seq, _epoch_existed, ' || pk, 'SELECT'),
+            (format('bk_%s', t.id), format('b_%s', t.id), '_epoch_seq, _epoch_branch, ' || pk || ', _epoch_deleted', 'SELECT')
+        ) x(name, base, cols, privs) LOOP
+        IF NOT rls THEN
+            EXECUTE format('CREATE OR REPLACE VIEW epoch.%I AS SELECT %s FROM epoch.%I WHERE epoch._may_read(%s) AND epoch._rls_never(%s)',
+                           v.name, v.cols, v.base, t.relid, t.relid);
+        ELSIF v.cols = '*' THEN
+            EXECUTE format('CREATE OR REPLACE VIEW epoch.%I AS SELECT * FROM epoch.%I AS %s WHERE %s(%s))',
+                           v.name, v.base, alias, gate, pred);
+        ELSE
+            EXECUTE format('CREATE OR REPLACE VIEW epoch.%I AS SELECT %s FROM epoch.%I AS _k WHERE %s(%s))',
+                           v.name, (SELECT string_agg('_k.' || btrim(c), ', ') FROM unnest(string_to_array(v.cols, ',')) c),
+                           v.base, gate, seen);
+        END IF;
         EXECUTE format('REVOKE ALL ON epoch.%I FROM PUBLIC', v.base);
         EXECUTE format('GRANT %s ON epoch.%I TO PUBLIC', v.privs, v.name);
     END LOOP;
@@ -310,6 +412,24 @@ BEGIN
                    'FOR EACH STATEMENT EXECUTE FUNCTION epoch._check_branch_write(%s)', t.delta_table, t.relid);
     EXECUTE format('CREATE TRIGGER epoch_check_del AFTER DELETE ON epoch.%I '
                    'FOR EACH STATEMENT EXECUTE FUNCTION epoch._check_branch_write(%s)', t.delta_table, t.relid);
+END
+$f$;
+
+-- Make every tracked table's access views again from its current
+-- row-level security (after CREATE/ALTER/DROP POLICY, ALTER TABLE … ROW
+-- LEVEL SECURITY). Any role may: it only follows the catalog. The DDL event
+-- triggers of epoch.watch_ddl() call it by themselves.
+CREATE OR REPLACE FUNCTION epoch.refresh_policies() RETURNS int LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    t epoch.tracked;
+    n int := 0;
+BEGIN
+    FOR t IN SELECT * FROM epoch.tracked ORDER BY id LOOP
+        PERFORM epoch._access(t);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
 END
 $f$;
 

@@ -16,9 +16,18 @@ BEGIN
         IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() WHERE NOT is_temporary) THEN
             PERFORM pg_notify('epoch_catalog', 'ddl');
         END IF;
+        -- the access views embed the policies (functions/access.sql)
+        IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() WHERE object_type = 'policy') THEN
+            PERFORM epoch.refresh_policies();
+        END IF;
     ELSIF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands()
                    WHERE schema_name IS NULL OR schema_name NOT LIKE 'pg\_temp%') THEN
         PERFORM pg_notify('epoch_catalog', 'ddl');
+        IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
+                    WHERE c.command_tag IN ('CREATE POLICY', 'ALTER POLICY')
+                       OR (c.command_tag = 'ALTER TABLE' AND c.objid IN (SELECT relid FROM epoch.tracked))) THEN
+            PERFORM epoch.refresh_policies();
+        END IF;
     END IF;
 END
 $f$;

@@ -233,6 +233,17 @@ def test_commit_ids_are_content_hashes(env):
     assert len(set(commits + [root])) == len(commits) + 1
     for cid in commits:
         _assert_commit_matches_parent(m, cid)
+    # reads by key at the commits (both key columns given, one, none)
+    at = _conn(env, px, db)
+    for cid, xy, nul, z in ((commits[0], "a, b", "", ["n o", "n o"]),
+                            (commits[1], "back, again", "", ["n o", "n o"]),
+                            (commits[2], "back, again", None, ["n o", "n o"])):
+        _all(at, "SET epoch.as_of = %s", (cid,))
+        assert _all(at, "SELECT note FROM pair WHERE a = 'x y' AND b = 1") == [(xy,)], cid
+        assert _all(at, "SELECT note FROM pair WHERE b = 3 AND a = 'NULL'") == \
+            ([] if nul is None else [(nul,)]), cid
+        assert [r[0] for r in _all(at, "SELECT note FROM pair WHERE a = 'z' ORDER BY b")] == z, cid
+        assert _one(at, "SELECT count(*) FROM pair") == (4 if nul is None else 5) + (cid != commits[0]), cid
 
 
 def test_commit_errors(env):
@@ -675,11 +686,20 @@ def test_random_history_matches_model(env):
         _all(reader, "SET epoch.as_of = %s", (ref,))
         got = _all(reader, "SELECT id, a, b FROM t ORDER BY id")
         assert got == want, f"seed {seed}: as_of {ref}: {got} != {want}\n" + "\n".join(trace)
+        # reads by key (the overlay probes the branch history by key): = and a range
+        for k in sorted(rnd.sample(range(1, 31), 6)):
+            got = _all(reader, "SELECT id, a, b FROM t WHERE id = %s", (k,))
+            assert got == [w for w in want if w[0] == k], f"seed {seed}: as_of {ref}, id {k}: {got}"
+        got = _all(reader, "SELECT id, a, b FROM t WHERE id BETWEEN 5 AND 12 ORDER BY id")
+        assert got == [w for w in want if 5 <= w[0] <= 12], f"seed {seed}: as_of {ref}, 5..12: {got}"
         _all(reader, "RESET epoch.as_of")
         quoted = '"@' + ref.replace('"', '""') + '"'
         for c in (m, on_branch):
             got = _all(c, f"SELECT id, a, b FROM {quoted}.t ORDER BY id")
             assert got == want, f"seed {seed}: {quoted}.t: {got} != {want}"
+            k = rnd.randint(1, 30)
+            got = _all(c, f"SELECT id, a, b FROM {quoted}.t WHERE id = %s", (k,))
+            assert got == [w for w in want if w[0] == k], f"seed {seed}: {quoted}.t id {k}: {got}"
     # after gc (window: now), every commit and branch still reads the same
     gone = _all(m, "SELECT coalesce(sum(main_rows + branch_rows), 0) FROM epoch.gc('0 seconds')")
     kept = [r for r in refs if "@{" not in r]

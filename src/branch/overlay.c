@@ -76,118 +76,38 @@ static void key_preds(sqlbuf_t *sb, const catalog_table_t *t, const char *q,
     }
 }
 
-/* `(q._epoch_branch, k1, …, q._epoch_seq) > (branch, o.k1, …, after) AND
- * (q._epoch_branch, k1, …) <= (branch, o.k1, …)`: q's changes of one key
- * after a point, as row comparisons. The history's statistics lag behind
- * (a branch created since the last ANALYZE is estimated at one row), and
- * with `q._epoch_branch = b AND q.k = o.k AND q._epoch_seq > p` PostgreSQL
- * took the (branch, seq) index, reading every change after the point for
- * each key probed (1,000 changes: a point read at a commit 2-3x a read at
- * the head). Only the (branch, key, seq) index matches these comparisons.
- * `o` NULL: the key is the constants of the query's = conditions (eq_value). */
-static const char *eq_value(const overlay_pred_t *p, int n, int col);
-static void one_key_after(sqlbuf_t *sb, const catalog_table_t *t, const char *q,
-                          const char *o, const overlay_pred_t *p, int n, const char *branch_id,
-                          const char *after)
-{
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass)
-            SQLBUF_LIT(sb, " AND ");
-        sqlbuf_printf(sb, "(%s._epoch_branch", q);
-        for (int i = 0; i < t->ncols; i++)
-            if (t->is_pk[i]) {
-                sqlbuf_printf(sb, ", %s.", q);
-                sqlbuf_ident(sb, t->cols[i]);
-            }
-        if (!pass)
-            sqlbuf_printf(sb, ", %s._epoch_seq", q);
-        sqlbuf_printf(sb, ") %s (%s", pass ? "<=" : ">", branch_id);
-        for (int i = 0; i < t->ncols; i++)
-            if (t->is_pk[i]) {
-                SQLBUF_LIT(sb, ", ");
-                if (o) {
-                    sqlbuf_printf(sb, "%s.", o);
-                    sqlbuf_ident(sb, t->cols[i]);
-                } else {
-                    sqlbuf_puts(sb, eq_value(p, n, i));
-                }
-            }
-        if (!pass)
-            sqlbuf_printf(sb, ", %s", after);
-        sqlbuf_putc(sb, ')');
-    }
-}
-
-/* The constant of an `=` condition on column col, or NULL. */
-static const char *eq_value(const overlay_pred_t *p, int n, int col)
-{
-    for (int i = 0; i < n; i++)
-        if (p[i].col == col && strcmp(p[i].op, "=") == 0)
-            return p[i].v1;
-    return NULL;
-}
-
-/* Every key column has an `=` condition. */
-static bool key_equalities(const catalog_table_t *t, const overlay_pred_t *p, int n)
-{
-    for (int i = 0; i < t->ncols; i++)
-        if (t->is_pk[i] && !eq_value(p, n, i))
-            return false;
-    return true;
-}
-
 /* The branch's rows as they were at point (docs/history.md): its row of
  * d_<id> unless b_<id> holds a change of the key after the point, else the
  * first such pre-image (_epoch_deleted NULL: no row then). The same columns
- * as d_<id>. functions/history.sql's epoch._delta_at() is the same logic.
- * With key conditions (npreds > 0: a read of a few keys) the probes of
- * b_<id> go by key (one_key_after); without, they stay ranges of the
- * (branch, seq) index, which PostgreSQL hashes once for a whole-table read. */
+ * as d_<id>. functions/history.sql's epoch._delta_at() is the same logic. */
 static void delta_at(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
-                     const char *point, const overlay_pred_t *p, int n)
+                     const char *point)
 {
-    bool by_key = n > 0;
     SQLBUF_LIT(sb, "(SELECT _dc._epoch_branch, ");
     column_list(sb, t, "_dc");
     sqlbuf_printf(sb,
                   ", _dc._epoch_deleted FROM epoch.\"d_%d\" _dc WHERE _dc._epoch_branch = %s AND "
-                  "NOT EXISTS (SELECT 1 FROM epoch.\"b_%d\" _dx WHERE ",
-                  t->id, branch_id, t->id);
-    if (by_key) {
-        one_key_after(sb, t, "_dx", "_dc", p, n, branch_id, point);
-    } else {
-        sqlbuf_printf(sb, "_dx._epoch_branch = %s AND ", branch_id);
-        overlay_key_match(sb, t, "_dx", "_dc");
-        sqlbuf_printf(sb, " AND _dx._epoch_seq > %s", point);
-    }
-    SQLBUF_LIT(sb, ") UNION ALL SELECT _dy._epoch_branch, ");
+                  "NOT EXISTS (SELECT 1 FROM epoch.\"b_%d\" _dx WHERE _dx._epoch_branch = %s AND ",
+                  t->id, branch_id, t->id, branch_id);
+    overlay_key_match(sb, t, "_dx", "_dc");
+    sqlbuf_printf(sb, " AND _dx._epoch_seq > %s) UNION ALL SELECT _dy._epoch_branch, ", point);
     column_list(sb, t, "_dy");
-    sqlbuf_printf(sb, ", _dy._epoch_deleted FROM epoch.\"b_%d\" _dy WHERE ", t->id);
-    if (by_key && key_equalities(t, p, n))
-        one_key_after(sb, t, "_dy", NULL, p, n, branch_id, point);
-    else
-        sqlbuf_printf(sb, "_dy._epoch_branch = %s AND _dy._epoch_seq > %s", branch_id, point);
     sqlbuf_printf(sb,
-                  " AND _dy._epoch_deleted IS NOT NULL AND NOT EXISTS (SELECT 1 "
-                  "FROM epoch.\"b_%d\" _dz WHERE ",
-                  t->id);
-    if (by_key) {
-        one_key_after(sb, t, "_dz", "_dy", p, n, branch_id, point);
-    } else {
-        sqlbuf_printf(sb, "_dz._epoch_branch = %s AND ", branch_id);
-        overlay_key_match(sb, t, "_dz", "_dy");
-        sqlbuf_printf(sb, " AND _dz._epoch_seq > %s", point);
-    }
-    SQLBUF_LIT(sb, " AND _dz._epoch_seq < _dy._epoch_seq))");
+                  ", _dy._epoch_deleted FROM epoch.\"b_%d\" _dy WHERE _dy._epoch_branch = %s AND "
+                  "_dy._epoch_seq > %s AND _dy._epoch_deleted IS NOT NULL AND NOT EXISTS (SELECT 1 "
+                  "FROM epoch.\"b_%d\" _dz WHERE _dz._epoch_branch = %s AND ",
+                  t->id, branch_id, point, t->id, branch_id);
+    overlay_key_match(sb, t, "_dz", "_dy");
+    sqlbuf_printf(sb, " AND _dz._epoch_seq > %s AND _dz._epoch_seq < _dy._epoch_seq))", point);
 }
 
 /* FROM-clause text of the branch's rows: d_<id> itself for its working rows
  * (point NULL), else delta_at() */
 static void branch_rows(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
-                        const char *point, const overlay_pred_t *p, int n)
+                        const char *point)
 {
     if (point)
-        delta_at(sb, t, branch_id, point, p, n);
+        delta_at(sb, t, branch_id, point);
     else
         sqlbuf_printf(sb, "epoch.\"d_%d\"", t->id);
 }
@@ -197,7 +117,7 @@ static void not_in_branch(sqlbuf_t *sb, const catalog_table_t *t, const char *ou
                           const char *branch_id, const char *point, const overlay_pred_t *p, int n)
 {
     SQLBUF_LIT(sb, "NOT EXISTS (SELECT 1 FROM ");
-    branch_rows(sb, t, branch_id, point, p, n);
+    branch_rows(sb, t, branch_id, point);
     sqlbuf_printf(sb, " _d WHERE _d._epoch_branch = %s AND ", branch_id);
     overlay_key_match(sb, t, "_d", outer);
     key_preds(sb, t, "_d", p, n);
@@ -237,7 +157,7 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
     SQLBUF_LIT(sb, "(SELECT ");
     column_list(sb, t, NULL);
     SQLBUF_LIT(sb, " FROM ");
-    branch_rows(sb, t, branch_id, point, preds, npreds);
+    branch_rows(sb, t, branch_id, point);
     if (point)
         SQLBUF_LIT(sb, " _dd");
     sampled(sb, sample);

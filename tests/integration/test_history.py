@@ -5,6 +5,8 @@ differential test against an in-memory model.
 
 Every test works in a database of its own (the cluster is shared)."""
 
+import datetime
+import hashlib
 import os
 import random
 import threading
@@ -76,6 +78,40 @@ def _diff(conn, a, b, table=None):
                       "FROM epoch.diff(%s, %s)", (a, b))
 
 
+def _reference_commit_id(conn, cid):
+    """The id docs/history.md defines, recomputed apart from epoch.commit():
+    the sha-256 of parents, branch, author, time (UTC, µs), message and, table
+    by table, each changed key with its new row (or "deleted"), the changes
+    taken from the general diff generator (epoch._diff_rows) between the
+    commit and its first parent."""
+    parents, branch, author, created, message = _all(
+        conn, "SELECT parents, branch_name, author, created_at, message FROM epoch.commit WHERE id = %s",
+        (cid,))[0]
+    assert parents, f"{cid}: a root commit has no parent state to compare with"
+    body = ""
+    for header, sql in _all(conn, """
+            SELECT format(E'table %%s.%%s\n', t.schema_name, t.table_name),
+                   epoch._diff_rows(t, a.branch_id, a.base_seq, a.point, b.branch_id, b.base_seq, b.point)
+              FROM epoch.tracked t, epoch._resolve(%s) a, epoch._resolve(%s) b
+             ORDER BY t.schema_name, t.table_name""", (parents[0], cid)):
+        rows = _one(conn, "SELECT string_agg(d.pk::text || CASE WHEN d.b_found THEN ' ' || d.b_v::text "
+                          "ELSE ' deleted' END, E'\n' ORDER BY d.pk) FROM (" + sql + ") d")
+        if rows is not None:
+            body += header + rows + "\n"
+    ts = created.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text = f"parents {' '.join(parents)}\nbranch {branch}\nauthor {author}\ntime {ts}\nmessage {message}\n{body}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _assert_commit_matches_parent(conn, cid):
+    """A commit's id is its content hash and its stats are diff_stat(parent, commit)."""
+    assert cid == _reference_commit_id(conn, cid), f"commit {cid}: id is not the hash of its changes"
+    parent = _one(conn, "SELECT parents[1] FROM epoch.commit WHERE id = %s", (cid,))
+    stats = _all(conn, "SELECT table_name, inserted, updated, deleted FROM epoch.show(%s) "
+                       "WHERE table_name IS NOT NULL ORDER BY 1", (cid,))
+    assert stats == _all(conn, "SELECT * FROM epoch.diff_stat(%s, %s) ORDER BY 1", (parent, cid)), cid
+
+
 # ---- commits ------------------------------------------------------------------------------
 
 def test_commit_on_main_and_branch(env):
@@ -125,6 +161,89 @@ def test_commit_on_main_and_branch(env):
     assert any('nothing to commit on branch "f"' in n for n in _notices(f))
     # commits of different content have different ids; same id space for prefixes
     assert len({root, c2, f1}) == 3
+
+
+def test_commit_ids_are_content_hashes(env):
+    """Every path of epoch.commit() (main since its last commit, a branch's
+    first commit since main's state, with main changed between the two
+    bases, a branch since its own commit, a branch made from another branch)
+    gives the id docs/history.md defines and the stats of diff_stat(parent,
+    commit): keys changed and changed back, deleted and re-inserted, rows
+    deleted on a branch, main's rows showing through, composite keys and
+    values that need quoting in an array's text."""
+    db = _db(env, "th_commit_ids")
+    px = env.proxy()
+    m = _kv_setup(env, px, db)
+    _all(m, "CREATE TABLE public.pair (a text, b int, note text, PRIMARY KEY (a, b))")
+    _all(m, "INSERT INTO pair VALUES ('x y', 1, 'a, b'), ('q\"uote', 2, NULL), ('NULL', 3, ''), "
+            "('z', 10, '{brace}'), ('z', 9, 'back\\slash')")
+    _all(m, "SELECT epoch.track('public.pair')")
+    direct = env.closing(env.pg.admin_connect(db))
+    direct.autocommit = True
+    commits = []
+    root = _one(m, "SELECT epoch.commit('root')")
+    # main, through the proxy and straight to PostgreSQL
+    _all(m, "UPDATE kv SET v = 'm1' WHERE k = 1")
+    _all(direct, "DELETE FROM kv WHERE k = 2")
+    _all(direct, "INSERT INTO kv VALUES (20, 'twenty', 20.5)")
+    _all(m, "UPDATE pair SET note = 'n o' WHERE a = 'z'")
+    _all(m, "UPDATE kv SET v = 'tmp' WHERE k = 3")
+    _all(m, "UPDATE kv SET v = 'v3' WHERE k = 3")          # changed back: no change
+    commits.append(_one(m, "SELECT epoch.commit('main 1')"))
+    # main changes after its commit, before the branch: its first commit has them
+    _all(m, "UPDATE kv SET n = NULL WHERE k = 4")
+    _all(m, "SELECT epoch.branch_create('f')")
+    f = _conn(env, px, db, "f")
+    _all(m, "UPDATE kv SET v = 'main later' WHERE k = 5")   # after the base: not the branch's
+    _all(f, "UPDATE kv SET v = 'f6' WHERE k = 6")
+    _all(f, "DELETE FROM kv WHERE k = 7")
+    _all(f, "INSERT INTO kv VALUES (21, NULL, NULL)")
+    _all(f, "DELETE FROM pair WHERE b = 1")
+    _all(f, "INSERT INTO pair VALUES ('x y', 1, 'back, again')")   # deleted and re-inserted: update
+    _all(f, "INSERT INTO pair VALUES ('new', 0, 'NULL')")
+    commits.append(_one(f, "SELECT epoch.commit('f 1')"))
+    assert _all(f, "SELECT inserted, updated, deleted FROM epoch.commits WHERE id = %s",
+                (commits[-1],)) == [(2, 3, 1)]
+    # the branch since its own commit: rows it holds, rows main shows through
+    _all(f, "UPDATE kv SET v = 'f6b' WHERE k = 6")        # its row, again
+    _all(f, "UPDATE kv SET v = 'f8' WHERE k = 8")         # main's row, first time
+    _all(f, "INSERT INTO kv VALUES (7, 'back', 7)")        # its deleted row comes back
+    _all(f, "DELETE FROM kv WHERE k = 21")                 # its inserted row goes
+    _all(f, "UPDATE kv SET v = 'x' WHERE k = 9")
+    _all(f, "UPDATE kv SET v = 'v9' WHERE k = 9")          # changed back: no change
+    _all(f, "DELETE FROM pair WHERE a = 'NULL'")
+    commits.append(_one(f, "SELECT epoch.commit('f 2')"))
+    assert _all(f, "SELECT inserted, updated, deleted FROM epoch.commits WHERE id = %s",
+                (commits[-1],)) == [(1, 2, 2)]
+    assert _all(f, "SELECT * FROM epoch.status") == []
+    # a branch of a branch (the general diff generator)
+    _all(f, "UPDATE kv SET v = 'uncommitted' WHERE k = 10")
+    _all(m, "SELECT epoch.branch_create('g', \"from\" => 'f')")
+    g = _conn(env, px, db, "g")
+    _all(g, "UPDATE pair SET note = NULL WHERE a = 'new'")
+    commits.append(_one(g, "SELECT epoch.commit('g 1')"))
+    assert _one(g, "SELECT parents FROM epoch.commits WHERE id = %s", (commits[-1],)) == [commits[-2]]
+    _all(g, "UPDATE kv SET v = 'g' WHERE k = 10")
+    commits.append(_one(g, "SELECT epoch.commit('g 2')"))
+    # main again, after all that
+    _all(direct, "UPDATE pair SET b = 11 WHERE b = 10")    # a key moved: a delete and an insert
+    commits.append(_one(m, "SELECT epoch.commit('main 2')"))
+    assert _all(m, "SELECT inserted, updated, deleted FROM epoch.commits WHERE id = %s",
+                (commits[-1],)) == [(1, 2, 1)]
+    assert len(set(commits + [root])) == len(commits) + 1
+    for cid in commits:
+        _assert_commit_matches_parent(m, cid)
+    # reads by key at the commits (both key columns given, one, none)
+    at = _conn(env, px, db)
+    for cid, xy, nul, z in ((commits[0], "a, b", "", ["n o", "n o"]),
+                            (commits[1], "back, again", "", ["n o", "n o"]),
+                            (commits[2], "back, again", None, ["n o", "n o"])):
+        _all(at, "SET epoch.as_of = %s", (cid,))
+        assert _all(at, "SELECT note FROM pair WHERE a = 'x y' AND b = 1") == [(xy,)], cid
+        assert _all(at, "SELECT note FROM pair WHERE b = 3 AND a = 'NULL'") == \
+            ([] if nul is None else [(nul,)]), cid
+        assert [r[0] for r in _all(at, "SELECT note FROM pair WHERE a = 'z' ORDER BY b")] == z, cid
+        assert _one(at, "SELECT count(*) FROM pair") == (4 if nul is None else 5) + (cid != commits[0]), cid
 
 
 def test_commit_errors(env):
@@ -567,11 +686,20 @@ def test_random_history_matches_model(env):
         _all(reader, "SET epoch.as_of = %s", (ref,))
         got = _all(reader, "SELECT id, a, b FROM t ORDER BY id")
         assert got == want, f"seed {seed}: as_of {ref}: {got} != {want}\n" + "\n".join(trace)
+        # reads by key (the overlay probes the branch history by key): = and a range
+        for k in sorted(rnd.sample(range(1, 31), 6)):
+            got = _all(reader, "SELECT id, a, b FROM t WHERE id = %s", (k,))
+            assert got == [w for w in want if w[0] == k], f"seed {seed}: as_of {ref}, id {k}: {got}"
+        got = _all(reader, "SELECT id, a, b FROM t WHERE id BETWEEN 5 AND 12 ORDER BY id")
+        assert got == [w for w in want if 5 <= w[0] <= 12], f"seed {seed}: as_of {ref}, 5..12: {got}"
         _all(reader, "RESET epoch.as_of")
         quoted = '"@' + ref.replace('"', '""') + '"'
         for c in (m, on_branch):
             got = _all(c, f"SELECT id, a, b FROM {quoted}.t ORDER BY id")
             assert got == want, f"seed {seed}: {quoted}.t: {got} != {want}"
+            k = rnd.randint(1, 30)
+            got = _all(c, f"SELECT id, a, b FROM {quoted}.t WHERE id = %s", (k,))
+            assert got == [w for w in want if w[0] == k], f"seed {seed}: {quoted}.t id {k}: {got}"
     # after gc (window: now), every commit and branch still reads the same
     gone = _all(m, "SELECT coalesce(sum(main_rows + branch_rows), 0) FROM epoch.gc('0 seconds')")
     kept = [r for r in refs if "@{" not in r]
@@ -585,6 +713,7 @@ def test_random_history_matches_model(env):
         stat = _all(m, "SELECT coalesce(sum(inserted), 0), coalesce(sum(updated), 0), "
                        "coalesce(sum(deleted), 0) FROM epoch.diff_stat(%s, %s)", (parent, cid))
         assert stat == [(ins, upd, dele)], (seed, cid, stat, (ins, upd, dele))
+        assert cid == _reference_commit_id(m, cid), f"seed {seed}: commit {cid}\n" + "\n".join(trace)
 
 
 # ---- reset, change feed, gc ---------------------------------------------------------------

@@ -338,6 +338,115 @@ BEGIN
 END
 $f$;
 
+-- The columns of t's row at alias q as text[] (the v of _state_join).
+CREATE OR REPLACE FUNCTION epoch._row_text(t epoch.tracked, q text) RETURNS text
+LANGUAGE sql STABLE AS $f$
+    SELECT 'ARRAY[' || string_agg(format('%I.%I::text', q, c), ', ' ORDER BY o) || ']::text[]'
+      FROM unnest(epoch._columns(t)) WITH ORDINALITY u(c, o);
+$f$;
+
+-- Expression text: the row of t with the key of alias `keys` in main as of
+-- base (NULL: the live row), as text[]; '{}' when main had no row. Scalar
+-- subqueries inside coalesce(), so a caller that has the row already (a
+-- coalesce() argument before it) never runs them.
+CREATE OR REPLACE FUNCTION epoch._main_row(t epoch.tracked, base bigint, keys text) RETURNS text
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    kh text := (SELECT string_agg(format('_h.%1$I = %2$I.%1$I', c, keys), ' AND ') FROM unnest(t.pk_columns) c);
+    kl text := (SELECT string_agg(format('_l.%1$I = %2$I.%1$I', c, keys), ' AND ') FROM unnest(t.pk_columns) c);
+    live text := format('(SELECT %s FROM %I.%I _l WHERE %s)', epoch._row_text(t, '_l'),
+                        t.schema_name, t.table_name, kl);
+BEGIN
+    IF base IS NULL THEN
+        RETURN format('coalesce(%s, ''{}''::text[])', live);
+    END IF;
+    -- "+ 0": by key through the (key, seq) index (see _state_join)
+    RETURN format('coalesce((SELECT CASE WHEN _h._epoch_existed THEN %s ELSE ''{}''::text[] END '
+                  'FROM epoch.%I _h WHERE %s AND _h._epoch_seq + 0 > %s ORDER BY _h._epoch_seq LIMIT 1), %s, ''{}''::text[])',
+                  epoch._row_text(t, '_h'), t.history_table, kh, base, live);
+END
+$f$;
+
+-- SQL of the keys of t whose rows differ between state a = (a_bid, a_base,
+-- a_point), the state a commit is compared with (epoch._sealed), and state b
+-- of the branch being sealed: pk (jsonb), a_v, b_v (the columns as text[],
+-- NULL: no row). The same keys and rows as _diff_rows(), cheaper in the three
+-- cases a commit or epoch.status meets: main since its last commit (main's
+-- history after it), a branch since its own last commit (the branch's
+-- history after that commit's point: each key's first pre-image is its row
+-- then) and a branch since main's state (its rows of d_<id>). Keys are read
+-- in sets; each other row is probed by key (scalar subqueries: nested loops
+-- by construction, never a scan of d_<id> or of the table), and main's row
+-- only when neither side's branch holds the key. Other cases: _diff_rows().
+-- A branch's state at b_point reads its d_<id> rows: a commit holds the
+-- writers' lock, so no change of the branch is numbered after b_point.
+CREATE OR REPLACE FUNCTION epoch._commit_rows(t epoch.tracked,
+        a_bid bigint, a_base bigint, a_point bigint,
+        b_bid bigint, b_base bigint, b_point bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    pk text := (SELECT string_agg(format('_c.%I', c), ', ') FROM unnest(t.pk_columns) c);
+    pkjson text := (SELECT 'jsonb_build_object(' || string_agg(format('%L, _c.%I', c, c), ', ') || ')'
+                      FROM unnest(t.pk_columns) c);
+    kd text := (SELECT string_agg(format('_n.%1$I = _c.%1$I', c), ' AND ') FROM unnest(t.pk_columns) c);
+    bhist text := format('b_%s', t.id);
+    cands text;
+    a_v text;
+    b_v text;
+BEGIN
+    IF a_bid = 0 AND b_bid = 0 AND a_base IS NOT NULL AND (b_base IS NULL OR a_base <= b_base) THEN
+        -- main: each key main changed after a_base, with its first pre-image
+        IF a_base IS NOT DISTINCT FROM b_base THEN
+            RETURN 'SELECT NULL::jsonb AS pk, NULL::text[] AS a_v, NULL::text[] AS b_v WHERE false';
+        END IF;
+        cands := format('SELECT DISTINCT ON (%1$s) %1$s, CASE WHEN _c._epoch_existed THEN %2$s ELSE ''{}''::text[] END AS v0 '
+                        'FROM epoch.%3$I _c WHERE _c._epoch_seq > %4$s%5$s ORDER BY %1$s, _c._epoch_seq',
+                        pk, epoch._row_text(t, '_c'), t.history_table, a_base,
+                        CASE WHEN b_base IS NULL THEN '' ELSE format(' AND _c._epoch_seq <= %s', b_base) END);
+        a_v := '_c.v0';
+        b_v := epoch._main_row(t, b_base, '_c');
+    ELSIF a_bid = b_bid AND a_point IS NOT NULL AND a_base IS NOT DISTINCT FROM b_base THEN
+        -- a branch since its own commit: each key it changed after the
+        -- commit's point, with its first pre-image (_epoch_deleted NULL: the
+        -- branch had no row for the key, main's row shows through)
+        cands := format('SELECT DISTINCT ON (%1$s) %1$s, CASE WHEN _c._epoch_deleted THEN ''{}''::text[] '
+                        'WHEN NOT _c._epoch_deleted THEN %2$s END AS v0 '
+                        'FROM epoch.%3$I _c WHERE _c._epoch_branch = %4$s AND _c._epoch_seq > %5$s%6$s '
+                        'ORDER BY %1$s, _c._epoch_seq',
+                        pk, epoch._row_text(t, '_c'), bhist, b_bid, a_point,
+                        CASE WHEN b_point IS NULL THEN '' ELSE format(' AND _c._epoch_seq <= %s', b_point) END);
+        a_v := format('coalesce(_c.v0, %s)', epoch._main_row(t, a_base, '_c'));
+        b_v := format('coalesce((SELECT CASE WHEN _n._epoch_deleted THEN ''{}''::text[] ELSE %s END '
+                      'FROM epoch.%I _n WHERE _n._epoch_branch = %s AND %s), %s)',
+                      epoch._row_text(t, '_n'), t.delta_table, b_bid, kd, epoch._main_row(t, b_base, '_c'));
+    ELSIF a_bid = 0 AND b_bid <> 0 AND a_point IS NULL THEN
+        -- a branch since main's state at a_base: the rows the branch holds,
+        -- and the keys main changed between the two bases
+        cands := format('SELECT %1$s, CASE WHEN _c._epoch_deleted THEN ''{}''::text[] ELSE %2$s END AS v1 '
+                        'FROM epoch.%3$I _c WHERE _c._epoch_branch = %4$s',
+                        pk, epoch._row_text(t, '_c'), t.delta_table, b_bid);
+        IF a_base IS DISTINCT FROM b_base THEN
+            cands := cands || format(
+                ' UNION ALL SELECT DISTINCT %1$s, NULL::text[] FROM epoch.%2$I _c WHERE _c._epoch_seq > %3$s%4$s'
+                ' AND NOT EXISTS (SELECT 1 FROM epoch.%5$I _n WHERE _n._epoch_branch = %6$s AND %7$s)',
+                pk, t.history_table, least(a_base, b_base),
+                CASE WHEN a_base IS NULL OR b_base IS NULL THEN ''
+                     ELSE format(' AND _c._epoch_seq <= %s', greatest(a_base, b_base)) END,
+                t.delta_table, b_bid, kd);
+        END IF;
+        a_v := epoch._main_row(t, a_base, '_c');
+        b_v := format('coalesce(_c.v1, %s)', epoch._main_row(t, b_base, '_c'));
+    ELSE
+        RETURN format('SELECT d.pk, CASE WHEN d.a_found THEN d.a_v END AS a_v, CASE WHEN d.b_found THEN d.b_v END AS b_v '
+                      'FROM (%s) d', epoch._diff_rows(t, a_bid, a_base, a_point, b_bid, b_base, b_point));
+    END IF;
+    -- OFFSET 0: each row's probes run once, not once per use of a_v, b_v
+    RETURN format('SELECT _x.pk, _x.a_v, _x.b_v FROM (SELECT %s AS pk, nullif(%s, ''{}''::text[]) AS a_v, '
+                  'nullif(%s, ''{}''::text[]) AS b_v FROM (%s) _c OFFSET 0) _x WHERE _x.a_v IS DISTINCT FROM _x.b_v',
+                  pkjson, a_v, b_v, cands);
+END
+$f$;
+
 -- How a tracked table is named in results: schema-qualified outside public.
 CREATE OR REPLACE FUNCTION epoch._table_label(t epoch.tracked) RETURNS text LANGUAGE sql STABLE AS $f$
     SELECT CASE WHEN t.schema_name = 'public' THEN t.table_name
@@ -444,11 +553,11 @@ DECLARE
 BEGIN
     FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
         RETURN QUERY EXECUTE format(
-            'SELECT %L::text, count(*) FILTER (WHERE NOT d.a_found), count(*) FILTER (WHERE d.a_found AND d.b_found), '
-            'count(*) FILTER (WHERE NOT d.b_found) FROM (%s) d HAVING count(*) > 0',
+            'SELECT %L::text, count(*) FILTER (WHERE d.a_v IS NULL), count(*) FILTER (WHERE d.a_v IS NOT NULL AND d.b_v IS NOT NULL), '
+            'count(*) FILTER (WHERE d.b_v IS NULL) FROM (%s) d HAVING count(*) > 0',
             epoch._table_label(t),
-            epoch._diff_rows(t, s.branch_id, s.base_seq, s.point,
-                             br.id, CASE WHEN br.id = 0 THEN NULL ELSE br.base_seq END, NULL));
+            epoch._commit_rows(t, s.branch_id, s.base_seq, s.point,
+                               br.id, CASE WHEN br.id = 0 THEN NULL ELSE br.base_seq END, NULL));
     END LOOP;
 END
 $f$;
@@ -495,11 +604,11 @@ BEGIN
     parents := CASE WHEN br.head_commit IS NULL THEN '{}'::text[] ELSE ARRAY[br.head_commit::text] END;
     FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
         EXECUTE format(
-            'SELECT count(*) FILTER (WHERE NOT d.a_found) AS ins, count(*) FILTER (WHERE d.a_found AND d.b_found) AS upd, '
-            'count(*) FILTER (WHERE NOT d.b_found) AS del, '
-            'string_agg(d.pk::text || CASE WHEN d.b_found THEN '' '' || d.b_v::text ELSE '' deleted'' END, E''\n'' ORDER BY d.pk) AS rows '
+            'SELECT count(*) FILTER (WHERE d.a_v IS NULL) AS ins, count(*) FILTER (WHERE d.a_v IS NOT NULL AND d.b_v IS NOT NULL) AS upd, '
+            'count(*) FILTER (WHERE d.b_v IS NULL) AS del, '
+            'string_agg(d.pk::text || CASE WHEN d.b_v IS NOT NULL THEN '' '' || d.b_v::text ELSE '' deleted'' END, E''\n'' ORDER BY d.pk) AS rows '
             'FROM (%s) d',
-            epoch._diff_rows(t, s.branch_id, s.base_seq, s.point, br.id, base, CASE WHEN br.id = 0 THEN NULL ELSE p END))
+            epoch._commit_rows(t, s.branch_id, s.base_seq, s.point, br.id, base, CASE WHEN br.id = 0 THEN NULL ELSE p END))
             INTO st;
         IF st.rows IS NOT NULL THEN
             body := body || format(E'table %s.%s\n%s\n', t.schema_name, t.table_name, st.rows);

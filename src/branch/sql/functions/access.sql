@@ -363,7 +363,7 @@ BEGIN
         -- PostgreSQL): a SQL function PostgreSQL cannot inline (a subquery),
         -- so the views do not depend on the table, which stays droppable
         EXECUTE format('CREATE OR REPLACE FUNCTION epoch.%I(%s) RETURNS boolean LANGUAGE sql STABLE AS $x$ '
-                       'SELECT EXISTS (SELECT 1 FROM %s WHERE (%s) = (%s)) $x$',
+                       'SELECT EXISTS (SELECT 1 FROM %s WHERE (%s) = (%s)) $x$ PARALLEL SAFE',
                        format('_main_has_%s', t.id),
                        (SELECT string_agg(format_type(a.atttypid, a.atttypmod), ', ' ORDER BY k.o)
                           FROM unnest(t.pk_columns) WITH ORDINALITY k(c, o)

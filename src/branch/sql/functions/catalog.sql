@@ -83,11 +83,8 @@ $f$;
 -- and the role may write table rel as the statement does (kind, the columns
 -- it names: functions/access.sql). Evaluated once per statement.
 CREATE OR REPLACE FUNCTION epoch._live_write(branch_id bigint, rel regclass, kind text, cols text[])
-RETURNS bigint LANGUAGE plpgsql STABLE AS $f$
-BEGIN
-    PERFORM epoch._may_write(rel, kind, cols);
-    RETURN epoch._live(branch_id);
-END
+RETURNS bigint LANGUAGE sql STABLE AS $f$
+    SELECT CASE WHEN epoch._may_write(rel, kind, cols) THEN epoch._live(branch_id) END
 $f$;
 
 -- Used by generated SQL for "@ref" references: the branch id of a name.

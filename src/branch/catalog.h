@@ -36,6 +36,8 @@ typedef struct catalog_table {
                                   (NULL = no identity column) */
     bool *generated;           /* a stored generated column: the delta computes it, a write never
                                   names it (NULL = none) */
+    bool rls;                  /* row-level security enabled: branch UPDATE/DELETE filter their
+                                  targets by the policies (epoch._rls_ok_<id>) */
     catalog_unique_t *uniques; /* not enforced on branches; known for ON CONFLICT */
     int nuniques;
     int ncols;

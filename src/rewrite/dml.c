@@ -62,18 +62,24 @@ static void column_names(sqlbuf_t *sb, json_object *list)
     SQLBUF_LIT(sb, "]::text[]");
 }
 
-/* "(SELECT epoch._live_write(branch, 'table'::regclass, 'KIND', columns))":
+/* "(SELECT epoch._live_write(branch, 'table'::regclass, 'kind', columns))":
  * the branch still exists and the role may write the table as the
- * statement does, by PostgreSQL's rules (docs/privileges.md); malloc'd, NULL
- * after failing. An InitPlan: evaluated once, when the first row is written. */
-static char *write_gate(walker_t *w, json_object *body, const char *verb, const catalog_table_t *t)
+ * statement does, by PostgreSQL's rules (docs/privileges.md); with fn
+ * "_may_write", the privilege part alone ("(SELECT epoch._may_write('table'
+ * ::regclass, 'kind', columns))"). malloc'd, NULL after failing. An InitPlan:
+ * evaluated once, when first needed. */
+static char *write_gate(walker_t *w, json_object *body, const char *verb, const catalog_table_t *t,
+                        const char *fn)
 {
     bool update = strcmp(verb, "UPDATE") == 0, del = strcmp(verb, "DELETE") == 0;
     sqlbuf_t rel = {0}, sb = {0};
     sqlbuf_ident(&rel, t->schema);
     sqlbuf_putc(&rel, '.');
     sqlbuf_ident(&rel, t->name);
-    sqlbuf_printf(&sb, "(SELECT epoch._live_write(%lld, ", (long long)w->s->cat->branch_id);
+    if (strcmp(fn, "_live_write") == 0)
+        sqlbuf_printf(&sb, "(SELECT epoch._live_write(%lld, ", (long long)w->s->cat->branch_id);
+    else
+        sqlbuf_printf(&sb, "(SELECT epoch.%s(", fn);
     sqlbuf_literal(&sb, sqlbuf_str(&rel));
     sqlbuf_printf(&sb, "::regclass, '%s', ", update ? "update" : del ? "delete" : "insert");
     if (del)
@@ -92,6 +98,34 @@ static char *write_gate(walker_t *w, json_object *body, const char *verb, const 
         return NULL;
     }
     return out;
+}
+
+/* The target rows of an UPDATE/DELETE, "(…) AS alias", malloc'd (NULL when
+ * memory ran out): the branch's rows, behind a one-time test of the role's
+ * right to write them (gate: the write gate's privilege part, so that a
+ * statement that changes no row is refused as on main; the gate in tg->bid
+ * runs only with a first row) and, under row-level security, only the rows
+ * the table's UPDATE (DELETE) policies let the role change, as PostgreSQL's
+ * USING (the overlay already shows only what its SELECT policies let it
+ * see; the WITH CHECK of new rows is the write check's, functions/access.sql). */
+static char *write_targets(const walker_t *w, const catalog_table_t *t, const char *alias,
+                           const char *gate, bool update)
+{
+    char *inner = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, -1, NULL,
+                                  NULL, 0, NULL);
+    if (!inner)
+        return NULL;
+    sqlbuf_t sb = {0};
+    sqlbuf_printf(&sb, "(SELECT * FROM %s _rw WHERE %s", inner, gate);
+    if (t->rls)
+        sqlbuf_printf(&sb,
+                      " AND (SELECT epoch.\"_rls_fresh_%d\"()) AND "
+                      "epoch.\"_rls_ok_%d\"('%c', to_jsonb(_rw))",
+                      t->id, t->id, update ? 'w' : 'd');
+    SQLBUF_LIT(&sb, ") AS ");
+    sqlbuf_ident(&sb, alias);
+    free(inner);
+    return sqlbuf_take(&sb);
 }
 
 bool dml_resolve_target(walker_t *w, json_object *body, const char *verb, target_t *tg)
@@ -133,12 +167,20 @@ bool dml_resolve_target(walker_t *w, json_object *body, const char *verb, target
     const char *alias = rw_get_str(rw_get(rel, "alias"), "aliasname");
     tg->alias = alias ? alias : relname;
     /* a branch deleted under the session must not silently swallow writes */
-    tg->bid = write_gate(w, body, verb, tg->t);
+    tg->bid = write_gate(w, body, verb, tg->t, "_live_write");
     if (!tg->bid)
         return false;
-    tg->overlay = dml_branch_overlay(w, tg->t, tg->alias);
+    bool update = strcmp(verb, "UPDATE") == 0;
+    if (update || strcmp(verb, "DELETE") == 0) {
+        char *gate = write_gate(w, body, verb, tg->t, "_may_write");
+        tg->overlay = gate ? write_targets(w, tg->t, tg->alias, gate, update) : NULL;
+        free(gate);
+    } else {
+        tg->overlay = dml_branch_overlay(w, tg->t, tg->alias);
+    }
     if (!tg->overlay) {
         dml_target_free(tg);
+        rw_fail_oom(w);
         return false;
     }
     return true;

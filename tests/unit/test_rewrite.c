@@ -1831,8 +1831,10 @@ Test(rewrite, delete_becomes_tombstones)
         "INSERT INTO epoch.\"dv_4\" AS \"my table\" (\"_epoch_branch\", \"k\", "
         "\"_epoch_deleted\") SELECT " LIVE7W(
             "my table", "delete",
-            "NULL") ", \"my table\".\"k\", true FROM " OV4_BR
-                    " AS \"my table\" WHERE  k = 1 ON CONFLICT (\"_epoch_branch\", \"k\") DO "
+            "NULL") ", \"my table\".\"k\", true FROM (SELECT * FROM " OV4_BR
+                    " _rw WHERE (SELECT epoch._may_write('\"public\".\"my table\"'::regclass, "
+                    "'delete', NULL))) AS \"my table\" WHERE  k = 1 ON CONFLICT "
+                    "(\"_epoch_branch\", \"k\") DO "
                     "UPDATE "
                     "SET \"_epoch_deleted\" = true WHERE NOT \"my table\".\"_epoch_deleted\" AND "
                     "EXISTS (SELECT 1 FROM (SELECT \"my table\".*) AS \"my table\" WHERE  k = 1)");

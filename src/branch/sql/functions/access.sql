@@ -199,27 +199,39 @@ CREATE OR REPLACE FUNCTION epoch._rls_off(rel oid, fp text) RETURNS boolean LANG
                 ELSE epoch._deny(rel, 'stale') END
 $f$;
 
--- The SELECT policies of rel as one condition on a row whose columns are
--- named as rel's, as PostgreSQL combines them: the permissive ones that
--- apply to the current role OR'ed (none: no row), the restrictive ones AND'ed.
--- Every name outside pg_catalog comes out qualified (search_path below);
--- the role is current_user when the view runs.
-CREATE OR REPLACE FUNCTION epoch._rls_pred(rel oid) RETURNS text LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp AS $f$
+-- The policies of rel for commands cmds (pg_policy.polcmd: r SELECT, a
+-- INSERT, w UPDATE, d DELETE, * ALL) as one condition on a row whose columns
+-- are named as rel's, as PostgreSQL combines them: the permissive ones that
+-- apply to the current role OR'ed (none: no row), the restrictive ones
+-- AND'ed; their USING, or with_check their WITH CHECK (USING where a policy
+-- has none). Every name outside pg_catalog comes out qualified (search_path
+-- below); the role is current_user when the condition runs.
+CREATE OR REPLACE FUNCTION epoch._rls_pred_for(rel oid, cmds "char"[], with_check boolean) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $f$
     WITH p AS (
-        SELECT p.polpermissive AS perm, pg_get_expr(p.polqual, p.polrelid) AS qual,
+        SELECT p.polpermissive AS perm,
+               pg_get_expr(CASE WHEN with_check THEN coalesce(p.polwithcheck, p.polqual) ELSE p.polqual END,
+                           p.polrelid) AS qual,
                CASE WHEN 0::oid = ANY (p.polroles) THEN 'true'
                     ELSE '(' || (SELECT string_agg(format('pg_catalog.pg_has_role(current_user, %s::oid, ''USAGE'')', r), ' OR ')
                                    FROM unnest(p.polroles) r) || ')' END AS who
           FROM pg_policy p
-         WHERE p.polrelid = rel AND p.polcmd IN ('r', '*') AND p.polqual IS NOT NULL)
+         WHERE p.polrelid = rel AND p.polcmd = ANY (cmds)
+           AND (CASE WHEN with_check THEN coalesce(p.polwithcheck, p.polqual) ELSE p.polqual END) IS NOT NULL)
     SELECT coalesce((SELECT '(' || string_agg(format('(%s AND (%s))', who, qual), ' OR ') || ')' FROM p WHERE perm), 'false')
            || coalesce((SELECT ' AND ' || string_agg(format('(NOT %s OR (%s))', who, qual), ' AND ') FROM p WHERE NOT perm), '')
+$f$;
+
+-- The SELECT policies' condition (the access views').
+CREATE OR REPLACE FUNCTION epoch._rls_pred(rel oid) RETURNS text LANGUAGE sql STABLE AS $f$
+    SELECT epoch._rls_pred_for(rel, '{r,*}', false)
 $f$;
 
 -- The gate of a rewritten write: may the current role write rel as kind
 -- (INSERT, UPDATE, DELETE), naming columns cols (NULL: every column)? The
 -- rules of PostgreSQL: the table's privilege, or that of each column.
+-- (Row-level security: the rewritten UPDATE/DELETE filter their targets
+-- with epoch._rls_ok_<id>, the write check tests WITH CHECK.)
 CREATE OR REPLACE FUNCTION epoch._may_write(rel oid, kind text, cols text[]) RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $f$
 BEGIN
@@ -228,9 +240,6 @@ BEGIN
                SELECT 1 FROM unnest(cols) c WHERE NOT pg_catalog.has_column_privilege(rel, c, kind)) THEN
             RETURN epoch._deny(rel, 'privilege');
         END IF;
-    END IF;
-    IF pg_catalog.row_security_active(rel) THEN
-        RETURN epoch._deny(rel, 'rls');
     END IF;
     RETURN true;
 END
@@ -295,11 +304,35 @@ CREATE OR REPLACE FUNCTION epoch._may_write_all(rel oid, owner oid) RETURNS bool
             AND pg_catalog.has_table_privilege(rel, 'DELETE') AND NOT pg_catalog.row_security_active(rel))
 $f$;
 
+-- Row-level security's WITH CHECK for the rows a branch write puts in d_<id>,
+-- as PostgreSQL checks them: an UPDATE's new rows against the UPDATE
+-- policies' WITH CHECK (their USING without one) and the SELECT policies,
+-- an INSERT's against the INSERT policies'; the statement's kind comes from
+-- epoch._live_write() (a write made by hand on a direct connection must pass
+-- both). A condition on a row named as rel; the write check applies it to
+-- its transition table (which only the trigger function itself can read).
+CREATE OR REPLACE FUNCTION epoch._rls_check_cond(rel oid) RETURNS text LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    kind text := coalesce(nullif(current_setting('epoch.write_kind', true), ''), 'unknown');
+    cond text := '';
+BEGIN
+    IF kind <> 'insert' THEN
+        cond := format('(%s) AND (%s)', epoch._rls_pred_for(rel, '{w,*}', true), epoch._rls_pred(rel));
+    END IF;
+    IF kind <> 'update' THEN
+        cond := cond || CASE WHEN cond = '' THEN '' ELSE ' AND ' END
+                || format('(%s)', epoch._rls_pred_for(rel, '{a,*}', true));
+    END IF;
+    RETURN cond;
+END
+$f$;
+
 -- The statement trigger of d_<id> (current user: the writer; the schema's
 -- owner when a control function writes). Argument: the base table's oid.
 CREATE OR REPLACE FUNCTION epoch._check_branch_write() RETURNS trigger LANGUAGE plpgsql AS $f$
 DECLARE
     rel oid := TG_ARGV[0]::oid;
+    bad boolean;
     ins boolean;
     upd boolean;
     del boolean;
@@ -307,8 +340,15 @@ BEGIN
     IF pg_catalog.pg_has_role(current_user, (SELECT relowner FROM pg_catalog.pg_class WHERE oid = TG_RELID), 'USAGE') THEN
         RETURN NULL; -- epoch's own functions (they check their caller)
     END IF;
-    IF pg_catalog.row_security_active(rel) THEN
-        PERFORM epoch._deny(rel, 'rls');
+    IF TG_OP <> 'DELETE' AND pg_catalog.row_security_active(rel) THEN
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM new_rows AS %1$I WHERE NOT %1$I._epoch_deleted '
+                       'AND NOT coalesce((%2$s), false))',
+                       (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel), epoch._rls_check_cond(rel))
+            INTO bad;
+        IF bad THEN
+            RAISE EXCEPTION 'new row violates row-level security policy for table "%"',
+                (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel) USING ERRCODE = '42501';
+        END IF;
     END IF;
     ins := pg_catalog.has_table_privilege(rel, 'INSERT') OR pg_catalog.has_any_column_privilege(rel, 'INSERT');
     upd := pg_catalog.has_table_privilege(rel, 'UPDATE') OR pg_catalog.has_any_column_privilege(rel, 'UPDATE');
@@ -370,6 +410,24 @@ BEGIN
        OR to_regclass(format('epoch.%I', format('b_%s', t.id))) IS NULL OR rel IS NULL THEN
         RETURN;
     END IF;
+    -- the target filter of branch UPDATE/DELETE (src/rewrite/dml.c): every
+    -- tracked table has both functions, so a session whose catalog predates
+    -- ENABLE ROW LEVEL SECURITY finds them (and is refused as stale)
+    EXECUTE format('CREATE OR REPLACE FUNCTION epoch.%I() RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $x$ %s $x$',
+                   format('_rls_fresh_%s', t.id),
+                   CASE WHEN rls THEN format('SELECT CASE WHEN NOT pg_catalog.row_security_active(%1$s::oid) THEN true '
+                                             'WHEN epoch._policy_fp(%1$s::oid) = %2$L THEN true '
+                                             'ELSE epoch._deny(%1$s::oid, ''stale'') END', t.relid, epoch._policy_fp(t.relid))
+                        ELSE format('SELECT epoch._rls_never(%s::oid)', t.relid) END);
+    EXECUTE format('CREATE OR REPLACE FUNCTION epoch.%I(cmd "char", r jsonb) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $x$ %s $x$',
+                   format('_rls_ok_%s', t.id),
+                   CASE WHEN rls THEN format('SELECT CASE WHEN NOT pg_catalog.row_security_active(%s::oid) THEN true '
+                                             'WHEN cmd = ''w'' THEN coalesce((%s), false) '
+                                             'WHEN cmd = ''d'' THEN coalesce((%s), false) ELSE false END '
+                                             'FROM pg_catalog.jsonb_populate_record(NULL::%s, r) AS %s',
+                                             t.relid, epoch._rls_pred_for(t.relid, '{w,*}', false),
+                                             epoch._rls_pred_for(t.relid, '{d,*}', false), rel, alias)
+                        ELSE 'SELECT true' END);
     IF rls THEN
         pred := epoch._rls_pred(t.relid);
         fp := epoch._policy_fp(t.relid);

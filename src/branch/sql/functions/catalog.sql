@@ -82,9 +82,15 @@ $f$;
 -- Used by generated SQL of every write on a branch: the branch still exists
 -- and the role may write table rel as the statement does (kind, the columns
 -- it names: functions/access.sql). Evaluated once per statement.
+-- It also notes the statement's kind for the write check's row-level
+-- security WITH CHECK (epoch._rls_check_new).
 CREATE OR REPLACE FUNCTION epoch._live_write(branch_id bigint, rel regclass, kind text, cols text[])
-RETURNS bigint LANGUAGE sql STABLE AS $f$
-    SELECT CASE WHEN epoch._may_write(rel, kind, cols) THEN epoch._live(branch_id) END
+RETURNS bigint LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM epoch._may_write(rel, kind, cols);
+    PERFORM pg_catalog.set_config('epoch.write_kind', kind, true);
+    RETURN epoch._live(branch_id);
+END
 $f$;
 
 -- Used by generated SQL for "@ref" references: the branch id of a name.

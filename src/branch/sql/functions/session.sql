@@ -20,6 +20,7 @@
 --   ddl_watch  a = number of enabled DDL event triggers (epoch.watch_ddl())
 --   unique     a = table id, b = index name, c = one of its columns (plain
 --              unique indexes other than the primary key)
+--   rls        a = table id: row-level security is enabled on the table
 
 -- The definition of a view with every name that is not in pg_catalog
 -- qualified (pg_get_viewdef qualifies what is not visible on the search
@@ -99,6 +100,12 @@ BEGIN
                              AND a.attnum > 0 AND NOT a.attisdropped
           JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
          WHERE a.attname NOT IN ('_epoch_branch', '_epoch_deleted');
+    -- tables with row-level security enabled: a branch UPDATE/DELETE
+    -- filters its target rows by their policies (functions/access.sql)
+    RETURN QUERY
+        SELECT 'rls', t.id::text, NULL::text, NULL::text, NULL::text
+          FROM epoch.tracked t JOIN pg_class c ON c.oid = t.relid
+         WHERE c.relrowsecurity;
     -- identity and stored generated columns of the base table: c = attidentity ('a' ALWAYS, 'd' BY DEFAULT), d =
     -- attgenerated ('s'). The rewriter leaves generated columns out of the
     -- writes (the delta computes them) and enforces GENERATED ALWAYS.

@@ -4,27 +4,27 @@
 --
 -- The storage of branch rows and history (epoch.d_<id>, h_<id>, b_<id>)
 -- belongs to the schema's owner and no other role has any privilege on it.
--- Sessions reach it through three views per tracked table, owned by the
--- schema's owner (so a view, not the role, needs the table's privileges):
---   epoch.dv_<id>  over d_<id>: read and written by the proxy's rewritten statements
---   epoch.hv_<id>  over h_<id>: read only
---   epoch.bv_<id>  over b_<id>: read only
--- Each view's WHERE is a gate that depends on no row, written as a scalar
+-- Sessions reach it through views per tracked table, owned by the schema's
+-- owner (so a view, not the role, needs the storage's privileges; see
+-- _access() below): row views dv_<id> (also written through), hv_<id>,
+-- bv_<id>, and key views dk_<id>, hk_<id>, bk_<id> for the anti-joins.
+-- Each view's WHERE has a gate that depends on no row, written as a scalar
 -- subquery: PostgreSQL evaluates it once per execution (an InitPlan, tested
 -- by a one-time filter before the first row is read; a bare function call
 -- there was evaluated again at every rescan of an anti-join's inner side,
--- +57 % CPU on a 1,000-row range read, bench/privileges) and
--- it raises 42501 unless the role may SELECT the base table, and 0A000 while
--- row-level security applies to the role on it (branches do not apply
--- policies yet). The views are plain (not security_barrier) so that the key
--- conditions of a query still reach the indexes; nothing leaks through that,
--- since the gate admits a role to all the rows or to none.
+-- +57 % CPU on a 1,000-row range read, bench/privileges). It raises 42501
+-- unless the role may SELECT the base table. Under row-level security the
+-- views also carry the table's policies (_access()). The views are plain
+-- (not security_barrier) so that the key conditions of a query still reach
+-- the indexes; without row-level security nothing leaks through that, since
+-- the gate admits a role to all the rows or to none.
 -- Writes through dv_<id> are checked twice: the rewritten statement calls
 -- epoch._may_write() for the statement's kind and columns (PostgreSQL's rules:
 -- INSERT/UPDATE/DELETE, column privileges), and a statement trigger on d_<id>
 -- (epoch._check_branch_write) refuses rows a role could not have written
 -- through the proxy in kind (a tombstone needs DELETE or UPDATE, a row needs
--- INSERT or UPDATE), for writes made by hand on a direct connection.
+-- INSERT or UPDATE), for writes made by hand on a direct connection, and
+-- tests row-level security's WITH CHECK.
 --
 -- Control functions that touch the storage are SECURITY DEFINER with
 -- search_path pg_catalog, pg_temp; they act for epoch._invoker() and check
@@ -153,13 +153,7 @@ CREATE OR REPLACE FUNCTION epoch._deny(rel oid, why text) RETURNS boolean LANGUA
 DECLARE
     name text := (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel);
 BEGIN
-    IF why = 'rls' THEN
-        -- writes: policies are applied to reads only (docs/privileges.md)
-        RAISE EXCEPTION 'row-level security applies to role "%" on table "%"; writes on branches do not apply policies yet',
-            current_user, name
-            USING ERRCODE = '0A000',
-                  HINT = 'Write this table on main, or as a role the policies do not apply to (its owner, BYPASSRLS).';
-    ELSIF why = 'stale' THEN
+    IF why = 'stale' THEN
         RAISE EXCEPTION 'the row-level security of table "%" changed since epoch made its views', name
             USING ERRCODE = '0A000',
                   HINT = 'Run SELECT epoch.refresh_policies(); and retry (epoch.watch_ddl() makes this happen by itself).';
@@ -266,9 +260,9 @@ BEGIN
     END IF;
     IF epoch._rls_applies(rel, who) THEN
         IF strict THEN
-            RAISE EXCEPTION 'row-level security applies to role "%" on table "%"; branches do not apply policies yet',
+            RAISE EXCEPTION 'row-level security applies to role "%" on table "%"; diff and the change feed do not apply policies yet',
                 who, (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel)
-                USING ERRCODE = '0A000', HINT = 'Read this table on main, or as a role the policies do not apply to.';
+                USING ERRCODE = '0A000', HINT = 'Compare this table with a query on each ref instead (its rows follow the policies there).';
         END IF;
         RETURN false;
     END IF;

@@ -205,6 +205,21 @@ static void sample_filter(sqlbuf_t *sb, const catalog_table_t *t, const char *q,
     sqlbuf_printf(sb, " * 100 < (%.*s)::float8)", (int)(close - open), sample + open);
 }
 
+/* " UNION ALL SELECT <columns> FROM <the table> _b [TABLESAMPLE …] WHERE ":
+ * the head of an arm of main's rows */
+static void main_arm(sqlbuf_t *sb, const catalog_table_t *t, const char *sample)
+{
+    SQLBUF_LIT(sb, " UNION ALL SELECT ");
+    column_list(sb, t, "_b");
+    SQLBUF_LIT(sb, " FROM ");
+    sqlbuf_ident(sb, t->schema);
+    sqlbuf_putc(sb, '.');
+    sqlbuf_ident(sb, t->name);
+    SQLBUF_LIT(sb, " _b");
+    sampled(sb, sample);
+    SQLBUF_LIT(sb, " WHERE ");
+}
+
 void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
                  const char *base_seq, const char *point, const overlay_pred_t *preds, int npreds,
                  const char *sample)
@@ -224,28 +239,12 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
     sample_filter(sb, t, "_dw", sample);
     /* main's rows when main has not changed since the base point (the usual
      * case, and the cheap plan: no anti-join against the history) */
-    SQLBUF_LIT(sb, " UNION ALL SELECT ");
-    column_list(sb, t, "_b");
-    SQLBUF_LIT(sb, " FROM ");
-    sqlbuf_ident(sb, t->schema);
-    sqlbuf_putc(sb, '.');
-    sqlbuf_ident(sb, t->name);
-    SQLBUF_LIT(sb, " _b");
-    sampled(sb, sample);
-    SQLBUF_LIT(sb, " WHERE ");
+    main_arm(sb, t, sample);
     not_in_branch(sb, t, "_b", branch_id, point, preds, npreds);
     SQLBUF_LIT(sb, " AND ");
     history_since(sb, t, base_seq, false);
     /* main's rows unchanged since the base point, when main has changed */
-    SQLBUF_LIT(sb, " UNION ALL SELECT ");
-    column_list(sb, t, "_b");
-    SQLBUF_LIT(sb, " FROM ");
-    sqlbuf_ident(sb, t->schema);
-    sqlbuf_putc(sb, '.');
-    sqlbuf_ident(sb, t->name);
-    SQLBUF_LIT(sb, " _b");
-    sampled(sb, sample);
-    SQLBUF_LIT(sb, " WHERE ");
+    main_arm(sb, t, sample);
     history_since(sb, t, base_seq, true);
     SQLBUF_LIT(sb, " AND ");
     not_in_branch(sb, t, "_b", branch_id, point, preds, npreds);

@@ -64,22 +64,22 @@ static void column_names(sqlbuf_t *sb, json_object *list)
 
 /* "(SELECT epoch._live_write(branch, 'table'::regclass, 'kind', columns))":
  * the branch still exists and the role may write the table as the
- * statement does, by PostgreSQL's rules (docs/privileges.md); with fn
- * "_may_write", the privilege part alone ("(SELECT epoch._may_write('table'
- * ::regclass, 'kind', columns))"). malloc'd, NULL after failing. An InitPlan:
- * evaluated once, when first needed. */
+ * statement does, by PostgreSQL's rules (docs/privileges.md); without live,
+ * the privilege part alone ("(SELECT epoch._may_write('table'::regclass,
+ * 'kind', columns))"). malloc'd, NULL after failing. An InitPlan: evaluated
+ * once, when first needed. */
 static char *write_gate(walker_t *w, json_object *body, const char *verb, const catalog_table_t *t,
-                        const char *fn)
+                        bool live)
 {
     bool update = strcmp(verb, "UPDATE") == 0, del = strcmp(verb, "DELETE") == 0;
     sqlbuf_t rel = {0}, sb = {0};
     sqlbuf_ident(&rel, t->schema);
     sqlbuf_putc(&rel, '.');
     sqlbuf_ident(&rel, t->name);
-    if (strcmp(fn, "_live_write") == 0)
+    if (live)
         sqlbuf_printf(&sb, "(SELECT epoch._live_write(%lld, ", (long long)w->s->cat->branch_id);
     else
-        sqlbuf_printf(&sb, "(SELECT epoch.%s(", fn);
+        SQLBUF_LIT(&sb, "(SELECT epoch._may_write(");
     sqlbuf_literal(&sb, sqlbuf_str(&rel));
     sqlbuf_printf(&sb, "::regclass, '%s', ", update ? "update" : del ? "delete" : "insert");
     if (del)
@@ -167,12 +167,12 @@ bool dml_resolve_target(walker_t *w, json_object *body, const char *verb, target
     const char *alias = rw_get_str(rw_get(rel, "alias"), "aliasname");
     tg->alias = alias ? alias : relname;
     /* a branch deleted under the session must not silently swallow writes */
-    tg->bid = write_gate(w, body, verb, tg->t, "_live_write");
+    tg->bid = write_gate(w, body, verb, tg->t, true);
     if (!tg->bid)
         return false;
     bool update = strcmp(verb, "UPDATE") == 0;
     if (update || strcmp(verb, "DELETE") == 0) {
-        char *gate = write_gate(w, body, verb, tg->t, "_may_write");
+        char *gate = write_gate(w, body, verb, tg->t, false);
         tg->overlay = gate ? write_targets(w, tg->t, tg->alias, gate, update) : NULL;
         free(gate);
     } else {

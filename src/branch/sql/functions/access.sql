@@ -394,7 +394,8 @@ DECLARE
     pk text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(t.pk_columns) c);
     rls boolean := (SELECT relrowsecurity FROM pg_class WHERE oid = t.relid);
     pred text;
-    fp text;
+    fp text := epoch._policy_fp(t.relid);
+    owner oid := (SELECT relowner FROM pg_class WHERE oid = to_regclass(format('epoch.%I', t.delta_table)));
     gate text;
     seen text;
 BEGIN
@@ -411,7 +412,7 @@ BEGIN
                    format('_rls_fresh_%s', t.id),
                    CASE WHEN rls THEN format('SELECT CASE WHEN NOT pg_catalog.row_security_active(%1$s::oid) THEN true '
                                              'WHEN epoch._policy_fp(%1$s::oid) = %2$L THEN true '
-                                             'ELSE epoch._deny(%1$s::oid, ''stale'') END', t.relid, epoch._policy_fp(t.relid))
+                                             'ELSE epoch._deny(%1$s::oid, ''stale'') END', t.relid, fp)
                         ELSE format('SELECT epoch._rls_never(%s::oid)', t.relid) END);
     EXECUTE format('CREATE OR REPLACE FUNCTION epoch.%I(cmd "char", r jsonb) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $x$ %s $x$',
                    format('_rls_ok_%s', t.id),
@@ -424,7 +425,6 @@ BEGIN
                         ELSE 'SELECT true' END);
     IF rls THEN
         pred := epoch._rls_pred(t.relid);
-        fp := epoch._policy_fp(t.relid);
         gate := format('(SELECT epoch._may_read(%s)) AND ((SELECT epoch._rls_off(%s, %L)) OR ', t.relid, t.relid, fp);
         -- main's row of a key, read as the role (its policies applied by
         -- PostgreSQL): a SQL function PostgreSQL cannot inline (a subquery),
@@ -476,13 +476,13 @@ BEGIN
     -- WHEN: no call at all for the roles that may write anything there
     EXECUTE format('CREATE TRIGGER epoch_check_ins AFTER INSERT ON epoch.%I REFERENCING NEW TABLE AS new_rows '
                    'FOR EACH STATEMENT WHEN (NOT epoch._may_write_all(%s, %s)) EXECUTE FUNCTION epoch._check_branch_write(%s)',
-                   t.delta_table, t.relid, (SELECT relowner FROM pg_class WHERE oid = to_regclass(format('epoch.%I', t.delta_table))), t.relid);
+                   t.delta_table, t.relid, owner, t.relid);
     EXECUTE format('CREATE TRIGGER epoch_check_upd AFTER UPDATE ON epoch.%I REFERENCING NEW TABLE AS new_rows '
                    'FOR EACH STATEMENT WHEN (NOT epoch._may_write_all(%s, %s)) EXECUTE FUNCTION epoch._check_branch_write(%s)',
-                   t.delta_table, t.relid, (SELECT relowner FROM pg_class WHERE oid = to_regclass(format('epoch.%I', t.delta_table))), t.relid);
+                   t.delta_table, t.relid, owner, t.relid);
     EXECUTE format('CREATE TRIGGER epoch_check_del AFTER DELETE ON epoch.%I '
                    'FOR EACH STATEMENT WHEN (NOT epoch._may_write_all(%s, %s)) EXECUTE FUNCTION epoch._check_branch_write(%s)',
-                   t.delta_table, t.relid, (SELECT relowner FROM pg_class WHERE oid = to_regclass(format('epoch.%I', t.delta_table))), t.relid);
+                   t.delta_table, t.relid, owner, t.relid);
 END
 $f$;
 

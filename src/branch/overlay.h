@@ -20,13 +20,15 @@ typedef struct overlay_pred {
 
 /* Append to sb a parenthesised subquery with exactly t's columns, in order and
  * with the same names and types. branch_id, base_seq and point are SQL
- * expressions (a literal, or a scalar subquery for a "@ref" named in the
- * query); point NULL (the C pointer) = the branch's working rows, else its
- * rows at that point of the change sequence (an expression that may yield
- * NULL at run time, which means the working rows too). sample (NULL = none):
- * a TABLESAMPLE clause, applied to the table each arm reads its rows from
- * (every row of the branch comes from exactly one arm); not with a point. */
-void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
+ * expressions (literals, or scalar subqueries of the CTE `with` for a "@ref"
+ * named in the query; with NULL = none, else the text "name AS (…)" put
+ * first in the subquery's WITH); point NULL (the C pointer) = the branch's
+ * working rows, else its rows at that point of the change sequence (an
+ * expression that may yield NULL at run time, which means the working rows
+ * too). sample (NULL = none): a TABLESAMPLE clause, applied to the table each
+ * arm reads its rows from (every row of the branch comes from exactly one
+ * arm); not with a point. */
+void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *with, const char *branch_id,
                  const char *base_seq, const char *point, const overlay_pred_t *preds, int npreds,
                  const char *sample);
 

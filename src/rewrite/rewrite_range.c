@@ -30,35 +30,26 @@ char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, in
 {
     sqlbuf_t sb = {0};
     if (ref) {
-        /* any ref (docs/history.md); TABLESAMPLE samples a branch's working
-         * rows only, and _ref_working_branch refuses a past state */
-        sqlbuf_t bexpr = {0}, sexpr = {0}, pexpr = {0};
-        if (sample)
-            SQLBUF_LIT(&bexpr, "(SELECT epoch._ref_working_branch(");
+        /* any ref (docs/history.md), resolved once per statement into the
+         * CTE the three expressions read; TABLESAMPLE samples a branch's
+         * working rows only, and _ref_read refuses a past state then */
+        sqlbuf_t with = {0};
+        SQLBUF_LIT(&with, "_epoch_ref AS MATERIALIZED (SELECT * FROM epoch._ref_read(");
+        sqlbuf_literal(&with, ref);
+        sqlbuf_printf(&with, ", %s))", sample ? "true" : "false");
+        if (with.failed)
+            sb.failed = true; /* the overlay cannot be written without it */
         else
-            SQLBUF_LIT(&bexpr, "(SELECT epoch._ref_branch(");
-        sqlbuf_literal(&bexpr, ref);
-        SQLBUF_LIT(&bexpr, "))");
-        SQLBUF_LIT(&sexpr, "(SELECT epoch._ref_base(");
-        sqlbuf_literal(&sexpr, ref);
-        SQLBUF_LIT(&sexpr, "))");
-        SQLBUF_LIT(&pexpr, "(SELECT epoch._ref_point(");
-        sqlbuf_literal(&pexpr, ref);
-        SQLBUF_LIT(&pexpr, "))");
-        if (bexpr.failed || sexpr.failed || pexpr.failed)
-            sb.failed = true; /* the overlay cannot be written without them */
-        else
-            overlay_sql(&sb, t, sqlbuf_str(&bexpr), sqlbuf_str(&sexpr),
-                        sample ? NULL : sqlbuf_str(&pexpr), preds, npreds, sample);
-        sqlbuf_free(&bexpr);
-        sqlbuf_free(&sexpr);
-        sqlbuf_free(&pexpr);
+            overlay_sql(&sb, t, sqlbuf_str(&with), "(SELECT branch_id FROM _epoch_ref)",
+                        "(SELECT base_seq FROM _epoch_ref)",
+                        sample ? NULL : "(SELECT point FROM _epoch_ref)", preds, npreds, sample);
+        sqlbuf_free(&with);
     } else {
         char bs[32], ss[32], ps[32];
         snprintf(bs, sizeof bs, "%lld", (long long)bid);
         snprintf(ss, sizeof ss, "%lld", (long long)base);
         snprintf(ps, sizeof ps, "%lld", (long long)point);
-        overlay_sql(&sb, t, bs, ss, point >= 0 ? ps : NULL, preds, npreds, sample);
+        overlay_sql(&sb, t, NULL, bs, ss, point >= 0 ? ps : NULL, preds, npreds, sample);
     }
     if (alias_for) {
         SQLBUF_LIT(&sb, " AS ");

@@ -245,15 +245,14 @@ static void overlay_ids(const char *sql, char *buf, size_t cap)
         if (end && strncmp(end, tail, sizeof tail - 1) == 0 && n < 512)
             ids[n++] = (int)id;
     }
-    /* an overlay at a point: its branch arm reads delta_at() as _dd, which
-     * starts with the table's d_<id> as _dc */
-    static const char at_arm[] = ") _dd WHERE _epoch_branch = ";
-    for (const char *p = sql; p && (p = strstr(p, at_arm)) != NULL; p++) {
-        const char *d = NULL;
-        for (const char *q = sql; (q = strstr(q, "FROM epoch.\"dv_")) != NULL && q < p; q++)
-            d = q;
-        if (d && n < 512)
-            ids[n++] = (int)strtol(d + strlen("FROM epoch.\"dv_"), NULL, 10);
+    /* an overlay at a point: the branch's rows at the point are the CTE
+     * _epoch_at, whose first arm reads the table's b_<id> (bv_<id>) */
+    static const char at_cte[] = "_epoch_at AS MATERIALIZED (";
+    static const char at_b[] = "FROM epoch.\"bv_";
+    for (const char *p = sql; p && (p = strstr(p, at_cte)) != NULL; p++) {
+        const char *b = strstr(p, at_b);
+        if (b && n < 512)
+            ids[n++] = (int)strtol(b + sizeof at_b - 1, NULL, 10);
     }
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
@@ -633,9 +632,9 @@ static const rw_case_t c_refs_on_a_branch[] = {
     REW(BR, "SELECT * FROM users u JOIN \"@main\".users m USING (id)", "1", FS,
         "JOIN \"public\".\"users\" m USING (id)", "\"@main\""),
     REW(BR, "SELECT * FROM \"@feature/y\".users", "1", FS,
-        "_epoch_branch = (SELECT epoch._ref_branch('feature/y'))", "\"@"),
+        "epoch._ref_read('feature/y', false)", "\"@"),
     REW(BR, "SELECT * FROM \"public@feature/y\".users b", "1", FS,
-        "_epoch_seq + 0 > (SELECT epoch._ref_base('feature/y'))", "\"public@"),
+        "_epoch_seq + 0 > (SELECT base_seq FROM _epoch_ref)", "\"public@"),
     REW(BR, "SELECT * FROM \"other@feature/y\".stats", "9", FS, "\"other\".\"stats\" _b", NULL),
     ERR(BR, "SELECT * FROM \"@feature/y\".nosuch", "42P01", "not tracked"),
     REW(BR, "SELECT * FROM \"@main\".notrack", "", FS, "FROM \"notrack\"", "@"),
@@ -669,15 +668,15 @@ static const rw_case_t c_main_session_rewrites_only_refs[] = {
     REW(MAIN, "SELECT * FROM \"@main\".users", "", FS, "SELECT * FROM \"public\".\"users\"", "@"),
     REW(MAIN, "SELECT * FROM \"@feature/y\".users", "1", FS, ") AS \"users\"", NULL),
     REW(MAIN, "SELECT * FROM users u JOIN \"@feature/y\".users b USING (id)", "1", FS,
-        "SELECT * FROM users u JOIN (SELECT", NULL),
+        "SELECT * FROM users u JOIN (WITH _epoch_ref", NULL),
     REW(MAIN, "INSERT INTO notrack SELECT id, name FROM \"@feature/y\".users", "1", FS,
-        "INSERT INTO notrack SELECT id, name FROM (SELECT", NULL),
+        "INSERT INTO notrack SELECT id, name FROM (WITH _epoch_ref", NULL),
     ERR(MAIN, "INSERT INTO \"@feature/y\".users VALUES (1)", "0A000", "read-only"),
     ERR(MAIN, "UPDATE \"@main\".users SET name = 'x'", "0A000", "read-only"),
     REW(MAIN, "DELETE FROM users USING \"@feature/y\".users b WHERE b.id = users.id", "1", FS,
-        "DELETE FROM users USING (SELECT", NULL),
+        "DELETE FROM users USING (WITH _epoch_ref", NULL),
     ERR(MAIN, "ALTER TABLE \"@main\".users ADD COLUMN z int", "0A000", "read-only"),
-    REW(MAIN, "COPY \"@feature/y\".users TO STDOUT", "1", FS, "COPY (SELECT * FROM (SELECT", NULL),
+    REW(MAIN, "COPY \"@feature/y\".users TO STDOUT", "1", FS, "COPY (SELECT * FROM (WITH _epoch_ref", NULL),
     ERR(MAIN, "COPY \"@feature/y\".users FROM STDIN", "0A000", "read-only"),
     ERR(MAIN, "SELECT * FROM \"@feature/y\".users FOR UPDATE", "0A000", "FOR UPDATE"),
     REW(MAIN, "EXPLAIN SELECT * FROM \"@feature/y\".users", "1", FS, "EXPLAIN SELECT * FROM (",
@@ -686,9 +685,9 @@ static const rw_case_t c_main_session_rewrites_only_refs[] = {
     FWD(MAIN, "SELECT '\"@main\".users'", F0),
     FWD(MAIN, "SELECT 1 -- \"@main\".users", F0),
     REW(MAIN, "CREATE VIEW v AS SELECT * FROM \"@feature/y\".users", "1", FS,
-        "CREATE VIEW v AS SELECT * FROM (SELECT", NULL),
-    REW(MAIN, "SELECT * FROM \"@it's\".users", "1", FS, "epoch._ref_branch('it''s')", NULL),
-    REW(MAIN, "SELECT * FROM \"@a\\b\".users", "1", FS, "epoch._ref_branch(E'a\\\\b')", NULL),
+        "CREATE VIEW v AS SELECT * FROM (WITH _epoch_ref", NULL),
+    REW(MAIN, "SELECT * FROM \"@it's\".users", "1", FS, "epoch._ref_read('it''s', false)", NULL),
+    REW(MAIN, "SELECT * FROM \"@a\\b\".users", "1", FS, "epoch._ref_read(E'a\\\\b', false)", NULL),
     SETB(MAIN, "SET epoch.branch = 'feature/x'", "feature/x", false, false),
     FWD(MAIN, "SELECT epoch.commit('m')", FSR),
 };
@@ -1275,7 +1274,7 @@ static const rw_case_t c_views_over_tracked_tables_are_inlined[] = {
     REW(ASOF_BR, "SELECT * FROM v_users", "1", F0, NULL, NULL),
     REW(BR, "SELECT * FROM v_users WHERE name = $1", "1", F0, "WHERE name = $1", NULL),
     /* views at a ref: their tables at that ref, untracked ones as they are */
-    REW(MAIN, "SELECT * FROM \"@feature/y\".v_users", "1", FS, "epoch._ref_branch('feature/y')",
+    REW(MAIN, "SELECT * FROM \"@feature/y\".v_users", "1", FS, "epoch._ref_read('feature/y', false)",
         NULL),
     REW(MAIN, "SELECT * FROM \"public@feature/y\".v_join", "1 2", FS, "JOIN public.notrack n",
         NULL),
@@ -1498,29 +1497,37 @@ Test(rewrite, corpus_is_large_enough)
                                                         "FROM " DK " _d "                          \
                                                         "WHERE _d._epoch_branch = " B              \
                                                         " AND _d.\"k\" = _p.\"k\"" P("_d.") "))"
-/* The working rows of the branch (D4: every column, D4K: the key view) and
- * its rows at point T (a "@ref"; V: v for the rows, k for the keys). */
+/* The working rows of the branch (D4: every column, D4K: the key view);
+ * OV4AT: the overlay at point T (a "@ref" or a session's as_of), whose
+ * branch rows at T are the CTE _epoch_at, after the CTEs W (a "@ref"'s) */
 #define D4 "epoch.\"dv_4\""
 #define D4K "epoch.\"dk_4\""
-#define D4AT(B, T, V)                                                                              \
-    "(SELECT _dc._epoch_branch, _dc.\"k\", _dc._epoch_deleted FROM epoch.\"d" V "_4\" _dc "        \
-    "WHERE _dc._epoch_branch = " B " AND NOT EXISTS (SELECT 1 FROM epoch.\"bk_4\" _dx WHERE "      \
-    "_dx._epoch_branch = " B " AND _dx.\"k\" = _dc.\"k\" AND _dx._epoch_seq > " T                  \
-    ") UNION ALL SELECT _dy._epoch_branch, _dy.\"k\", _dy._epoch_deleted FROM epoch.\"b" V         \
-    "_4\" _dy WHERE _dy._epoch_branch = " B " AND _dy._epoch_seq > " T                             \
-    " AND _dy._epoch_deleted IS NOT NULL AND NOT EXISTS (SELECT 1 FROM epoch.\"bk_4\" _dz WHERE "  \
-    "_dz._epoch_branch = " B " AND _dz.\"k\" = _dy.\"k\" AND _dz._epoch_seq > " T                  \
-    " AND _dz._epoch_seq < _dy._epoch_seq))"
+#define OV4AT(W, B, S, T)                                                                          \
+    "(WITH " W "_epoch_at AS MATERIALIZED (SELECT * FROM (SELECT DISTINCT ON (_u.\"k\") _u.* FROM "     \
+    "(SELECT _dy._epoch_branch, _dy.\"k\", _dy._epoch_deleted, _dy._epoch_seq AS _epoch_o FROM "   \
+    "epoch.\"bv_4\" _dy WHERE _dy._epoch_branch = " B " AND _dy._epoch_seq > " T                   \
+    " UNION ALL SELECT _dc._epoch_branch, _dc.\"k\", _dc._epoch_deleted, NULL::bigint FROM "       \
+    "epoch.\"dv_4\" _dc WHERE _dc._epoch_branch = " B ") _u ORDER BY _u.\"k\", _u._epoch_o) _s "   \
+    "WHERE _s._epoch_deleted IS NOT NULL) SELECT \"k\" FROM _epoch_at WHERE NOT _epoch_deleted "   \
+    "UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT 1 FROM "  \
+    "_epoch_at _d WHERE _d.\"k\" = _b.\"k\") AND (SELECT coalesce(max(_epoch_seq), 0) FROM "       \
+    "epoch.\"hk_4\") <= " S " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE "  \
+    "(SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hk_4\") > " S " AND NOT EXISTS (SELECT 1 "  \
+    "FROM _epoch_at _d WHERE _d.\"k\" = _b.\"k\") AND NOT EXISTS (SELECT 1 FROM epoch.\"hk_4\" "  \
+    "_h WHERE _h._epoch_seq + 0 > " S " AND _h.\"k\" = _b.\"k\") UNION ALL SELECT _p.\"k\" FROM " \
+    "epoch.\"hv_4\" _p WHERE _p._epoch_seq + 0 > " S " AND _p._epoch_existed AND NOT EXISTS "      \
+    "(SELECT 1 FROM epoch.\"hk_4\" _q WHERE _q.\"k\" = _p.\"k\" AND _q._epoch_seq + 0 > " S       \
+    " AND _q._epoch_seq < _p._epoch_seq) AND NOT EXISTS (SELECT 1 FROM _epoch_at _d WHERE "       \
+    "_d.\"k\" = _p.\"k\"))"
 #define OV4P(B, S, P) OV4PD(B, S, P, D4, D4K, "")
 #define P0(q) ""
 #define PK_GT0(q) " AND " q "\"k\" > 0"
 #define OV4(B, S) OV4P(B, S, P0)
 #define OV4_BR OV4("7", "100")
-#define Y_B "(SELECT epoch._ref_branch('feature/y'))"
-#define Y_T "(SELECT epoch._ref_point('feature/y'))"
+#define Y_W "_epoch_ref AS MATERIALIZED (SELECT * FROM epoch._ref_read('feature/y', false)), "
 #define OV4_Y                                                                                      \
-    OV4PD(Y_B, "(SELECT epoch._ref_base('feature/y'))", P0, D4AT(Y_B, Y_T, "v"),                   \
-          D4AT(Y_B, Y_T, "k"), " _dd")
+    OV4AT(Y_W, "(SELECT branch_id FROM _epoch_ref)", "(SELECT base_seq FROM _epoch_ref)",         \
+          "(SELECT point FROM _epoch_ref)")
 
 static void expect_exact(sess_t k, const char *sql, const char *want)
 {
@@ -1769,7 +1776,7 @@ Test(rewrite, main_session_rewrites_only_refs)
     rw_result_t r;
     const char *out = expect_rewritten(
         MAIN, "SELECT * FROM users JOIN \"@feature/y\".users b USING (id)", "1", &r);
-    cr_expect(strncmp(out, "SELECT * FROM users JOIN (SELECT", 32) == 0, "%s", out);
+    cr_expect(strncmp(out, "SELECT * FROM users JOIN (WITH _epoch_ref", 41) == 0, "%s", out);
     cr_expect(r.flags & RW_F_SCHEMA);
     rewrite_result_free(&r);
 }
@@ -2433,8 +2440,7 @@ Test(rewrite, session_at_a_point_reads_the_branch_rows_of_then)
     g_branch.point = -1;
     cr_assert_eq(r.action, RW_REWRITTEN);
     cr_expect_str_eq(r.sql,
-                     "SELECT * FROM " OV4PD("7", "100", P0, D4AT("7", "150", "v"),
-                                            D4AT("7", "150", "k"), " _dd") " AS \"my table\"");
+                     "SELECT * FROM " OV4AT("", "7", "100", "150") " AS \"my table\"");
     rewrite_result_free(&r);
     /* writes stay refused (read-only), TABLESAMPLE of a past state too */
     char upd[] = "UPDATE \"my table\" SET k = 1";

@@ -175,31 +175,32 @@ BEGIN
 END
 $f$;
 
--- The state of a ref, for the SQL the proxy generates ("@ref" reads) and for
--- SET epoch.as_of: branch id, base (main's live tables: the last change) and
--- point (NULL: the branch's working rows).
-CREATE OR REPLACE FUNCTION epoch._ref_branch(ref text) RETURNS bigint LANGUAGE sql STABLE AS $f$
-    SELECT r.branch_id FROM epoch._resolve(ref) r;
-$f$;
-CREATE OR REPLACE FUNCTION epoch._ref_base(ref text) RETURNS bigint LANGUAGE sql STABLE AS $f$
-    SELECT coalesce(r.base_seq, pg_sequence_last_value('epoch.change_seq'), 0) FROM epoch._resolve(ref) r;
-$f$;
-CREATE OR REPLACE FUNCTION epoch._ref_point(ref text) RETURNS bigint LANGUAGE sql STABLE AS $f$
-    SELECT r.point FROM epoch._resolve(ref) r;
-$f$;
--- TABLESAMPLE on a "@ref": the proxy samples a branch's working rows only.
-CREATE OR REPLACE FUNCTION epoch._ref_working_branch(ref text) RETURNS bigint LANGUAGE plpgsql STABLE AS $f$
+-- The state of a ref, for the SQL the proxy generates ("@ref" reads, once
+-- per statement: the overlay's CTE _epoch_ref) and for SET epoch.as_of:
+-- branch id, base (main's live tables: the last change) and point (NULL:
+-- the branch's working rows). sampled: TABLESAMPLE reads a branch's working
+-- rows only, so a past state is refused.
+CREATE OR REPLACE FUNCTION epoch._ref_read(ref text, sampled boolean, OUT branch_id bigint,
+        OUT base_seq bigint, OUT point bigint) LANGUAGE plpgsql STABLE AS $f$
 DECLARE
     r record;
 BEGIN
     SELECT * INTO r FROM epoch._resolve(ref);
-    IF NOT r.working AND NOT (r.branch_id = 0 AND r.base_seq IS NULL) THEN
+    IF sampled AND NOT r.working AND NOT (r.branch_id = 0 AND r.base_seq IS NULL) THEN
         RAISE EXCEPTION 'TABLESAMPLE cannot read "%": it is a past state', ref USING ERRCODE = '0A000',
             HINT = 'Sample a branch''s working rows, or read the past state without TABLESAMPLE.';
     END IF;
-    RETURN r.branch_id;
+    branch_id := r.branch_id;
+    base_seq := coalesce(r.base_seq, pg_sequence_last_value('epoch.change_seq'), 0);
+    point := CASE WHEN sampled THEN NULL ELSE r.point END;
 END
 $f$;
+CREATE OR REPLACE FUNCTION epoch._ref_branch(ref text) RETURNS bigint LANGUAGE sql STABLE AS $f$
+    SELECT r.branch_id FROM epoch._resolve(ref) r;
+$f$;
+DROP FUNCTION IF EXISTS epoch._ref_base(text);
+DROP FUNCTION IF EXISTS epoch._ref_point(text);
+DROP FUNCTION IF EXISTS epoch._ref_working_branch(text);
 
 -- The columns of a tracked table, in order (generated columns included).
 CREATE OR REPLACE FUNCTION epoch._columns(t epoch.tracked) RETURNS text[] LANGUAGE sql STABLE AS $f$

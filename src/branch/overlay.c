@@ -172,7 +172,8 @@ static void not_in_branch(sqlbuf_t *sb, const catalog_table_t *t, const char *ou
         sqlbuf_putc(sb, ')');
         return;
     }
-    sqlbuf_printf(sb, "NOT EXISTS (SELECT 1 FROM epoch.\"dk_%d\" _d WHERE _d._epoch_branch = %s AND ",
+    sqlbuf_printf(sb,
+                  "NOT EXISTS (SELECT 1 FROM epoch.\"dk_%d\" _d WHERE _d._epoch_branch = %s AND ",
                   t->id, branch_id);
     overlay_key_match(sb, t, "_d", outer);
     key_preds(sb, t, "_d", p, n);

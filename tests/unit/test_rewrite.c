@@ -245,10 +245,10 @@ static void overlay_ids(const char *sql, char *buf, size_t cap)
         if (end && strncmp(end, tail, sizeof tail - 1) == 0 && n < 512)
             ids[n++] = (int)id;
     }
-    /* an overlay at a point: the branch's rows at the point are the CTE
-     * _epoch_at, whose first arm reads the table's b_<id> (bv_<id>) */
+    /* an overlay at a point: the branch's keys at the point are the CTE
+     * _epoch_at, whose first arm reads the table's b_<id> (bk_<id>) */
     static const char at_cte[] = "_epoch_at AS MATERIALIZED (";
-    static const char at_b[] = "FROM epoch.\"bv_";
+    static const char at_b[] = "FROM epoch.\"bk_";
     for (const char *p = sql; p && (p = strstr(p, at_cte)) != NULL; p++) {
         const char *b = strstr(p, at_b);
         if (b && n < 512)
@@ -631,8 +631,8 @@ static const rw_case_t c_refs_on_a_branch[] = {
     REW(BR, "SELECT * FROM \"@main\".users", "", FS, "SELECT * FROM \"public\".\"users\"", "@"),
     REW(BR, "SELECT * FROM users u JOIN \"@main\".users m USING (id)", "1", FS,
         "JOIN \"public\".\"users\" m USING (id)", "\"@main\""),
-    REW(BR, "SELECT * FROM \"@feature/y\".users", "1", FS,
-        "epoch._ref_read('feature/y', false)", "\"@"),
+    REW(BR, "SELECT * FROM \"@feature/y\".users", "1", FS, "epoch._ref_read('feature/y', false)",
+        "\"@"),
     REW(BR, "SELECT * FROM \"public@feature/y\".users b", "1", FS,
         "_epoch_seq + 0 > (SELECT base_seq FROM _epoch_ref)", "\"public@"),
     REW(BR, "SELECT * FROM \"other@feature/y\".stats", "9", FS, "\"other\".\"stats\" _b", NULL),
@@ -676,7 +676,8 @@ static const rw_case_t c_main_session_rewrites_only_refs[] = {
     REW(MAIN, "DELETE FROM users USING \"@feature/y\".users b WHERE b.id = users.id", "1", FS,
         "DELETE FROM users USING (WITH _epoch_ref", NULL),
     ERR(MAIN, "ALTER TABLE \"@main\".users ADD COLUMN z int", "0A000", "read-only"),
-    REW(MAIN, "COPY \"@feature/y\".users TO STDOUT", "1", FS, "COPY (SELECT * FROM (WITH _epoch_ref", NULL),
+    REW(MAIN, "COPY \"@feature/y\".users TO STDOUT", "1", FS,
+        "COPY (SELECT * FROM (WITH _epoch_ref", NULL),
     ERR(MAIN, "COPY \"@feature/y\".users FROM STDIN", "0A000", "read-only"),
     ERR(MAIN, "SELECT * FROM \"@feature/y\".users FOR UPDATE", "0A000", "FOR UPDATE"),
     REW(MAIN, "EXPLAIN SELECT * FROM \"@feature/y\".users", "1", FS, "EXPLAIN SELECT * FROM (",
@@ -1274,8 +1275,8 @@ static const rw_case_t c_views_over_tracked_tables_are_inlined[] = {
     REW(ASOF_BR, "SELECT * FROM v_users", "1", F0, NULL, NULL),
     REW(BR, "SELECT * FROM v_users WHERE name = $1", "1", F0, "WHERE name = $1", NULL),
     /* views at a ref: their tables at that ref, untracked ones as they are */
-    REW(MAIN, "SELECT * FROM \"@feature/y\".v_users", "1", FS, "epoch._ref_read('feature/y', false)",
-        NULL),
+    REW(MAIN, "SELECT * FROM \"@feature/y\".v_users", "1", FS,
+        "epoch._ref_read('feature/y', false)", NULL),
     REW(MAIN, "SELECT * FROM \"public@feature/y\".v_join", "1 2", FS, "JOIN public.notrack n",
         NULL),
     REW(BR, "SELECT * FROM \"@main\".v_users", "", FS, "FROM \"v_users\"", NULL),
@@ -1503,21 +1504,28 @@ Test(rewrite, corpus_is_large_enough)
 #define D4 "epoch.\"dv_4\""
 #define D4K "epoch.\"dk_4\""
 #define OV4AT(W, B, S, T)                                                                          \
-    "(WITH " W "_epoch_at AS MATERIALIZED (SELECT * FROM (SELECT DISTINCT ON (_u.\"k\") _u.* FROM "     \
-    "(SELECT _dy._epoch_branch, _dy.\"k\", _dy._epoch_deleted, _dy._epoch_seq AS _epoch_o FROM "   \
-    "epoch.\"bv_4\" _dy WHERE _dy._epoch_branch = " B " AND _dy._epoch_seq > " T                   \
-    " UNION ALL SELECT _dc._epoch_branch, _dc.\"k\", _dc._epoch_deleted, NULL::bigint FROM "       \
-    "epoch.\"dv_4\" _dc WHERE _dc._epoch_branch = " B ") _u ORDER BY _u.\"k\", _u._epoch_o) _s "   \
-    "WHERE _s._epoch_deleted IS NOT NULL) SELECT \"k\" FROM _epoch_at WHERE NOT _epoch_deleted "   \
-    "UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT 1 FROM "  \
+    "(WITH " W                                                                                     \
+    "_epoch_at AS MATERIALIZED (SELECT * FROM (SELECT DISTINCT ON (_u.\"k\") _u.* FROM "           \
+    "(SELECT _dy.\"k\", _dy._epoch_deleted, _dy._epoch_seq AS _epoch_o FROM epoch.\"bk_4\" _dy "   \
+    "WHERE _dy._epoch_branch = " B " AND _dy._epoch_seq > " T " UNION ALL SELECT _dc.\"k\", "      \
+    "_dc._epoch_deleted, NULL::bigint FROM epoch.\"dk_4\" _dc WHERE _dc._epoch_branch = " B        \
+    ") _u ORDER BY _u.\"k\", _u._epoch_o) _s WHERE _s._epoch_deleted IS NOT NULL) SELECT "         \
+    "_r.\"k\" "                                                                                    \
+    "FROM _epoch_at _a JOIN epoch.\"bv_4\" _r ON _r._epoch_branch = " B " AND _r._epoch_seq = "    \
+    "_a._epoch_o AND _r.\"k\" = _a.\"k\" WHERE NOT _a._epoch_deleted UNION ALL SELECT _r.\"k\" "   \
+    "FROM "                                                                                        \
+    "_epoch_at _a JOIN epoch.\"dv_4\" _r ON _r._epoch_branch = " B                                 \
+    " AND _r.\"k\" = _a.\"k\" WHERE "                                                              \
+    "_a._epoch_o IS NULL AND NOT _a._epoch_deleted "                                               \
+    "UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT 1 FROM "   \
     "_epoch_at _d WHERE _d.\"k\" = _b.\"k\") AND (SELECT coalesce(max(_epoch_seq), 0) FROM "       \
-    "epoch.\"hk_4\") <= " S " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE "  \
+    "epoch.\"hk_4\") <= " S " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE "    \
     "(SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hk_4\") > " S " AND NOT EXISTS (SELECT 1 "  \
-    "FROM _epoch_at _d WHERE _d.\"k\" = _b.\"k\") AND NOT EXISTS (SELECT 1 FROM epoch.\"hk_4\" "  \
-    "_h WHERE _h._epoch_seq + 0 > " S " AND _h.\"k\" = _b.\"k\") UNION ALL SELECT _p.\"k\" FROM " \
+    "FROM _epoch_at _d WHERE _d.\"k\" = _b.\"k\") AND NOT EXISTS (SELECT 1 FROM epoch.\"hk_4\" "   \
+    "_h WHERE _h._epoch_seq + 0 > " S " AND _h.\"k\" = _b.\"k\") UNION ALL SELECT _p.\"k\" FROM "  \
     "epoch.\"hv_4\" _p WHERE _p._epoch_seq + 0 > " S " AND _p._epoch_existed AND NOT EXISTS "      \
-    "(SELECT 1 FROM epoch.\"hk_4\" _q WHERE _q.\"k\" = _p.\"k\" AND _q._epoch_seq + 0 > " S       \
-    " AND _q._epoch_seq < _p._epoch_seq) AND NOT EXISTS (SELECT 1 FROM _epoch_at _d WHERE "       \
+    "(SELECT 1 FROM epoch.\"hk_4\" _q WHERE _q.\"k\" = _p.\"k\" AND _q._epoch_seq + 0 > " S        \
+    " AND _q._epoch_seq < _p._epoch_seq) AND NOT EXISTS (SELECT 1 FROM _epoch_at _d WHERE "        \
     "_d.\"k\" = _p.\"k\"))"
 #define OV4P(B, S, P) OV4PD(B, S, P, D4, D4K, "")
 #define P0(q) ""
@@ -1526,7 +1534,7 @@ Test(rewrite, corpus_is_large_enough)
 #define OV4_BR OV4("7", "100")
 #define Y_W "_epoch_ref AS MATERIALIZED (SELECT * FROM epoch._ref_read('feature/y', false)), "
 #define OV4_Y                                                                                      \
-    OV4AT(Y_W, "(SELECT branch_id FROM _epoch_ref)", "(SELECT base_seq FROM _epoch_ref)",         \
+    OV4AT(Y_W, "(SELECT branch_id FROM _epoch_ref)", "(SELECT base_seq FROM _epoch_ref)",          \
           "(SELECT point FROM _epoch_ref)")
 
 static void expect_exact(sess_t k, const char *sql, const char *want)
@@ -2439,8 +2447,7 @@ Test(rewrite, session_at_a_point_reads_the_branch_rows_of_then)
     rewrite_statement(&s, sql, &r);
     g_branch.point = -1;
     cr_assert_eq(r.action, RW_REWRITTEN);
-    cr_expect_str_eq(r.sql,
-                     "SELECT * FROM " OV4AT("", "7", "100", "150") " AS \"my table\"");
+    cr_expect_str_eq(r.sql, "SELECT * FROM " OV4AT("", "7", "100", "150") " AS \"my table\"");
     rewrite_result_free(&r);
     /* writes stay refused (read-only), TABLESAMPLE of a past state too */
     char upd[] = "UPDATE \"my table\" SET k = 1";

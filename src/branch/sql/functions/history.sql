@@ -568,8 +568,24 @@ $f$;
 -- write is wholly in the commit or wholly after it.
 CREATE OR REPLACE FUNCTION epoch.commit(message text, author text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
+BEGIN
+    IF message IS NULL OR btrim(message) = '' THEN
+        RAISE EXCEPTION 'a commit needs a message' USING ERRCODE = '22023',
+            HINT = 'SELECT epoch.commit(''what changed and why'').';
+    END IF;
+    PERFORM epoch._refuse_as_of('epoch.commit');
+    RETURN epoch._commit_on(epoch._session_branch(), message, coalesce(author, session_user::text), NULL);
+END
+$f$;
+
+-- The commit of branch br's working state (epoch.commit, merges): merged, a
+-- second parent (a merge commit, recorded even when it changes nothing);
+-- quiet: no NOTICE when there is nothing to commit (a merge's auto-commits).
+-- Returns the new head, or the old one when there was nothing to commit.
+CREATE OR REPLACE FUNCTION epoch._commit_on(br epoch.branch, message text, who text, merged text,
+                                            quiet boolean DEFAULT false)
+RETURNS text LANGUAGE plpgsql SET jit = off AS $f$
 DECLARE
-    br epoch.branch;
     s record;
     p bigint;
     base bigint;
@@ -577,32 +593,26 @@ DECLARE
     st record;
     parents text[];
     ts timestamptz := clock_timestamp();
-    who text := coalesce(author, session_user::text);
     body text := '';
     new_id text;
     stats jsonb := '[]';
 BEGIN
-    IF message IS NULL OR btrim(message) = '' THEN
-        RAISE EXCEPTION 'a commit needs a message' USING ERRCODE = '22023',
-            HINT = 'SELECT epoch.commit(''what changed and why'').';
-    END IF;
     IF btrim(who) = '' THEN
         RAISE EXCEPTION 'a commit author cannot be empty' USING ERRCODE = '22023';
     END IF;
-    PERFORM epoch._refuse_as_of('epoch.commit');
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'epoch.commit() needs READ COMMITTED isolation, this transaction is %',
             upper(current_setting('transaction_isolation'))
             USING ERRCODE = '0A000', HINT = 'Commit outside the transaction, or in one started with BEGIN ISOLATION LEVEL READ COMMITTED.';
     END IF;
-    br := epoch._session_branch();
     PERFORM pg_advisory_xact_lock(1162891075, CASE WHEN br.id = 0 THEN 0 ELSE 1 END);
     -- a commit made meanwhile on the same branch moved its head
     SELECT * INTO br FROM epoch.branch WHERE id = br.id;
     p := coalesce(pg_sequence_last_value('epoch.change_seq'), 0);
     base := CASE WHEN br.id = 0 THEN p ELSE br.base_seq END;
     s := epoch._sealed(br);
-    parents := CASE WHEN br.head_commit IS NULL THEN '{}'::text[] ELSE ARRAY[br.head_commit::text] END;
+    parents := CASE WHEN br.head_commit IS NULL THEN '{}'::text[] ELSE ARRAY[br.head_commit::text] END
+               || CASE WHEN merged IS NULL THEN '{}'::text[] ELSE ARRAY[merged] END;
     FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
         EXECUTE format(
             'SELECT count(*) FILTER (WHERE d.a_v IS NULL) AS ins, count(*) FILTER (WHERE d.a_v IS NOT NULL AND d.b_v IS NOT NULL) AS upd, '
@@ -618,8 +628,10 @@ BEGIN
         END IF;
     END LOOP;
     -- no empty commit, except the root of main: the tables as tracked
-    IF body = '' AND NOT (br.id = 0 AND br.head_commit IS NULL) THEN
-        RAISE NOTICE 'nothing to commit on branch "%"', br.name;
+    IF body = '' AND merged IS NULL AND NOT (br.id = 0 AND br.head_commit IS NULL) THEN
+        IF NOT quiet THEN
+            RAISE NOTICE 'nothing to commit on branch "%"', br.name;
+        END IF;
         RETURN br.head_commit;
     END IF;
     new_id := encode(sha256(convert_to(format(E'parents %s\nbranch %s\nauthor %s\ntime %s\nmessage %s\n%s',

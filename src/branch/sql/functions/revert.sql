@@ -15,9 +15,11 @@ CREATE OR REPLACE FUNCTION epoch._typed_values(t epoch.tracked, arr text) RETURN
      WHERE a.attgenerated = '';
 $f$;
 
--- Write the rows planned in pg_temp._epoch_revert (kind 'put': the row v;
--- 'delete': the key of v) to the session's branch bid (0: main's live table).
-CREATE OR REPLACE FUNCTION epoch._revert_apply(t epoch.tracked, bid bigint) RETURNS void LANGUAGE plpgsql AS $f$
+-- Write the rows of relation src (columns kind and v: 'put' the row v,
+-- 'delete' the key of v; v holds every column as text) to branch bid (0:
+-- main's live table, written like any write there). Revert and merge.
+DROP FUNCTION IF EXISTS epoch._revert_apply(epoch.tracked, bigint);
+CREATE OR REPLACE FUNCTION epoch._apply_rows(t epoch.tracked, bid bigint, src text) RETURNS void LANGUAGE plpgsql AS $f$
 DECLARE
     cols text := array_to_string(epoch._writable_columns(t), ', ');
     vals text := epoch._typed_values(t, 'r.v');
@@ -29,19 +31,19 @@ BEGIN
               WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
                 AND (bid <> 0 OR a.attidentity <> 'a') AND a.attname <> ALL (t.pk_columns));
     IF bid = 0 THEN
-        EXECUTE format('DELETE FROM %I.%I m USING (SELECT %s FROM pg_temp._epoch_revert r WHERE r.kind = ''delete'') AS k(%s) '
-                       'WHERE (%s) = (%s)', t.schema_name, t.table_name, vals, cols,
+        EXECUTE format('DELETE FROM %I.%I m USING (SELECT %s FROM %s r WHERE r.kind = ''delete'') AS k(%s) '
+                       'WHERE (%s) = (%s)', t.schema_name, t.table_name, vals, src, cols,
                        (SELECT string_agg(format('m.%I', c), ', ') FROM unnest(t.pk_columns) c),
                        (SELECT string_agg(format('k.%I', c), ', ') FROM unnest(t.pk_columns) c));
-        EXECUTE format('INSERT INTO %I.%I (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp._epoch_revert r '
+        EXECUTE format('INSERT INTO %I.%I (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s r '
                        'WHERE r.kind = ''put'' ON CONFLICT (%s) DO %s',
-                       t.schema_name, t.table_name, cols, vals, pk,
+                       t.schema_name, t.table_name, cols, vals, src, pk,
                        CASE WHEN sets IS NULL THEN 'NOTHING' ELSE 'UPDATE SET ' || sets END);
     ELSE
         -- a branch row, or a tombstone carrying the row it hides
         EXECUTE format('INSERT INTO epoch.%I (_epoch_branch, %s, _epoch_deleted) SELECT $1, %s, r.kind = ''delete'' '
-                       'FROM pg_temp._epoch_revert r ON CONFLICT (_epoch_branch, %s) DO UPDATE SET %s_epoch_deleted = EXCLUDED._epoch_deleted',
-                       t.delta_table, cols, vals, pk, coalesce(sets || ', ', ''))
+                       'FROM %s r ON CONFLICT (_epoch_branch, %s) DO UPDATE SET %s_epoch_deleted = EXCLUDED._epoch_deleted',
+                       t.delta_table, cols, vals, src, pk, coalesce(sets || ', ', ''))
             USING bid;
     END IF;
 END
@@ -131,7 +133,7 @@ BEGIN
             IF EXISTS (SELECT 1 FROM pg_temp._epoch_revert) THEN
                 PERFORM epoch._invoker_may_rewrite(t.relid);
             END IF;
-            PERFORM epoch._revert_apply(t, br.id);
+            PERFORM epoch._apply_rows(t, br.id, 'pg_temp._epoch_revert');
         END IF;
         DROP TABLE pg_temp._epoch_revert;
     END LOOP;

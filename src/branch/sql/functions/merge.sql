@@ -1,0 +1,598 @@
+-- functions/merge.sql: three-way merges between branches, main included
+-- (docs/merge.md).
+--
+-- Repeatable: the current definition of each function, exactly one each. The
+-- migration DO block (src/branch/migrate.c) re-applies every file of
+-- functions/ whole, after the numbered schema steps, whenever their hash differs
+-- from the one stored in epoch.meta ('functions_hash'). Edit in place; a change of
+-- signature or of a view's columns also needs a DROP in a new schema/NNN_*.sql.
+--
+-- A merge compares three states (branch, base, point), as time travel does:
+-- the base B, the source S ("theirs") and the target T ("ours", a branch's
+-- working state or main's live tables). The keys it looks at are those of
+-- diff(B, S) (epoch._diff_rows): O(the source's changes), never O(table);
+-- each is looked up in T by key. The writes are planned first (temporary
+-- table _epoch_mplan), then applied in the same transaction, so a merge is
+-- all or nothing.
+
+-- The strategy s names, with the seeds' aliases.
+CREATE OR REPLACE FUNCTION epoch._merge_strategy(s text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $f$
+DECLARE
+    k text := lower(btrim(coalesce(s, '')));
+BEGIN
+    IF k IN ('three_way', 'manual') THEN
+        RETURN 'three_way';
+    ELSIF k IN ('ours', 'main_wins', 'target_wins') THEN
+        RETURN 'ours';
+    ELSIF k IN ('theirs', 'branch_wins', 'source_wins') THEN
+        RETURN 'theirs';
+    ELSIF k IN ('fail', 'abort') THEN
+        RETURN 'fail';
+    END IF;
+    RAISE EXCEPTION 'unknown merge strategy "%"', s USING ERRCODE = '22023',
+        HINT = 'Use three_way (or manual), ours (main_wins, target_wins), theirs (branch_wins, source_wins) or fail (abort).';
+END
+$f$;
+
+-- The merge base of source state (s_commit; s_bid, s_base) and target
+-- branch tb: the newest of (a) the lowest common ancestor of the two in the
+-- commit graph and (b) main at the fork point (main at the branch's base for
+-- a branch off main; the older base for two branches). A merge commit has
+-- the merged source as a parent, so a branch merged again compares with
+-- what was merged last time; a sync moves the branch's base, so (b) follows.
+CREATE OR REPLACE FUNCTION epoch._merge_base(s_commit text, s_bid bigint, s_base bigint, tb epoch.branch,
+        OUT branch_id bigint, OUT base_seq bigint, OUT point bigint, OUT commit_id text)
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    fork bigint := CASE WHEN tb.id = 0 THEN s_base WHEN s_bid = 0 THEN tb.base_seq
+                        ELSE least(s_base, tb.base_seq) END;
+    lca epoch.commit;
+BEGIN
+    IF s_commit IS NOT NULL AND tb.head_commit IS NOT NULL THEN
+        WITH RECURSIVE a(id) AS (
+            SELECT tb.head_commit COLLATE "C"
+            UNION SELECT p FROM a JOIN epoch.commit c ON c.id = a.id CROSS JOIN LATERAL unnest(c.parents) p
+        ), b(id) AS (
+            SELECT s_commit COLLATE "C"
+            UNION SELECT p FROM b JOIN epoch.commit c ON c.id = b.id CROSS JOIN LATERAL unnest(c.parents) p
+        )
+        SELECT c.* INTO lca FROM epoch.commit c
+         WHERE c.id IN (SELECT id FROM a) AND c.id IN (SELECT id FROM b)
+         ORDER BY c.ord DESC LIMIT 1;
+    END IF;
+    IF lca.id IS NOT NULL AND (lca.branch_id <> 0 OR lca.point >= fork) THEN
+        branch_id := lca.branch_id;
+        base_seq := lca.base_seq;
+        point := CASE WHEN lca.branch_id = 0 THEN NULL ELSE lca.point END;
+        commit_id := lca.id;
+    ELSE
+        branch_id := 0;
+        base_seq := fork;
+    END IF;
+END
+$f$;
+
+-- May the invoker write table rel as the merge does (kind: INSERT, UPDATE or
+-- DELETE; UPDATE and INSERT on the table or on every writable column)?
+-- Raises PostgreSQL's 42501.
+CREATE OR REPLACE FUNCTION epoch._merge_may(rel oid, kind text) RETURNS void LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    who name := epoch._invoker();
+BEGIN
+    IF pg_catalog.has_table_privilege(who, rel, kind) THEN
+        RETURN;
+    END IF;
+    IF kind <> 'DELETE' AND NOT EXISTS (
+           SELECT 1 FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+              AND NOT pg_catalog.has_column_privilege(who, rel, a.attnum, kind)) THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'permission denied for table %', (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel)
+        USING ERRCODE = '42501',
+              HINT = format('The merge writes this table as role "%s" would: it needs %s on it.', who, kind);
+END
+$f$;
+
+-- One merge, computed and (unless dry or conflicted) applied: m is its
+-- record, with the source, base and target states filled in. Conflicts are
+-- decided by, in order, a resolution recorded in epoch.merge_conflict (a
+-- merge being continued), the strategy (ours, theirs), else they stay
+-- unresolved. Returns the record as it ends.
+CREATE OR REPLACE FUNCTION epoch._merge_run(m epoch.merge_log, dry boolean) RETURNS epoch.merge_log
+LANGUAGE plpgsql SET jit = off AS $f$
+DECLARE
+    tb epoch.branch;
+    t epoch.tracked;
+    rec record;
+    cols text[];
+    nv text[];
+    label text;
+    sync boolean;
+    t_base bigint;
+    unresolved int := 0;
+    samples text[] := '{}';
+    n_tables int := 0;
+    n_rows bigint := 0;
+    n bigint;
+    changed boolean := false;
+    target_moved boolean := false;
+    r_how text;
+    r_val text;
+    e_msg text;
+    e_det text;
+    kind text;
+    pending boolean;
+BEGIN
+    SELECT * INTO tb FROM epoch.branch WHERE id = m.target_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'branch "%" no longer exists', m.target USING ERRCODE = '42704';
+    END IF;
+    -- main into a branch: the branch's base moves to the merged point of
+    -- main, so keys the branch left alone take main's rows by showing them
+    sync := m.source_branch = 0 AND tb.id <> 0;
+    t_base := CASE WHEN tb.id = 0 THEN NULL ELSE tb.base_seq END;
+    -- the source's changes since the base, read before any lock: writers
+    -- of the target wait only for the lookups in it and the writes
+    DELETE FROM epoch.merge_conflict WHERE merge_id = m.id AND NOT resolved;
+    IF to_regclass('pg_temp._epoch_mdiff') IS NOT NULL THEN
+        DROP TABLE pg_temp._epoch_mdiff;
+    END IF;
+    CREATE TEMP TABLE _epoch_mdiff (table_id int, pk jsonb, b_found boolean, b_v text[], s_found boolean, s_v text[])
+        ON COMMIT DROP;
+    FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
+        EXECUTE format('INSERT INTO pg_temp._epoch_mdiff SELECT %s, d.pk, d.a_found, d.a_v, d.b_found, d.b_v FROM (%s) d', t.id,
+                       epoch._diff_rows(t, m.base_branch, m.base_seq, m.base_point, m.source_branch, m.source_base, m.source_point));
+    END LOOP;
+    changed := EXISTS (SELECT 1 FROM pg_temp._epoch_mdiff);
+    -- no write to the target while its state is read and written; main's
+    -- changes since its last commit are committed first, so that the merge
+    -- commit holds the merge alone
+    IF NOT dry AND changed THEN
+        IF tb.id = 0 THEN
+            PERFORM epoch._commit_on(tb, format('Auto-commit of "main" before merging "%s"', m.source), m.who, NULL, true);
+        ELSE
+            PERFORM pg_advisory_xact_lock(1162891075, 1);
+        END IF;
+    END IF;
+    IF to_regclass('pg_temp._epoch_mplan') IS NOT NULL THEN
+        DROP TABLE pg_temp._epoch_mplan;
+    END IF;
+    CREATE TEMP TABLE _epoch_mplan (table_id int, kind text, v text[]) ON COMMIT DROP;
+    FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
+        cols := epoch._columns(t);
+        label := epoch._table_label(t);
+        n := 0;
+        FOR rec IN EXECUTE format(
+            'SELECT d.pk, d.b_found, d.b_v, d.s_found, d.s_v, _w.found AS t_found, _w.v AS t_v '
+            'FROM pg_temp._epoch_mdiff d CROSS JOIN LATERAL (SELECT %s) _k %s WHERE d.table_id = %s',
+            (SELECT string_agg(format('(d.pk->>%L)::%s AS %I', k, format_type(a.atttypid, a.atttypmod), k), ', ')
+               FROM unnest(t.pk_columns) k JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = k),
+            epoch._state_join(t, '_w', tb.id, t_base, NULL, '_k'), t.id)
+        LOOP
+            IF n = 0 THEN
+                PERFORM epoch._invoker_may_read(t.relid, true);  -- the merge shows its rows
+            END IF;
+            n := n + 1;
+            IF NOT epoch._same_row(rec.t_found, rec.t_v, rec.b_found, rec.b_v) THEN
+                target_moved := true;
+            END IF;
+            IF epoch._same_row(rec.t_found, rec.t_v, rec.b_found, rec.b_v) THEN
+                -- only the source changed the row: take it
+                INSERT INTO _epoch_mplan VALUES (t.id, CASE WHEN sync THEN 'unshadow' WHEN rec.s_found THEN 'put' ELSE 'delete' END,
+                                                 CASE WHEN rec.s_found THEN rec.s_v ELSE rec.t_v END);
+                CONTINUE;
+            END IF;
+            IF epoch._same_row(rec.t_found, rec.t_v, rec.s_found, rec.s_v) THEN
+                CONTINUE;  -- both sides made the same change
+            END IF;
+            IF rec.b_found AND rec.s_found AND rec.t_found THEN
+                -- both modified the row: field by field
+                nv := rec.t_v;
+                FOR i IN 1 .. cardinality(cols) LOOP
+                    CONTINUE WHEN rec.s_v[i] IS NOT DISTINCT FROM rec.b_v[i];   -- source left it
+                    IF rec.t_v[i] IS NOT DISTINCT FROM rec.b_v[i] THEN
+                        nv[i] := rec.s_v[i];                                    -- only the source changed it
+                        CONTINUE;
+                    END IF;
+                    CONTINUE WHEN rec.t_v[i] IS NOT DISTINCT FROM rec.s_v[i];   -- the same change
+                    SELECT * INTO r_how, r_val FROM epoch._merge_resolution(m, t.id, rec.pk, cols[i]);
+                    IF r_how IS NULL THEN
+                        unresolved := unresolved + 1;
+                        samples := samples || format('%s %s %s: modify_modify, base %s, ours %s, theirs %s', label, rec.pk, cols[i],
+                                                     coalesce(quote_literal(rec.b_v[i]), 'NULL'), coalesce(quote_literal(rec.t_v[i]), 'NULL'),
+                                                     coalesce(quote_literal(rec.s_v[i]), 'NULL'));
+                        INSERT INTO epoch.merge_conflict (merge_id, table_id, table_name, pk, column_name, kind, base_value, ours_value, theirs_value)
+                        VALUES (m.id, t.id, label, rec.pk, cols[i], 'modify_modify', rec.b_v[i], rec.t_v[i], rec.s_v[i])
+                        ON CONFLICT DO NOTHING;
+                    ELSE
+                        nv[i] := CASE r_how WHEN 'ours' THEN rec.t_v[i] WHEN 'theirs' THEN rec.s_v[i]
+                                            WHEN 'base' THEN rec.b_v[i] ELSE r_val END;
+                    END IF;
+                END LOOP;
+                IF nv IS DISTINCT FROM rec.t_v THEN
+                    INSERT INTO _epoch_mplan VALUES (t.id, 'put', nv);
+                END IF;
+                CONTINUE;
+            END IF;
+            -- a row-level conflict: inserted on both sides, or deleted on one
+            -- and modified on the other
+            kind := CASE WHEN NOT rec.b_found THEN 'add_add' WHEN NOT rec.s_found THEN 'delete_modify' ELSE 'modify_delete' END;
+            SELECT * INTO r_how, r_val FROM epoch._merge_resolution(m, t.id, rec.pk, NULL);
+            IF r_how IS NULL THEN
+                unresolved := unresolved + 1;
+                samples := samples || format('%s %s: %s', label, rec.pk, kind);
+                INSERT INTO epoch.merge_conflict (merge_id, table_id, table_name, pk, column_name, kind, base_value, ours_value, theirs_value)
+                VALUES (m.id, t.id, label, rec.pk, NULL, kind,
+                        CASE WHEN rec.b_found THEN epoch._row_json(cols, rec.b_v) END,
+                        CASE WHEN rec.t_found THEN epoch._row_json(cols, rec.t_v) END,
+                        CASE WHEN rec.s_found THEN epoch._row_json(cols, rec.s_v) END)
+                ON CONFLICT DO NOTHING;
+            ELSIF r_how = 'theirs' THEN
+                INSERT INTO _epoch_mplan VALUES (t.id, CASE WHEN rec.s_found THEN 'put' ELSE 'delete' END,
+                                                 CASE WHEN rec.s_found THEN rec.s_v ELSE rec.t_v END);
+            ELSIF r_how = 'base' THEN
+                IF rec.b_found THEN
+                    INSERT INTO _epoch_mplan VALUES (t.id, 'put', rec.b_v);
+                ELSIF rec.t_found THEN
+                    INSERT INTO _epoch_mplan VALUES (t.id, 'delete', rec.t_v);
+                END IF;
+            END IF;
+        END LOOP;
+    END LOOP;
+    m.conflicts := unresolved;
+    IF unresolved > 0 AND m.strategy = 'fail' THEN
+        RAISE EXCEPTION 'merging "%" into "%" conflicts (% conflict%); nothing was merged', m.source, m.target,
+            unresolved, CASE WHEN unresolved = 1 THEN '' ELSE 's' END
+            USING ERRCODE = '40001',
+                  DETAIL = array_to_string(samples[1:10], E'\n') || CASE WHEN unresolved > 10 THEN format(E'\n… %s more', unresolved - 10) ELSE '' END,
+                  HINT = 'Merge with strategy => ''three_way'' to resolve them one by one, or ''ours'' / ''theirs''.';
+    END IF;
+    SELECT count(DISTINCT table_id), count(*) INTO n_tables, n_rows FROM _epoch_mplan;
+    m.tables_merged := n_tables;
+    m.rows_affected := n_rows;
+    IF dry THEN
+        m.status := 'dry_run';
+    ELSIF NOT changed THEN
+        m.status := 'up_to_date';
+    ELSIF unresolved > 0 THEN
+        m.status := 'conflicted';  -- nothing applied
+        m.tables_merged := 0;
+        m.rows_affected := 0;
+    ELSE
+        -- fast-forward: the target had not changed at all since the base
+        IF NOT target_moved THEN
+            FOR t IN SELECT * FROM epoch.tracked LOOP
+                EXECUTE format('SELECT EXISTS (SELECT 1 FROM (%s) d)',
+                               epoch._diff_rows(t, m.base_branch, m.base_seq, m.base_point, tb.id, t_base, NULL))
+                    INTO pending;
+                target_moved := target_moved OR pending;
+                EXIT WHEN target_moved;
+            END LOOP;
+        END IF;
+        -- privileges first, for every table the plan writes
+        FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM _epoch_mplan) ORDER BY x.id LOOP
+            IF tb.id = 0 THEN
+                IF EXISTS (SELECT 1 FROM _epoch_mplan p WHERE p.table_id = t.id AND p.kind = 'put') THEN
+                    PERFORM epoch._merge_may(t.relid, 'INSERT');
+                    PERFORM epoch._merge_may(t.relid, 'UPDATE');
+                END IF;
+                IF EXISTS (SELECT 1 FROM _epoch_mplan p WHERE p.table_id = t.id AND p.kind = 'delete') THEN
+                    PERFORM epoch._merge_may(t.relid, 'DELETE');
+                END IF;
+            ELSE
+                PERFORM epoch._invoker_may_rewrite(t.relid);
+            END IF;
+        END LOOP;
+        FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM _epoch_mplan) ORDER BY x.id LOOP
+            BEGIN
+                PERFORM epoch._merge_apply(t, tb.id);
+            EXCEPTION WHEN integrity_constraint_violation OR check_violation OR not_null_violation
+                           OR foreign_key_violation OR unique_violation OR exclusion_violation THEN
+                GET STACKED DIAGNOSTICS e_msg = MESSAGE_TEXT, e_det = PG_EXCEPTION_DETAIL;
+                RAISE EXCEPTION '%', e_msg USING ERRCODE = SQLSTATE,
+                    DETAIL = concat_ws(E'\n', nullif(e_det, ''),
+                                       format('While merging "%s" into "%s": a row of %s that the merge writes.', m.source, m.target, epoch._table_label(t))),
+                    HINT = 'Nothing was merged. Change that row on the source branch (or on the target) and merge again.';
+            END;
+        END LOOP;
+        IF sync THEN
+            UPDATE epoch.branch SET base_seq = m.source_base WHERE id = tb.id;
+        END IF;
+        m.status := CASE WHEN target_moved OR sync THEN 'merged' ELSE 'fast_forward' END;
+        IF m.status = 'fast_forward' AND tb.id <> 0 AND m.source_commit IS NOT NULL THEN
+            -- the target's state is now the source's: its head moves there
+            UPDATE epoch.branch SET head_commit = m.source_commit WHERE id = tb.id;
+            m.commit_id := m.source_commit;
+        ELSE
+            SELECT * INTO tb FROM epoch.branch WHERE id = tb.id;
+            m.commit_id := epoch._commit_on(tb, coalesce(m.message, format('Merge %s into %s', m.source, m.target)),
+                                            m.who, m.source_commit);
+        END IF;
+        m.finished_at := clock_timestamp();
+    END IF;
+    IF m.status IN ('up_to_date', 'dry_run') THEN
+        m.finished_at := clock_timestamp();
+    END IF;
+    UPDATE epoch.merge_log SET status = m.status, conflicts = m.conflicts, tables_merged = m.tables_merged,
+                               rows_affected = m.rows_affected, commit_id = m.commit_id, finished_at = m.finished_at
+     WHERE id = m.id;
+    DROP TABLE pg_temp._epoch_mplan;
+    DROP TABLE pg_temp._epoch_mdiff;
+    RETURN m;
+END
+$f$;
+
+-- Are two versions of a row the same (both absent, or equal columns)?
+CREATE OR REPLACE FUNCTION epoch._same_row(a_found boolean, a_v text[], b_found boolean, b_v text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $f$
+    SELECT a_found = b_found AND (NOT a_found OR a_v IS NOT DISTINCT FROM b_v);
+$f$;
+
+-- How the conflict of merge m on (table_id, pk, column; NULL: the row) is
+-- decided: its recorded resolution, else the strategy's side, else none.
+CREATE OR REPLACE FUNCTION epoch._merge_resolution(m epoch.merge_log, table_id int, pk jsonb, col text,
+        OUT how text, OUT value text) LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+    SELECT c.resolution, c.value INTO how, value FROM epoch.merge_conflict c
+     WHERE c.merge_id = m.id AND c.table_id = _merge_resolution.table_id AND c.pk = _merge_resolution.pk
+       AND c.column_name IS NOT DISTINCT FROM col AND c.resolved;
+    IF how IS NULL AND m.strategy IN ('ours', 'theirs') THEN
+        how := m.strategy;
+    END IF;
+END
+$f$;
+
+-- A row's columns as a jsonb object of their text (a row-level conflict's values).
+CREATE OR REPLACE FUNCTION epoch._row_json(cols text[], v text[]) RETURNS text LANGUAGE sql IMMUTABLE AS $f$
+    SELECT jsonb_object_agg(c, v[i])::text FROM unnest(cols) WITH ORDINALITY AS x(c, i);
+$f$;
+
+-- Write the planned rows of table t (pg_temp._epoch_mplan) to branch bid
+-- (0: main's live table, as any write there, so the capture records it).
+CREATE OR REPLACE FUNCTION epoch._merge_apply(t epoch.tracked, bid bigint) RETURNS void LANGUAGE plpgsql AS $f$
+DECLARE
+    src text := format('(SELECT p.kind, p.v FROM pg_temp._epoch_mplan p WHERE p.table_id = %s AND p.kind <> ''unshadow'')', t.id);
+BEGIN
+    PERFORM epoch._apply_rows(t, bid, src);
+    IF bid <> 0 THEN
+        -- a sync: the branch's own row of a key it left alone goes, main's shows
+        EXECUTE format('DELETE FROM epoch.%I d USING (SELECT %s FROM pg_temp._epoch_mplan r WHERE r.table_id = %s AND r.kind = ''unshadow'') '
+                       'AS k(%s) WHERE d._epoch_branch = $1 AND (%s) = (%s)',
+                       t.delta_table, epoch._typed_values(t, 'r.v'), t.id,
+                       array_to_string(epoch._writable_columns(t), ', '),
+                       (SELECT string_agg(format('d.%I', c), ', ') FROM unnest(t.pk_columns) c),
+                       (SELECT string_agg(format('k.%I', c), ', ') FROM unnest(t.pk_columns) c))
+            USING bid;
+    END IF;
+END
+$f$;
+
+-- What merge, sync and merge_continue answer.
+CREATE OR REPLACE FUNCTION epoch._merge_result(m epoch.merge_log) RETURNS epoch.merge_result LANGUAGE sql IMMUTABLE AS $f$
+    SELECT m.id, m.status, m.tables_merged, m.rows_affected, m.conflicts, (m.commit_id COLLATE "default")::text;
+$f$;
+
+-- Merge source (any ref: a branch's working state is committed first) into
+-- branch "into" (default: the session's branch). See docs/merge.md.
+CREATE OR REPLACE FUNCTION epoch.merge(source text, "into" text DEFAULT NULL, strategy text DEFAULT 'three_way',
+                                       message text DEFAULT NULL, dry_run boolean DEFAULT false)
+RETURNS epoch.merge_result
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
+DECLARE
+    strat text := epoch._merge_strategy(strategy);
+    tb epoch.branch;
+    sb epoch.branch;
+    r record;
+    s_commit text;
+    c epoch.commit;
+    base record;
+    m epoch.merge_log;
+    t epoch.tracked;
+    who text := epoch._invoker();
+    pending boolean;
+BEGIN
+    PERFORM epoch._refuse_as_of('epoch.merge');
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'epoch.merge() needs READ COMMITTED isolation, this transaction is %',
+            upper(current_setting('transaction_isolation'))
+            USING ERRCODE = '0A000', HINT = 'Merge outside the transaction, or in one started with BEGIN ISOLATION LEVEL READ COMMITTED.';
+    END IF;
+    IF dry_run IS NULL THEN
+        RAISE EXCEPTION 'dry_run cannot be NULL' USING ERRCODE = '22004';
+    END IF;
+    tb := CASE WHEN "into" IS NULL THEN epoch._session_branch() ELSE epoch._branch("into") END;
+    IF message IS NOT NULL AND btrim(message) = '' THEN
+        RAISE EXCEPTION 'a merge message cannot be empty' USING ERRCODE = '22023',
+            HINT = 'Leave it out for the default, "Merge <source> into <target>".';
+    END IF;
+    IF EXISTS (SELECT 1 FROM epoch.merge_log x WHERE x.target_id = tb.id AND x.status = 'conflicted') THEN
+        RAISE EXCEPTION 'branch "%" has a conflicted merge in progress (merge %)', tb.name,
+            (SELECT max(x.id) FROM epoch.merge_log x WHERE x.target_id = tb.id AND x.status = 'conflicted')
+            USING ERRCODE = '55000',
+                  HINT = 'Resolve it (epoch.resolve, epoch.resolve_all) and run epoch.merge_continue(merge_id), or epoch.merge_abort(merge_id).';
+    END IF;
+    SELECT * INTO r FROM epoch._resolve(source);
+    IF r.working THEN
+        -- a branch's working state: its uncommitted changes are committed
+        -- first (a dry run commits nothing and reads the working state)
+        SELECT * INTO sb FROM epoch.branch x WHERE x.id = r.branch_id;
+        IF sb.id = tb.id THEN
+            RAISE EXCEPTION 'cannot merge branch "%" into itself', tb.name USING ERRCODE = '22023';
+        END IF;
+        IF dry_run THEN
+            s_commit := sb.head_commit;
+            r.base_seq := CASE WHEN sb.id = 0 THEN coalesce(pg_sequence_last_value('epoch.change_seq'), 0) ELSE sb.base_seq END;
+            r.point := NULL;
+        ELSE
+            s_commit := epoch._commit_on(sb, format('Auto-commit of "%s" before merging into "%s"', sb.name, tb.name), who, NULL, true);
+        END IF;
+    ELSE
+        s_commit := r.commit_id;
+    END IF;
+    c := epoch._commit_row(s_commit);
+    IF c.id IS NOT NULL AND NOT (r.working AND dry_run) THEN
+        r.branch_id := c.branch_id;
+        r.base_seq := c.base_seq;
+        r.point := CASE WHEN c.branch_id = 0 THEN NULL ELSE c.point END;
+    END IF;
+    IF r.branch_id = tb.id THEN
+        RAISE EXCEPTION 'cannot merge "%" into its own branch "%"', source, tb.name USING ERRCODE = '22023',
+            HINT = 'To go back to a commit of this branch, use epoch.reset; to undo one, epoch.revert.';
+    END IF;
+    -- a branch with uncommitted changes takes no merge (as git)
+    IF tb.id <> 0 THEN
+        SELECT * INTO base FROM epoch._sealed(tb);
+        FOR t IN SELECT * FROM epoch.tracked LOOP
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM (%s) d)',
+                           epoch._commit_rows(t, base.branch_id, base.base_seq, base.point, tb.id, tb.base_seq, NULL))
+                INTO pending;
+            IF pending THEN
+                RAISE EXCEPTION 'branch "%" has uncommitted changes', tb.name USING ERRCODE = '55000',
+                    HINT = format('Commit them first (SELECT epoch.commit(''…'') on branch "%s"), then merge.', tb.name);
+            END IF;
+        END LOOP;
+    END IF;
+    SELECT * INTO base FROM epoch._merge_base(c.id, r.branch_id, r.base_seq, tb);
+    INSERT INTO epoch.merge_log (source, source_commit, source_branch, source_base, source_point, target_id, target,
+                                 base_branch, base_seq, base_point, base_commit, strategy, status, message, who)
+    VALUES (source, c.id, r.branch_id, r.base_seq, r.point, tb.id, tb.name,
+            base.branch_id, base.base_seq, base.point, base.commit_id, strat, 'running', message, who)
+    RETURNING * INTO m;
+    RETURN epoch._merge_result(epoch._merge_run(m, dry_run));
+END
+$f$;
+
+-- Merge main's changes since branch's base into it (default: the session's
+-- branch); the branch's base becomes main's head.
+CREATE OR REPLACE FUNCTION epoch.sync(branch text DEFAULT NULL, strategy text DEFAULT 'three_way', dry_run boolean DEFAULT false)
+RETURNS epoch.merge_result
+LANGUAGE sql AS $f$
+    SELECT epoch.merge('main', coalesce(branch, nullif(current_setting('epoch.branch', true), ''), 'main'),
+                              strategy, NULL, dry_run);
+$f$;
+
+-- A merge that the invoker may act on (its author or an admin).
+CREATE OR REPLACE FUNCTION epoch._merge_own(merge_id bigint, what text, statuses text[]) RETURNS epoch.merge_log
+LANGUAGE plpgsql AS $f$
+DECLARE
+    m epoch.merge_log;
+BEGIN
+    SELECT * INTO m FROM epoch.merge_log x WHERE x.id = merge_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'merge % does not exist', merge_id USING ERRCODE = '42704',
+            HINT = 'List them: SELECT * FROM epoch.merges.';
+    END IF;
+    IF m.who <> epoch._invoker() AND NOT epoch._is_admin(epoch._invoker()) THEN
+        RAISE EXCEPTION 'only role "%" (who started merge %) or an admin may %', m.who, merge_id, what
+            USING ERRCODE = '42501', HINT = epoch._admin_hint();
+    END IF;
+    IF m.status <> ALL (statuses) THEN
+        RAISE EXCEPTION 'merge % is %, not %', merge_id, m.status, array_to_string(statuses, ' or ')
+            USING ERRCODE = '55000';
+    END IF;
+    RETURN m;
+END
+$f$;
+
+-- Resolve one conflict of a conflicted merge: with a side's value (ours,
+-- theirs, base) or, for a field, a value of your own.
+CREATE OR REPLACE FUNCTION epoch.resolve(merge_id bigint, "table" regclass, pk jsonb, "column" text DEFAULT NULL,
+                                         value text DEFAULT NULL, side text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    m epoch.merge_log := epoch._merge_own(merge_id, 'resolve its conflicts', ARRAY['conflicted']);
+    t epoch.tracked := epoch._tracked("table");
+    how text := lower(btrim(side));
+    n int;
+BEGIN
+    IF (side IS NULL) = (value IS NULL) THEN
+        RAISE EXCEPTION 'resolve needs exactly one of value => … and side => ''ours'' | ''theirs'' | ''base''' USING ERRCODE = '22023';
+    END IF;
+    IF side IS NOT NULL AND how NOT IN ('ours', 'theirs', 'base') THEN
+        RAISE EXCEPTION 'unknown side "%"', side USING ERRCODE = '22023', HINT = 'Use ours (the target), theirs (the source) or base.';
+    END IF;
+    IF value IS NOT NULL AND "column" IS NULL THEN
+        RAISE EXCEPTION 'a row-level conflict is resolved with side => ''ours'' | ''theirs'' | ''base''' USING ERRCODE = '22023';
+    END IF;
+    UPDATE epoch.merge_conflict c SET resolved = true, resolution = coalesce(how, 'value'), value = resolve.value
+     WHERE c.merge_id = m.id AND c.table_id = t.id AND c.pk = resolve.pk AND c.column_name IS NOT DISTINCT FROM "column";
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'merge % has no conflict on % % %', merge_id, epoch._table_label(t), pk, coalesce("column", '(row)')
+            USING ERRCODE = '42704', HINT = 'List them: SELECT * FROM epoch.conflicts WHERE merge_id = ' || merge_id || '.';
+    END IF;
+    RETURN (SELECT count(*) FROM epoch.merge_conflict c WHERE c.merge_id = m.id AND NOT c.resolved);
+END
+$f$;
+
+-- Resolve every unresolved conflict of a merge (of one table) with a side.
+CREATE OR REPLACE FUNCTION epoch.resolve_all(merge_id bigint, "table" regclass DEFAULT NULL, side text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    m epoch.merge_log := epoch._merge_own(merge_id, 'resolve its conflicts', ARRAY['conflicted']);
+    how text := lower(btrim(side));
+    n int;
+BEGIN
+    IF how IS NULL OR how NOT IN ('ours', 'theirs', 'base') THEN
+        RAISE EXCEPTION 'resolve_all needs side => ''ours'' | ''theirs'' | ''base''' USING ERRCODE = '22023';
+    END IF;
+    UPDATE epoch.merge_conflict c SET resolved = true, resolution = how, value = NULL
+     WHERE c.merge_id = m.id AND NOT c.resolved AND ("table" IS NULL OR c.table_id = (epoch._tracked("table")).id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$f$;
+
+-- Apply a conflicted merge once its conflicts are resolved. The merge is
+-- computed again against the target as it is now: a row newly in conflict
+-- is reported (the merge stays conflicted), never overwritten.
+CREATE OR REPLACE FUNCTION epoch.merge_continue(merge_id bigint, message text DEFAULT NULL)
+RETURNS epoch.merge_result
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
+DECLARE
+    m epoch.merge_log := epoch._merge_own(merge_continue.merge_id, 'continue it', ARRAY['conflicted']);
+    left_ int := (SELECT count(*) FROM epoch.merge_conflict c WHERE c.merge_id = m.id AND NOT c.resolved);
+BEGIN
+    PERFORM epoch._refuse_as_of('epoch.merge_continue');
+    IF left_ > 0 THEN
+        RAISE EXCEPTION 'merge % has % unresolved conflict%', m.id, left_, CASE WHEN left_ = 1 THEN '' ELSE 's' END
+            USING ERRCODE = '55000',
+                  HINT = format('See SELECT * FROM epoch.conflicts WHERE merge_id = %s AND NOT resolved; resolve them with epoch.resolve or epoch.resolve_all.', m.id);
+    END IF;
+    IF message IS NOT NULL THEN
+        m.message := message;
+        UPDATE epoch.merge_log x SET message = m.message WHERE x.id = m.id;
+    END IF;
+    RETURN epoch._merge_result(epoch._merge_run(m, false));
+END
+$f$;
+
+-- Give up a conflicted merge (nothing of it was applied).
+CREATE OR REPLACE FUNCTION epoch.merge_abort(merge_id bigint) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    m epoch.merge_log := epoch._merge_own(merge_id, 'abort it', ARRAY['conflicted']);
+BEGIN
+    UPDATE epoch.merge_log x SET status = 'aborted', finished_at = clock_timestamp() WHERE x.id = m.id;
+    RETURN 'aborted';
+END
+$f$;
+
+-- The merges, newest first; the conflicts of the tables the role may read.
+CREATE OR REPLACE VIEW epoch.merges AS
+SELECT m.id AS merge_id, m.source, m.target,
+       coalesce(left(m.base_commit, 12), format('main@%s', m.base_seq)) COLLATE "default" AS base,
+       m.strategy, m.status, m.who, m.started_at, m.finished_at, m.rows_affected, m.conflicts,
+       (m.commit_id COLLATE "default")::text AS commit, m.message
+  FROM epoch.merge_log m
+ ORDER BY m.id DESC;
+
+CREATE OR REPLACE VIEW epoch.conflicts AS
+SELECT c.merge_id, c.table_name, c.pk, c.column_name, c.kind, c.base_value, c.ours_value, c.theirs_value,
+       c.resolved, c.resolution, c.value
+  FROM epoch.merge_conflict c JOIN epoch.tracked t ON t.id = c.table_id
+ WHERE pg_catalog.has_table_privilege(t.relid, 'SELECT')
+ ORDER BY c.merge_id, c.table_name, c.pk::text, c.column_name NULLS FIRST;
+
+GRANT SELECT ON epoch.merges, epoch.conflicts TO PUBLIC;

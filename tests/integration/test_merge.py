@@ -344,8 +344,10 @@ def test_branch_into_branch_and_repeated_merges(env):
     _, status, _, _, conflicts, _ = _merge(m, "x", into="y")
     assert (status, conflicts) == ("merged", 0)
     assert _one(y, "SELECT name || email FROM users WHERE id = 1") == "XY"
-    # x merged into main, changed again, merged again: only the new change counts
-    assert _merge(m, "x", into="main")[1] == "fast_forward"
+    # x merged into main (from x's own session), changed again, merged
+    # again: only the new change counts
+    assert _merge(x, "x", into="main")[1] == "fast_forward"
+    assert _one(x, "SELECT current_setting('epoch.branch')") == "x"
     _all(m, "UPDATE users SET name = 'prod' WHERE id = 2")
     _all(x, "UPDATE users SET score = 100 WHERE id = 1")
     _, status, _, rows, conflicts, _ = _merge(m, "x", into="main")

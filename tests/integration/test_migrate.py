@@ -116,7 +116,7 @@ def test_upgrade_from_5d635a7_with_branches(env):
     assert _rows(child, "SELECT id, v FROM items ORDER BY id") == ITEMS_FX
 
     meta = dict(_rows(d, "SELECT key, value FROM epoch.meta"))
-    assert meta["schema_version"] == harness.SCHEMA_VERSION == 9, meta
+    assert meta["schema_version"] == harness.SCHEMA_VERSION == 10, meta
     assert meta.get("functions_hash") is not None, meta
     # the capture functions of the tables tracked before: regenerated in place
     # (same oid: the triggers still call them), from the current template
@@ -186,6 +186,10 @@ def test_upgrade_from_5d635a7_with_branches(env):
     fc = _branch(px, db, "from_commit", env)
     assert _rows(fc, "SELECT id, v FROM items ORDER BY id") == \
         [(1, "X"), (3, "c"), (4, "D"), (6, "f"), (7, "g")]
+    # an upgraded database merges: a branch made before the upgrade into main
+    got = _rows(main, "SELECT status, conflicts FROM epoch.merge('feature/x/y', \"into\" => 'main')")
+    assert got in ([("merged", 0)], [("fast_forward", 0)]), got
+    assert _rows(main, "SELECT id, v FROM items WHERE id IN (1, 2) ORDER BY id") == [(1, "X")]
 
 
 def test_second_start_keeps_functions_until_the_hash_changes(env):

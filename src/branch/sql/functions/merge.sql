@@ -120,6 +120,7 @@ DECLARE
     r_how text;
     r_val text;
     e_msg text;
+    was text;
     e_det text;
     kind text;
     pending boolean;
@@ -284,6 +285,10 @@ BEGIN
                 PERFORM epoch._invoker_may_rewrite(t.relid);
             END IF;
         END LOOP;
+        -- main's capture refuses writes from a branch session (a function
+        -- that writes main by mistake); the merge writes main on purpose
+        was := current_setting('epoch.branch', true);
+        PERFORM set_config('epoch.branch', 'main', true);
         FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM _epoch_mplan) ORDER BY x.id LOOP
             BEGIN
                 PERFORM epoch._merge_apply(t, tb.id);
@@ -296,6 +301,7 @@ BEGIN
                     HINT = 'Nothing was merged. Change that row on the source branch (or on the target) and merge again.';
             END;
         END LOOP;
+        PERFORM set_config('epoch.branch', coalesce(was, ''), true);
         IF sync THEN
             UPDATE epoch.branch SET base_seq = m.source_base WHERE id = tb.id;
         END IF;

@@ -8,6 +8,7 @@ differential test against an in-memory three-way merge.
 Every test works in a database of its own (the cluster is shared)."""
 
 import random
+import re
 import subprocess
 import threading
 
@@ -68,6 +69,7 @@ def test_seed_example_fields_auto_merge_and_conflict(env):
     # a second merge into main waits for this one to be resolved or aborted
     _err(m, "SELECT epoch.merge('feature', \"into\" => 'main')", "55000", "conflicted merge")
     _err(m, "SELECT epoch.merge_continue(%s)", "55000", "1 unresolved conflict", (mid,))
+    assert f"(merge {mid} of \"feature\" is conflicted: 1 unresolved)" in [r[0] for r in _all(m, "SELECT * FROM epoch.status")]
     assert _one(m, "SELECT epoch.resolve(%s, 'users', '{\"id\": 2}', 'score', value => '42')", (mid,)) == 0
     _, status, _, rows, conflicts, commit = _all(m, "SELECT * FROM epoch.merge_continue(%s)", (mid,))[0]
     assert (status, rows, conflicts) == ("merged", 1, 0) and commit
@@ -472,6 +474,45 @@ def test_concurrent_writers_on_main_lose_nothing(env):
     assert _one(m, "SELECT sum(n) FROM acc") == sum(counts)
     assert _all(m, "SELECT id % 5, tag, count(*) FROM acc GROUP BY 1, 2 ORDER BY 1") == [
         (r, f"t{r}", 10) for r in range(5)]
+
+
+def test_pgbench_on_main_during_merges(env):
+    """pgbench (TPC-B) on main through the proxy and straight to PostgreSQL
+    while three branches that changed pgbench_accounts.filler merge into it:
+    every merge lands, and pgbench's balances still add up (a merge that
+    wrote back a stale abalance would break the sums)."""
+    px = env.proxy()
+    db = _db(env, "merge_pgbench")
+    px.pgbench("-i", "-s", "1", "-q", dbname=db, check=True)
+    m = _conn(env, px, db)
+    _all(m, "SELECT epoch.track_all('public')")
+    runs = {}
+
+    def bench(name, fn):
+        runs[name] = fn("-n", "-c", "2", "-j", "1", "-T", "8", dbname=db)
+
+    threads = [threading.Thread(target=bench, args=("proxy", px.pgbench)),
+               threading.Thread(target=bench, args=("direct", lambda *a, **k: harness.pgbench(
+                   "127.0.0.1", env.pg.port, *a, **k)))]
+    for t in threads:
+        t.start()
+    try:
+        for r in range(3):
+            _all(m, "SELECT epoch.branch_create(%s)", (f"pb{r}",))
+            b = _conn(env, px, db, f"pb{r}")
+            _all(b, "UPDATE pgbench_accounts SET filler = %s WHERE aid %% 10 = %s", (f"b{r}", r))
+            assert _merge(m, f"pb{r}", into="main")[1] in ("merged", "fast_forward")
+    finally:
+        for t in threads:
+            t.join(60)
+    for name, cp in runs.items():
+        assert cp.returncode == 0, (name, cp.stdout, cp.stderr)
+        assert int(re.search(r"number of transactions actually processed: (\d+)", cp.stdout).group(1)) > 0
+    sums = _all(m, "SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(bbalance) FROM pgbench_branches), "
+                   "(SELECT sum(tbalance) FROM pgbench_tellers), (SELECT sum(delta) FROM pgbench_history)")[0]
+    assert sums[0] == sums[1] == sums[2] == sums[3] and sums[3] is not None, sums
+    assert _all(m, "SELECT btrim(filler), count(*) FROM pgbench_accounts WHERE filler LIKE 'b%' GROUP BY 1 ORDER BY 1") \
+        == [("b0", 10000), ("b1", 10000), ("b2", 10000)]
 
 
 def test_differential_random_merges(env):

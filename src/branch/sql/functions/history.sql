@@ -543,7 +543,8 @@ END
 $f$;
 
 -- Uncommitted changes of the session's branch per table (on main: changes
--- captured since main's last commit).
+-- captured since main's last commit), and a row for a conflicted merge into
+-- it.
 CREATE OR REPLACE FUNCTION epoch._status()
 RETURNS TABLE (table_name text, inserted bigint, updated bigint, deleted bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp STABLE SET jit = off AS $f$
@@ -560,6 +561,12 @@ BEGIN
             epoch._commit_rows(t, s.branch_id, s.base_seq, s.point,
                                br.id, CASE WHEN br.id = 0 THEN NULL ELSE br.base_seq END, NULL));
     END LOOP;
+    -- a conflicted merge into the branch (functions/merge.sql) waits for it
+    RETURN QUERY
+    SELECT format('(merge %s of "%s" is conflicted: %s unresolved)', x.id, x.source,
+                  (SELECT count(*) FROM epoch.merge_conflict c WHERE c.merge_id = x.id AND NOT c.resolved)),
+           0::bigint, 0::bigint, 0::bigint
+      FROM epoch.merge_log x WHERE x.target_id = br.id AND x.status = 'conflicted';
 END
 $f$;
 

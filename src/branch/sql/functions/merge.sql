@@ -114,7 +114,6 @@ DECLARE
     samples text[] := '{}';
     n_tables int := 0;
     n_rows bigint := 0;
-    n bigint;
     changed boolean := false;
     target_moved boolean := false;
     r_how text;
@@ -160,86 +159,92 @@ BEGIN
         DROP TABLE pg_temp._epoch_mplan;
     END IF;
     CREATE TEMP TABLE _epoch_mplan (table_id int, kind text, v text[]) ON COMMIT DROP;
-    FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
-        cols := epoch._columns(t);
-        label := epoch._table_label(t);
-        n := 0;
-        FOR rec IN EXECUTE format(
-            'SELECT d.pk, d.b_found, d.b_v, d.s_found, d.s_v, _w.found AS t_found, _w.v AS t_v '
+    -- each changed key looked up in the target
+    IF to_regclass('pg_temp._epoch_mt') IS NOT NULL THEN
+        DROP TABLE pg_temp._epoch_mt;
+    END IF;
+    CREATE TEMP TABLE _epoch_mt (table_id int, pk jsonb, b_found boolean, b_v text[], s_found boolean, s_v text[],
+                                 t_found boolean, t_v text[]) ON COMMIT DROP;
+    FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mdiff) LOOP
+        PERFORM epoch._invoker_may_read(t.relid, true);  -- the merge shows its rows
+        EXECUTE format(
+            'INSERT INTO pg_temp._epoch_mt SELECT %s, d.pk, d.b_found, d.b_v, d.s_found, d.s_v, _w.found, _w.v '
             'FROM pg_temp._epoch_mdiff d CROSS JOIN LATERAL (SELECT %s) _k %s WHERE d.table_id = %s',
+            t.id,
             (SELECT string_agg(format('(d.pk->>%L)::%s AS %I', k, format_type(a.atttypid, a.atttypmod), k), ', ')
                FROM unnest(t.pk_columns) k JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = k),
-            epoch._state_join(t, '_w', tb.id, t_base, NULL, '_k'), t.id)
-        LOOP
-            IF n = 0 THEN
-                PERFORM epoch._invoker_may_read(t.relid, true);  -- the merge shows its rows
-            END IF;
-            n := n + 1;
-            IF NOT epoch._same_row(rec.t_found, rec.t_v, rec.b_found, rec.b_v) THEN
-                target_moved := true;
-            END IF;
-            IF epoch._same_row(rec.t_found, rec.t_v, rec.b_found, rec.b_v) THEN
-                -- only the source changed the row: take it
-                INSERT INTO _epoch_mplan VALUES (t.id, CASE WHEN sync THEN 'unshadow' WHEN rec.s_found THEN 'put' ELSE 'delete' END,
-                                                 CASE WHEN rec.s_found THEN rec.s_v ELSE rec.t_v END);
-                CONTINUE;
-            END IF;
-            IF epoch._same_row(rec.t_found, rec.t_v, rec.s_found, rec.s_v) THEN
-                CONTINUE;  -- both sides made the same change
-            END IF;
-            IF rec.b_found AND rec.s_found AND rec.t_found THEN
-                -- both modified the row: field by field
-                nv := rec.t_v;
-                FOR i IN 1 .. cardinality(cols) LOOP
-                    CONTINUE WHEN rec.s_v[i] IS NOT DISTINCT FROM rec.b_v[i];   -- source left it
-                    IF rec.t_v[i] IS NOT DISTINCT FROM rec.b_v[i] THEN
-                        nv[i] := rec.s_v[i];                                    -- only the source changed it
-                        CONTINUE;
-                    END IF;
-                    CONTINUE WHEN rec.t_v[i] IS NOT DISTINCT FROM rec.s_v[i];   -- the same change
-                    SELECT * INTO r_how, r_val FROM epoch._merge_resolution(m, t.id, rec.pk, cols[i]);
-                    IF r_how IS NULL THEN
-                        unresolved := unresolved + 1;
-                        samples := samples || format('%s %s %s: modify_modify, base %s, ours %s, theirs %s', label, rec.pk, cols[i],
-                                                     coalesce(quote_literal(rec.b_v[i]), 'NULL'), coalesce(quote_literal(rec.t_v[i]), 'NULL'),
-                                                     coalesce(quote_literal(rec.s_v[i]), 'NULL'));
-                        INSERT INTO epoch.merge_conflict (merge_id, table_id, table_name, pk, column_name, kind, base_value, ours_value, theirs_value)
-                        VALUES (m.id, t.id, label, rec.pk, cols[i], 'modify_modify', rec.b_v[i], rec.t_v[i], rec.s_v[i])
-                        ON CONFLICT DO NOTHING;
-                    ELSE
-                        nv[i] := CASE r_how WHEN 'ours' THEN rec.t_v[i] WHEN 'theirs' THEN rec.s_v[i]
-                                            WHEN 'base' THEN rec.b_v[i] ELSE r_val END;
-                    END IF;
-                END LOOP;
-                IF nv IS DISTINCT FROM rec.t_v THEN
-                    INSERT INTO _epoch_mplan VALUES (t.id, 'put', nv);
+            epoch._state_join(t, '_w', tb.id, t_base, NULL, '_k'), t.id);
+    END LOOP;
+    target_moved := EXISTS (SELECT 1 FROM pg_temp._epoch_mt x WHERE NOT epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v));
+    -- the usual row, as a set: only the source changed it, take it
+    INSERT INTO _epoch_mplan
+    SELECT x.table_id, CASE WHEN sync THEN 'unshadow' WHEN x.s_found THEN 'put' ELSE 'delete' END,
+           CASE WHEN x.s_found THEN x.s_v ELSE x.t_v END
+      FROM pg_temp._epoch_mt x WHERE epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v);
+    -- the rows both sides changed (differently), one by one
+    t := NULL;
+    FOR rec IN SELECT x.* FROM pg_temp._epoch_mt x
+                WHERE NOT epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v)
+                  AND NOT epoch._same_row(x.t_found, x.t_v, x.s_found, x.s_v)
+                ORDER BY x.table_id
+    LOOP
+        IF t.id IS DISTINCT FROM rec.table_id THEN
+            SELECT * INTO t FROM epoch.tracked x WHERE x.id = rec.table_id;
+            cols := epoch._columns(t);
+            label := epoch._table_label(t);
+        END IF;
+        IF rec.b_found AND rec.s_found AND rec.t_found THEN
+            -- both modified the row: field by field
+            nv := rec.t_v;
+            FOR i IN 1 .. cardinality(cols) LOOP
+                CONTINUE WHEN rec.s_v[i] IS NOT DISTINCT FROM rec.b_v[i];   -- source left it
+                IF rec.t_v[i] IS NOT DISTINCT FROM rec.b_v[i] THEN
+                    nv[i] := rec.s_v[i];                                    -- only the source changed it
+                    CONTINUE;
                 END IF;
-                CONTINUE;
-            END IF;
-            -- a row-level conflict: inserted on both sides, or deleted on one
-            -- and modified on the other
-            kind := CASE WHEN NOT rec.b_found THEN 'add_add' WHEN NOT rec.s_found THEN 'delete_modify' ELSE 'modify_delete' END;
-            SELECT * INTO r_how, r_val FROM epoch._merge_resolution(m, t.id, rec.pk, NULL);
-            IF r_how IS NULL THEN
-                unresolved := unresolved + 1;
-                samples := samples || format('%s %s: %s', label, rec.pk, kind);
-                INSERT INTO epoch.merge_conflict (merge_id, table_id, table_name, pk, column_name, kind, base_value, ours_value, theirs_value)
-                VALUES (m.id, t.id, label, rec.pk, NULL, kind,
-                        CASE WHEN rec.b_found THEN epoch._row_json(cols, rec.b_v) END,
-                        CASE WHEN rec.t_found THEN epoch._row_json(cols, rec.t_v) END,
-                        CASE WHEN rec.s_found THEN epoch._row_json(cols, rec.s_v) END)
-                ON CONFLICT DO NOTHING;
-            ELSIF r_how = 'theirs' THEN
-                INSERT INTO _epoch_mplan VALUES (t.id, CASE WHEN rec.s_found THEN 'put' ELSE 'delete' END,
-                                                 CASE WHEN rec.s_found THEN rec.s_v ELSE rec.t_v END);
-            ELSIF r_how = 'base' THEN
-                IF rec.b_found THEN
-                    INSERT INTO _epoch_mplan VALUES (t.id, 'put', rec.b_v);
-                ELSIF rec.t_found THEN
-                    INSERT INTO _epoch_mplan VALUES (t.id, 'delete', rec.t_v);
+                CONTINUE WHEN rec.t_v[i] IS NOT DISTINCT FROM rec.s_v[i];   -- the same change
+                SELECT * INTO r_how, r_val FROM epoch._merge_resolution(m, t.id, rec.pk, cols[i]);
+                IF r_how IS NULL THEN
+                    unresolved := unresolved + 1;
+                    samples := samples || CASE WHEN unresolved > 10 THEN '{}'::text[] ELSE ARRAY[format('%s %s %s: modify_modify, base %s, ours %s, theirs %s', label, rec.pk, cols[i],
+                                                 coalesce(quote_literal(rec.b_v[i]), 'NULL'), coalesce(quote_literal(rec.t_v[i]), 'NULL'),
+                                                 coalesce(quote_literal(rec.s_v[i]), 'NULL'))] END;
+                    INSERT INTO epoch.merge_conflict (merge_id, table_id, table_name, pk, column_name, kind, base_value, ours_value, theirs_value)
+                    VALUES (m.id, t.id, label, rec.pk, cols[i], 'modify_modify', rec.b_v[i], rec.t_v[i], rec.s_v[i])
+                    ON CONFLICT DO NOTHING;
+                ELSE
+                    nv[i] := CASE r_how WHEN 'ours' THEN rec.t_v[i] WHEN 'theirs' THEN rec.s_v[i]
+                                        WHEN 'base' THEN rec.b_v[i] ELSE r_val END;
                 END IF;
+            END LOOP;
+            IF nv IS DISTINCT FROM rec.t_v THEN
+                INSERT INTO _epoch_mplan VALUES (t.id, 'put', nv);
             END IF;
-        END LOOP;
+            CONTINUE;
+        END IF;
+        -- a row-level conflict: inserted on both sides, or deleted on one
+        -- and modified on the other
+        kind := CASE WHEN NOT rec.b_found THEN 'add_add' WHEN NOT rec.s_found THEN 'delete_modify' ELSE 'modify_delete' END;
+        SELECT * INTO r_how, r_val FROM epoch._merge_resolution(m, t.id, rec.pk, NULL);
+        IF r_how IS NULL THEN
+            unresolved := unresolved + 1;
+            samples := samples || CASE WHEN unresolved > 10 THEN '{}'::text[] ELSE ARRAY[format('%s %s: %s', label, rec.pk, kind)] END;
+            INSERT INTO epoch.merge_conflict (merge_id, table_id, table_name, pk, column_name, kind, base_value, ours_value, theirs_value)
+            VALUES (m.id, t.id, label, rec.pk, NULL, kind,
+                    CASE WHEN rec.b_found THEN epoch._row_json(cols, rec.b_v) END,
+                    CASE WHEN rec.t_found THEN epoch._row_json(cols, rec.t_v) END,
+                    CASE WHEN rec.s_found THEN epoch._row_json(cols, rec.s_v) END)
+            ON CONFLICT DO NOTHING;
+        ELSIF r_how = 'theirs' THEN
+            INSERT INTO _epoch_mplan VALUES (t.id, CASE WHEN rec.s_found THEN 'put' ELSE 'delete' END,
+                                             CASE WHEN rec.s_found THEN rec.s_v ELSE rec.t_v END);
+        ELSIF r_how = 'base' THEN
+            IF rec.b_found THEN
+                INSERT INTO _epoch_mplan VALUES (t.id, 'put', rec.b_v);
+            ELSIF rec.t_found THEN
+                INSERT INTO _epoch_mplan VALUES (t.id, 'delete', rec.t_v);
+            END IF;
+        END IF;
     END LOOP;
     m.conflicts := unresolved;
     IF unresolved > 0 AND m.strategy = 'fail' THEN
@@ -325,6 +330,7 @@ BEGIN
      WHERE id = m.id;
     DROP TABLE pg_temp._epoch_mplan;
     DROP TABLE pg_temp._epoch_mdiff;
+    DROP TABLE pg_temp._epoch_mt;
     RETURN m;
 END
 $f$;

@@ -196,11 +196,16 @@ def test_resolve_flows(env):
     m, s = _kinds_setup(env, px, db)
     mid = _merge(m, "src", into="main")[0]
     _err(m, "SELECT epoch.resolve(%s, 'k', '{\"id\": 3}', value => 'x')", "22023", "row-level", (mid,))
+    _err(m, "SELECT epoch.resolve(%s, 'k', '{\"id\": 3}', value => '{\"nope\": 1}')", "42703", "nope", (mid,))
+    _err(m, "SELECT epoch.resolve(%s, 'k', '{\"id\": 2}', 'nope', side => 'ours')", "42703", "nope", (mid,))
     _err(m, "SELECT epoch.resolve(%s, 'k', '{\"id\": 99}', side => 'ours')", "42704", "no conflict", (mid,))
     _err(m, "SELECT epoch.resolve(%s, 'k', '{\"id\": 2}', 'v', side => 'sideways')", "22023", "unknown side", (mid,))
     assert _one(m, "SELECT epoch.resolve(%s, 'k', '{\"id\": 2}', 'v', side => 'base')", (mid,)) == 3
     assert _one(m, "SELECT epoch.resolve(%s, 'k', '{\"id\": 3}', side => 'theirs')", (mid,)) == 2
-    assert _one(m, "SELECT epoch.resolve_all(%s, side => 'ours')", (mid,)) == 2
+    # a row-level conflict resolved with a row of one's own (the key is the conflict's)
+    assert _one(m, "SELECT epoch.resolve(%s, 'k', '{\"id\": 10}', value => '{\"v\": \"mine\", \"w\": null}')",
+                (mid,)) == 1
+    assert _one(m, "SELECT epoch.resolve_all(%s, side => 'ours')", (mid,)) == 1
     # the target moves on meanwhile: row 1's w now conflicts too, and is reported
     _all(m, "UPDATE k SET w = 'live' WHERE id = 1")
     _, status, _, _, conflicts, _ = _all(m, "SELECT * FROM epoch.merge_continue(%s)", (mid,))[0]
@@ -214,7 +219,7 @@ def test_resolve_flows(env):
     assert _rows(m, "k") == [(1, "v1", "clean"), (2, "v2", "w2"), (4, None, None)][:0] + _rows(m, "k")
     got = dict((r[0], r[1:]) for r in _rows(m, "k"))
     assert got[1] == ("v1", "clean") and got[2] == ("v2", "w2") and 3 not in got and 4 not in got
-    assert got[10] == ("ours", "x")
+    assert got[10] == ("mine", None)
     assert _one(m, "SELECT message FROM epoch.commits WHERE id = %s", (commit,)) == "resolved"
     _err(m, "SELECT epoch.merge_abort(%s)", "55000", "is merged", (mid,))
     _err(m, "SELECT epoch.merge_continue(12345)", "42704", "does not exist")

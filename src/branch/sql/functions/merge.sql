@@ -244,6 +244,11 @@ BEGIN
             ELSIF rec.t_found THEN
                 INSERT INTO _epoch_mplan VALUES (t.id, 'delete', rec.t_v);
             END IF;
+        ELSIF r_how = 'value' THEN
+            -- a row of the resolver's own (a JSON object of column texts;
+            -- the key is the conflict's)
+            INSERT INTO _epoch_mplan
+            VALUES (t.id, 'put', ARRAY(SELECT coalesce(rec.pk->>c, r_val::jsonb->>c) FROM unnest(cols) WITH ORDINALITY AS x(c, o) ORDER BY o));
         END IF;
     END LOOP;
     m.conflicts := unresolved;
@@ -525,7 +530,19 @@ BEGIN
         RAISE EXCEPTION 'unknown side "%"', side USING ERRCODE = '22023', HINT = 'Use ours (the target), theirs (the source) or base.';
     END IF;
     IF value IS NOT NULL AND "column" IS NULL THEN
-        RAISE EXCEPTION 'a row-level conflict is resolved with side => ''ours'' | ''theirs'' | ''base''' USING ERRCODE = '22023';
+        -- a row-level conflict: the row, as a JSON object of its columns
+        IF value !~ '^\s*\{' OR jsonb_typeof(value::jsonb) <> 'object' THEN
+            RAISE EXCEPTION 'a row-level conflict is resolved with a side or with a row: value => ''{"column": "text", …}'''
+                USING ERRCODE = '22023';
+        END IF;
+        IF EXISTS (SELECT 1 FROM jsonb_object_keys(value::jsonb) k WHERE k <> ALL (epoch._columns(t))) THEN
+            RAISE EXCEPTION 'value names columns that % does not have: %', epoch._table_label(t),
+                (SELECT string_agg(k, ', ') FROM jsonb_object_keys(value::jsonb) k WHERE k <> ALL (epoch._columns(t)))
+                USING ERRCODE = '42703';
+        END IF;
+    END IF;
+    IF "column" IS NOT NULL AND "column" <> ALL (epoch._columns(t)) THEN
+        RAISE EXCEPTION 'column "%" of % does not exist', "column", epoch._table_label(t) USING ERRCODE = '42703';
     END IF;
     UPDATE epoch.merge_conflict c SET resolved = true, resolution = coalesce(how, 'value'), value = resolve.value
      WHERE c.merge_id = m.id AND c.table_id = t.id AND c.pk = resolve.pk AND c.column_name IS NOT DISTINCT FROM "column";

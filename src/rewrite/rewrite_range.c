@@ -74,7 +74,7 @@ static char *hidden_capture_triggers(const char *alias_for)
     sqlbuf_t sb = {0};
     SQLBUF_LIT(&sb, "(SELECT _t.*, _t.tableoid FROM pg_catalog.pg_trigger _t WHERE _t.tgname NOT "
                     "IN ('epoch_capture_ins', 'epoch_capture_upd', 'epoch_capture_del', "
-                    "'epoch_capture_trunc'))");
+                    "'epoch_capture_trunc', 'epoch_capture_lock'))");
     if (alias_for) {
         SQLBUF_LIT(&sb, " AS ");
         sqlbuf_ident(&sb, alias_for);

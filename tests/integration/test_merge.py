@@ -440,6 +440,17 @@ def _swallow(conn, sql):
         pass
 
 
+def _merge_rounds(env, px, db, m, rounds, prefix, sql, value):
+    """rounds times: a branch prefix<r> runs sql with (value<r>, r), then
+    merges into main (while the caller's writers run)."""
+    for r in range(rounds):
+        _all(m, "SELECT epoch.branch_create(%s)", (f"{prefix}{r}",))
+        b = _conn(env, px, db, f"{prefix}{r}")
+        _all(b, sql, (f"{value}{r}", r))
+        status = _merge(m, f"{prefix}{r}", into="main")[1]
+        assert status in ("merged", "fast_forward"), status
+
+
 def test_concurrent_writers_on_main_lose_nothing(env):
     """Writers increment counters on main (through the proxy and straight to
     PostgreSQL) while branches that changed other columns merge into it: no
@@ -466,12 +477,7 @@ def test_concurrent_writers_on_main_lose_nothing(env):
     for t in threads:
         t.start()
     try:
-        for r in range(5):
-            _all(m, "SELECT epoch.branch_create(%s)", (f"c{r}",))
-            c = _conn(env, px, db, f"c{r}")
-            _all(c, "UPDATE acc SET tag = %s WHERE id %% 5 = %s", (f"t{r}", r))
-            status = _merge(m, f"c{r}", into="main")[1]
-            assert status in ("merged", "fast_forward"), status
+        _merge_rounds(env, px, db, m, 5, "c", "UPDATE acc SET tag = %s WHERE id %% 5 = %s", "t")
     finally:
         stop.set()
         for t in threads:
@@ -502,11 +508,7 @@ def test_pgbench_on_main_during_merges(env):
     for t in threads:
         t.start()
     try:
-        for r in range(3):
-            _all(m, "SELECT epoch.branch_create(%s)", (f"pb{r}",))
-            b = _conn(env, px, db, f"pb{r}")
-            _all(b, "UPDATE pgbench_accounts SET filler = %s WHERE aid %% 10 = %s", (f"b{r}", r))
-            assert _merge(m, f"pb{r}", into="main")[1] in ("merged", "fast_forward")
+        _merge_rounds(env, px, db, m, 3, "pb", "UPDATE pgbench_accounts SET filler = %s WHERE aid %% 10 = %s", "b")
     finally:
         for t in threads:
             t.join(60)

@@ -2466,7 +2466,8 @@ Test(rewrite, branch_hides_epoch_capture_triggers_from_pg_trigger)
     cr_assert_eq(r.action, RW_REWRITTEN);
     cr_expect_str_eq(r.sql, "SELECT t.tgname, t.tableoid FROM (SELECT _t.*, _t.tableoid FROM "
                             "pg_catalog.pg_trigger _t WHERE _t.tgname NOT IN ('epoch_capture_ins', "
-                            "'epoch_capture_upd', 'epoch_capture_del', 'epoch_capture_trunc')) t "
+                            "'epoch_capture_upd', 'epoch_capture_del', 'epoch_capture_trunc', "
+                            "'epoch_capture_lock')) t "
                             "WHERE t.tgrelid = 1");
     assert_parses(r.sql, "pg_trigger");
     rewrite_result_free(&r);

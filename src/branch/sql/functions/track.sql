@@ -113,6 +113,26 @@ $f$;
 
 -- The branch history of a tracked table: b_<id>, the capture function and
 -- the triggers on d_<id> (track(), and schema step 8 for older tables).
+-- Writers of a tracked table (main's, lock 0) or of a branch's rows
+-- (d_<id>, lock 1) take the commit lock shared before their statement
+-- touches a row. The capture triggers take it too, after the rows; taken
+-- only there, a writer could hold row locks while it waited for a commit or
+-- a merge holding the lock, and a merge writing those rows deadlocked.
+CREATE OR REPLACE FUNCTION epoch._write_lock() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(1162891075, TG_ARGV[0]::int);
+    RETURN NULL;
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._lock_trigger(rel regclass, k int) RETURNS void LANGUAGE plpgsql AS $f$
+BEGIN
+    EXECUTE format('DROP TRIGGER IF EXISTS epoch_capture_lock ON %s', rel);
+    EXECUTE format('CREATE TRIGGER epoch_capture_lock BEFORE INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION epoch._write_lock(%L)', rel, k);
+END
+$f$;
+
 CREATE OR REPLACE FUNCTION epoch._branch_history(t epoch.tracked) RETURNS void LANGUAGE plpgsql AS $f$
 DECLARE
     pkcols text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(t.pk_columns) c);
@@ -131,6 +151,7 @@ BEGIN
                    t.delta_table, fn);
     EXECUTE format('CREATE TRIGGER epoch_capture_del AFTER DELETE ON epoch.%I REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION epoch.%I()',
                    t.delta_table, fn);
+    PERFORM epoch._lock_trigger(format('epoch.%I', t.delta_table)::regclass, 1);
 END
 $f$;
 
@@ -229,6 +250,7 @@ BEGIN
                    table_name, format('capture_%s', tid));
     EXECUTE format('CREATE TRIGGER epoch_capture_trunc BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION epoch.%I()',
                    table_name, format('capture_%s', tid));
+    PERFORM epoch._lock_trigger(table_name, 0);
 
     PERFORM epoch._bump_catalog();
     RETURN format('%I.%I', rel.nspname, rel.relname);
@@ -285,6 +307,7 @@ BEGIN
     EXECUTE format('DROP TRIGGER epoch_capture_upd ON %s', table_name);
     EXECUTE format('DROP TRIGGER epoch_capture_del ON %s', table_name);
     EXECUTE format('DROP TRIGGER epoch_capture_trunc ON %s', table_name);
+    EXECUTE format('DROP TRIGGER IF EXISTS epoch_capture_lock ON %s', table_name);
     EXECUTE format('DROP FUNCTION epoch.%I()', format('capture_%s', t.id));
     EXECUTE format('DROP VIEW IF EXISTS epoch.%I, epoch.%I, epoch.%I, epoch.%I, epoch.%I, epoch.%I',
                    format('dv_%s', t.id), format('hv_%s', t.id), format('bv_%s', t.id),

@@ -52,3 +52,8 @@ IF to_regtype('epoch.merge_result') IS NULL THEN
     CREATE TYPE epoch.merge_result AS (merge_id bigint, status text, tables_merged int, rows_affected bigint,
                                        conflicts int, commit text);
 END IF;
+
+-- epoch:after-functions
+-- writers take the commit lock before their first row (functions/track.sql)
+PERFORM epoch._lock_trigger(t.relid::regclass, 0), epoch._lock_trigger(format('epoch.%I', t.delta_table)::regclass, 1)
+   FROM epoch.tracked t WHERE to_regclass(format('epoch.%I', t.delta_table)) IS NOT NULL ORDER BY t.id;

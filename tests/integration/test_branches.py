@@ -411,7 +411,8 @@ def test_track_errors(env):
                             "ORDER BY 1") == [("d_1",), ("h_1",)]
     assert _direct(env, db, "SELECT tgname FROM pg_trigger WHERE tgrelid = 'users'::regclass "
                             "ORDER BY 1") == [("epoch_capture_del",), ("epoch_capture_ins",),
-                                              ("epoch_capture_trunc",), ("epoch_capture_upd",)]
+                                              ("epoch_capture_lock",), ("epoch_capture_trunc",),
+                                              ("epoch_capture_upd",)]
 
 
 def test_track_all(env):

@@ -26,9 +26,14 @@
 #include "common/lexer.h"
 #include "branch/overlay.h"
 
-/* pk columns of t as "q.col" joined by sep */
+/* pk columns of t as "q.col, …", or with prefix as "q.<prefix><index>, …"
+ * (the key columns renamed in a derived table) */
 static void key_cols(sqlbuf_t *sb, const catalog_table_t *t, const char *q, const char *prefix)
 {
+    if (!prefix) {
+        overlay_key_list(sb, t, q);
+        return;
+    }
     bool first = true;
     for (int k = 0; k < t->ncols; k++) {
         if (!t->is_pk[k])
@@ -37,13 +42,9 @@ static void key_cols(sqlbuf_t *sb, const catalog_table_t *t, const char *q, cons
             SQLBUF_LIT(sb, ", ");
         first = false;
         sqlbuf_printf(sb, "%s.", q);
-        if (prefix) {
-            char name[300];
-            snprintf(name, sizeof name, "%s%d", prefix, k);
-            sqlbuf_ident(sb, name);
-        } else {
-            sqlbuf_ident(sb, t->cols[k]);
-        }
+        char name[300];
+        snprintf(name, sizeof name, "%s%d", prefix, k);
+        sqlbuf_ident(sb, name);
     }
 }
 

@@ -27,6 +27,19 @@ def _users(env, px, db):
     return c
 
 
+def _users_and_branches(env, name, *branches):
+    """A database name with _users' table, a proxy, main's connection and a
+    connection to each of the branches made from main."""
+    db = _db(env, name)
+    px = env.proxy()
+    m = _users(env, px, db)
+    conns = []
+    for b in branches:
+        _all(m, "SELECT epoch.branch_create(%s)", (b,))
+        conns.append(_conn(env, px, db, b))
+    return px, db, m, conns
+
+
 def _merge(conn, source, into=None, strategy=None, dry_run=None, message=None):
     args, params = ["%s"], [source]
     for name, val in (("into", into), ("strategy", strategy), ("dry_run", dry_run), ("message", message)):
@@ -42,11 +55,7 @@ def _rows(conn, table="users"):
 
 
 def test_seed_example_fields_auto_merge_and_conflict(env):
-    db = _db(env, "merge_seed")
-    px = env.proxy()
-    m = _users(env, px, db)
-    _all(m, "SELECT epoch.branch_create('feature')")
-    b = _conn(env, px, db, "feature")
+    px, db, m, (b,) = _users_and_branches(env, "merge_seed", "feature")
     _all(b, "UPDATE users SET name = 'Ann' WHERE id = 1")           # the branch changes the name
     _all(m, "UPDATE users SET email = 'ann@y' WHERE id = 1")        # main (live) the email
     mid, status, tables, rows, conflicts, commit = _merge(m, "feature", into="main")
@@ -226,11 +235,7 @@ def test_resolve_flows(env):
 
 
 def test_dry_run_fast_forward_up_to_date(env):
-    px = env.proxy()
-    db = _db(env, "merge_ff")
-    m = _users(env, px, db)
-    _all(m, "SELECT epoch.branch_create('a')")
-    a = _conn(env, px, db, "a")
+    px, db, m, (a,) = _users_and_branches(env, "merge_ff", "a")
     assert _merge(m, "a", into="main")[1] == "up_to_date"
     _all(a, "UPDATE users SET name = 'A' WHERE id = 1")
     before = _rows(m)
@@ -260,11 +265,7 @@ def test_dry_run_fast_forward_up_to_date(env):
 
 
 def test_sync_brings_main_into_a_branch(env):
-    px = env.proxy()
-    db = _db(env, "merge_sync")
-    m = _users(env, px, db)
-    _all(m, "SELECT epoch.branch_create('s')")
-    b = _conn(env, px, db, "s")
+    px, db, m, (b,) = _users_and_branches(env, "merge_sync", "s")
     _all(b, "UPDATE users SET name = 'ANN' WHERE id = 1")
     _all(b, "SELECT epoch.commit('branch work')")
     _all(m, "UPDATE users SET email = 'ann@new' WHERE id = 1")     # same row, other field
@@ -338,13 +339,7 @@ def test_constraint_violation_aborts_the_merge(env):
 
 
 def test_branch_into_branch_and_repeated_merges(env):
-    px = env.proxy()
-    db = _db(env, "merge_bb")
-    m = _users(env, px, db)
-    _all(m, "SELECT epoch.branch_create('x')")
-    _all(m, "SELECT epoch.branch_create('y')")
-    x = _conn(env, px, db, "x")
-    y = _conn(env, px, db, "y")
+    px, db, m, (x, y) = _users_and_branches(env, "merge_bb", "x", "y")
     _all(x, "UPDATE users SET name = 'X' WHERE id = 1")
     _all(y, "UPDATE users SET email = 'Y' WHERE id = 1")
     _all(y, "SELECT epoch.commit('y work')")

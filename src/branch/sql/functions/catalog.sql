@@ -44,6 +44,16 @@ BEGIN
 END
 $f$;
 
+-- Drop this session's temporary table name if it exists (a leftover of an
+-- earlier call in the same transaction), without DROP IF EXISTS's NOTICE.
+CREATE OR REPLACE FUNCTION epoch._drop_temp(name text) RETURNS void LANGUAGE plpgsql AS $f$
+BEGIN
+    IF to_regclass('pg_temp.' || quote_ident(name)) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE pg_temp.%I', name);
+    END IF;
+END
+$f$;
+
 CREATE OR REPLACE FUNCTION epoch._check_name(name text) RETURNS void LANGUAGE sql AS $f$
     SELECT epoch._check_ref_name(name, 'branch');
 $f$;

@@ -122,7 +122,6 @@ DECLARE
     was text;
     e_det text;
     kind text;
-    pending boolean;
 BEGIN
     SELECT * INTO tb FROM epoch.branch WHERE id = m.target_id;
     IF NOT FOUND THEN
@@ -135,9 +134,7 @@ BEGIN
     -- the source's changes since the base, read before any lock: writers
     -- of the target wait only for the lookups in it and the writes
     DELETE FROM epoch.merge_conflict WHERE merge_id = m.id AND NOT resolved;
-    IF to_regclass('pg_temp._epoch_mdiff') IS NOT NULL THEN
-        DROP TABLE pg_temp._epoch_mdiff;
-    END IF;
+    PERFORM epoch._drop_temp('_epoch_mdiff');
     CREATE TEMP TABLE _epoch_mdiff (table_id int, pk jsonb, b_found boolean, b_v text[], s_found boolean, s_v text[])
         ON COMMIT DROP;
     FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
@@ -155,14 +152,10 @@ BEGIN
             PERFORM pg_advisory_xact_lock(1162891075, 1);
         END IF;
     END IF;
-    IF to_regclass('pg_temp._epoch_mplan') IS NOT NULL THEN
-        DROP TABLE pg_temp._epoch_mplan;
-    END IF;
+    PERFORM epoch._drop_temp('_epoch_mplan');
     CREATE TEMP TABLE _epoch_mplan (table_id int, kind text, v text[]) ON COMMIT DROP;
     -- each changed key looked up in the target
-    IF to_regclass('pg_temp._epoch_mt') IS NOT NULL THEN
-        DROP TABLE pg_temp._epoch_mt;
-    END IF;
+    PERFORM epoch._drop_temp('_epoch_mt');
     CREATE TEMP TABLE _epoch_mt (table_id int, pk jsonb, b_found boolean, b_v text[], s_found boolean, s_v text[],
                                  t_found boolean, t_v text[]) ON COMMIT DROP;
     FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mdiff) LOOP
@@ -171,8 +164,7 @@ BEGIN
             'INSERT INTO pg_temp._epoch_mt SELECT %s, d.pk, d.b_found, d.b_v, d.s_found, d.s_v, _w.found, _w.v '
             'FROM pg_temp._epoch_mdiff d CROSS JOIN LATERAL (SELECT %s) _k %s WHERE d.table_id = %s',
             t.id,
-            (SELECT string_agg(format('(d.pk->>%L)::%s AS %I', k, format_type(a.atttypid, a.atttypmod), k), ', ')
-               FROM unnest(t.pk_columns) k JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = k),
+            epoch._pk_of_json(t, 'd.pk'),
             epoch._state_join(t, '_w', tb.id, t_base, NULL, '_k'), t.id);
     END LOOP;
     target_moved := EXISTS (SELECT 1 FROM pg_temp._epoch_mt x WHERE NOT epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v));
@@ -273,13 +265,9 @@ BEGIN
     ELSE
         -- fast-forward: the target had not changed at all since the base
         IF NOT target_moved THEN
-            FOR t IN SELECT * FROM epoch.tracked LOOP
-                EXECUTE format('SELECT EXISTS (SELECT 1 FROM (%s) d)',
-                               epoch._diff_rows(t, m.base_branch, m.base_seq, m.base_point, tb.id, t_base, NULL))
-                    INTO pending;
-                target_moved := target_moved OR pending;
-                EXIT WHEN target_moved;
-            END LOOP;
+            target_moved := EXISTS (
+                SELECT 1 FROM epoch.tracked x
+                 WHERE epoch._has_rows(epoch._diff_rows(x, m.base_branch, m.base_seq, m.base_point, tb.id, t_base, NULL)));
         END IF;
         -- privileges first, for every table the plan writes
         FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM _epoch_mplan) ORDER BY x.id LOOP
@@ -325,9 +313,8 @@ BEGIN
             m.commit_id := epoch._commit_on(tb, coalesce(m.message, format('Merge %s into %s', m.source, m.target)),
                                             m.who, m.source_commit);
         END IF;
-        m.finished_at := clock_timestamp();
     END IF;
-    IF m.status IN ('up_to_date', 'dry_run') THEN
+    IF m.status <> 'conflicted' THEN
         m.finished_at := clock_timestamp();
     END IF;
     UPDATE epoch.merge_log SET status = m.status, conflicts = m.conflicts, tables_merged = m.tables_merged,
@@ -337,6 +324,16 @@ BEGIN
     DROP TABLE pg_temp._epoch_mdiff;
     DROP TABLE pg_temp._epoch_mt;
     RETURN m;
+END
+$f$;
+
+-- Does query q return a row? (q: SQL text, e.g. of _diff_rows)
+CREATE OR REPLACE FUNCTION epoch._has_rows(q text) RETURNS boolean LANGUAGE plpgsql AS $f$
+DECLARE
+    found_one boolean;
+BEGIN
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM (%s) d)', q) INTO found_one;
+    RETURN found_one;
 END
 $f$;
 
@@ -405,9 +402,7 @@ DECLARE
     c epoch.commit;
     base record;
     m epoch.merge_log;
-    t epoch.tracked;
     who text := epoch._invoker();
-    pending boolean;
 BEGIN
     PERFORM epoch._refuse_as_of('epoch.merge');
     IF current_setting('transaction_isolation') <> 'read committed' THEN
@@ -460,15 +455,12 @@ BEGIN
     -- a branch with uncommitted changes takes no merge (as git)
     IF tb.id <> 0 THEN
         SELECT * INTO base FROM epoch._sealed(tb);
-        FOR t IN SELECT * FROM epoch.tracked LOOP
-            EXECUTE format('SELECT EXISTS (SELECT 1 FROM (%s) d)',
-                           epoch._commit_rows(t, base.branch_id, base.base_seq, base.point, tb.id, tb.base_seq, NULL))
-                INTO pending;
-            IF pending THEN
-                RAISE EXCEPTION 'branch "%" has uncommitted changes', tb.name USING ERRCODE = '55000',
-                    HINT = format('Commit them first (SELECT epoch.commit(''…'') on branch "%s"), then merge.', tb.name);
-            END IF;
-        END LOOP;
+        IF EXISTS (SELECT 1 FROM epoch.tracked x
+                    WHERE epoch._has_rows(epoch._commit_rows(x, base.branch_id, base.base_seq, base.point,
+                                                             tb.id, tb.base_seq, NULL))) THEN
+            RAISE EXCEPTION 'branch "%" has uncommitted changes', tb.name USING ERRCODE = '55000',
+                HINT = format('Commit them first (SELECT epoch.commit(''…'') on branch "%s"), then merge.', tb.name);
+        END IF;
     END IF;
     SELECT * INTO base FROM epoch._merge_base(c.id, r.branch_id, r.base_seq, tb);
     INSERT INTO epoch.merge_log (source, source_commit, source_branch, source_base, source_point, target_id, target,

@@ -41,9 +41,7 @@ BEGIN
               WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
                 AND a.attidentity <> 'a' AND a.attname <> ALL (t.pk_columns));
     -- the target rows first: the writes below add pre-images after p
-    IF to_regclass('pg_temp._epoch_reset') IS NOT NULL THEN
-        DROP TABLE pg_temp._epoch_reset;
-    END IF;
+    PERFORM epoch._drop_temp('_epoch_reset');
     EXECUTE format('CREATE TEMP TABLE _epoch_reset ON COMMIT DROP AS SELECT DISTINCT ON (%s) * FROM epoch.%I '
                    'WHERE _epoch_seq > $1 ORDER BY %s, _epoch_seq', pk, t.history_table, pk) USING p;
     EXECUTE format('DELETE FROM %s m USING pg_temp._epoch_reset f WHERE %s AND NOT f._epoch_existed', rel, km);
@@ -65,9 +63,7 @@ DECLARE
                    WHERE attrelid = format('epoch.%I', t.delta_table)::regclass
                      AND attnum > 0 AND NOT attisdropped AND attname <> '_epoch_branch' AND attgenerated = '');
 BEGIN
-    IF to_regclass('pg_temp._epoch_reset') IS NOT NULL THEN
-        DROP TABLE pg_temp._epoch_reset;
-    END IF;
+    PERFORM epoch._drop_temp('_epoch_reset');
     IF bid = 0 THEN
         EXECUTE format('CREATE TEMP TABLE _epoch_reset ON COMMIT DROP AS SELECT %s FROM epoch.%I WHERE false',
                        cols, t.delta_table);

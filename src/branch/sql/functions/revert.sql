@@ -15,6 +15,13 @@ CREATE OR REPLACE FUNCTION epoch._typed_values(t epoch.tracked, arr text) RETURN
      WHERE a.attgenerated = '';
 $f$;
 
+-- The select list that turns the jsonb key pk (an expression, as diff's pk)
+-- into t's key columns, typed and named as in t.
+CREATE OR REPLACE FUNCTION epoch._pk_of_json(t epoch.tracked, pk text) RETURNS text LANGUAGE sql STABLE AS $f$
+    SELECT string_agg(format('(%s->>%L)::%s AS %I', pk, k, format_type(a.atttypid, a.atttypmod), k), ', ')
+      FROM unnest(t.pk_columns) k JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = k;
+$f$;
+
 -- Write the rows of relation src (columns kind and v: 'put' the row v,
 -- 'delete' the key of v; v holds every column as text) to branch bid (0:
 -- main's live table, written like any write there). Revert and merge.
@@ -83,17 +90,14 @@ BEGIN
     FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
         cols := epoch._columns(t);
         label := epoch._table_label(t);
-        IF to_regclass('pg_temp._epoch_revert') IS NOT NULL THEN
-            DROP TABLE pg_temp._epoch_revert;
-        END IF;
+        PERFORM epoch._drop_temp('_epoch_revert');
         CREATE TEMP TABLE _epoch_revert (kind text, v text[]) ON COMMIT DROP;
         FOR rec IN EXECUTE format(
             'SELECT d.pk, d.a_found AS p_found, d.a_v AS p_v, d.b_found AS c_found, d.b_v AS c_v, _w.found AS w_found, _w.v AS w_v '
             'FROM (%s) d CROSS JOIN LATERAL (SELECT %s) _k %s',
             epoch._diff_rows(t, pc.bid, pc.base, pc.pt, c.branch_id, c.base_seq,
                              CASE WHEN c.branch_id = 0 THEN NULL ELSE c.point END),
-            (SELECT string_agg(format('(d.pk->>%L)::%s AS %I', k, format_type(a.atttypid, a.atttypmod), k), ', ')
-               FROM unnest(t.pk_columns) k JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = k),
+            epoch._pk_of_json(t, 'd.pk'),
             epoch._state_join(t, '_w', br.id, CASE WHEN br.id = 0 THEN NULL ELSE br.base_seq END, NULL, '_k'))
         LOOP
             IF NOT rec.p_found THEN                      -- the commit inserted the row

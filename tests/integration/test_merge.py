@@ -482,6 +482,60 @@ def test_concurrent_writers_on_main_lose_nothing(env):
         (r, f"t{r}", 10) for r in range(5)]
 
 
+def test_row_changed_during_the_merge_is_merged_again(env):
+    """A write of main that lands after the merge read main and before it
+    applies (the merge is held in its read by a lock on the branch's delta
+    table; the writer commits once the merge waits for the commit lock) is
+    seen under the lock and merged again: a clash on the same field becomes
+    a conflict, a change of another field is kept beside the branch's."""
+    px, db, m, (b,) = _users_and_branches(env, "merge_again", "feature")
+    _all(b, "UPDATE users SET name = 'Ann', score = 10 WHERE id = 1")
+    source = _one(b, "SELECT epoch.commit('feature')")   # a commit: the merge reads no working state
+    merger = _conn(env, px, db)
+    _all(merger, "SET client_min_messages = debug1")
+    delta = _one(m, "SELECT delta_table FROM epoch.tracked WHERE table_name = 'users'")
+    pid = _one(merger, "SELECT pg_backend_pid()")
+
+    def merge_with_a_write_in_between(sql):
+        holder = env.closing(env.pg.admin_connect(db))
+        holder.autocommit = False
+        holder.cursor().execute(f"LOCK TABLE epoch.{delta} IN ACCESS EXCLUSIVE MODE")
+        out = {}
+        merger.notices.clear()
+
+        def run():
+            try:
+                out["row"] = _merge(merger, source, into="main")
+            except psycopg2.Error as e:
+                out["error"] = e
+        t = threading.Thread(target=run)
+        t.start()
+        waits = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'"
+        harness.wait_until(lambda: _one(m, waits, (pid,)) == 1, 20, message="the merge to read the branch")
+        writer = env.closing(env.pg.admin_connect(db))
+        writer.autocommit = False
+        writer.cursor().execute(sql)          # main's row changes, not committed yet
+        holder.rollback()                     # the merge reads main without the write...
+        harness.wait_until(lambda: _one(m, waits + " AND wait_event = 'advisory'", (pid,)) == 1, 20,
+                           message="the merge to wait for the commit lock")
+        writer.commit()                       # ...which is committed before the merge applies
+        t.join(30)
+        assert "error" not in out, out
+        assert any("changed during the merge, planned again" in n for n in merger.notices), merger.notices
+        return out["row"]
+
+    mid, status, _, _, conflicts, _ = merge_with_a_write_in_between("UPDATE users SET score = 99 WHERE id = 1")
+    assert (status, conflicts) == ("conflicted", 1)
+    assert _all(m, "SELECT column_name, base_value, ours_value, theirs_value FROM epoch.conflicts WHERE merge_id = %s",
+                (mid,)) == [("score", "1", "99", "10")]
+    assert _rows(m)[0] == (1, "ann", "ann@x", 99)     # nothing applied, the write kept
+    _all(m, "SELECT epoch.merge_abort(%s)", (mid,))
+    _all(m, "UPDATE users SET score = 1 WHERE id = 1")
+    mid, status, _, rows, conflicts, _ = merge_with_a_write_in_between("UPDATE users SET email = 'ann@new' WHERE id = 1")
+    assert (status, rows, conflicts) == ("merged", 1, 0)
+    assert _rows(m)[0] == (1, "Ann", "ann@new", 10)   # the branch's fields and the write's
+
+
 def test_pgbench_on_main_during_merges(env):
     """pgbench (TPC-B) on main through the proxy and straight to PostgreSQL
     while three branches that changed pgbench_accounts.filler merge into it:

@@ -27,10 +27,15 @@ BEGIN
         RAISE EXCEPTION 'since is required: the mark of the last call, or a ref' USING ERRCODE = '22004',
             HINT = 'Start with since => ''0'' (everything since the table was tracked, or since the branch began) or a ref such as a commit id.';
     END IF;
-    -- the point now: a writer in flight is wholly before it or after it (as for
-    -- epoch.commit, writers wait for this call's transaction: keep it short)
-    PERFORM pg_advisory_xact_lock(1162891075, CASE WHEN br.id = 0 THEN 0 ELSE 1 END);
-    p := coalesce(pg_sequence_last_value('epoch.change_seq'), 0);
+    -- the point now: a writer in flight is wholly before it or after it (on a
+    -- branch, as for epoch.commit, its writers wait for this call's
+    -- transaction: keep it short)
+    IF br.id = 0 THEN
+        p := epoch._main_point();
+    ELSE
+        PERFORM pg_advisory_xact_lock(1162891075, 1);
+        p := coalesce(pg_sequence_last_value('epoch.change_seq'), 0);
+    END IF;
     IF since ~ '^[0-9]{1,18}$' THEN
         SELECT x.* INTO a FROM (SELECT br.id AS branch_id,
                                        CASE WHEN br.id = 0 THEN since::bigint ELSE br.base_seq END AS base_seq,

@@ -219,6 +219,7 @@ DECLARE
     rel text := format('%I.%I', t.schema_name, t.table_name);
     km text;
     v text;
+    none text;
 BEGIN
     -- Every lookup is a LIMIT 1 subquery (one row per key anyway), which
     -- PostgreSQL cannot pull up into the join: it stays a probe by key. As
@@ -231,23 +232,35 @@ BEGIN
     -- and read every change after the point once per key (0.1 ms a key)
     km := (SELECT string_agg(format('_r.%1$I = %2$I.%1$I', c, keys), ' AND ') FROM unnest(t.pk_columns) c);
     v := (SELECT 'ARRAY[' || string_agg(format('_r.%I::text', c), ', ') || ']::text[]' FROM unnest(cols) c);
+    -- Probes that cannot find a row are left out (main has no d_<id> or
+    -- b_<id> rows; a live state reads no history); the history and main
+    -- probes are gated by the branch's (a condition on the outer row only
+    -- becomes a one-time filter): a key the branch holds costs one probe.
+    none := '(SELECT NULL::boolean AS ind, NULL::boolean AS del, NULL::boolean AS f, NULL::boolean AS ex, NULL::text[] AS v WHERE false)';
     RETURN format($s$
- LEFT JOIN LATERAL (SELECT _r._epoch_deleted IS NOT NULL AS ind, _r._epoch_deleted AS del, %2$s AS v FROM epoch.%3$I _r
-                     WHERE _r._epoch_branch = %4$L::bigint AND %5$s AND _r._epoch_seq + 0 > %6$L::bigint
-                     ORDER BY _r._epoch_seq LIMIT 1) %1$I ON true
- LEFT JOIN LATERAL (SELECT true AS f, _r._epoch_deleted AS del, %2$s AS v FROM epoch.%7$I _r
-                     WHERE _r._epoch_branch = %4$L::bigint AND %5$s LIMIT 1) %8$I ON true
- LEFT JOIN LATERAL (SELECT _r._epoch_existed AS ex, %2$s AS v FROM epoch.%9$I _r
-                     WHERE %5$s AND _r._epoch_seq + 0 > %10$L::bigint
-                     ORDER BY _r._epoch_seq LIMIT 1) %11$I ON true
- LEFT JOIN LATERAL (SELECT true AS f, %2$s AS v FROM %12$s _r WHERE %5$s LIMIT 1) %13$I ON true
+ LEFT JOIN LATERAL %15$s %1$I ON true
+ LEFT JOIN LATERAL %16$s %8$I ON true
+ LEFT JOIN LATERAL %17$s %11$I ON true
+ LEFT JOIN LATERAL (SELECT true AS f, %2$s AS v FROM %12$s _r WHERE %5$s
+                     AND NOT coalesce(%1$I.ind, %8$I.f, false) AND %11$I.ex IS NULL LIMIT 1) %13$I ON true
  CROSS JOIN LATERAL (SELECT
      CASE WHEN coalesce(%1$I.ind, %8$I.f, false) THEN NOT coalesce(%1$I.del, %8$I.del)
           ELSE coalesce(%11$I.ex, %13$I.f, false) END AS found,
      CASE WHEN coalesce(%1$I.ind, %8$I.f, false) THEN coalesce(%1$I.v, %8$I.v)
           ELSE coalesce(%11$I.v, %13$I.v) END AS v) %14$I$s$,
         x || '_b', v, format('b_%s', t.id), bid, km, point,
-        t.delta_table, x || '_d', t.history_table, base, x || '_h', rel, x || '_m', x);
+        t.delta_table, x || '_d', t.history_table, base, x || '_h', rel, x || '_m', x,
+        CASE WHEN bid = 0 OR point IS NULL THEN none ELSE format(
+            '(SELECT _r._epoch_deleted IS NOT NULL AS ind, _r._epoch_deleted AS del, %s AS v FROM epoch.%I _r '
+            'WHERE _r._epoch_branch = %s AND %s AND _r._epoch_seq + 0 > %s ORDER BY _r._epoch_seq LIMIT 1)',
+            v, format('b_%s', t.id), bid, km, point) END,
+        CASE WHEN bid = 0 THEN none ELSE format(
+            '(SELECT true AS f, _r._epoch_deleted AS del, %s AS v FROM epoch.%I _r WHERE _r._epoch_branch = %s AND %s LIMIT 1)',
+            v, t.delta_table, bid, km) END,
+        CASE WHEN base IS NULL THEN none ELSE format(
+            '(SELECT _r._epoch_existed AS ex, %s AS v FROM epoch.%I _r WHERE %s AND _r._epoch_seq + 0 > %s '
+            'AND NOT coalesce(%I.ind, %I.f, false) ORDER BY _r._epoch_seq LIMIT 1)',
+            v, t.history_table, km, base, x || '_b', x || '_d') END);
 END
 $f$;
 
@@ -590,6 +603,25 @@ BEGIN
 END
 $f$;
 
+-- Main's point now, such that every change of main numbered up to it is
+-- committed (reads at it see them all, later writes number after it): the
+-- writers' lock (functions/track.sql) is taken exclusively, which waits for
+-- the writes of main in flight, and given back at once. A session lock, as
+-- an xact lock would hold writers until the end of the caller's transaction.
+CREATE OR REPLACE FUNCTION epoch._main_point() RETURNS bigint LANGUAGE plpgsql AS $f$
+DECLARE
+    p bigint;
+BEGIN
+    PERFORM pg_advisory_lock(1162891075, 0);
+    p := coalesce(pg_sequence_last_value('epoch.change_seq'), 0);
+    PERFORM pg_advisory_unlock(1162891075, 0);
+    RETURN p;
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    PERFORM pg_advisory_unlock(1162891075, 0);
+    RAISE;
+END
+$f$;
+
 -- The commit of branch br's working state (epoch.commit, merges): merged, a
 -- second parent (a merge commit, recorded even when it changes nothing);
 -- quiet: no NOTICE when there is nothing to commit (a merge's auto-commits).
@@ -617,10 +649,17 @@ BEGIN
             upper(current_setting('transaction_isolation'))
             USING ERRCODE = '0A000', HINT = 'Commit outside the transaction, or in one started with BEGIN ISOLATION LEVEL READ COMMITTED.';
     END IF;
-    PERFORM pg_advisory_xact_lock(1162891075, CASE WHEN br.id = 0 THEN 0 ELSE 1 END);
+    IF br.id = 0 THEN
+        -- commits of main one at a time; writers of main wait only while
+        -- the point is taken
+        PERFORM pg_advisory_xact_lock(1162891075, 2);
+        p := epoch._main_point();
+    ELSE
+        PERFORM pg_advisory_xact_lock(1162891075, 1);
+        p := coalesce(pg_sequence_last_value('epoch.change_seq'), 0);
+    END IF;
     -- a commit made meanwhile on the same branch moved its head
     SELECT * INTO br FROM epoch.branch WHERE id = br.id;
-    p := coalesce(pg_sequence_last_value('epoch.change_seq'), 0);
     base := CASE WHEN br.id = 0 THEN p ELSE br.base_seq END;
     s := epoch._sealed(br);
     parents := CASE WHEN br.head_commit IS NULL THEN '{}'::text[] ELSE ARRAY[br.head_commit::text] END

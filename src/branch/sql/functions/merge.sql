@@ -15,6 +15,9 @@
 -- table _epoch_mplan), then applied in the same transaction, so a merge is
 -- all or nothing.
 
+DROP FUNCTION IF EXISTS epoch._merge_run(epoch.merge_log, boolean);
+DROP FUNCTION IF EXISTS epoch._merge_plan(epoch.merge_log, boolean);
+
 -- The strategy s names, with the seeds' aliases.
 CREATE OR REPLACE FUNCTION epoch._merge_strategy(s text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $f$
 DECLARE
@@ -94,89 +97,35 @@ BEGIN
 END
 $f$;
 
--- One merge, computed and (unless dry or conflicted) applied: m is its
--- record, with the source, base and target states filled in. Conflicts are
--- decided by, in order, a resolution recorded in epoch.merge_conflict (a
--- merge being continued), the strategy (ours, theirs), else they stay
--- unresolved. Returns the record as it ends.
-CREATE OR REPLACE FUNCTION epoch._merge_run(m epoch.merge_log, dry boolean) RETURNS epoch.merge_log
-LANGUAGE plpgsql SET jit = off AS $f$
+-- Plan the rows of pg_temp._epoch_mt (each key of a table: base, source
+-- and target rows; only_again: those marked again) into pg_temp._epoch_mplan; record their
+-- conflicts. A conflict is decided by, in order, a resolution recorded in
+-- epoch.merge_conflict (a merge being continued), the strategy (ours,
+-- theirs), else it stays unresolved: counted, and the first ten described
+-- in samples.
+CREATE OR REPLACE FUNCTION epoch._merge_plan(m epoch.merge_log, sync boolean, only_again boolean, OUT unresolved int, OUT samples text[])
+LANGUAGE plpgsql AS $f$
 DECLARE
-    tb epoch.branch;
     t epoch.tracked;
     rec record;
     cols text[];
     nv text[];
     label text;
-    sync boolean;
-    t_base bigint;
-    unresolved int := 0;
-    samples text[] := '{}';
-    n_tables int := 0;
-    n_rows bigint := 0;
-    changed boolean := false;
-    target_moved boolean := false;
     r_how text;
     r_val text;
-    e_msg text;
-    was text;
-    e_det text;
     kind text;
 BEGIN
-    SELECT * INTO tb FROM epoch.branch WHERE id = m.target_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'branch "%" no longer exists', m.target USING ERRCODE = '42704';
-    END IF;
-    -- main into a branch: the branch's base moves to the merged point of
-    -- main, so keys the branch left alone take main's rows by showing them
-    sync := m.source_branch = 0 AND tb.id <> 0;
-    t_base := CASE WHEN tb.id = 0 THEN NULL ELSE tb.base_seq END;
-    -- the source's changes since the base, read before any lock: writers
-    -- of the target wait only for the lookups in it and the writes
-    DELETE FROM epoch.merge_conflict WHERE merge_id = m.id AND NOT resolved;
-    PERFORM epoch._drop_temp('_epoch_mdiff');
-    CREATE TEMP TABLE _epoch_mdiff (table_id int, pk jsonb, b_found boolean, b_v text[], s_found boolean, s_v text[])
-        ON COMMIT DROP;
-    FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
-        EXECUTE format('INSERT INTO pg_temp._epoch_mdiff SELECT %s, d.pk, d.a_found, d.a_v, d.b_found, d.b_v FROM (%s) d', t.id,
-                       epoch._diff_rows(t, m.base_branch, m.base_seq, m.base_point, m.source_branch, m.source_base, m.source_point));
-    END LOOP;
-    changed := EXISTS (SELECT 1 FROM pg_temp._epoch_mdiff);
-    -- no write to the target while its state is read and written; main's
-    -- changes since its last commit are committed first, so that the merge
-    -- commit holds the merge alone
-    IF NOT dry AND changed THEN
-        IF tb.id = 0 THEN
-            PERFORM epoch._commit_on(tb, format('Auto-commit of "main" before merging "%s"', m.source), m.who, NULL, true);
-        ELSE
-            PERFORM pg_advisory_xact_lock(1162891075, 1);
-        END IF;
-    END IF;
-    PERFORM epoch._drop_temp('_epoch_mplan');
-    CREATE TEMP TABLE _epoch_mplan (table_id int, kind text, v text[]) ON COMMIT DROP;
-    -- each changed key looked up in the target
-    PERFORM epoch._drop_temp('_epoch_mt');
-    CREATE TEMP TABLE _epoch_mt (table_id int, pk jsonb, b_found boolean, b_v text[], s_found boolean, s_v text[],
-                                 t_found boolean, t_v text[]) ON COMMIT DROP;
-    FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mdiff) LOOP
-        PERFORM epoch._invoker_may_read(t.relid, true);  -- the merge shows its rows
-        EXECUTE format(
-            'INSERT INTO pg_temp._epoch_mt SELECT %s, d.pk, d.b_found, d.b_v, d.s_found, d.s_v, _w.found, _w.v '
-            'FROM pg_temp._epoch_mdiff d CROSS JOIN LATERAL (SELECT %s) _k %s WHERE d.table_id = %s',
-            t.id,
-            epoch._pk_of_json(t, 'd.pk'),
-            epoch._state_join(t, '_w', tb.id, t_base, NULL, '_k'), t.id);
-    END LOOP;
-    target_moved := EXISTS (SELECT 1 FROM pg_temp._epoch_mt x WHERE NOT epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v));
+    unresolved := 0;
+    samples := '{}';
     -- the usual row, as a set: only the source changed it, take it
-    INSERT INTO _epoch_mplan
-    SELECT x.table_id, CASE WHEN sync THEN 'unshadow' WHEN x.s_found THEN 'put' ELSE 'delete' END,
+    INSERT INTO pg_temp._epoch_mplan
+    SELECT x.table_id, x.pk, CASE WHEN sync THEN 'unshadow' WHEN x.s_found THEN 'put' ELSE 'delete' END,
            CASE WHEN x.s_found THEN x.s_v ELSE x.t_v END
-      FROM pg_temp._epoch_mt x WHERE epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v);
+      FROM pg_temp._epoch_mt x WHERE (x.again OR NOT only_again) AND epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v);
     -- the rows both sides changed (differently), one by one
-    t := NULL;
     FOR rec IN SELECT x.* FROM pg_temp._epoch_mt x
-                WHERE NOT epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v)
+                WHERE (x.again OR NOT only_again)
+                  AND NOT epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v)
                   AND NOT epoch._same_row(x.t_found, x.t_v, x.s_found, x.s_v)
                 ORDER BY x.table_id
     LOOP
@@ -210,7 +159,7 @@ BEGIN
                 END IF;
             END LOOP;
             IF nv IS DISTINCT FROM rec.t_v THEN
-                INSERT INTO _epoch_mplan VALUES (t.id, 'put', nv);
+                INSERT INTO pg_temp._epoch_mplan VALUES (t.id, rec.pk, 'put', nv);
             END IF;
             CONTINUE;
         END IF;
@@ -228,21 +177,137 @@ BEGIN
                     CASE WHEN rec.s_found THEN epoch._row_json(cols, rec.s_v) END)
             ON CONFLICT DO NOTHING;
         ELSIF r_how = 'theirs' THEN
-            INSERT INTO _epoch_mplan VALUES (t.id, CASE WHEN rec.s_found THEN 'put' ELSE 'delete' END,
-                                             CASE WHEN rec.s_found THEN rec.s_v ELSE rec.t_v END);
+            INSERT INTO pg_temp._epoch_mplan VALUES (t.id, rec.pk, CASE WHEN rec.s_found THEN 'put' ELSE 'delete' END,
+                                                     CASE WHEN rec.s_found THEN rec.s_v ELSE rec.t_v END);
         ELSIF r_how = 'base' THEN
             IF rec.b_found THEN
-                INSERT INTO _epoch_mplan VALUES (t.id, 'put', rec.b_v);
+                INSERT INTO pg_temp._epoch_mplan VALUES (t.id, rec.pk, 'put', rec.b_v);
             ELSIF rec.t_found THEN
-                INSERT INTO _epoch_mplan VALUES (t.id, 'delete', rec.t_v);
+                INSERT INTO pg_temp._epoch_mplan VALUES (t.id, rec.pk, 'delete', rec.t_v);
             END IF;
         ELSIF r_how = 'value' THEN
             -- a row of the resolver's own (a JSON object of column texts;
             -- the key is the conflict's)
-            INSERT INTO _epoch_mplan
-            VALUES (t.id, 'put', ARRAY(SELECT coalesce(rec.pk->>c, r_val::jsonb->>c) FROM unnest(cols) WITH ORDINALITY AS x(c, o) ORDER BY o));
+            INSERT INTO pg_temp._epoch_mplan
+            VALUES (t.id, rec.pk, 'put', ARRAY(SELECT coalesce(rec.pk->>c, r_val::jsonb->>c) FROM unnest(cols) WITH ORDINALITY AS x(c, o) ORDER BY o));
         END IF;
     END LOOP;
+END
+$f$;
+
+-- The keys of t that main changed after seq p (a merge's recheck under the
+-- lock), with main's live row now: SQL of (pk, found, v).
+CREATE OR REPLACE FUNCTION epoch._main_changed_since(t epoch.tracked, p bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    pk text := (SELECT string_agg(format('_h.%I', c), ', ') FROM unnest(t.pk_columns) c);
+    pkjson text := (SELECT 'jsonb_build_object(' || string_agg(format('%L, _k.%I', c, c), ', ') || ')'
+                      FROM unnest(t.pk_columns) c);
+BEGIN
+    RETURN format('SELECT %s AS pk, _w.found, _w.v FROM (SELECT DISTINCT %s FROM epoch.%I _h WHERE _h._epoch_seq > %s) _k %s',
+                  pkjson, pk, t.history_table, p, epoch._state_join(t, '_w', 0, NULL, NULL, '_k'));
+END
+$f$;
+
+-- One merge, computed and (unless dry or conflicted) applied: m is its
+-- record, with the source, base and target states filled in; s_now: the
+-- source is a branch's working state committed in this transaction (its
+-- writers wait), read as such. Returns the record as it ends.
+--
+-- Into main, writers of main wait only for the apply: the merge is
+-- computed without a lock, from a point p0 up to which every change of
+-- main is committed; then, holding the commit lock (no write of main in
+-- flight), every key main changed after p0 is looked up again and planned
+-- again: a row changed meanwhile is merged with, or conflicts, never
+-- overwritten. Into a branch, its writers wait for the whole merge.
+CREATE OR REPLACE FUNCTION epoch._merge_run(m epoch.merge_log, dry boolean, s_now boolean) RETURNS epoch.merge_log
+LANGUAGE plpgsql SET jit = off AS $f$
+DECLARE
+    tb epoch.branch;
+    t epoch.tracked;
+    sync boolean;
+    t_base bigint;
+    s_point bigint := CASE WHEN s_now THEN NULL ELSE m.source_point END;
+    p0 bigint;
+    plan record;
+    unresolved int;
+    samples text[];
+    n_tables int := 0;
+    n_rows bigint := 0;
+    n_again bigint := 0;
+    changed boolean := false;
+    target_moved boolean := false;
+    e_msg text;
+    was text;
+    e_det text;
+BEGIN
+    SELECT * INTO tb FROM epoch.branch WHERE id = m.target_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'branch "%" no longer exists', m.target USING ERRCODE = '42704';
+    END IF;
+    -- main into a branch: the branch's base moves to the merged point of
+    -- main, so keys the branch left alone take main's rows by showing them
+    sync := m.source_branch = 0 AND tb.id <> 0;
+    t_base := CASE WHEN tb.id = 0 THEN NULL ELSE tb.base_seq END;
+    DELETE FROM epoch.merge_conflict WHERE merge_id = m.id AND NOT resolved;
+    IF NOT dry AND tb.id <> 0 THEN
+        PERFORM pg_advisory_xact_lock(1162891075, 1);
+    ELSIF NOT dry THEN
+        p0 := epoch._main_point();
+    END IF;
+    -- each key the source changed since the base, with the target's row:
+    -- O(the source's changes), each looked up by key
+    PERFORM epoch._drop_temp('_epoch_mt');
+    CREATE TEMP TABLE _epoch_mt (table_id int, pk jsonb, b_found boolean, b_v text[], s_found boolean, s_v text[],
+                                 t_found boolean, t_v text[], again boolean) ON COMMIT DROP;
+    PERFORM epoch._drop_temp('_epoch_mplan');
+    CREATE TEMP TABLE _epoch_mplan (table_id int, pk jsonb, kind text, v text[]) ON COMMIT DROP;
+    FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
+        EXECUTE format(
+            'INSERT INTO pg_temp._epoch_mt SELECT %s, d.pk, d.a_v IS NOT NULL, d.a_v, d.b_v IS NOT NULL, d.b_v, _w.found, _w.v, false '
+            'FROM (%s) d CROSS JOIN LATERAL (SELECT %s) _k %s',
+            t.id,
+            -- _commit_rows reads a branch's state now; a state at a point, _diff_rows
+            CASE WHEN m.source_branch = 0 OR s_point IS NULL
+                 THEN epoch._commit_rows(t, m.base_branch, m.base_seq, m.base_point, m.source_branch, m.source_base, s_point)
+                 ELSE format('SELECT d.pk, CASE WHEN d.a_found THEN d.a_v END AS a_v, CASE WHEN d.b_found THEN d.b_v END AS b_v FROM (%s) d',
+                             epoch._diff_rows(t, m.base_branch, m.base_seq, m.base_point, m.source_branch, m.source_base, s_point)) END,
+            epoch._pk_of_json(t, 'd.pk'),
+            epoch._state_join(t, '_w', tb.id, t_base, NULL, '_k'));
+    END LOOP;
+    FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mt) LOOP
+        PERFORM epoch._invoker_may_read(t.relid, true);  -- the merge shows its rows
+    END LOOP;
+    changed := EXISTS (SELECT 1 FROM pg_temp._epoch_mt);
+    SELECT * INTO plan FROM epoch._merge_plan(m, sync, false);
+    unresolved := plan.unresolved;
+    samples := plan.samples;
+    IF NOT dry AND changed AND unresolved = 0 AND tb.id = 0 THEN
+        -- main's changes since its last commit are committed first, so that
+        -- the merge commit holds the merge alone: before the lock, then
+        -- under it those made meanwhile (writers wait for the second only)
+        PERFORM epoch._commit_on(tb, format('Auto-commit of "main" before merging "%s"', m.source), m.who, NULL, true);
+        -- the apply: no write of main in flight from here on
+        PERFORM pg_advisory_xact_lock(1162891075, 0);
+        PERFORM epoch._commit_on(tb, format('Auto-commit of "main" before merging "%s"', m.source), m.who, NULL, true);
+        FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mt) LOOP
+            EXECUTE format('UPDATE pg_temp._epoch_mt x SET t_found = w.found, t_v = w.v, again = true FROM (%s) w '
+                           'WHERE x.table_id = %s AND x.pk = w.pk AND NOT epoch._same_row(x.t_found, x.t_v, w.found, w.v)',
+                           epoch._main_changed_since(t, p0), t.id);
+            GET DIAGNOSTICS n_rows = ROW_COUNT;
+            n_again := n_again + n_rows;
+        END LOOP;
+        IF n_again > 0 THEN
+            RAISE DEBUG 'merge %: % row(s) of main changed during the merge, planned again', m.id, n_again;
+            DELETE FROM pg_temp._epoch_mplan p USING pg_temp._epoch_mt x
+             WHERE x.again AND p.table_id = x.table_id AND p.pk = x.pk;
+            SELECT * INTO plan FROM epoch._merge_plan(m, sync, true);
+            unresolved := plan.unresolved;
+            samples := plan.samples;
+        END IF;
+    END IF;
+    target_moved := EXISTS (SELECT 1 FROM pg_temp._epoch_mt x WHERE NOT epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v));
+    unresolved := (SELECT count(*) FROM epoch.merge_conflict c WHERE c.merge_id = m.id AND NOT c.resolved);
     m.conflicts := unresolved;
     IF unresolved > 0 AND m.strategy = 'fail' THEN
         RAISE EXCEPTION 'merging "%" into "%" conflicts (% conflict%); nothing was merged', m.source, m.target,
@@ -251,7 +316,7 @@ BEGIN
                   DETAIL = array_to_string(samples[1:10], E'\n') || CASE WHEN unresolved > 10 THEN format(E'\n… %s more', unresolved - 10) ELSE '' END,
                   HINT = 'Merge with strategy => ''three_way'' to resolve them one by one, or ''ours'' / ''theirs''.';
     END IF;
-    SELECT count(DISTINCT table_id), count(*) INTO n_tables, n_rows FROM _epoch_mplan;
+    SELECT count(DISTINCT table_id), count(*) INTO n_tables, n_rows FROM pg_temp._epoch_mplan;
     m.tables_merged := n_tables;
     m.rows_affected := n_rows;
     IF dry THEN
@@ -270,13 +335,13 @@ BEGIN
                  WHERE epoch._has_rows(epoch._diff_rows(x, m.base_branch, m.base_seq, m.base_point, tb.id, t_base, NULL)));
         END IF;
         -- privileges first, for every table the plan writes
-        FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM _epoch_mplan) ORDER BY x.id LOOP
+        FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mplan) ORDER BY x.id LOOP
             IF tb.id = 0 THEN
-                IF EXISTS (SELECT 1 FROM _epoch_mplan p WHERE p.table_id = t.id AND p.kind = 'put') THEN
+                IF EXISTS (SELECT 1 FROM pg_temp._epoch_mplan p WHERE p.table_id = t.id AND p.kind = 'put') THEN
                     PERFORM epoch._merge_may(t.relid, 'INSERT');
                     PERFORM epoch._merge_may(t.relid, 'UPDATE');
                 END IF;
-                IF EXISTS (SELECT 1 FROM _epoch_mplan p WHERE p.table_id = t.id AND p.kind = 'delete') THEN
+                IF EXISTS (SELECT 1 FROM pg_temp._epoch_mplan p WHERE p.table_id = t.id AND p.kind = 'delete') THEN
                     PERFORM epoch._merge_may(t.relid, 'DELETE');
                 END IF;
             ELSE
@@ -287,7 +352,7 @@ BEGIN
         -- that writes main by mistake); the merge writes main on purpose
         was := current_setting('epoch.branch', true);
         PERFORM set_config('epoch.branch', 'main', true);
-        FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM _epoch_mplan) ORDER BY x.id LOOP
+        FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mplan) ORDER BY x.id LOOP
             BEGIN
                 PERFORM epoch._merge_apply(t, tb.id);
             EXCEPTION WHEN integrity_constraint_violation OR check_violation OR not_null_violation
@@ -321,7 +386,6 @@ BEGIN
                                rows_affected = m.rows_affected, commit_id = m.commit_id, finished_at = m.finished_at
      WHERE id = m.id;
     DROP TABLE pg_temp._epoch_mplan;
-    DROP TABLE pg_temp._epoch_mdiff;
     DROP TABLE pg_temp._epoch_mt;
     RETURN m;
 END
@@ -468,7 +532,7 @@ BEGIN
     VALUES (source, c.id, r.branch_id, r.base_seq, r.point, tb.id, tb.name,
             base.branch_id, base.base_seq, base.point, base.commit_id, strat, 'running', message, who)
     RETURNING * INTO m;
-    RETURN epoch._merge_result(epoch._merge_run(m, dry_run));
+    RETURN epoch._merge_result(epoch._merge_run(m, dry_run, r.working AND NOT dry_run));
 END
 $f$;
 
@@ -585,7 +649,7 @@ BEGIN
         m.message := message;
         UPDATE epoch.merge_log x SET message = m.message WHERE x.id = m.id;
     END IF;
-    RETURN epoch._merge_result(epoch._merge_run(m, false));
+    RETURN epoch._merge_result(epoch._merge_run(m, false, false));
 END
 $f$;
 

@@ -39,7 +39,8 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PSQL = str(PG_BIN / "psql")
 PGBENCH = str(PG_BIN / "pgbench")
 # the epoch schema version this proxy migrates to: one step per schema file
-SCHEMA_VERSION = len(list((REPO / "src" / "branch" / "sql" / "schema").glob("[0-9][0-9][0-9]_*.sql")))
+SCHEMA_VERSION = sum(len(list((REPO / "src" / area / "sql" / "schema").glob("[0-9][0-9][0-9]_*.sql")))
+                     for area in ("branch", "audit"))
 
 ADMIN_USER = "super"  # superuser; trust over the unix socket only
 DEFAULT_USER = "epoch"  # scram-sha-256 role owning DEFAULT_DB

@@ -116,7 +116,7 @@ def test_upgrade_from_5d635a7_with_branches(env):
     assert _rows(child, "SELECT id, v FROM items ORDER BY id") == ITEMS_FX
 
     meta = dict(_rows(d, "SELECT key, value FROM epoch.meta"))
-    assert meta["schema_version"] == harness.SCHEMA_VERSION == 10, meta
+    assert meta["schema_version"] == harness.SCHEMA_VERSION == 12, meta
     assert meta.get("functions_hash") is not None, meta
     # the capture functions of the tables tracked before: regenerated in place
     # (same oid: the triggers still call them), from the current template
@@ -190,6 +190,11 @@ def test_upgrade_from_5d635a7_with_branches(env):
     got = _rows(main, "SELECT status, conflicts FROM epoch.merge('feature/x/y', \"into\" => 'main')")
     assert got in ([("merged", 0)], [("fast_forward", 0)]), got
     assert _rows(main, "SELECT id, v FROM items WHERE id IN (1, 2) ORDER BY id") == [(1, "X")]
+    # and keeps an audit trail and an HWM store from then on
+    assert _rows(main, "SELECT action FROM epoch.audit WHERE action IN ('commit', 'merge') ORDER BY id")[-1] == ("merge",)
+    _rows(main, "SELECT epoch.namespace_create('etl')")
+    _rows(main, "SELECT epoch.hwm_set('etl', 'items', '0', 'mark')")
+    assert _rows(main, "SELECT namespace, name, value FROM epoch.hwms") == [("etl", "items", 0)]
 
 
 def test_second_start_keeps_functions_until_the_hash_changes(env):

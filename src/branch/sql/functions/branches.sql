@@ -21,6 +21,7 @@ BEGIN
               WHERE expires_at IS NOT NULL AND expires_at <= now() AND NOT protected
               ORDER BY id DESC
     LOOP
+        PERFORM epoch._audit('branch_expire', b.name, jsonb_build_object('expires_at', b.expires_at));
         PERFORM epoch._drop_branch(b);
         RETURN NEXT b.name;
     END LOOP;
@@ -92,6 +93,7 @@ BEGIN
                 USING new_id;
         END LOOP;
     END IF;
+    PERFORM epoch._audit('branch_create', name, jsonb_build_object('from', coalesce("from", 'main'), 'ttl', ttl::text, 'agent_id', agent_id));
     RETURN name;
 END
 $f$;
@@ -130,6 +132,7 @@ BEGIN
                 USING ERRCODE = '55000', HINT = 'Merge it first, or use epoch.branch_delete(name, force => true) to drop the changes.';
         END IF;
     END IF;
+    PERFORM epoch._audit('branch_delete', name, jsonb_build_object('force', force));
     PERFORM epoch._drop_branch(b);
     RETURN name;
 END
@@ -150,6 +153,7 @@ BEGIN
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'branch "%" already exists', new_name USING ERRCODE = '42710';
     END;
+    PERFORM epoch._audit('branch_rename', new_name, jsonb_build_object('from', old_name));
     RETURN new_name;
 END
 $f$;
@@ -165,6 +169,7 @@ BEGIN
     b := epoch._branch(name);
     PERFORM epoch._require_branch_owner(b, CASE WHEN "on" THEN 'protect' ELSE 'unprotect' END);
     UPDATE epoch.branch SET protected = "on" WHERE id = b.id;
+    PERFORM epoch._audit(CASE WHEN "on" THEN 'branch_protect' ELSE 'branch_unprotect' END, name, NULL);
     RETURN name;
 END
 $f$;

@@ -42,6 +42,8 @@ DECLARE
     t epoch.tracked;
     nm bigint;
     nb bigint;
+    total_m bigint := 0;
+    total_b bigint := 0;
 BEGIN
     IF keep < interval '0' THEN
         RAISE EXCEPTION 'retention must not be negative, got %', keep USING ERRCODE = '22023';
@@ -51,6 +53,7 @@ BEGIN
     -- the oldest point the window needs: main's last change at or before its start
     SELECT c.seq INTO window_seq FROM epoch.main_clock c WHERE c.at <= now() - keep ORDER BY c.at DESC LIMIT 1;
     IF window_seq IS NULL THEN
+        PERFORM epoch._audit('gc', NULL, jsonb_build_object('retention', keep::text, 'main_rows', 0, 'branch_rows', 0));
         RETURN; -- nothing is older than the window
     END IF;
     cutoff := least(window_seq,
@@ -68,8 +71,12 @@ BEGIN
         table_name := epoch._table_label(t);
         main_rows := nm;
         branch_rows := nb;
+        total_m := total_m + nm;
+        total_b := total_b + nb;
         RETURN NEXT;
     END LOOP;
+    PERFORM epoch._audit('gc', NULL, jsonb_build_object('retention', keep::text, 'cutoff', cutoff,
+                                                        'main_rows', total_m, 'branch_rows', total_b));
 END
 $f$;
 

@@ -695,6 +695,8 @@ BEGIN
     SELECT new_id, (e->>'id')::int, e->>'s', e->>'t', (e->>'i')::bigint, (e->>'u')::bigint, (e->>'d')::bigint
       FROM jsonb_array_elements(stats) e;
     UPDATE epoch.branch SET head_commit = new_id WHERE id = br.id;
+    PERFORM epoch._audit('commit', br.name, jsonb_build_object('commit', new_id, 'message', message, 'author', who,
+                                                               'merged', merged, 'tables', stats));
     RETURN new_id;
 END
 $f$;
@@ -743,6 +745,7 @@ BEGIN
         RAISE EXCEPTION 'tag "%" already exists', name USING ERRCODE = '42710',
             HINT = 'Tags never move; delete it first with epoch.tag_delete.';
     END;
+    PERFORM epoch._audit('tag', NULL, jsonb_build_object('tag', name, 'commit', r.commit_id, 'message', message));
     RETURN r.commit_id;
 END
 $f$;
@@ -764,6 +767,7 @@ BEGIN
         RAISE EXCEPTION 'tag "%" does not exist', name USING ERRCODE = '42704',
             HINT = 'List tags with SELECT name FROM epoch.tags.';
     END IF;
+    PERFORM epoch._audit('tag_delete', NULL, jsonb_build_object('tag', name, 'commit', g.commit_id));
     RETURN name;
 END
 $f$;

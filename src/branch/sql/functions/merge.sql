@@ -310,6 +310,8 @@ BEGIN
     unresolved := (SELECT count(*) FROM epoch.merge_conflict c WHERE c.merge_id = m.id AND NOT c.resolved);
     m.conflicts := unresolved;
     IF unresolved > 0 AND m.strategy = 'fail' THEN
+        -- the ERROR rolls the audit row back with the rest: the attempt goes to the server log
+        RAISE LOG 'epoch: merge of "%" into "%" by "%" failed: % conflicts (strategy fail)', m.source, m.target, m.who, unresolved;
         RAISE EXCEPTION 'merging "%" into "%" conflicts (% conflict%); nothing was merged', m.source, m.target,
             unresolved, CASE WHEN unresolved = 1 THEN '' ELSE 's' END
             USING ERRCODE = '40001',
@@ -382,6 +384,9 @@ BEGIN
     IF m.status <> 'conflicted' THEN
         m.finished_at := clock_timestamp();
     END IF;
+    PERFORM epoch._audit(CASE WHEN dry THEN 'merge_dry_run' ELSE 'merge' END, m.target,
+                         jsonb_build_object('merge_id', m.id, 'source', m.source, 'strategy', m.strategy, 'status', m.status,
+                                            'conflicts', m.conflicts, 'rows_affected', m.rows_affected, 'commit', m.commit_id));
     UPDATE epoch.merge_log SET status = m.status, conflicts = m.conflicts, tables_merged = m.tables_merged,
                                rows_affected = m.rows_affected, commit_id = m.commit_id, finished_at = m.finished_at
      WHERE id = m.id;
@@ -607,6 +612,8 @@ BEGIN
         RAISE EXCEPTION 'merge % has no conflict on % % %', merge_id, epoch._table_label(t), pk, coalesce("column", '(row)')
             USING ERRCODE = '42704', HINT = 'List them: SELECT * FROM epoch.conflicts WHERE merge_id = ' || merge_id || '.';
     END IF;
+    PERFORM epoch._audit('merge_resolve', m.target, jsonb_build_object('merge_id', m.id, 'table', epoch._table_label(t), 'pk', pk,
+                                                                     'column', "column", 'resolution', coalesce(how, 'value'), 'value', value));
     RETURN (SELECT count(*) FROM epoch.merge_conflict c WHERE c.merge_id = m.id AND NOT c.resolved);
 END
 $f$;
@@ -625,6 +632,7 @@ BEGIN
     UPDATE epoch.merge_conflict c SET resolved = true, resolution = how, value = NULL
      WHERE c.merge_id = m.id AND NOT c.resolved AND ("table" IS NULL OR c.table_id = (epoch._tracked("table")).id);
     GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM epoch._audit('merge_resolve', m.target, jsonb_build_object('merge_id', m.id, 'table', "table"::text, 'resolution', how, 'conflicts', n));
     RETURN n;
 END
 $f$;
@@ -660,6 +668,7 @@ DECLARE
     m epoch.merge_log := epoch._merge_own(merge_id, 'abort it', ARRAY['conflicted']);
 BEGIN
     UPDATE epoch.merge_log x SET status = 'aborted', finished_at = clock_timestamp() WHERE x.id = m.id;
+    PERFORM epoch._audit('merge_abort', m.target, jsonb_build_object('merge_id', m.id, 'source', m.source));
     RETURN 'aborted';
 END
 $f$;

@@ -123,6 +123,7 @@ BEGIN
         head := coalesce(r.commit_id, (SELECT c.id FROM epoch.commit c WHERE c.branch_id = 0 AND c.point <= r.base_seq
                                         ORDER BY c.point DESC, c.ord DESC LIMIT 1));
         UPDATE epoch.branch SET head_commit = head WHERE id = 0;
+        PERFORM epoch._audit('reset', 'main', jsonb_build_object('ref', ref, 'commit', head));
         RETURN head;
     END IF;
     FOR t IN SELECT * FROM epoch.tracked ORDER BY id LOOP
@@ -133,6 +134,7 @@ BEGIN
         PERFORM epoch._reset_branch_table(t, br.id, r.branch_id, r.point);
     END LOOP;
     UPDATE epoch.branch SET base_seq = r.base_seq, head_commit = r.commit_id WHERE id = br.id;
+    PERFORM epoch._audit('reset', br.name, jsonb_build_object('ref', ref, 'commit', r.commit_id));
     RETURN r.commit_id;
 END
 $f$;

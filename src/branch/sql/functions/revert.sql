@@ -147,6 +147,7 @@ BEGIN
                   DETAIL = array_to_string(conflicts[1:20], E'\n') || CASE WHEN cardinality(conflicts) > 20 THEN format(E'\n… %s more', cardinality(conflicts) - 20) ELSE '' END,
                   HINT = 'Nothing was applied. Change those fields by hand, or reset the branch.';
     END IF;
+    PERFORM epoch._audit('revert', br.name, jsonb_build_object('reverted', c.id));
     RETURN epoch.commit(format(E'Revert "%s"\n\nThis reverts commit %s.', c.message, c.id));
 END
 $f$;

@@ -253,6 +253,7 @@ BEGIN
     PERFORM epoch._lock_trigger(table_name, 0);
 
     PERFORM epoch._bump_catalog();
+    PERFORM epoch._audit('track', NULL, jsonb_build_object('table', format('%I.%I', rel.nspname, rel.relname)));
     RETURN format('%I.%I', rel.nspname, rel.relname);
 END
 $f$;
@@ -319,6 +320,7 @@ BEGIN
     EXECUTE format('DROP FUNCTION epoch.%I()', format('bcapture_%s', t.id));
     DELETE FROM epoch.tracked WHERE id = t.id;
     PERFORM epoch._bump_catalog();
+    PERFORM epoch._audit('untrack', NULL, jsonb_build_object('table', format('%I.%I', t.schema_name, t.table_name), 'force', force));
     RETURN format('%I.%I', t.schema_name, t.table_name);
 END
 $f$;

@@ -64,8 +64,18 @@ LANGUAGE sql STABLE AS $f$
 $f$;
 
 -- May the caller see namespace (id, owned_by)? (the views' filter)
-CREATE OR REPLACE FUNCTION epoch._hwm_sees(ns_id bigint, owned_by text) RETURNS boolean LANGUAGE sql STABLE AS $f$
+-- (a definer: a view's functions run as the role reading it, which has no
+-- privilege on the tables)
+CREATE OR REPLACE FUNCTION epoch._hwm_sees(ns_id bigint, owned_by text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
     SELECT epoch._hwm_role(ns_id, owned_by, epoch._invoker()) > 0;
+$f$;
+
+-- May the caller see the history of namespace ns_id, deleted or not? (of a
+-- deleted one: admins only, nobody has a role left)
+CREATE OR REPLACE FUNCTION epoch._hwm_sees_log(ns_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+    SELECT epoch._hwm_role(ns_id, (SELECT n.owned_by FROM epoch.hwm_namespace n WHERE n.id = ns_id), epoch._invoker()) > 0;
 $f$;
 
 -- Namespace `name` for the caller who, who needs at least role `need` to do
@@ -527,20 +537,18 @@ SELECT h.id, n.name AS namespace, h.name, h.value, h.type, h.description, h.enti
   FROM epoch.hwm_mark h JOIN epoch.hwm_namespace n ON n.id = h.namespace_id
  WHERE epoch._hwm_sees(n.id, n.owned_by);
 
--- A deleted namespace's history: its admins only (nobody has a role left).
+-- A deleted namespace's history: admins only (nobody has a role left).
 CREATE OR REPLACE VIEW epoch.namespace_history AS
 SELECT l.id, l.namespace_id, l.name, l.description, l.owned_by, l.changed_at, l.changed_by, l.action
-  FROM epoch.hwm_namespace_log l LEFT JOIN epoch.hwm_namespace n ON n.id = l.namespace_id
- WHERE CASE WHEN n.id IS NULL THEN epoch._hwm_role(l.namespace_id, NULL, epoch._invoker()) = 5
-            ELSE epoch._hwm_sees(n.id, n.owned_by) END;
+  FROM epoch.hwm_namespace_log l
+ WHERE epoch._hwm_sees_log(l.namespace_id);
 
 CREATE OR REPLACE VIEW epoch.hwm_history AS
 SELECT l.id, l.hwm_id, l.namespace_id, coalesce(n.name, (SELECT x.name FROM epoch.hwm_namespace_log x
                                                          WHERE x.namespace_id = l.namespace_id ORDER BY x.id DESC LIMIT 1)) AS namespace,
        l.name, l.value, l.type, l.description, l.entity, l.expression, l.changed_at, l.changed_by, l.action
   FROM epoch.hwm_mark_log l LEFT JOIN epoch.hwm_namespace n ON n.id = l.namespace_id
- WHERE CASE WHEN n.id IS NULL THEN epoch._hwm_role(l.namespace_id, NULL, epoch._invoker()) = 5
-            ELSE epoch._hwm_sees(n.id, n.owned_by) END;
+ WHERE epoch._hwm_sees_log(l.namespace_id);
 
 CREATE OR REPLACE VIEW epoch.namespace_roles AS
 SELECT n.name AS namespace, n.owned_by AS username, 'OWNER'::text AS role

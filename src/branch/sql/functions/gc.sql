@@ -32,8 +32,9 @@ BEGIN
 END
 $f$;
 
--- epoch.gc() without the check of its caller (the hourly run of epoch.sweep()).
-CREATE OR REPLACE FUNCTION epoch._gc(retention interval)
+-- epoch.gc() without the check of its caller (auto: the hourly run of epoch.sweep()).
+DROP FUNCTION IF EXISTS epoch._gc(interval);
+CREATE OR REPLACE FUNCTION epoch._gc(retention interval, auto boolean DEFAULT false)
 RETURNS TABLE (table_name text, main_rows bigint, branch_rows bigint) LANGUAGE plpgsql AS $f$
 DECLARE
     keep interval := coalesce(retention, epoch._retention());
@@ -53,7 +54,7 @@ BEGIN
     -- the oldest point the window needs: main's last change at or before its start
     SELECT c.seq INTO window_seq FROM epoch.main_clock c WHERE c.at <= now() - keep ORDER BY c.at DESC LIMIT 1;
     IF window_seq IS NULL THEN
-        PERFORM epoch._audit('gc', NULL, jsonb_build_object('retention', keep::text, 'main_rows', 0, 'branch_rows', 0));
+        PERFORM epoch._audit('gc', NULL, jsonb_build_object('retention', keep::text, 'auto', auto, 'main_rows', 0, 'branch_rows', 0));
         RETURN; -- nothing is older than the window
     END IF;
     cutoff := least(window_seq,
@@ -75,7 +76,7 @@ BEGIN
         total_b := total_b + nb;
         RETURN NEXT;
     END LOOP;
-    PERFORM epoch._audit('gc', NULL, jsonb_build_object('retention', keep::text, 'cutoff', cutoff,
+    PERFORM epoch._audit('gc', NULL, jsonb_build_object('retention', keep::text, 'auto', auto, 'cutoff', cutoff,
                                                         'main_rows', total_m, 'branch_rows', total_b));
 END
 $f$;
@@ -84,7 +85,7 @@ $f$;
 CREATE OR REPLACE FUNCTION epoch._gc_if_due() RETURNS void LANGUAGE plpgsql AS $f$
 BEGIN
     IF coalesce((SELECT value FROM epoch.meta WHERE key = 'gc_at'), 0) < extract(epoch FROM now()) - 3600 THEN
-        PERFORM epoch._gc(NULL);
+        PERFORM epoch._gc(NULL, true);
     END IF;
 END
 $f$;

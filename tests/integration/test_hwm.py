@@ -184,7 +184,7 @@ def test_role_matrix_same_through_the_proxy_and_directly(env):
     a = _conn(px, roles["admin"], db)
     _all(a, "SELECT epoch.user_set_active(%s, true)", (roles["inactive"],))
     assert _one(_conn(px, roles["inactive"], db), "SELECT epoch.hwm_set('ns', 'h', '3')") is not None
-    assert _all(a, "SELECT is_active, is_admin FROM epoch.users WHERE username = %s", (roles["inactive"],)) == [
+    assert _all(a, "SELECT is_active, is_admin FROM epoch.hwm_users WHERE username = %s", (roles["inactive"],)) == [
         (True, False)]
 
 

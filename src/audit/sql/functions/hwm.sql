@@ -558,9 +558,9 @@ SELECT n.name, g.username, epoch._hwm_role_name(g.role)
   FROM epoch.hwm_grant g JOIN epoch.hwm_namespace n ON n.id = g.namespace_id
  WHERE g.username <> n.owned_by AND epoch._hwm_sees(n.id, n.owned_by);
 
-CREATE OR REPLACE VIEW epoch.users AS
+CREATE OR REPLACE VIEW epoch.hwm_users AS
 SELECT u.username, u.is_active, epoch._is_admin(u.username::name) AS is_admin, u.first_seen, u.changed_at, u.changed_by
   FROM epoch.hwm_user u;
 
 GRANT SELECT ON epoch.namespaces, epoch.hwms, epoch.namespace_history, epoch.hwm_history, epoch.namespace_roles,
-                epoch.users TO PUBLIC;
+                epoch.hwm_users TO PUBLIC;

@@ -12,7 +12,7 @@ BEGIN
     INSERT INTO epoch.audit_log (username, action, branch, client_addr, details)
     VALUES (epoch._invoker(), action,
             coalesce(branch, nullif(current_setting('epoch.branch', true), ''), 'main'),
-            coalesce(nullif(current_setting('epoch.client_addr', true), ''), host(inet_client_addr())),
+            host(inet_client_addr()),  -- through the proxy: the proxy's (docs/audit.md)
             details);
 END
 $f$;

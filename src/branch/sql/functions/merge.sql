@@ -334,7 +334,7 @@ BEGIN
         IF NOT target_moved THEN
             target_moved := EXISTS (
                 SELECT 1 FROM epoch.tracked x
-                 WHERE epoch._has_rows(epoch._diff_rows(x, m.base_branch, m.base_seq, m.base_point, tb.id, t_base, NULL)));
+                 WHERE epoch._has_rows(epoch._commit_rows(x, m.base_branch, m.base_seq, m.base_point, tb.id, t_base, NULL)));
         END IF;
         -- privileges first, for every table the plan writes
         FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mplan) ORDER BY x.id LOOP

@@ -622,6 +622,39 @@ EXCEPTION WHEN OTHERS OR query_canceled THEN
 END
 $f$;
 
+-- Has branch br (sealed state s_*, see _sealed; p: the point now) certainly
+-- no change to commit? A probe of the history after s, no diff: main with
+-- no change numbered after its last commit, a branch with none of its own
+-- after its last commit, a branch made from main with no row of its own.
+-- false: maybe (the commit computes it).
+CREATE OR REPLACE FUNCTION epoch._nothing_to_commit(br epoch.branch, s_branch bigint, s_base bigint, s_point bigint,
+                                                   p bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    t epoch.tracked;
+    hit boolean;
+BEGIN
+    FOR t IN SELECT * FROM epoch.tracked LOOP
+        IF br.id = 0 THEN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM epoch.%I WHERE _epoch_seq > $1 AND _epoch_seq <= $2)',
+                           t.history_table) INTO hit USING s_base, p;
+        ELSIF s_branch = br.id AND s_base = br.base_seq THEN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM epoch.%I WHERE _epoch_branch = $1 AND _epoch_seq > $2)',
+                           format('b_%s', t.id)) INTO hit USING br.id, s_point;
+        ELSIF s_branch = 0 AND s_base = br.base_seq THEN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM epoch.%I WHERE _epoch_branch = $1)', t.delta_table)
+                INTO hit USING br.id;
+        ELSE
+            RETURN false;
+        END IF;
+        IF hit THEN
+            RETURN false;
+        END IF;
+    END LOOP;
+    RETURN true;
+END
+$f$;
+
 -- The commit of branch br's working state (epoch.commit, merges): merged, a
 -- second parent (a merge commit, recorded even when it changes nothing);
 -- quiet: no NOTICE when there is nothing to commit (a merge's auto-commits).
@@ -664,6 +697,15 @@ BEGIN
     s := epoch._sealed(br);
     parents := CASE WHEN br.head_commit IS NULL THEN '{}'::text[] ELSE ARRAY[br.head_commit::text] END
                || CASE WHEN merged IS NULL THEN '{}'::text[] ELSE ARRAY[merged] END;
+    -- no empty commit, except the root of main (the tables as tracked) and
+    -- a merge commit; most calls of a merge's auto-commits end here
+    IF merged IS NULL AND NOT (br.id = 0 AND br.head_commit IS NULL) 
+       AND epoch._nothing_to_commit(br, s.branch_id, s.base_seq, s.point, p) THEN
+        IF NOT quiet THEN
+            RAISE NOTICE 'nothing to commit on branch "%"', br.name;
+        END IF;
+        RETURN br.head_commit;
+    END IF;
     FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
         EXECUTE format(
             'SELECT count(*) FILTER (WHERE d.a_v IS NULL) AS ins, count(*) FILTER (WHERE d.a_v IS NOT NULL AND d.b_v IS NOT NULL) AS upd, '

@@ -306,22 +306,40 @@ def test_every_operation_leaves_its_audit_row(env):
         (own, "SELECT epoch.branch_protect('f', false)", "branch_unprotect", "f"),
         (own, "SELECT epoch.merge('f', \"into\" => 'main', dry_run => true)", "merge_dry_run", "main"),
         (own, "SELECT epoch.merge('f', \"into\" => 'main')", "merge", "main"),
+        (own, "SELECT epoch.branch_create('k')", "branch_create", "k"),
+        ("k", "UPDATE t SET v = 'k' WHERE id = 2", None, None),
+        ("k", "SELECT epoch.commit('on k')", "commit", "k"),
+        (own, "UPDATE t SET v = 'main' WHERE id = 2", None, None),
+        (own, "SELECT epoch.merge('k', \"into\" => 'main')", "merge", "main"),          # conflicted
+        (own, "SELECT epoch.resolve(m.merge_id, 't', '{\"id\": 2}', 'v', side => 'theirs') "
+              "FROM epoch.merges m WHERE m.status = 'conflicted'", "merge_resolve", "main"),
+        (own, "SELECT epoch.merge_abort(merge_id) FROM epoch.merges WHERE status = 'conflicted'", "merge_abort", "main"),
+        ("k", "SELECT epoch.revert('HEAD')", "revert", "k"),
+        ("k", "SELECT epoch.reset('HEAD~1')", "reset", "k"),
+        (own, "SELECT epoch.branch_create('short', ttl => '1 millisecond')", "branch_create", "short"),
+        (own, "SELECT pg_sleep(0.01), epoch.sweep()", "branch_expire", "short"),
         (own, "SELECT epoch.branch_rename('f', 'g')", "branch_rename", "g"),
         (own, "SELECT epoch.branch_delete('g', force => true)", "branch_delete", "g"),
         (own, "SELECT * FROM epoch.gc()", "gc", "main"),
-        (own, "SELECT epoch.untrack('t')", "untrack", "main"),
+        (own, "SELECT epoch.untrack('t', force => true)", "untrack", "main"),
         (own, "SELECT epoch.track('t')", "track", "main"),
         (own, "SELECT epoch.namespace_create('a1')", "namespace_created", "main"),
+        (own, "SELECT epoch.namespace_update('a1', description => 'd')", "namespace_updated", "main"),
         (own, "SELECT epoch.hwm_set('a1', 'x', '1', 'id')", "hwm_created", "main"),
+        (own, "SELECT epoch.hwm_set('a1', 'x', '2')", "hwm_updated", "main"),
+        (own, "SELECT epoch.hwm_delete('a1', 'x')", "hwm_deleted", "main"),
         (own, "SELECT epoch.grant('a1', %s, 'guest')" % f"'{roles['guest']}'", "grant", "main"),
         (own, "SELECT epoch.revoke('a1', %s)" % f"'{roles['guest']}'", "revoke", "main"),
+        (own, "SELECT epoch.user_set_active(%s, false)" % f"'{roles['guest']}'", "user_set_active", "main"),
+        (own, "SELECT epoch.user_set_active(%s, true)" % f"'{roles['guest']}'", "user_set_active", "main"),
+        (own, "SELECT epoch.namespace_delete('a1')", "namespace_deleted", "main"),
     ]
     expected = []
-    branch_conn = None
+    on = {}
     for conn, sql, action, branch in steps:
-        if conn is None:
-            branch_conn = branch_conn or env.closing(px.connect(dbname=f"{db}@f", autocommit=True))
-            conn = branch_conn
+        if conn is None or isinstance(conn, str):
+            name = conn or "f"
+            conn = on.get(name) or on.setdefault(name, env.closing(px.connect(dbname=f"{db}@{name}", autocommit=True)))
         _all(conn, sql)
         if action:
             expected.append((action, branch))
@@ -330,7 +348,7 @@ def test_every_operation_leaves_its_audit_row(env):
     # the merge also records its auto-commits and its merge commit
     assert [g for g in got if g[0] != "commit"] == [e for e in expected if e[0] != "commit"], got
     assert ("commit", "f") in got and got.count(("commit", "main")) >= 1, got
-    merge = _one(own, "SELECT details FROM epoch.audit WHERE action = 'merge' AND id > %s", (start,))
+    merge = _one(own, "SELECT details FROM epoch.audit WHERE action = 'merge' AND id > %s ORDER BY id LIMIT 1", (start,))
     assert (merge["source"], merge["strategy"], merge["status"], merge["rows_affected"]) == \
         ("f", "three_way", "fast_forward", 1), merge
     assert all(u == harness.DEFAULT_USER for (u,) in _all(own, "SELECT DISTINCT username FROM epoch.audit "

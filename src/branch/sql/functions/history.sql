@@ -657,10 +657,13 @@ $f$;
 
 -- The commit of branch br's working state (epoch.commit, merges): merged, a
 -- second parent (a merge commit, recorded even when it changes nothing);
--- quiet: no NOTICE when there is nothing to commit (a merge's auto-commits).
+-- quiet: no NOTICE when there is nothing to commit (a merge's auto-commits);
+-- at_point (main): the point to seal, every change up to it committed or the
+-- caller's own (a merge into main, after its apply); NULL: now.
 -- Returns the new head, or the old one when there was nothing to commit.
+DROP FUNCTION IF EXISTS epoch._commit_on(epoch.branch, text, text, text, boolean);
 CREATE OR REPLACE FUNCTION epoch._commit_on(br epoch.branch, message text, who text, merged text,
-                                            quiet boolean DEFAULT false)
+                                            quiet boolean DEFAULT false, at_point bigint DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql SET jit = off AS $f$
 DECLARE
     s record;
@@ -686,7 +689,7 @@ BEGIN
         -- commits of main one at a time; writers of main wait only while
         -- the point is taken
         PERFORM pg_advisory_xact_lock(1162891075, 2);
-        p := epoch._main_point();
+        p := coalesce(at_point, epoch._main_point());
     ELSE
         PERFORM pg_advisory_xact_lock(1162891075, 1);
         p := coalesce(pg_sequence_last_value('epoch.change_seq'), 0);

@@ -235,6 +235,8 @@ DECLARE
     n_tables int := 0;
     n_rows bigint := 0;
     n_again bigint := 0;
+    held boolean := false;
+    p_m bigint;
     changed boolean := false;
     target_moved boolean := false;
     e_msg text;
@@ -287,8 +289,14 @@ BEGIN
         -- the merge commit holds the merge alone: before the lock, then
         -- under it those made meanwhile (writers wait for the second only)
         PERFORM epoch._commit_on(tb, format('Auto-commit of "main" before merging "%s"', m.source), m.who, NULL, true);
-        -- the apply: no write of main in flight from here on
-        PERFORM pg_advisory_xact_lock(1162891075, 0);
+        -- the apply: no write of main in flight from here until the merge's
+        -- rows are written (a session lock, given back then or on an error;
+        -- the merge commit is made after, at the point the apply reached)
+        PERFORM pg_advisory_lock(1162891075, 0);
+        held := true;
+    END IF;
+    BEGIN
+    IF held THEN
         PERFORM epoch._commit_on(tb, format('Auto-commit of "main" before merging "%s"', m.source), m.who, NULL, true);
         FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mt) LOOP
             EXECUTE format('UPDATE pg_temp._epoch_mt x SET t_found = w.found, t_v = w.v, again = true FROM (%s) w '
@@ -371,15 +379,26 @@ BEGIN
             UPDATE epoch.branch SET base_seq = m.source_base WHERE id = tb.id;
         END IF;
         m.status := CASE WHEN target_moved OR sync THEN 'merged' ELSE 'fast_forward' END;
-        IF m.status = 'fast_forward' AND tb.id <> 0 AND m.source_commit IS NOT NULL THEN
-            -- the target's state is now the source's: its head moves there
-            UPDATE epoch.branch SET head_commit = m.source_commit WHERE id = tb.id;
-            m.commit_id := m.source_commit;
-        ELSE
-            SELECT * INTO tb FROM epoch.branch WHERE id = tb.id;
-            m.commit_id := epoch._commit_on(tb, coalesce(m.message, format('Merge %s into %s', m.source, m.target)),
-                                            m.who, m.source_commit);
+    END IF;
+    IF held THEN
+        p_m := coalesce(pg_sequence_last_value('epoch.change_seq'), 0);
+        PERFORM pg_advisory_unlock(1162891075, 0);
+        held := false;
+    END IF;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        IF held THEN
+            PERFORM pg_advisory_unlock(1162891075, 0);
         END IF;
+        RAISE;
+    END;
+    IF m.status = 'fast_forward' AND tb.id <> 0 AND m.source_commit IS NOT NULL THEN
+        -- the target's state is now the source's: its head moves there
+        UPDATE epoch.branch SET head_commit = m.source_commit WHERE id = tb.id;
+        m.commit_id := m.source_commit;
+    ELSIF m.status IN ('merged', 'fast_forward') THEN
+        SELECT * INTO tb FROM epoch.branch WHERE id = tb.id;
+        m.commit_id := epoch._commit_on(tb, coalesce(m.message, format('Merge %s into %s', m.source, m.target)),
+                                        m.who, m.source_commit, false, p_m);
     END IF;
     IF m.status <> 'conflicted' THEN
         m.finished_at := clock_timestamp();

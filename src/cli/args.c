@@ -271,6 +271,11 @@ int args_parse(cli_t *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     family_usage = !sub_used && cli->cmd->sub;
+    if (family_usage && sub && sub[0] != '-' && cli->cmd->max_pos == 0) {
+        fprintf(stderr, "epoch: unknown subcommand \"%s\"\n", sub);
+        args_print_usage(stderr, cli->cmd, false);
+        return EXIT_USAGE;
+    }
     /* take the command (and subcommand) words out of argv */
     int drop = sub_used ? 2 : 1;
     for (int i = at; i + drop < argc; i++)

@@ -1,0 +1,210 @@
+"""The `epoch` command-line client (src/cli) end to end: every command in
+text and in --format json against a proxy, exit codes (0 success, 1 error
+with the server's SQLSTATE on stderr, 2 usage error with the usage on
+stderr), the checkout state file, and the database state each command
+leaves. The binary is found next to epoch-proxy (build/epoch, build-dev/epoch).
+
+Every test works in a database of its own (the cluster is shared)."""
+
+import json
+import os
+import subprocess
+
+import harness
+
+TIMEOUT = 60
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+def _binary(env):
+    path = os.path.join(os.path.dirname(os.path.abspath(env.proxy_binary)), "epoch")
+    assert os.access(path, os.X_OK), f"epoch CLI not built next to the proxy: {path}"
+    return path
+
+
+class Cli:
+    """Runs the CLI against one proxy and database, with a state dir of its own."""
+
+    def __init__(self, env, px, db):
+        self.env, self.px, self.db = env, px, db
+        self.bin = _binary(env)
+        self.state = env.tmpdir / "state"
+
+    def run(self, *args, conn=True, extra_env=None):
+        cmd = [self.bin]
+        if conn:
+            cmd += ["-h", "127.0.0.1", "-p", str(self.px.port), "-U", harness.DEFAULT_USER,
+                    "--dbname", self.db]
+        cmd += [str(a) for a in args]
+        e = harness.client_env(harness.DEFAULT_PASSWORD, {"XDG_STATE_HOME": str(self.state)})
+        e.update(extra_env or {})
+        return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              env=e, timeout=60)
+
+    def ok(self, *args, **kw):
+        cp = self.run(*args, **kw)
+        assert cp.returncode == 0, f"epoch {args}: exit {cp.returncode}\n{cp.stdout}{cp.stderr}"
+        return cp.stdout
+
+    def json(self, *args, **kw):
+        return json.loads(self.ok(*args, "--format", "json", **kw))
+
+    def fail(self, *args, rc=1, sqlstate=None, text=None, **kw):
+        cp = self.run(*args, **kw)
+        assert cp.returncode == rc, f"epoch {args}: expected exit {rc}, got {cp.returncode}\n" \
+                                    f"{cp.stdout}{cp.stderr}"
+        if sqlstate:
+            assert f"ERROR {sqlstate}:" in cp.stderr, cp.stderr
+        if text:
+            assert text in cp.stderr, cp.stderr
+        if rc == 2:
+            assert "usage: epoch" in cp.stderr, cp.stderr
+        return cp
+
+
+def _setup(env, name, rows=5):
+    env.pg.create_database(name)
+    px = env.proxy()
+    c = env.closing(px.connect(dbname=name, autocommit=True))
+    with c.cursor() as cur:
+        cur.execute("CREATE TABLE kv (k int PRIMARY KEY, v text)")
+        cur.execute("INSERT INTO kv SELECT g, 'v' || g FROM generate_series(1, %s) g", (rows,))
+        cur.execute("CREATE TABLE other (id int PRIMARY KEY, x int)")
+    return px, c, Cli(env, px, name)
+
+
+def _all(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else None
+
+
+# ---- usage and connection -----------------------------------------------------------------
+
+def test_cli_usage_errors(env):
+    cli = Cli(env, None, "x")
+    cp = cli.run(conn=False)
+    assert cp.returncode == 2 and "no command given" in cp.stderr and "usage: epoch" in cp.stderr
+    cp = cli.run("--help", conn=False)
+    assert cp.returncode == 0 and "commands:" in cp.stdout and "branch create NAME" in cp.stdout
+    cp = cli.run("branch", "--help", conn=False)
+    assert cp.returncode == 0 and "epoch branch create NAME [--from REF]" in cp.stdout
+    assert "--force" in cp.stdout and cp.stderr == ""
+    cp = cli.run("log", "--help", conn=False)
+    assert cp.returncode == 0 and "--oneline" in cp.stdout and "--max-count N" in cp.stdout
+    cli.fail("frobnicate", rc=2, conn=False, text='unknown command "frobnicate"')
+    cli.fail("branch", "frob", rc=2, conn=False, text='unknown subcommand "frob"')
+    cli.fail("table", "drop", rc=2, conn=False, text="unknown subcommand")
+    cli.fail("hwm", "frob", "x", "y", rc=2, conn=False)
+    cli.fail("branch", "create", rc=2, conn=False, text="missing argument")
+    cli.fail("branch", "rename", "a", "b", "c", rc=2, conn=False, text='unexpected argument "c"')
+    cli.fail("status", "--bogus", rc=2, conn=False, text="unknown option --bogus")
+    cli.fail("log", "-z", rc=2, conn=False, text="unknown option -z")
+    cli.fail("log", "-n", rc=2, conn=False, text="needs an argument")
+    cli.fail("status", "--format", "xml", rc=2, conn=False, text='unknown format "xml"')
+    cli.fail("status", "--format", "csv", rc=2, conn=False, text="does not print --format csv")
+    cli.fail("checkout", rc=2, conn=False)
+    cli.fail("hwm", "set", "ns", "x", rc=2, conn=False)
+
+
+def test_cli_connection(env):
+    px, c, cli = _setup(env, "cli_conn")
+    # flags
+    assert cli.json("table", "list") == []
+    # a postgres:// URL in -d (expand_dbname)
+    url = f"postgresql://{harness.DEFAULT_USER}:{harness.DEFAULT_PASSWORD}@127.0.0.1:{px.port}/cli_conn"
+    out = cli.run("-d", url, "query", "SELECT current_database() AS db", "--format", "csv",
+                  conn=False)
+    assert out.returncode == 0 and out.stdout == "db\ncli_conn\n", out
+    # PG* variables only
+    out = cli.run("query", "SELECT current_user AS u", "--format", "json", conn=False,
+                  extra_env={"PGHOST": "127.0.0.1", "PGPORT": str(px.port),
+                             "PGUSER": harness.DEFAULT_USER, "PGDATABASE": "cli_conn"})
+    assert out.returncode == 0 and json.loads(out.stdout) == [{"u": harness.DEFAULT_USER}], out
+    # nothing listens: exit 1, libpq's reason
+    cp = cli.run("status", conn=False, extra_env={"PGHOST": "127.0.0.1",
+                                                  "PGPORT": str(harness.free_port())})
+    assert cp.returncode == 1 and cp.stderr.startswith("epoch: ") and cp.stdout == ""
+    # an unknown --branch: the server's error with its SQLSTATE
+    cli.fail("status", "--branch", "nope", sqlstate="42704", text='"nope"')
+    # a server error with DETAIL/HINT lines
+    cp = cli.fail("track", "nosuch", sqlstate="42P01")
+    assert cp.stdout == ""
+
+
+# ---- tables, branches, checkout, status, commit ------------------------------------------
+
+def test_cli_track_branch_checkout_status_commit(env):
+    px, c, cli = _setup(env, "cli_branch")
+    assert cli.ok("track", "kv") == "tracking public.kv\n"
+    assert cli.json("track", "other") == {"tracked": ["public.other"]}
+    assert _all(c, "SELECT table_name FROM epoch.tables ORDER BY 1") == [("kv",), ("other",)]
+    assert cli.ok("table", "list") == "public.kv (k)\npublic.other (id)\n"
+    tl = cli.json("table", "list")
+    assert [(t["schema"], t["table"], t["primary_key"]) for t in tl] == \
+        [("public", "kv", ["k"]), ("public", "other", ["id"])]
+    assert cli.json("untrack", "other") == {"untracked": "public.other"}
+    assert [t["table"] for t in cli.json("table", "list")] == ["kv"]
+    cli.fail("untrack", "other", sqlstate="42P01", text="is not tracked")
+
+    assert cli.ok("commit", "-m", "root") .startswith("[main ")
+    assert cli.ok("branch", "create", "feat") == "created branch feat\n"
+    assert cli.json("branch", "create", "feat2", "--from", "feat") == {"created": "feat2"}
+    cli.fail("branch", "create", "bad..name", sqlstate="22023")
+    assert cli.ok("branch") == "* main\n  feat\n  feat2\n"
+    assert cli.ok("branch", "list", "--graph") == "* main\n  +- feat\n  |  +- feat2\n"
+    bl = {b["name"]: b for b in cli.json("branch", "list")}
+    assert bl["main"]["current"] is True and bl["feat"]["current"] is False
+    assert bl["feat2"]["parent"] == "feat" and bl["feat"]["status"] == "active"
+
+    # checkout remembers the branch per connection
+    assert cli.ok("checkout", "feat") == "Switched to branch 'feat'\n"
+    assert cli.ok("checkout", "feat") == "Already on 'feat'\n"
+    state = (env.tmpdir / "state" / "epoch" / "state").read_text()
+    assert state.endswith("/cli_branch\tfeat\n") and state.count("\n") == 1, state
+    assert cli.ok("status") == "On branch feat\nnothing to commit, working tree clean\n"
+    cli.fail("checkout", "ghost", sqlstate="42704")
+    assert cli.json("status")["branch"] == "feat"
+
+    # a write on the branch through `epoch query`
+    assert cli.ok("query", "UPDATE kv SET v = 'x' WHERE k <= 2") == "UPDATE 2\n"
+    assert cli.ok("query", "INSERT INTO kv VALUES (100, 'new')") == "INSERT 0 1\n"
+    assert _all(c, "SELECT v FROM kv WHERE k = 1") == [("v1",)], "main untouched"
+    out = cli.ok("status")
+    assert out.startswith("On branch feat\nChanges not committed:"), out
+    assert "modified:   kv (1 inserted, 2 updated, 0 deleted)" in out
+    assert cli.ok("status", "--short") == "M kv +1 ~2 -0\n"
+    st = cli.json("status")
+    assert st["clean"] is False and st["merge"] is None
+    assert st["tables"] == [{"table": "kv", "inserted": 1, "updated": 2, "deleted": 0}]
+    # --branch overrides the checked-out branch
+    assert cli.json("status", "--branch", "main")["clean"] is True
+
+    cli.fail("commit", rc=2, text="needs a message")
+    out = cli.ok("commit", "-m", "two updates\n\nand an insert", "--author", "alice")
+    assert out.startswith("[feat ") and out.endswith("] two updates\n"), out
+    log = _all(c, "SELECT author, message, inserted, updated FROM epoch.commits WHERE branch = 'feat'")
+    assert log == [("alice", "two updates\n\nand an insert", 1, 2)]
+    assert cli.ok("commit", "-m", "again") == \
+        "On branch feat\nnothing to commit, working tree clean\n"
+    j = cli.json("commit", "-m", "again")
+    assert j["created"] is False and j["branch"] == "feat" and len(j["id"]) == 64
+    cli.ok("query", "DELETE FROM kv WHERE k = 5")
+    j = cli.json("commit", "-m", "delete 5")
+    assert j["created"] is True and j["short_id"] == j["id"][:12] and j["message"] == "delete 5"
+
+    # rename follows the checkout; protect; delete
+    assert cli.json("branch", "rename", "feat", "feature") == {"renamed": "feature"}
+    assert cli.json("status")["branch"] == "feature"
+    assert cli.ok("branch", "protect", "feature") == "branch feature is protected\n"
+    assert "* feature (protected)" in cli.ok("branch")
+    cli.fail("branch", "delete", "feature", "-f", sqlstate="42501")
+    assert cli.json("branch", "protect", "feature", "--off") == \
+        {"branch": "feature", "protected": False}
+    assert cli.json("branch", "delete", "feat2", "-f") == {"deleted": "feat2"}
+    cli.fail("branch", "delete", "feature", sqlstate="55000")
+    assert cli.ok("branch", "delete", "feature", "--force") == "deleted branch feature\n"
+    # the checked-out branch is gone: back on main
+    assert cli.ok("status").startswith("On branch main\n")
+    assert _all(c, "SELECT name FROM epoch.branches") == [("main",)]

@@ -208,3 +208,104 @@ def test_cli_track_branch_checkout_status_commit(env):
     # the checked-out branch is gone: back on main
     assert cli.ok("status").startswith("On branch main\n")
     assert _all(c, "SELECT name FROM epoch.branches") == [("main",)]
+
+
+# ---- history: log, show, tag, reset, revert, query -------------------------------------
+
+def test_cli_log_show_tag_reset_revert_query(env):
+    px, c, cli = _setup(env, "cli_log")
+    cli.ok("track", "kv")
+    root = cli.json("commit", "-m", "root")["id"]
+    cli.ok("branch", "create", "f")
+    cli.ok("checkout", "f")
+    cli.ok("query", "UPDATE kv SET v = 'f1' WHERE k = 1")
+    f1 = cli.json("commit", "-m", "f one", "--author", "bob")["id"]
+    cli.ok("query", "UPDATE kv SET v = 'f2' WHERE k = 2")
+    f2 = cli.json("commit", "-m", "f two")["id"]
+    _all(c, "UPDATE kv SET v = 'm3' WHERE k = 3")
+    m1 = cli.json("commit", "-m", "main three", "--branch", "main")["id"]
+    merged = cli.json("merge", "f", "--branch", "main", "-m", "merge f")
+    assert merged["status"] == "merged", merged
+    mc = merged["commit"]
+
+    out = cli.ok("log", "--oneline", "--branch", "main")
+    lines = out.splitlines()
+    assert lines[0] == f"{mc[:12]} (HEAD -> main) merge f", out
+    assert [l.split(" ", 1)[0] for l in lines] == [x[:12] for x in (mc, m1, f2, f1, root)]
+    assert cli.ok("log", "--oneline", "-n", "2", "--branch", "main").count("\n") == 2
+    graph = cli.ok("log", "--oneline", "--graph", "--branch", "main")
+    assert graph.splitlines() == [
+        f"* {mc[:12]} (HEAD -> main) merge f",
+        "|\\",
+        f"* | {m1[:12]} main three",
+        f"| * {f2[:12]} (f) f two",
+        f"| * {f1[:12]} f one",
+        "|/",
+        f"* {root[:12]} root"], graph
+    full = cli.ok("log", "main", "-n", "1")
+    assert full.startswith(f"commit {mc} (main)\nMerge: {m1[:12]} {f2[:12]}\nAuthor: "), full
+    assert "\n    merge f\n" in full
+    # the checked-out branch's history only
+    j = cli.json("log")
+    assert [x["id"] for x in j] == [f2, f1, root]
+    assert set(j[0]) == {"id", "short_id", "parents", "branch", "author", "message",
+                         "created_at", "tables", "inserted", "updated", "deleted"}
+    assert j[0]["parents"] == [f1] and j[0]["updated"] == 1 and j[0]["branch"] == "f"
+    assert [x["id"] for x in cli.json("log", "--author", "bob")] == [f1]
+    assert cli.json("log", "--since", "2999-01-01") == []
+    assert [x["id"] for x in cli.json("log", "main", "--until", "2999-01-01", "-n", "1")] == [mc]
+    tl = [x["id"] for x in cli.json("log", "--table", "public.kv")]
+    assert tl[:2] == [f2, f1] and set(tl) <= {f2, f1, root}, tl
+    assert cli.json("log", "--table", "nosuch") == []
+    cli.fail("log", "-n", "x", rc=2, text="-n takes a number")
+    cli.fail("log", "nosuchref", sqlstate="42704")
+
+    out = cli.ok("show", f1[:8])
+    assert out.startswith(f"commit {f1}\nAuthor: bob\n"), out
+    assert " kv | 0 inserted, 1 updated, 0 deleted\n" in out
+    assert "@@ update {\"k\": 1} @@\n-v: v1\n+v: f1\n" in out
+    s = cli.json("show", f1)
+    assert s["id"] == f1 and s["parents"] == [root] and s["author"] == "bob"
+    assert s["tables"] == [{"table": "kv", "inserted": 0, "updated": 1, "deleted": 0}]
+    assert s["changes"] == [{"table": "kv", "pk": {"k": 1}, "change": "update",
+                             "column": "v", "old": "v1", "new": "f1"}]
+
+    assert cli.ok("tag", "v1", f1) == f"Tagged {f1[:12]} as v1\n"
+    assert cli.json("tag", "v2", "-m", "head of f") == {"tag": "v2", "commit": f2}
+    assert cli.ok("tag") == "v1\nv2\n"
+    tags = cli.json("tag", "list")
+    assert [(t["name"], t["commit"], t["message"]) for t in tags] == \
+        [("v1", f1, None), ("v2", f2, "head of f")]
+    cli.fail("tag", "v1", sqlstate="42710")
+    assert cli.ok("tag", "-d", "v2") == "Deleted tag 'v2'\n"
+    assert cli.json("tag", "--delete", "v1") == {"deleted": "v1"}
+    assert cli.json("tag") == []
+    cli.fail("tag", "-d", rc=2)
+
+    # revert f2 on f, then reset back to f2
+    j = cli.json("revert", f2)
+    assert j["message"].startswith('Revert "f two"') and j["branch"] == "f"
+    assert _all(c, "SELECT v FROM \"@f\".kv WHERE k = 2") == [("v2",)]
+    assert cli.ok("query", "SELECT v FROM kv WHERE k = 2", "--format", "csv") == "v\nv2\n"
+    assert cli.ok("reset", f2) == f"HEAD of f is now at {f2[:12]}\n"
+    assert cli.ok("query", "SELECT v FROM kv WHERE k = 2", "--format", "csv") == "v\nf2\n"
+    cli.ok("query", "UPDATE kv SET v = 'dirty' WHERE k = 4")
+    assert cli.json("reset", "HEAD") == {"branch": "f", "head": f2}
+    assert cli.json("status")["clean"] is True
+    cli.fail("reset", "nosuch", sqlstate="42704")
+    cli.fail("revert", "nosuch", sqlstate="42704")
+
+    # query: table, json, csv, --at
+    out = cli.ok("query", "SELECT k, v FROM kv WHERE k <= 2 ORDER BY k")
+    assert out == " k | v\n---+----\n 1 | f1\n 2 | f2\n(2 rows)\n", repr(out)
+    assert cli.json("query", "SELECT k, v, k > 1 AS big, NULL::int AS n FROM kv WHERE k <= 2 "
+                             "ORDER BY k") == [{"k": 1, "v": "f1", "big": False, "n": None},
+                                               {"k": 2, "v": "f2", "big": True, "n": None}]
+    assert cli.ok("query", "SELECT 'a,b' AS x, 'q\"' AS y", "--format", "csv") == \
+        'x,y\n"a,b","q"""\n'
+    assert cli.ok("query", "SELECT v FROM kv WHERE k = 1", "--at", root, "--format", "csv") == \
+        "v\nv1\n"
+    cli.fail("query", "UPDATE kv SET v = 'no'", "--at", root, sqlstate="25006")
+    cli.fail("query", "SELECT * FROM nosuch", sqlstate="42P01")
+    assert cli.json("query", "UPDATE kv SET v = v WHERE k < 3") == {"command": "UPDATE 2",
+                                                                      "rows": 2}

@@ -187,6 +187,18 @@ int cmd_conflicts_resolve(cli_t *cli)
     char *id = conflicted_merge(cli);
     if (!id)
         return EXIT_ERROR;
+    /* resolve answers what is left, resolve_all what it resolved: both
+     * are reported as counts taken before and after */
+    const char *ip[1] = {id};
+    bool ok;
+    char *before = conn_value(cli,
+                              "SELECT count(*) FROM epoch.conflicts WHERE merge_id = $1::bigint "
+                              "AND NOT resolved",
+                              1, ip, &ok);
+    if (!ok) {
+        free(id);
+        return EXIT_ERROR;
+    }
     PGresult *res;
     if (record) {
         /* a JSON key as given, or the value of a one-column key, matched
@@ -206,27 +218,29 @@ int cmd_conflicts_resolve(cli_t *cli)
         res = conn_exec(cli, "SELECT epoch.resolve_all($1::bigint, $2::text::regclass, $3)", 3, p);
     }
     if (!res) {
+        free(before);
         free(id);
         return EXIT_ERROR;
     }
     const char *p[1] = {id};
-    bool ok;
     char *left = conn_value(cli,
                             "SELECT count(*) FROM epoch.conflicts WHERE merge_id = $1::bigint "
                             "AND NOT resolved",
                             1, p, &ok);
+    long long done = (before ? atoll(before) : 0) - (left ? atoll(left) : 0);
     if (ok && cli->args.format == FORMAT_JSON) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "merge_id", json_object_new_int64(atoll(id)));
-        json_object_object_add(o, "resolved", json_object_new_int64(atoll(PQgetvalue(res, 0, 0))));
+        json_object_object_add(o, "resolved", json_object_new_int64(done));
         json_object_object_add(o, "unresolved", json_object_new_int64(left ? atoll(left) : 0));
         out_json(o);
     } else if (ok) {
-        printf("resolved %s conflicts of merge %s; %s left%s\n", PQgetvalue(res, 0, 0), id,
+        printf("resolved %lld conflicts of merge %s; %s left%s\n", done, id,
                left ? left : "0",
                left && strcmp(left, "0") == 0 ? " (run \"epoch merge --continue\")" : "");
     }
     free(left);
+    free(before);
     free(id);
     PQclear(res);
     return ok ? EXIT_OK : EXIT_ERROR;

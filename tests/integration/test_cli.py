@@ -309,3 +309,99 @@ def test_cli_log_show_tag_reset_revert_query(env):
     cli.fail("query", "SELECT * FROM nosuch", sqlstate="42P01")
     assert cli.json("query", "UPDATE kv SET v = v WHERE k < 3") == {"command": "UPDATE 2",
                                                                       "rows": 2}
+
+
+# ---- diff, merge, conflicts, sync --------------------------------------------------------
+
+def test_cli_diff_merge_conflicts_sync(env):
+    px, c, cli = _setup(env, "cli_merge")
+    cli.ok("track", "kv")
+    root = cli.json("commit", "-m", "root")["id"]
+    cli.ok("branch", "create", "f")
+    cli.ok("checkout", "f")
+    cli.ok("query", "UPDATE kv SET v = 'f1' WHERE k = 1")
+    cli.ok("query", "INSERT INTO kv VALUES (9, 'nine')")
+    cli.ok("query", "DELETE FROM kv WHERE k = 4")
+    # no argument: the uncommitted changes
+    out = cli.ok("diff")
+    assert "diff kv\n" in out and "@@ update {\"k\": 1} @@\n-v: v1\n+v: f1\n" in out, out
+    assert "@@ insert {\"k\": 9} @@\n+k: 9\n+v: nine\n" in out
+    assert "@@ delete {\"k\": 4} @@\n-k: 4\n-v: v4\n" in out
+    assert "\033[" not in out, "plain when piped"
+    d = cli.json("diff", "main", "f")
+    assert {"table": "kv", "pk": {"k": 1}, "change": "update", "column": "v", "old": "v1",
+            "new": "f1"} in d
+    assert len([r for r in d if r["change"] == "insert"]) == 2
+    assert cli.json("diff", "main..f") == d
+    assert cli.json("diff", "main") == d
+    assert cli.json("diff", "main", "f", "--table", "kv") == d
+    assert cli.json("diff", "main", "f", "--stat") == \
+        [{"table": "kv", "inserted": 1, "updated": 1, "deleted": 1}]
+    assert cli.ok("diff", "main", "f", "--stat") == \
+        " kv | +1 ~1 -1\n 1 table changed, 1 inserted, 1 updated, 1 deleted\n"
+    assert cli.ok("diff", "main..f", "--name-only") == "kv\n"
+    assert cli.json("diff", "main..f", "--name-only") == ["kv"]
+    cli.fail("diff", "main", "f", "--stat", "--name-only", rc=2)
+    cli.fail("diff", "main", "nosuch", sqlstate="42704")
+    cli.ok("commit", "-m", "f work")
+
+    # a conflict: main changes k=1 too
+    _all(c, "UPDATE kv SET v = 'm1' WHERE k = 1")
+    dry = cli.json("merge", "f", "--dry-run", "--branch", "main")
+    assert dry["status"] == "dry_run" and dry["conflicts"] == 1
+    cp = cli.run("merge", "f", "--branch", "main")
+    assert cp.returncode == 1 and "CONFLICT: merge" in cp.stdout and "epoch conflicts" in cp.stderr
+    cli.ok("checkout", "main")
+    out = cli.ok("status")
+    assert out.startswith("On branch main\nYou have unmerged paths.\n"), out
+    st = cli.json("status")
+    assert st["merge"]["source"] == "f" and st["merge"]["unresolved"] == 1
+    assert "U merge" in cli.ok("status", "--short")
+    cf = cli.json("conflicts")
+    assert len(cf) == 1 and cf[0]["pk"] == {"k": 1} and cf[0]["column"] == "v"
+    assert (cf[0]["base"], cf[0]["ours"], cf[0]["theirs"], cf[0]["kind"]) == \
+        ("v1", "m1", "f1", "modify_modify")
+    out = cli.ok("conflicts", "show")
+    assert "unresolved kv {\"k\": 1} v: modify_modify" in out and "theirs: f1" in out
+    cli.fail("merge", "--continue", sqlstate="55000")
+    cli.fail("merge", "f", sqlstate="55000")
+    cli.fail("conflicts", "resolve", rc=2, text="--ours, --theirs or --value")
+    cli.fail("conflicts", "resolve", "--value", "x", rc=2)
+    cli.fail("merge", "--continue", "--abort", rc=2)
+    r = cli.json("conflicts", "resolve", "kv", "--record", "1", "--field", "v", "--value", "mine")
+    assert r["resolved"] == 1 and r["unresolved"] == 0, (r, cli.json("conflicts"))
+    assert cli.json("conflicts")[0]["resolution"] == "value"
+    res = cli.json("merge", "--continue", "-m", "merged f")
+    assert res["status"] == "merged" and res["commit"]
+    assert _all(c, "SELECT k, v FROM kv WHERE k IN (1, 4, 9) ORDER BY k") == \
+        [(1, "mine"), (9, "nine")]
+    assert cli.ok("status") == "On branch main\nnothing to commit, working tree clean\n"
+    cli.fail("merge", "--abort", text="no merge in progress")
+    assert cli.ok("merge", "f") == "Already up to date.\n"
+
+    # abort, and resolve --theirs for a whole table
+    cli.ok("checkout", "f")
+    cli.ok("query", "UPDATE kv SET v = 'f2' WHERE k = 2")
+    cli.ok("commit", "-m", "f2")
+    _all(c, "UPDATE kv SET v = 'm2' WHERE k = 2")
+    cli.ok("checkout", "main")
+    cli.fail("merge", "f")
+    assert cli.json("merge", "--abort")["status"] == "aborted"
+    assert cli.json("status")["merge"] is None
+    cli.run("merge", "f")
+    assert cli.ok("conflicts", "resolve", "--theirs").startswith("resolved 1 conflicts")
+    out = cli.ok("merge", "--continue")
+    assert out.startswith("Merge made by"), out
+    assert _all(c, "SELECT v FROM kv WHERE k = 2") == [("f2",)]
+
+    # sync: main's new rows into a branch
+    cli.ok("branch", "create", "s")
+    _all(c, "UPDATE kv SET v = 'late' WHERE k = 3")
+    assert cli.ok("query", "SELECT v FROM kv WHERE k = 3", "--branch", "s", "--format", "csv") \
+        == "v\nv3\n"
+    sy = cli.json("sync", "--branch", "s")
+    assert sy["status"] in ("merged", "fast_forward"), sy
+    assert cli.ok("query", "SELECT v FROM kv WHERE k = 3", "--branch", "s", "--format", "csv") \
+        == "v\nlate\n"
+    assert cli.ok("sync", "--branch", "s") == "Already up to date.\n"
+    assert root

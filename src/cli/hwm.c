@@ -59,9 +59,11 @@ static char *json_value(const char *v)
         return NULL;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     size_t n = strlen(v);
-    json_object *o = json_tokener_parse_ex(tok, v, (int)n);
-    bool whole = o && json_tokener_get_error(tok) == json_tokener_success &&
-                 json_tokener_get_parse_end(tok) == n;
+    /* n + 1: the NUL ends a number ("42" alone could go on); JSON null
+     * parses to a NULL object with success */
+    json_object *o = json_tokener_parse_ex(tok, v, (int)n + 1);
+    bool whole =
+        json_tokener_get_error(tok) == json_tokener_success && json_tokener_get_parse_end(tok) == n;
     json_tokener_free(tok);
     json_object_put(o);
     if (whole)
@@ -84,12 +86,20 @@ int cmd_hwm_set(cli_t *cli)
                         cli->args.opt[OPT_DESCRIPTION],
                         cli->args.opt[OPT_ENTITY],
                         cli->args.opt[OPT_EXPRESSION]};
-    PGresult *res = conn_exec(cli,
-                              "SELECT h.id, h.namespace, h.name, h.value, h.type "
-                              "FROM epoch.hwms h WHERE h.id = "
-                              "epoch.hwm_set($1, $2, $3::jsonb, $4, $5, $6, $7)",
-                              7, p);
+    bool ok;
+    char *id =
+        conn_value(cli, "SELECT epoch.hwm_set($1, $2, $3::jsonb, $4, $5, $6, $7)", 7, p, &ok);
     free(value);
+    if (!ok)
+        return EXIT_ERROR;
+    /* a statement of its own: its snapshot sees the row hwm_set wrote */
+    const char *ip[1] = {id};
+    PGresult *res = conn_exec(cli,
+                              "SELECT h.id, h.namespace, h.name, h.value, h.type, h.description, "
+                              "h.entity, h.expression, h.changed_at::text AS changed_at, "
+                              "h.changed_by FROM epoch.hwms h WHERE h.id = $1::bigint",
+                              1, ip);
+    free(id);
     if (!res)
         return EXIT_ERROR;
     if (cli->args.format == FORMAT_JSON)

@@ -235,8 +235,7 @@ int cmd_conflicts_resolve(cli_t *cli)
         json_object_object_add(o, "unresolved", json_object_new_int64(left ? atoll(left) : 0));
         out_json(o);
     } else if (ok) {
-        printf("resolved %lld conflicts of merge %s; %s left%s\n", done, id,
-               left ? left : "0",
+        printf("resolved %lld conflicts of merge %s; %s left%s\n", done, id, left ? left : "0",
                left && strcmp(left, "0") == 0 ? " (run \"epoch merge --continue\")" : "");
     }
     free(left);

@@ -10,10 +10,23 @@
 #include "cli/conn.h"
 #include "cli/out.h"
 
-/* The namespace's row of epoch.namespaces, by id, printed. */
-static int print_namespace(cli_t *cli, const char *sql, int n, const char *const *p)
+#define NS_COLUMNS                                                                                 \
+    "n.id, n.name, n.description, n.owned_by, n.changed_at::text AS changed_at, "                  \
+    "n.changed_by"
+
+/* Run call (a function answering the namespace's id), then print the
+ * namespace's row of epoch.namespaces: a statement of its own, so that its
+ * snapshot sees what the call wrote. */
+static int print_namespace(cli_t *cli, const char *call, int n, const char *const *p)
 {
-    PGresult *res = conn_exec(cli, sql, n, p);
+    bool ok;
+    char *id = conn_value(cli, call, n, p, &ok);
+    if (!ok)
+        return EXIT_ERROR;
+    const char *ip[1] = {id};
+    PGresult *res = conn_exec(
+        cli, "SELECT " NS_COLUMNS " FROM epoch.namespaces n WHERE n.id = $1::bigint", 1, ip);
+    free(id);
     if (!res)
         return EXIT_ERROR;
     if (cli->args.format == FORMAT_JSON)
@@ -23,10 +36,6 @@ static int print_namespace(cli_t *cli, const char *sql, int n, const char *const
     PQclear(res);
     return EXIT_OK;
 }
-
-#define NS_COLUMNS                                                                                 \
-    "n.id, n.name, n.description, n.owned_by, n.changed_at::text AS changed_at, "                  \
-    "n.changed_by"
 
 int cmd_namespace_list(cli_t *cli)
 {
@@ -47,10 +56,7 @@ int cmd_namespace_list(cli_t *cli)
 int cmd_namespace_create(cli_t *cli)
 {
     const char *p[2] = {cli->args.pos[0], cli->args.opt[OPT_DESCRIPTION]};
-    return print_namespace(cli,
-                           "SELECT " NS_COLUMNS " FROM epoch.namespaces n "
-                           "WHERE n.id = epoch.namespace_create($1, $2)",
-                           2, p);
+    return print_namespace(cli, "SELECT epoch.namespace_create($1, $2)", 2, p);
 }
 
 int cmd_namespace_update(cli_t *cli)
@@ -60,10 +66,7 @@ int cmd_namespace_update(cli_t *cli)
         return cli_usage_error(cli, "nothing to update: --name, --description or --owner");
     const char *p[4] = {cli->args.pos[0], cli->args.opt[OPT_NEW_NAME],
                         cli->args.opt[OPT_DESCRIPTION], cli->args.opt[OPT_OWNER]};
-    return print_namespace(cli,
-                           "SELECT " NS_COLUMNS " FROM epoch.namespaces n "
-                           "WHERE n.id = epoch.namespace_update($1, $2, $3, $4)",
-                           4, p);
+    return print_namespace(cli, "SELECT epoch.namespace_update($1, $2, $3, $4)", 4, p);
 }
 
 /* a function returning void; reported as {"namespace", key: what} */

@@ -405,3 +405,70 @@ def test_cli_diff_merge_conflicts_sync(env):
         == "v\nlate\n"
     assert cli.ok("sync", "--branch", "s") == "Already up to date.\n"
     assert root
+
+
+# ---- HWM store, namespaces, gc -----------------------------------------------------------
+
+def test_cli_hwm_namespace_gc(env):
+    px, c, cli = _setup(env, "cli_hwm")
+    ns = cli.json("namespace", "create", "etl", "--description", "loads")
+    assert ns["name"] == "etl" and ns["description"] == "loads" and ns["owned_by"] == "epoch"
+    assert cli.ok("namespace", "create", "tmp") == "namespace tmp (owner epoch)\n"
+    cli.fail("namespace", "create", "etl", sqlstate="42710")
+    assert [n["name"] for n in cli.json("namespace", "list")] == ["etl", "tmp"]
+    assert cli.ok("namespace").startswith("etl\tepoch\tloads\n")
+    up = cli.json("namespace", "update", "tmp", "--name", "scratch", "--description", "d")
+    assert up["name"] == "scratch" and up["description"] == "d"
+    cli.fail("namespace", "update", "scratch", rc=2, text="nothing to update")
+
+    h = cli.json("hwm", "set", "etl", "orders", "42", "--type", "id")
+    assert (h["namespace"], h["name"], h["value"], h["type"]) == ("etl", "orders", 42, "id"), h
+    assert cli.ok("hwm", "set", "etl", "since", "2026-01-01", "--type", "timestamp") == \
+        'etl/since = "2026-01-01"\n'
+    cli.fail("hwm", "set", "etl", "new", "1", sqlstate="22004")
+    assert cli.ok("hwm", "set", "etl", "orders", '{"id": 43}') == 'etl/orders = {"id": 43}\n'
+    assert cli.ok("hwm", "get", "etl", "orders") == '{"id": 43}\n'
+    assert cli.json("hwm", "get", "etl", "since") == \
+        {"namespace": "etl", "name": "since", "value": "2026-01-01"}
+    cli.fail("hwm", "get", "etl", "nosuch", sqlstate="42704")
+    assert cli.ok("hwm") == 'etl/orders = {"id": 43} (id)\netl/since = "2026-01-01" (timestamp)\n'
+    assert [x["name"] for x in cli.json("hwm", "list", "etl")] == ["orders", "since"]
+    assert cli.json("hwm", "list", "scratch") == []
+    hist = cli.json("hwm", "history", "etl", "orders")
+    assert [(x["action"], x["value"]) for x in hist] == [("Created", 42), ("Updated", {"id": 43})]
+    assert len(cli.json("hwm", "history", "etl")) == 3
+    assert "Updated etl/orders" in cli.ok("hwm", "history", "etl")
+    assert cli.json("hwm", "delete", "etl", "since") == {"namespace": "etl", "deleted": "since"}
+    assert cli.ok("hwm", "delete", "etl", "orders") == "deleted HWM etl/orders\n"
+    assert cli.json("hwm") == []
+
+    # roles
+    env.pg.sql("DO $$ BEGIN CREATE ROLE cli_friend LOGIN; EXCEPTION WHEN duplicate_object THEN "
+               "NULL; END $$")
+    assert cli.json("namespace", "grant", "etl", "cli_friend", "DEVELOPER") == \
+        {"namespace": "etl", "user": "cli_friend"}
+    assert _all(c, "SELECT role FROM epoch.namespace_roles WHERE namespace = 'etl' "
+                   "AND username = 'cli_friend'") == [("DEVELOPER",)]
+    cli.fail("namespace", "grant", "etl", "cli_friend", "EMPEROR", sqlstate="22023")
+    assert cli.ok("namespace", "revoke", "etl", "cli_friend") == \
+        "revoked the role of cli_friend in etl\n"
+    assert _all(c, "SELECT count(*) FROM epoch.namespace_roles WHERE username = 'cli_friend'") \
+        == [(0,)]
+    assert cli.json("namespace", "delete", "scratch") == {"namespace": "scratch",
+                                                          "deleted": "scratch"}
+    assert cli.ok("namespace", "delete", "etl") == "deleted namespace\n"
+    assert cli.json("namespace", "list") == []
+
+    # gc: a dry run deletes nothing
+    cli.ok("track", "kv")
+    _all(c, "UPDATE kv SET v = v || '!'")
+    before = _all(c, "SELECT count(*) FROM epoch.h_1")[0][0] if _all(
+        c, "SELECT to_regclass('epoch.h_1')")[0][0] else None
+    g = cli.json("gc", "--dry-run", "--retention", "0 seconds")
+    assert g["dry_run"] is True and isinstance(g["tables"], list)
+    assert all(set(t) == {"table", "main_rows", "branch_rows"} for t in g["tables"])
+    if before is not None:
+        assert _all(c, "SELECT count(*) FROM epoch.h_1")[0][0] == before
+    out = cli.ok("gc", "--retention", "0 seconds")
+    assert "history rows of main" in out and out.startswith(("deleted", "kv:")), out
+    cli.fail("gc", "--retention", "soon", sqlstate="22007")

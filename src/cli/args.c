@@ -119,14 +119,19 @@ static bool command_exists(const char *name)
     return false;
 }
 
-static void print_option_help(FILE *out, uint64_t opts)
+/* own: the command's options, whose short letters hide a global one's */
+static void print_option_help(FILE *out, uint64_t opts, uint64_t own)
 {
     for (int id = 0; id < OPT__COUNT; id++) {
         if (!(opts & O(id)))
             continue;
         char left[64];
         const opt_desc_t *d = &OPTS[id];
-        if (d->short_name)
+        bool hidden = false;
+        for (int o = 0; o < OPT__COUNT; o++)
+            if (o != id && (own & O(o)) && d->short_name && OPTS[o].short_name == d->short_name)
+                hidden = true;
+        if (d->short_name && !hidden)
             snprintf(left, sizeof(left), "-%c, --%s%s%s", d->short_name, d->name,
                      d->has_arg ? " " : "", d->has_arg ? d->arg_name : "");
         else
@@ -150,7 +155,7 @@ void args_print_usage(FILE *out, const cli_command_t *cmd, bool options)
             fprintf(out, "  %-62s %s\n", cli_commands[i].usage + strlen("epoch "),
                     cli_commands[i].about);
         fputs("\nconnection options (libpq; PG* variables and the service file apply too):\n", out);
-        print_option_help(out, O(OPT_HOST) | O(OPT_PORT) | O(OPT_USER) | O(OPT_DBNAME));
+        print_option_help(out, O(OPT_HOST) | O(OPT_PORT) | O(OPT_USER) | O(OPT_DBNAME), 0);
         fputs("\n`epoch COMMAND --help` shows a command's options; docs/cli.md has them all.\n",
               out);
         return;
@@ -167,9 +172,9 @@ void args_print_usage(FILE *out, const cli_command_t *cmd, bool options)
     }
     if (options) {
         fputs("\noptions:\n", out);
-        print_option_help(out, opts & ~OPTS_GLOBAL);
+        print_option_help(out, opts & ~OPTS_GLOBAL, 0);
         fputs("\ncommon options:\n", out);
-        print_option_help(out, OPTS_GLOBAL);
+        print_option_help(out, OPTS_GLOBAL, opts);
     }
 }
 

@@ -472,3 +472,39 @@ def test_cli_hwm_namespace_gc(env):
     out = cli.ok("gc", "--retention", "0 seconds")
     assert "history rows of main" in out and out.startswith(("deleted", "kv:")), out
     cli.fail("gc", "--retention", "soon", sqlstate="22007")
+
+
+def test_cli_colors_on_a_terminal(env):
+    """diff is colored when stdout is a terminal, plain with NO_COLOR."""
+    import pty
+    px, c, cli = _setup(env, "cli_color")
+    cli.ok("track", "kv")
+    cli.ok("branch", "create", "f")
+    cli.ok("query", "UPDATE kv SET v = 'x' WHERE k = 1", "--branch", "f")
+
+    def on_tty(extra=None):
+        master, slave = pty.openpty()
+        e = harness.client_env(harness.DEFAULT_PASSWORD, {"XDG_STATE_HOME": str(cli.state)})
+        e.update(extra or {})
+        cmd = [cli.bin, "-h", "127.0.0.1", "-p", str(px.port), "-U", harness.DEFAULT_USER,
+               "-d", cli.db, "diff", "main", "f"]
+        p = subprocess.run(cmd, stdout=slave, stderr=subprocess.PIPE, env=e, timeout=30)
+        os.close(slave)
+        data = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        os.close(master)
+        assert p.returncode == 0, p.stderr
+        return data.decode()
+
+    out = on_tty()
+    assert "\033[31m-v: v1\033[m" in out and "\033[32m+v: x\033[m" in out, repr(out)
+    assert "\033[" not in on_tty({"NO_COLOR": "1"})
+    cp = cli.run("tag", "--help", conn=False)
+    assert "-d, --delete" in cp.stdout and "-d, --dbname" not in cp.stdout

@@ -74,7 +74,8 @@ MODULE_WEIGHTS = {
     "test_tls.py": 40, "test_concurrency.py": 40, "test_branch_reads.py": 25,
     "test_limits.py": 25, "test_pool.py": 20, "test_signals.py": 12, "test_malformed.py": 12,
     "test_pgbench.py": 12, "test_cancel.py": 6, "test_copy.py": 6, "test_auth.py": 6,
-    "test_psql.py": 4, "test_internal.py": 3, "test_io.py": 5,
+    "test_psql.py": 4, "test_internal.py": 3, "test_io.py": 5, "test_history.py": 35,
+    "test_merge.py": 35, "test_privileges.py": 25, "test_cli.py": 15, "test_hwm.py": 12,
 }
 
 

@@ -1,8 +1,9 @@
 /*
- * login — the branch a client asks for when it connects: "dbname@branch" in
- * the startup packet becomes dbname plus the startup parameter epoch.branch,
- * and a branch asked for at startup is checked (its catalog loaded) before
- * the client gets its first ReadyForQuery, so a bad one fails the login.
+ * login — what a client brings when it connects: the branch ("dbname@branch"
+ * in the startup packet becomes dbname plus the startup parameter
+ * epoch.branch, and a branch asked for at startup is checked (its catalog
+ * loaded) before the client gets its first ReadyForQuery, so a bad one fails
+ * the login), and its address, passed on for the audit trail.
  */
 #include "session/login.h"
 
@@ -11,55 +12,84 @@
 #include <string.h>
 
 #include "common/text.h"
+#include "wire/config.h"
 #include "session/load.h"
 
-/* The startup parameters with the database's "@branch" cut off and
- * epoch.branch added (unless options already set one, which then wins), as
- * a new "name\0value\0…\0" list in *out. */
-static bool split_database(const startup_t *st, const char *at, char **out, size_t *out_len)
+/* The client's address, as the proxy saw it, goes to PostgreSQL as the
+ * startup parameter epoch.client_addr (the audit trail reads the value the
+ * session started with: a later SET cannot change it); a value the client
+ * sent itself is dropped. Only where the server connection is the client's
+ * own (passthrough): a pooled one serves many clients. */
+#define CLIENT_ADDR "epoch.client_addr"
+
+static void add_param(char *params, size_t *len, const char *name, const char *value, size_t vlen)
 {
-    const char *branch = at + 1;
-    size_t cap = st->params_len + sizeof "epoch.branch" + strlen(branch) + 2;
+    memcpy(params + *len, name, strlen(name) + 1);
+    *len += strlen(name) + 1;
+    memcpy(params + *len, value, vlen);
+    *len += vlen;
+    params[(*len)++] = '\0';
+}
+
+/* The startup parameters with the database's "@branch" cut off (at: NULL
+ * when there is none) and epoch.branch added (unless options already set
+ * one, which then wins), the client's own epoch.client_addr dropped and
+ * addr's added (NULL: none), as a new "name\0value\0…\0" list in *out. */
+static bool rebuild_params(const startup_t *st, const char *at, const char *addr, char **out,
+                           size_t *out_len)
+{
+    const char *branch = at ? at + 1 : "";
+    size_t cap = st->params_len + sizeof "epoch.branch" + strlen(branch) + sizeof CLIENT_ADDR +
+                 (addr ? strlen(addr) : 0) + 4;
     char *params = malloc(cap);
     if (!params)
         return false;
     size_t len = 0, pos = 0;
     const char *name, *value;
-    bool has_param = false;
+    bool has_branch = false;
     while (startup_next(st, &pos, &name, &value)) {
-        size_t vlen = value == st->database ? (size_t)(at - st->database) : strlen(value);
-        has_param |= strcmp(name, "epoch.branch") == 0;
-        memcpy(params + len, name, strlen(name) + 1);
-        len += strlen(name) + 1;
-        memcpy(params + len, value, vlen);
-        len += vlen;
-        params[len++] = '\0';
+        if (strcmp(name, CLIENT_ADDR) == 0)
+            continue;
+        size_t vlen = at && value == st->database ? (size_t)(at - st->database) : strlen(value);
+        has_branch |= strcmp(name, "epoch.branch") == 0;
+        add_param(params, &len, name, value, vlen);
     }
-    if (!has_param) {
-        memcpy(params + len, "epoch.branch", sizeof "epoch.branch");
-        len += sizeof "epoch.branch";
-        memcpy(params + len, branch, strlen(branch) + 1);
-        len += strlen(branch) + 1;
-    }
+    if (at && !has_branch)
+        add_param(params, &len, "epoch.branch", branch, strlen(branch));
+    if (addr)
+        add_param(params, &len, CLIENT_ADDR, addr, strlen(addr));
     params[len++] = '\0';
     *out = params;
     *out_len = len;
     return true;
 }
 
+static bool has_param(const startup_t *st, const char *wanted)
+{
+    size_t pos = 0;
+    const char *name, *value;
+    while (startup_next(st, &pos, &name, &value))
+        if (strcmp(name, wanted) == 0)
+            return true;
+    return false;
+}
+
 bool session_startup(client_t *c, char *err, size_t errcap)
 {
     startup_t *st = client_startup(c);
     const char *at = st->database ? strchr(st->database, '@') : NULL;
-    if (!at)
+    char addr[64];
+    bool report =
+        client_config(c)->auth_mode == AUTH_PASSTHROUGH && client_peer_addr(c, addr, sizeof addr);
+    if (!at && !report && !has_param(st, CLIENT_ADDR))
         return true;
-    if (at == st->database || !at[1]) {
+    if (at && (at == st->database || !at[1])) {
         snprintf(err, errcap, "invalid database name \"%.100s\": use dbname@branch", st->database);
         return false;
     }
     char *params;
     size_t len;
-    if (!split_database(st, at, &params, &len)) {
+    if (!rebuild_params(st, at, report ? addr : NULL, &params, &len)) {
         snprintf(err, errcap, "out of memory");
         return false;
     }
@@ -82,7 +112,8 @@ bool session_login_wanted(const client_t *c)
     size_t pos = 0;
     const char *name, *value;
     while (startup_next(client_startup(c), &pos, &name, &value))
-        if (HAS_PREFIX(name, "epoch.") || (strcmp(name, "options") == 0 && strstr(value, "epoch.")))
+        if ((HAS_PREFIX(name, "epoch.") && strcmp(name, CLIENT_ADDR) != 0) ||
+            (strcmp(name, "options") == 0 && strstr(value, "epoch.")))
             return true;
     return false;
 }

@@ -138,6 +138,19 @@ bool client_pooled(const client_t *c)
     return c->server && c->server->pool;
 }
 
+bool client_peer_addr(const client_t *c, char *out, size_t cap)
+{
+    if (c->st.h.handle.type != UV_TCP)
+        return false;
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    if (uv_tcp_getpeername(&c->st.h.tcp, (struct sockaddr *)&sa, &len) != 0)
+        return false;
+    if (sa.ss_family == AF_INET6)
+        return uv_ip6_name((const struct sockaddr_in6 *)&sa, out, cap) == 0;
+    return sa.ss_family == AF_INET && uv_ip4_name((const struct sockaddr_in *)&sa, out, cap) == 0;
+}
+
 startup_t *client_startup(const client_t *c)
 {
     return (startup_t *)&c->startup; /* the client's own, which the session may rewrite */

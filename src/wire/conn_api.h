@@ -69,6 +69,9 @@ server_t *client_server(const client_t *c);
 /* The linked server belongs to a pool (userlist mode) rather than to c. */
 bool client_pooled(const client_t *c);
 startup_t *client_startup(const client_t *c);
+/* The client's IP address as text (no port) in out; false for a client on a
+ * unix socket, or when the socket has none to give. */
+bool client_peer_addr(const client_t *c, char *out, size_t cap);
 const config_t *client_config(const client_t *c);
 /* The worker's clock (ms, cached per loop turn). */
 uint64_t client_now_ms(const client_t *c);

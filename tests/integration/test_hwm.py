@@ -365,5 +365,21 @@ def test_every_operation_leaves_its_audit_row(env):
     _all(g, "SELECT epoch.branch_create('mine')")
     assert _all(g, "SELECT DISTINCT username FROM epoch.audit") == [(roles["guest"],)]
     assert _one(_conn(px, roles["admin"], db), "SELECT count(DISTINCT username) FROM epoch.audit") >= 3
-    # the client's address: the proxy's peer address as PostgreSQL saw it
-    assert _one(g, "SELECT client_addr FROM epoch.audit ORDER BY id DESC LIMIT 1") == "127.0.0.1"
+    # the client's address, as the proxy saw it: passed at login, so neither
+    # a SET nor the client's own startup option changes what is recorded
+    assert _one(g, "SHOW epoch.client_addr") == "127.0.0.1"          # the proxy's doing
+    _all(g, "SET epoch.client_addr = '6.6.6.6'")
+    _all(g, "SELECT epoch.branch_create('mine2')")
+    assert _one(g, "SHOW epoch.client_addr") == "6.6.6.6"             # the client's setting is left alone
+    spoof = env.closing(px.connect(user=roles["guest"], password=PW, dbname=db, autocommit=True,
+                                   options="-c epoch.client_addr=7.7.7.7"))
+    _all(spoof, "SELECT epoch.branch_create('mine3')")
+    assert _all(g, "SELECT details->>'from', branch, client_addr, peer_addr FROM epoch.audit "
+                   "WHERE action = 'branch_create' AND branch LIKE 'mine%' ORDER BY id") == [
+        ("main", b, "127.0.0.1", "127.0.0.1") for b in ("mine", "mine2", "mine3")]
+    # a direct connection can claim an address; peer_addr is PostgreSQL's
+    direct = env.closing(env.pg.connect(user=roles["guest"], password=PW, dbname=db,
+                                        options="-c epoch.client_addr=8.8.8.8"))
+    direct.autocommit = True
+    _all(direct, "SELECT epoch.branch_create('mine4')")
+    assert _all(g, "SELECT client_addr, peer_addr FROM epoch.audit WHERE branch = 'mine4'") == [("8.8.8.8", "127.0.0.1")]

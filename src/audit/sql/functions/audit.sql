@@ -8,12 +8,24 @@
 -- session's), details (jsonb, the operation's own keys).
 CREATE OR REPLACE FUNCTION epoch._audit(action text, branch text, details jsonb) RETURNS void
 LANGUAGE plpgsql AS $f$
+DECLARE
+    peer text := host(inet_client_addr());
+    now_set text := current_setting('epoch.client_addr', true);
+    reported text;
 BEGIN
-    INSERT INTO epoch.audit_log (username, action, branch, client_addr, details)
+    -- the client's address: what epoch-proxy put in the startup packet, the
+    -- value the session started with (docs/audit.md). A SET by the client
+    -- changes the current value only: RESET reads the one it started with,
+    -- and the client's own is put back.
+    EXECUTE 'RESET epoch.client_addr';
+    reported := nullif(current_setting('epoch.client_addr', true), '');
+    IF coalesce(now_set, '') <> coalesce(reported, '') THEN
+        PERFORM set_config('epoch.client_addr', now_set, false);
+    END IF;
+    INSERT INTO epoch.audit_log (username, action, branch, client_addr, peer_addr, details)
     VALUES (epoch._invoker(), action,
             coalesce(branch, nullif(current_setting('epoch.branch', true), ''), 'main'),
-            host(inet_client_addr()),  -- through the proxy: the proxy's (docs/audit.md)
-            details);
+            coalesce(reported, peer), peer, details);
 END
 $f$;
 
@@ -38,7 +50,7 @@ $f$;
 
 -- Admins see every row; other roles their own.
 CREATE OR REPLACE VIEW epoch.audit AS
-SELECT a.id, a.at, a.username, a.action, a.branch, a.client_addr, a.details
+SELECT a.id, a.at, a.username, a.action, a.branch, a.client_addr, a.peer_addr, a.details
   FROM epoch.audit_log a
  WHERE a.username = epoch._invoker() OR epoch._is_admin(epoch._invoker());
 

@@ -8,7 +8,8 @@ CREATE TABLE IF NOT EXISTS epoch.audit_log (
     username    text NOT NULL,
     action      text NOT NULL,
     branch      text,              -- the branch acted on, else the session's
-    client_addr text,              -- the address PostgreSQL saw the session come from
+    client_addr text,              -- the client's address: as epoch-proxy reported it, else peer_addr
+    peer_addr   text,              -- the address PostgreSQL saw the session come from
     details     jsonb
 );
 CREATE INDEX IF NOT EXISTS audit_log_at ON epoch.audit_log (at);

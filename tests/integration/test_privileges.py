@@ -278,10 +278,39 @@ def test_history_shows_only_what_the_role_may_read(env):
     assert {row[0] for row in _all(y, "SELECT table_name FROM epoch.diff('main', 'b')")} == \
         {"item", "acct"}
     q = env.closing(_conn(px, roles["rls"], db))
-    # acct's policy applies to rls: the table is left out, as the branch does
-    assert {row[0] for row in _all(q, "SELECT table_name FROM epoch.diff('main', 'b')")} == \
-        {"item"}
-    _err(q, "SELECT * FROM epoch.diff('main', 'b', 'acct')", "0A000", "row-level security")
+    # acct's policy (owner = current_user) applies to rls: it sees the
+    # versions of rows it may read now, no other. Row 2 (someone's) changed:
+    # not shown. Row 1 (its own) changed: shown. Row 3 given away on the
+    # branch: it saw it before, not after: a delete. Row 4 given to it: an insert.
+    ob.cursor().execute("UPDATE acct SET amount = 11 WHERE id = 1")
+    ob.cursor().execute("UPDATE acct SET owner = 'someone' WHERE id = 3")
+    ob.cursor().execute(f"INSERT INTO acct VALUES (4, '{roles['rls']}', 40)")
+    assert _all(q, "SELECT pk, old_value, new_value FROM epoch.diff('main', 'b', 'acct') WHERE column_name = 'amount' "
+                   "ORDER BY pk::text") == [({"id": 1}, "10", "11"), ({"id": 3}, "30", None), ({"id": 4}, None, "40")]
+    got = _all(q, "SELECT pk, change FROM epoch.diff('main', 'b', 'acct') GROUP BY 1, 2 ORDER BY pk::text")
+    assert got == [({"id": 1}, "update"), ({"id": 3}, "delete"), ({"id": 4}, "insert")], got
+    assert _all(q, "SELECT table_name, inserted, updated, deleted FROM epoch.diff_stat('main', 'b') "
+                   "WHERE table_name = 'acct'") == [("acct", 1, 1, 1)]
+    # the owner sees every change of acct
+    assert _all(ob, "SELECT pk FROM epoch.diff('main', 'b', 'acct') GROUP BY 1 ORDER BY pk::text") == [
+        ({"id": 1},), ({"id": 2},), ({"id": 3},), ({"id": 4},)]
+    # the change feed on the branch, as rls: the same three
+    qb = env.closing(_conn(px, roles["rls"], db, "b"))
+    assert sorted((r[0]["id"], r[1]) for r in _all(qb, "SELECT pk, change FROM epoch.changes('acct', '0')")) == [
+        (1, "update"), (3, "delete"), (4, "insert")]
+    # the policies' rows and nothing more, also if rls reads the images itself
+    cur = qb.cursor()
+    cur.execute("BEGIN")
+    cur.execute("SELECT count(*) FROM epoch.changes('acct', '0')")
+    cur.execute("SELECT count(*), count(*) FILTER (WHERE owner <> current_user) FROM pg_temp._epoch_img")
+    assert cur.fetchone() == (4, 0)   # rows 1 (two versions), 3 before, 4 after
+    cur.execute("ROLLBACK")
+    # inside a SECURITY DEFINER function (hwm_advance) the policies would be
+    # the definer's: refused
+    _all(ob, "SELECT epoch.namespace_create('feed')")
+    _all(ob, "SELECT epoch.hwm_set('feed', 'acct', '0', 'mark')")
+    _all(ob, "SELECT epoch.grant('feed', %s, 'developer')", (roles["rls"],))
+    _err(qb, "SELECT * FROM epoch.hwm_advance('feed', 'acct', 'acct')", "0A000", "row-level security")
     _err(n, "SELECT * FROM epoch.changes('item', '0')", "42501")
     # time travel through a plain role reads through the same gates
     rb = env.closing(_conn(px, roles["reader"], db))

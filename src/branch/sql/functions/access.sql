@@ -242,31 +242,135 @@ $f$;
 -- The same rules for the invoker of a SECURITY DEFINER function: may it
 -- read (SELECT on every column: it is shown whole rows) table rel? With
 -- strict, raise instead of answering false.
+CREATE OR REPLACE FUNCTION epoch._invoker_may_select(rel oid, strict boolean) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+    who name := epoch._invoker();
+BEGIN
+    IF pg_catalog.has_table_privilege(who, rel, 'SELECT')
+       OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                       WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+                         AND NOT pg_catalog.has_column_privilege(who, rel, a.attnum, 'SELECT')) THEN
+        RETURN true;
+    END IF;
+    IF strict THEN
+        RAISE EXCEPTION 'permission denied for table %', (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel)
+            USING ERRCODE = '42501';
+    END IF;
+    RETURN false;
+END
+$f$;
+
+-- The same, and no row-level security applying to the invoker (a definer
+-- would show it rows its policies hide).
 CREATE OR REPLACE FUNCTION epoch._invoker_may_read(rel oid, strict boolean) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $f$
 DECLARE
     who name := epoch._invoker();
-    ok boolean := pg_catalog.has_table_privilege(who, rel, 'SELECT')
-                  OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                                  WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
-                                    AND NOT pg_catalog.has_column_privilege(who, rel, a.attnum, 'SELECT'));
 BEGIN
-    IF NOT ok THEN
-        IF strict THEN
-            RAISE EXCEPTION 'permission denied for table %', (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel)
-                USING ERRCODE = '42501';
-        END IF;
+    IF NOT epoch._invoker_may_select(rel, strict) THEN
         RETURN false;
     END IF;
     IF epoch._rls_applies(rel, who) THEN
         IF strict THEN
-            RAISE EXCEPTION 'row-level security applies to role "%" on table "%"; diff and the change feed do not apply policies yet',
+            RAISE EXCEPTION 'row-level security applies to role "%" on table "%"; this call does not apply policies',
                 who, (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel)
-                USING ERRCODE = '0A000', HINT = 'Compare this table with a query on each ref instead (its rows follow the policies there).';
+                USING ERRCODE = '0A000',
+                      HINT = 'epoch.diff, epoch.diff_stat and epoch.changes called directly apply them; a merge does not yet.';
         END IF;
         RETURN false;
     END IF;
     RETURN true;
+END
+$f$;
+
+-- The rows of tracked table t_id that differ between states a and b
+-- (epoch._diff_rows: pk, a_found, a_v, b_found, b_v), for an invoker no
+-- row-level security applies to (else 0A000: epoch._rls_images).
+CREATE OR REPLACE FUNCTION epoch._diff_plain(t_id int, a_bid bigint, a_base bigint, a_point bigint,
+                                             b_bid bigint, b_base bigint, b_point bigint)
+RETURNS TABLE (pk jsonb, a_found boolean, a_v text[], b_found boolean, b_v text[])
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
+DECLARE
+    t epoch.tracked;
+BEGIN
+    SELECT * INTO t FROM epoch.tracked x WHERE x.id = t_id;
+    PERFORM epoch._invoker_may_read(t.relid, true);
+    RETURN QUERY EXECUTE epoch._diff_rows(t, a_bid, a_base, a_point, b_bid, b_base, b_point);
+END
+$f$;
+
+-- The same rows for an invoker that row-level security applies to: each
+-- version found goes into pg_temp._epoch_img (t's columns, typed, and
+-- _epoch_pk, _epoch_side 'a' or 'b', _epoch_v), a table with t's SELECT
+-- policies, forced, that only the invoker may read: reading it, the invoker
+-- gets the versions its policies let it see and no other (PostgreSQL applies
+-- them, as the invoker, subqueries and functions included).
+CREATE OR REPLACE FUNCTION epoch._rls_images(t_id int, a_bid bigint, a_base bigint, a_point bigint,
+                                             b_bid bigint, b_base bigint, b_point bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
+DECLARE
+    t epoch.tracked;
+    who name := epoch._invoker();
+    cols text;
+    p record;
+BEGIN
+    SELECT * INTO t FROM epoch.tracked x WHERE x.id = t_id;
+    PERFORM epoch._invoker_may_select(t.relid, true);
+    PERFORM epoch._drop_temp('_epoch_img');
+    SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+      INTO cols FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE format('CREATE TEMP TABLE _epoch_img (%s, _epoch_pk jsonb, _epoch_side "char", _epoch_v text[]) ON COMMIT DROP',
+                   cols);
+    EXECUTE format('WITH d AS MATERIALIZED (%s) INSERT INTO pg_temp._epoch_img '
+                   'SELECT %s, d.pk, ''a'', d.a_v FROM d WHERE d.a_found UNION ALL SELECT %s, d.pk, ''b'', d.b_v FROM d WHERE d.b_found',
+                   epoch._diff_rows(t, a_bid, a_base, a_point, b_bid, b_base, b_point),
+                   (SELECT string_agg(format('(d.a_v[%s])::%s', o, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
+                      FROM (SELECT row_number() OVER (ORDER BY attnum) AS o, atttypid, atttypmod FROM pg_attribute
+                             WHERE attrelid = t.relid AND attnum > 0 AND NOT attisdropped) a),
+                   (SELECT string_agg(format('(d.b_v[%s])::%s', o, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
+                      FROM (SELECT row_number() OVER (ORDER BY attnum) AS o, atttypid, atttypmod FROM pg_attribute
+                             WHERE attrelid = t.relid AND attnum > 0 AND NOT attisdropped) a));
+    ALTER TABLE pg_temp._epoch_img ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE pg_temp._epoch_img FORCE ROW LEVEL SECURITY;
+    -- as PostgreSQL combines them: SELECT and ALL policies, their USING
+    FOR p IN SELECT x.polname, x.polpermissive, x.polroles, pg_get_expr(x.polqual, x.polrelid) AS q
+               FROM pg_policy x WHERE x.polrelid = t.relid AND x.polcmd IN ('r', '*') AND x.polqual IS NOT NULL LOOP
+        EXECUTE format('CREATE POLICY %I ON pg_temp._epoch_img AS %s FOR SELECT TO %s USING (%s)', p.polname,
+                       CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                       CASE WHEN 0::oid = ANY (p.polroles) THEN 'PUBLIC'
+                            ELSE (SELECT string_agg(quote_ident(r.rolname), ', ') FROM pg_roles r WHERE r.oid = ANY (p.polroles)) END,
+                       p.q);
+    END LOOP;
+    EXECUTE format('GRANT SELECT ON pg_temp._epoch_img TO %I', who);
+END
+$f$;
+
+-- SQL of the rows of t that differ between states a and b, as the invoker
+-- may see them (pk, a_found, a_v, b_found, b_v): for epoch.diff,
+-- epoch.diff_stat and epoch.changes, which run as the invoker. Under
+-- row-level security a version the policies hide is absent: a row the role
+-- saw before and not after reads as deleted, and one it sees only after as
+-- inserted. Called from a SECURITY DEFINER function (the policies would be
+-- the definer's), row-level security refuses (0A000).
+CREATE OR REPLACE FUNCTION epoch._diff_source(t epoch.tracked, a_bid bigint, a_base bigint, a_point bigint,
+                                              b_bid bigint, b_base bigint, b_point bigint) RETURNS text
+LANGUAGE plpgsql AS $f$
+BEGIN
+    IF NOT epoch._rls_applies(t.relid, epoch._invoker()) THEN
+        RETURN format('SELECT * FROM epoch._diff_plain(%s, %L, %L, %L, %L, %L, %L)',
+                      t.id, a_bid, a_base, a_point, b_bid, b_base, b_point);
+    END IF;
+    IF current_user <> epoch._invoker() THEN
+        PERFORM epoch._invoker_may_read(t.relid, true);   -- raises 0A000
+    END IF;
+    PERFORM epoch._rls_images(t.id, a_bid, a_base, a_point, b_bid, b_base, b_point);
+    -- one version a side: max() of one value
+    RETURN 'SELECT i._epoch_pk AS pk, bool_or(i._epoch_side = ''a'') AS a_found, '
+           'max(i._epoch_v) FILTER (WHERE i._epoch_side = ''a'') AS a_v, '
+           'bool_or(i._epoch_side = ''b'') AS b_found, '
+           'max(i._epoch_v) FILTER (WHERE i._epoch_side = ''b'') AS b_v '
+           'FROM pg_temp._epoch_img i GROUP BY i._epoch_pk';
 END
 $f$;
 

@@ -9,9 +9,10 @@
 -- The rows of a tracked table that differ on the session's branch (or main)
 -- between a point and now: since is a mark returned by an earlier call (a
 -- number: a point of the session's branch) or any ref. Every row carries the
--- mark to pass next time. O(changes since the point).
+-- mark to pass next time. O(changes since the point). Runs as its caller:
+-- only the rows the role may read (epoch._diff_source).
 CREATE OR REPLACE FUNCTION epoch.changes("table" regclass, since text)
-RETURNS TABLE (mark text, change text, pk jsonb, "row" jsonb) LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
+RETURNS TABLE (mark text, change text, pk jsonb, "row" jsonb) LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
 DECLARE
     br epoch.branch := epoch._session_branch();
     t epoch.tracked := epoch._tracked("table");
@@ -22,7 +23,7 @@ BEGIN
         RAISE EXCEPTION 'table "%" is not tracked', epoch._rel_label("table") USING ERRCODE = '42P01',
             HINT = 'Only tracked tables have a change feed; see epoch.tables.';
     END IF;
-    PERFORM epoch._invoker_may_read(t.relid, true);
+    PERFORM epoch._invoker_may_select(t.relid, true);
     IF since IS NULL OR since = '' THEN
         RAISE EXCEPTION 'since is required: the mark of the last call, or a ref' USING ERRCODE = '22004',
             HINT = 'Start with since => ''0'' (everything since the table was tracked, or since the branch began) or a ref such as a commit id.';
@@ -47,7 +48,7 @@ BEGIN
         'SELECT %L::text, CASE WHEN NOT d.a_found THEN ''insert'' WHEN NOT d.b_found THEN ''delete'' ELSE ''update'' END, '
         'd.pk, CASE WHEN d.b_found THEN jsonb_object(%L::text[], d.b_v) END FROM (%s) d ORDER BY d.pk',
         p, epoch._columns(t),
-        epoch._diff_rows(t, a.branch_id, a.base_seq, a.point,
-                         br.id, CASE WHEN br.id = 0 THEN p ELSE br.base_seq END, CASE WHEN br.id = 0 THEN NULL ELSE p END));
+        epoch._diff_source(t, a.branch_id, a.base_seq, a.point,
+                           br.id, CASE WHEN br.id = 0 THEN p ELSE br.base_seq END, CASE WHEN br.id = 0 THEN NULL ELSE p END));
 END
 $f$;

@@ -485,18 +485,19 @@ END
 $f$;
 
 -- One row per changed field between two refs; inserts and deletes list every
--- column. O(changes on both sides), never O(table).
+-- column. O(changes on both sides), never O(table). Runs as its caller: the
+-- rows come from epoch._diff_source (only what the role may read).
 CREATE OR REPLACE FUNCTION epoch.diff(from_ref text, to_ref text, "table" regclass DEFAULT NULL)
 RETURNS TABLE (table_name text, pk jsonb, change text, column_name text, old_value text, new_value text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp STABLE SET jit = off AS $f$
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
 DECLARE
     a record := epoch._resolve(from_ref);
     b record := epoch._resolve(to_ref);
     t epoch.tracked;
 BEGIN
-    -- only what the role may read (one table asked for: an error if it may not)
+    -- only the tables the role may read (one table asked for: an error if it may not)
     FOR t IN SELECT * FROM epoch._tracked_or_all("table") x
-              WHERE epoch._invoker_may_read(x.relid, "table" IS NOT NULL) LOOP
+              WHERE epoch._invoker_may_select(x.relid, "table" IS NOT NULL) LOOP
         RETURN QUERY EXECUTE format(
             'SELECT %L::text, d.pk, CASE WHEN NOT d.a_found THEN ''insert'' WHEN NOT d.b_found THEN ''delete'' ELSE ''update'' END, '
             'u.c, u.o, u.n FROM (%s) d '
@@ -504,28 +505,29 @@ BEGIN
             '  WITH ORDINALITY AS u(c, o, n, i) '
             'WHERE NOT (d.a_found AND d.b_found) OR u.o IS DISTINCT FROM u.n ORDER BY d.pk, u.i',
             epoch._table_label(t),
-            epoch._diff_rows(t, a.branch_id, a.base_seq, a.point, b.branch_id, b.base_seq, b.point),
+            epoch._diff_source(t, a.branch_id, a.base_seq, a.point, b.branch_id, b.base_seq, b.point),
             epoch._columns(t));
     END LOOP;
 END
 $f$;
 
--- Per table: rows inserted, updated and deleted between two refs.
+-- Per table: rows inserted, updated and deleted between two refs (of the
+-- rows the role may read).
 CREATE OR REPLACE FUNCTION epoch.diff_stat(from_ref text, to_ref text)
 RETURNS TABLE (table_name text, inserted bigint, updated bigint, deleted bigint)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp STABLE SET jit = off AS $f$
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
 DECLARE
     a record := epoch._resolve(from_ref);
     b record := epoch._resolve(to_ref);
     t epoch.tracked;
 BEGIN
-    FOR t IN SELECT * FROM epoch.tracked x WHERE epoch._invoker_may_read(x.relid, false)
+    FOR t IN SELECT * FROM epoch.tracked x WHERE epoch._invoker_may_select(x.relid, false)
               ORDER BY schema_name, table_name LOOP
         RETURN QUERY EXECUTE format(
             'SELECT %L::text, count(*) FILTER (WHERE NOT d.a_found), count(*) FILTER (WHERE d.a_found AND d.b_found), '
             'count(*) FILTER (WHERE NOT d.b_found) FROM (%s) d HAVING count(*) > 0',
             epoch._table_label(t),
-            epoch._diff_rows(t, a.branch_id, a.base_seq, a.point, b.branch_id, b.base_seq, b.point));
+            epoch._diff_source(t, a.branch_id, a.base_seq, a.point, b.branch_id, b.base_seq, b.point));
     END LOOP;
 END
 $f$;

@@ -68,23 +68,28 @@ char *conn_value(cli_t *cli, const char *sql, int n, const char *const *params, 
     return v;
 }
 
-bool conn_set_branch(cli_t *cli, const char *branch)
+bool conn_run(cli_t *cli, const char *sql, int n, const char *const *params)
 {
-    /* SET takes no parameters: the name goes in as a quoted literal, and
-     * as a statement of its own (docs/sql.md, "Choosing a branch") */
-    char *lit = PQescapeLiteral(cli->conn, branch, strlen(branch));
+    PGresult *res = conn_exec(cli, sql, n, params);
+    PQclear(res);
+    return res != NULL;
+}
+
+bool conn_set(cli_t *cli, const char *setting, const char *value)
+{
+    char *lit = PQescapeLiteral(cli->conn, value, strlen(value));
     if (!lit) {
         conn_print_error(NULL, cli->conn);
         return false;
     }
-    size_t len = strlen(lit) + 32;
+    size_t len = strlen(setting) + strlen(lit) + 16;
     char *sql = malloc(len);
     if (!sql) {
         PQfreemem(lit);
         cli_error("out of memory");
         return false;
     }
-    snprintf(sql, len, "SET epoch.branch = %s", lit);
+    snprintf(sql, len, "SET %s = %s", setting, lit);
     PQfreemem(lit);
     PGresult *res = PQexec(cli->conn, sql);
     free(sql);
@@ -93,6 +98,12 @@ bool conn_set_branch(cli_t *cli, const char *branch)
         conn_print_error(res, cli->conn);
     PQclear(res);
     return ok;
+}
+
+bool conn_set_branch(cli_t *cli, const char *branch)
+{
+    /* as a statement of its own (docs/sql.md, "Choosing a branch") */
+    return conn_set(cli, "epoch.branch", branch);
 }
 
 bool conn_open(cli_t *cli)

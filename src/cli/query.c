@@ -13,30 +13,9 @@
 int cmd_query(cli_t *cli)
 {
     const char *at = cli->args.opt[OPT_AT];
-    if (at) {
-        /* SET takes no parameter: the ref goes in as a quoted literal */
-        char *lit = PQescapeLiteral(cli->conn, at, strlen(at));
-        if (!lit) {
-            conn_print_error(NULL, cli->conn);
-            return EXIT_ERROR;
-        }
-        size_t len = strlen(lit) + 32;
-        char *sql = malloc(len);
-        if (!sql) {
-            PQfreemem(lit);
-            return cli_error("out of memory");
-        }
-        snprintf(sql, len, "SET epoch.as_of = %s", lit);
-        PQfreemem(lit);
-        PGresult *res = PQexec(cli->conn, sql);
-        free(sql);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-            conn_print_error(res, cli->conn);
-            PQclear(res);
-            return EXIT_ERROR;
-        }
-        PQclear(res);
-    }
+    /* epoch.as_of: the ref, read-only */
+    if (at && !conn_set(cli, "epoch.as_of", at))
+        return EXIT_ERROR;
     /* the simple protocol: the SQL is the user's own, several statements
      * allowed; the last result is printed */
     PGresult *res = PQexec(cli->conn, cli->args.pos[0]);

@@ -28,11 +28,9 @@ int cmd_query(cli_t *cli)
     if (st == PGRES_TUPLES_OK) {
         out_result(cli, res);
     } else if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "command", json_object_new_string(PQcmdStatus(res)));
         const char *n = PQcmdTuples(res);
-        json_object_object_add(o, "rows", n[0] ? json_object_new_int64(atoll(n)) : NULL);
-        out_json(o);
+        out_json(out_object("command", out_str(PQcmdStatus(res)), "rows",
+                            n[0] ? json_object_new_int64(atoll(n)) : NULL, NULL));
     } else if (cli->args.format == FORMAT_TEXT) {
         puts(PQcmdStatus(res));
     }

@@ -108,25 +108,20 @@ bool conn_set_branch(cli_t *cli, const char *branch)
 
 bool conn_open(cli_t *cli)
 {
-    const char *keys[8], *vals[8];
-    int n = 0;
     /* dbname first: with expand_dbname, a conninfo or URL in it is expanded
      * there, and the explicit -h/-p/-U after it win */
-    if (cli->args.opt[OPT_DBNAME]) {
-        keys[n] = "dbname";
-        vals[n++] = cli->args.opt[OPT_DBNAME];
-    }
-    if (cli->args.opt[OPT_HOST]) {
-        keys[n] = "host";
-        vals[n++] = cli->args.opt[OPT_HOST];
-    }
-    if (cli->args.opt[OPT_PORT]) {
-        keys[n] = "port";
-        vals[n++] = cli->args.opt[OPT_PORT];
-    }
-    if (cli->args.opt[OPT_USER]) {
-        keys[n] = "user";
-        vals[n++] = cli->args.opt[OPT_USER];
+    static const struct {
+        cli_opt_t opt;
+        const char *key;
+    } params[] = {
+        {OPT_DBNAME, "dbname"}, {OPT_HOST, "host"}, {OPT_PORT, "port"}, {OPT_USER, "user"}};
+    const char *keys[8], *vals[8];
+    int n = 0;
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+        if (cli->args.opt[params[i].opt]) {
+            keys[n] = params[i].key;
+            vals[n++] = cli->args.opt[params[i].opt];
+        }
     }
     keys[n] = "fallback_application_name";
     vals[n++] = "epoch";

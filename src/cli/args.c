@@ -178,14 +178,20 @@ void args_print_usage(FILE *out, const cli_command_t *cmd, bool options)
     }
 }
 
+/* "epoch: <message>\n" on stderr */
+static void print_error(const char *fmt, va_list ap)
+{
+    fputs("epoch: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 int cli_usage_error(const cli_t *cli, const char *fmt, ...)
 {
     va_list ap;
-    fputs("epoch: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_error(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     args_print_usage(stderr, cli ? cli->cmd : NULL, false);
     return EXIT_USAGE;
 }
@@ -193,11 +199,9 @@ int cli_usage_error(const cli_t *cli, const char *fmt, ...)
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
-    fputs("epoch: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_error(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return EXIT_ERROR;
 }
 

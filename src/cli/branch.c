@@ -19,9 +19,7 @@ static int call_one(cli_t *cli, const char *sql, int n, const char *const *p, co
         return EXIT_ERROR;
     const char *v = PQntuples(res) ? PQgetvalue(res, 0, 0) : "";
     if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, key, json_object_new_string(v));
-        out_json(o);
+        out_json(out_object(key, out_str(v), NULL));
     } else {
         printf(fmt, v);
         putchar('\n');
@@ -50,6 +48,19 @@ static void print_tree(cli_t *cli, const PGresult *res, const char *parent, int 
     }
 }
 
+/* "* name (protected)" */
+static void print_branch(const cli_t *cli, const PGresult *res, int r)
+{
+    const char *name = out_get(res, r, "name");
+    bool cur = strcmp(out_get(res, r, "current"), "t") == 0;
+    const char *st = out_get(res, r, "status");
+    printf("%c %s%s%s", cur ? '*' : ' ', cur ? out_color(cli, COLOR_GREEN) : "", name,
+           cur ? out_color(cli, COLOR_RESET) : "");
+    if (strcmp(st, "protected") == 0 || strcmp(st, "expired") == 0)
+        printf(" (%s)", st);
+    putchar('\n');
+}
+
 int cmd_branch_list(cli_t *cli)
 {
     /* main has no parent; a branch whose parent is gone hangs from main */
@@ -65,22 +76,10 @@ int cmd_branch_list(cli_t *cli)
         1, (const char *const[]){cli->branch});
     if (!res)
         return EXIT_ERROR;
-    if (cli->args.format == FORMAT_JSON) {
-        out_json(out_rows(res));
-    } else if (cli->args.opt[OPT_GRAPH]) {
+    if (cli->args.format != FORMAT_JSON && cli->args.opt[OPT_GRAPH])
         print_tree(cli, res, NULL, 0);
-    } else {
-        for (int r = 0; r < PQntuples(res); r++) {
-            const char *name = out_get(res, r, "name");
-            bool cur = strcmp(out_get(res, r, "current"), "t") == 0;
-            const char *st = out_get(res, r, "status");
-            printf("%c %s%s%s", cur ? '*' : ' ', cur ? out_color(cli, COLOR_GREEN) : "", name,
-                   cur ? out_color(cli, COLOR_RESET) : "");
-            if (strcmp(st, "protected") == 0 || strcmp(st, "expired") == 0)
-                printf(" (%s)", st);
-            putchar('\n');
-        }
-    }
+    else
+        out_list(cli, res, print_branch);
     PQclear(res);
     return EXIT_OK;
 }
@@ -130,10 +129,8 @@ int cmd_branch_protect(cli_t *cli)
     if (!res)
         return EXIT_ERROR;
     if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "branch", out_value(res, 0, 0));
-        json_object_object_add(o, "protected", json_object_new_boolean(!off));
-        out_json(o);
+        out_json(out_object("branch", out_value(res, 0, 0), "protected",
+                            json_object_new_boolean(!off), NULL));
     } else {
         printf("branch %s is %s\n", PQgetvalue(res, 0, 0),
                off ? "no longer protected" : "protected");
@@ -151,10 +148,7 @@ int cmd_checkout(cli_t *cli)
     if (!state_set(cli->state_key, strcmp(branch, "main") == 0 ? NULL : branch))
         return EXIT_ERROR;
     if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "branch", json_object_new_string(branch));
-        json_object_object_add(o, "previous", json_object_new_string(cli->branch));
-        out_json(o);
+        out_json(out_object("branch", out_str(branch), "previous", out_str(cli->branch), NULL));
     } else if (strcmp(branch, cli->branch) == 0) {
         printf("Already on '%s'\n", branch);
     } else {

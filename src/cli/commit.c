@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/conn.h"
 #include "cli/out.h"
+#include "cli/run.h"
 
 /* The session branch's head commit (malloc'd; NULL when it has none). */
 static char *branch_head(cli_t *cli, bool *ok)
@@ -73,57 +74,47 @@ int cmd_commit(cli_t *cli)
     return rc;
 }
 
+static void print_tag(const cli_t *cli, const PGresult *res, int r)
+{
+    (void)cli;
+    puts(out_get(res, r, "name"));
+}
+
 int cmd_tag(cli_t *cli)
 {
     bool del = cli->args.opt[OPT_DELETE] != NULL;
     bool list = cli->args.npos == 0 ||
                 (cli->args.npos == 1 && !del && strcmp(cli->args.pos[0], "list") == 0);
-    PGresult *res;
     if (del) {
         if (cli->args.npos != 1 || cli->args.opt[OPT_MESSAGE])
             return cli_usage_error(cli, "tag -d takes one NAME");
         const char *p[1] = {cli->args.pos[0]};
-        if (!(res = conn_exec(cli, "SELECT epoch.tag_delete($1)", 1, p)))
+        if (!conn_run(cli, "SELECT epoch.tag_delete($1)", 1, p))
             return EXIT_ERROR;
-        if (cli->args.format == FORMAT_JSON) {
-            json_object *o = json_object_new_object();
-            json_object_object_add(o, "deleted", json_object_new_string(cli->args.pos[0]));
-            out_json(o);
-        } else {
+        if (cli->args.format == FORMAT_JSON)
+            out_json(out_object("deleted", out_str(cli->args.pos[0]), NULL));
+        else
             printf("Deleted tag '%s'\n", cli->args.pos[0]);
-        }
-        PQclear(res);
         return EXIT_OK;
     }
     if (list) {
         if (cli->args.opt[OPT_MESSAGE])
             return cli_usage_error(cli, "-m needs a tag NAME");
-        res = conn_exec(cli,
+        return run_list(cli,
                         "SELECT name, commit, short_id, branch, message, created_at::text AS "
                         "created_at, created_by::text AS created_by FROM epoch.tags ORDER BY name",
-                        0, NULL);
-        if (!res)
-            return EXIT_ERROR;
-        if (cli->args.format == FORMAT_JSON)
-            out_json(out_rows(res));
-        else
-            for (int r = 0; r < PQntuples(res); r++)
-                puts(out_get(res, r, "name"));
-        PQclear(res);
-        return EXIT_OK;
+                        0, NULL, print_tag);
     }
     const char *p[3] = {cli->args.pos[0], cli->args.npos > 1 ? cli->args.pos[1] : "HEAD",
                         cli->args.opt[OPT_MESSAGE]};
-    if (!(res = conn_exec(cli, "SELECT epoch.tag($1, $2, $3)", 3, p)))
+    PGresult *res = conn_exec(cli, "SELECT epoch.tag($1, $2, $3)", 3, p);
+    if (!res)
         return EXIT_ERROR;
-    if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "tag", json_object_new_string(cli->args.pos[0]));
-        json_object_object_add(o, "commit", out_value(res, 0, 0));
-        out_json(o);
-    } else {
+    if (cli->args.format == FORMAT_JSON)
+        out_json(
+            out_object("tag", out_str(cli->args.pos[0]), "commit", out_value(res, 0, 0), NULL));
+    else
         printf("Tagged %.12s as %s\n", PQgetvalue(res, 0, 0), cli->args.pos[0]);
-    }
     PQclear(res);
     return EXIT_OK;
 }
@@ -135,14 +126,10 @@ int cmd_reset(cli_t *cli)
     char *head = conn_value(cli, "SELECT epoch.reset($1)", 1, p, &ok);
     if (!ok)
         return EXIT_ERROR;
-    if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "branch", json_object_new_string(cli->branch));
-        json_object_object_add(o, "head", out_str(head));
-        out_json(o);
-    } else {
+    if (cli->args.format == FORMAT_JSON)
+        out_json(out_object("branch", out_str(cli->branch), "head", out_str(head), NULL));
+    else
         printf("HEAD of %s is now at %.12s\n", cli->branch, head ? head : "(none)");
-    }
     free(head);
     return EXIT_OK;
 }

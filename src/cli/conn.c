@@ -68,23 +68,28 @@ char *conn_value(cli_t *cli, const char *sql, int n, const char *const *params, 
     return v;
 }
 
-bool conn_set_branch(cli_t *cli, const char *branch)
+bool conn_run(cli_t *cli, const char *sql, int n, const char *const *params)
 {
-    /* SET takes no parameters: the name goes in as a quoted literal, and
-     * as a statement of its own (docs/sql.md, "Choosing a branch") */
-    char *lit = PQescapeLiteral(cli->conn, branch, strlen(branch));
+    PGresult *res = conn_exec(cli, sql, n, params);
+    PQclear(res);
+    return res != NULL;
+}
+
+bool conn_set(cli_t *cli, const char *setting, const char *value)
+{
+    char *lit = PQescapeLiteral(cli->conn, value, strlen(value));
     if (!lit) {
         conn_print_error(NULL, cli->conn);
         return false;
     }
-    size_t len = strlen(lit) + 32;
+    size_t len = strlen(setting) + strlen(lit) + 16;
     char *sql = malloc(len);
     if (!sql) {
         PQfreemem(lit);
         cli_error("out of memory");
         return false;
     }
-    snprintf(sql, len, "SET epoch.branch = %s", lit);
+    snprintf(sql, len, "SET %s = %s", setting, lit);
     PQfreemem(lit);
     PGresult *res = PQexec(cli->conn, sql);
     free(sql);
@@ -95,27 +100,28 @@ bool conn_set_branch(cli_t *cli, const char *branch)
     return ok;
 }
 
+bool conn_set_branch(cli_t *cli, const char *branch)
+{
+    /* as a statement of its own (docs/sql.md, "Choosing a branch") */
+    return conn_set(cli, "epoch.branch", branch);
+}
+
 bool conn_open(cli_t *cli)
 {
-    const char *keys[8], *vals[8];
-    int n = 0;
     /* dbname first: with expand_dbname, a conninfo or URL in it is expanded
      * there, and the explicit -h/-p/-U after it win */
-    if (cli->args.opt[OPT_DBNAME]) {
-        keys[n] = "dbname";
-        vals[n++] = cli->args.opt[OPT_DBNAME];
-    }
-    if (cli->args.opt[OPT_HOST]) {
-        keys[n] = "host";
-        vals[n++] = cli->args.opt[OPT_HOST];
-    }
-    if (cli->args.opt[OPT_PORT]) {
-        keys[n] = "port";
-        vals[n++] = cli->args.opt[OPT_PORT];
-    }
-    if (cli->args.opt[OPT_USER]) {
-        keys[n] = "user";
-        vals[n++] = cli->args.opt[OPT_USER];
+    static const struct {
+        cli_opt_t opt;
+        const char *key;
+    } params[] = {
+        {OPT_DBNAME, "dbname"}, {OPT_HOST, "host"}, {OPT_PORT, "port"}, {OPT_USER, "user"}};
+    const char *keys[8], *vals[8];
+    int n = 0;
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+        if (cli->args.opt[params[i].opt]) {
+            keys[n] = params[i].key;
+            vals[n++] = cli->args.opt[params[i].opt];
+        }
     }
     keys[n] = "fallback_application_name";
     vals[n++] = "epoch";

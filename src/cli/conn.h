@@ -23,6 +23,10 @@
 bool conn_open(cli_t *cli) __attribute__((warn_unused_result));
 void conn_close(cli_t *cli);
 
+/* SET setting = value (a quoted literal: SET takes no parameters); false
+ * after printing the server's error. */
+bool conn_set(cli_t *cli, const char *setting, const char *value)
+    __attribute__((warn_unused_result));
 /* Put the session on branch (SET epoch.branch); false after printing the
  * server's error. */
 bool conn_set_branch(cli_t *cli, const char *branch) __attribute__((warn_unused_result));
@@ -31,6 +35,11 @@ bool conn_set_branch(cli_t *cli, const char *branch) __attribute__((warn_unused_
  * successful statement (the caller PQclear()s it), or NULL after printing
  * the server's error (SQLSTATE, DETAIL, HINT) on stderr. */
 PGresult *conn_exec(cli_t *cli, const char *sql, int n, const char *const *params)
+    __attribute__((warn_unused_result));
+
+/* Run sql as conn_exec() does and drop its result; false after printing
+ * the server's error. */
+bool conn_run(cli_t *cli, const char *sql, int n, const char *const *params)
     __attribute__((warn_unused_result));
 
 /* The first row's first value of a successful query (malloc'd, caller

@@ -9,26 +9,24 @@
 #include "cli/commands.h"
 #include "cli/conn.h"
 #include "cli/out.h"
+#include "cli/run.h"
+
+static void print_hwm(const cli_t *cli, const PGresult *res, int r)
+{
+    (void)cli;
+    printf("%s/%s = %s (%s)\n", out_get(res, r, "namespace"), out_get(res, r, "name"),
+           out_get(res, r, "value"), out_get(res, r, "type"));
+}
 
 int cmd_hwm_list(cli_t *cli)
 {
     const char *p[1] = {cli->args.npos ? cli->args.pos[0] : NULL};
-    PGresult *res = conn_exec(cli,
-                              "SELECT namespace, name, value, type, description, entity, "
-                              "expression, changed_at::text AS changed_at, changed_by "
-                              "FROM epoch.hwms WHERE $1::text IS NULL OR namespace = $1 "
-                              "ORDER BY namespace, name",
-                              1, p);
-    if (!res)
-        return EXIT_ERROR;
-    if (cli->args.format == FORMAT_JSON)
-        out_json(out_rows(res));
-    else
-        for (int r = 0; r < PQntuples(res); r++)
-            printf("%s/%s = %s (%s)\n", out_get(res, r, "namespace"), out_get(res, r, "name"),
-                   out_get(res, r, "value"), out_get(res, r, "type"));
-    PQclear(res);
-    return EXIT_OK;
+    return run_list(cli,
+                    "SELECT namespace, name, value, type, description, entity, "
+                    "expression, changed_at::text AS changed_at, changed_by "
+                    "FROM epoch.hwms WHERE $1::text IS NULL OR namespace = $1 "
+                    "ORDER BY namespace, name",
+                    1, p, print_hwm);
 }
 
 int cmd_hwm_get(cli_t *cli)
@@ -37,15 +35,11 @@ int cmd_hwm_get(cli_t *cli)
     PGresult *res = conn_exec(cli, "SELECT epoch.hwm_get($1, $2) AS value", 2, p);
     if (!res)
         return EXIT_ERROR;
-    if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "namespace", json_object_new_string(p[0]));
-        json_object_object_add(o, "name", json_object_new_string(p[1]));
-        json_object_object_add(o, "value", out_value(res, 0, 0));
-        out_json(o);
-    } else {
+    if (cli->args.format == FORMAT_JSON)
+        out_json(out_object("namespace", out_str(p[0]), "name", out_str(p[1]), "value",
+                            out_value(res, 0, 0), NULL));
+    else
         puts(PQgetvalue(res, 0, 0));
-    }
     PQclear(res);
     return EXIT_OK;
 }
@@ -74,6 +68,14 @@ static char *json_value(const char *v)
     return out;
 }
 
+/* the row hwm_set wrote: namespace/name = value */
+static void print_set(const cli_t *cli, const PGresult *res, int r)
+{
+    (void)cli;
+    printf("%s/%s = %s\n", out_get(res, r, "namespace"), out_get(res, r, "name"),
+           out_get(res, r, "value"));
+}
+
 int cmd_hwm_set(cli_t *cli)
 {
     char *value = json_value(cli->args.pos[2]);
@@ -86,67 +88,42 @@ int cmd_hwm_set(cli_t *cli)
                         cli->args.opt[OPT_DESCRIPTION],
                         cli->args.opt[OPT_ENTITY],
                         cli->args.opt[OPT_EXPRESSION]};
-    bool ok;
-    char *id =
-        conn_value(cli, "SELECT epoch.hwm_set($1, $2, $3::jsonb, $4, $5, $6, $7)", 7, p, &ok);
+    int rc = run_written(cli, "SELECT epoch.hwm_set($1, $2, $3::jsonb, $4, $5, $6, $7)", 7, p,
+                         "SELECT h.id, h.namespace, h.name, h.value, h.type, h.description, "
+                         "h.entity, h.expression, h.changed_at::text AS changed_at, "
+                         "h.changed_by FROM epoch.hwms h WHERE h.id = $1::bigint",
+                         print_set);
     free(value);
-    if (!ok)
-        return EXIT_ERROR;
-    /* a statement of its own: its snapshot sees the row hwm_set wrote */
-    const char *ip[1] = {id};
-    PGresult *res = conn_exec(cli,
-                              "SELECT h.id, h.namespace, h.name, h.value, h.type, h.description, "
-                              "h.entity, h.expression, h.changed_at::text AS changed_at, "
-                              "h.changed_by FROM epoch.hwms h WHERE h.id = $1::bigint",
-                              1, ip);
-    free(id);
-    if (!res)
-        return EXIT_ERROR;
-    if (cli->args.format == FORMAT_JSON)
-        out_json(PQntuples(res) ? out_row(res, 0) : json_object_new_object());
-    else if (PQntuples(res))
-        printf("%s/%s = %s\n", out_get(res, 0, "namespace"), out_get(res, 0, "name"),
-               out_get(res, 0, "value"));
-    PQclear(res);
-    return EXIT_OK;
+    return rc;
 }
 
 int cmd_hwm_delete(cli_t *cli)
 {
     const char *p[2] = {cli->args.pos[0], cli->args.pos[1]};
-    PGresult *res = conn_exec(cli, "SELECT epoch.hwm_delete($1, $2)", 2, p);
-    if (!res)
+    if (!conn_run(cli, "SELECT epoch.hwm_delete($1, $2)", 2, p))
         return EXIT_ERROR;
-    PQclear(res);
-    if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "namespace", json_object_new_string(p[0]));
-        json_object_object_add(o, "deleted", json_object_new_string(p[1]));
-        out_json(o);
-    } else {
+    if (cli->args.format == FORMAT_JSON)
+        out_json(out_object("namespace", out_str(p[0]), "deleted", out_str(p[1]), NULL));
+    else
         printf("deleted HWM %s/%s\n", p[0], p[1]);
-    }
     return EXIT_OK;
+}
+
+static void print_change(const cli_t *cli, const PGresult *res, int r)
+{
+    (void)cli;
+    printf("%s %s %s/%s = %s by %s\n", out_get(res, r, "changed_at"), out_get(res, r, "action"),
+           out_get(res, r, "namespace"), out_get(res, r, "name"), out_get(res, r, "value"),
+           out_get(res, r, "changed_by"));
 }
 
 int cmd_hwm_history(cli_t *cli)
 {
     const char *p[2] = {cli->args.pos[0], cli->args.npos > 1 ? cli->args.pos[1] : NULL};
-    PGresult *res = conn_exec(cli,
-                              "SELECT id, namespace, name, action, value, type, "
-                              "changed_at::text AS changed_at, changed_by "
-                              "FROM epoch.hwm_history WHERE namespace = $1 "
-                              "AND ($2::text IS NULL OR name = $2) ORDER BY id",
-                              2, p);
-    if (!res)
-        return EXIT_ERROR;
-    if (cli->args.format == FORMAT_JSON)
-        out_json(out_rows(res));
-    else
-        for (int r = 0; r < PQntuples(res); r++)
-            printf("%s %s %s/%s = %s by %s\n", out_get(res, r, "changed_at"),
-                   out_get(res, r, "action"), out_get(res, r, "namespace"), out_get(res, r, "name"),
-                   out_get(res, r, "value"), out_get(res, r, "changed_by"));
-    PQclear(res);
-    return EXIT_OK;
+    return run_list(cli,
+                    "SELECT id, namespace, name, action, value, type, "
+                    "changed_at::text AS changed_at, changed_by "
+                    "FROM epoch.hwm_history WHERE namespace = $1 "
+                    "AND ($2::text IS NULL OR name = $2) ORDER BY id",
+                    2, p, print_change);
 }

@@ -34,6 +34,12 @@ static void parse_parents(commit_t *c, const char *arr)
     }
 }
 
+static void free_parents(commit_t *c)
+{
+    for (int j = 0; j < c->nparents; j++)
+        free(c->parents[j]);
+}
+
 static int find_commit(const commit_t *cs, int n, const char *id)
 {
     for (int i = 0; i < n; i++)
@@ -263,14 +269,10 @@ int cmd_log(cli_t *cli)
     int n = PQntuples(res);
     commit_t *cs = calloc((size_t)n + 1, sizeof(commit_t));
     graph_t g = {.lane = calloc((size_t)n + 2, sizeof(char *)), .line = malloc(4 * (size_t)n + 8)};
+    int rc = EXIT_OK;
     if (!cs || !g.lane || !g.line) {
-        free(cs);
-        free(g.lane);
-        free(g.line);
-        PQclear(res);
-        PQclear(refs);
-        free(start);
-        return cli_error("out of memory");
+        rc = cli_error("out of memory");
+        goto done;
     }
     for (int r = 0; r < n; r++) {
         cs[r].id = out_get(res, r, "id");
@@ -331,16 +333,25 @@ int cmd_log(cli_t *cli)
     }
     if (arr)
         out_json(arr);
-    for (int r = 0; r < n; r++)
-        for (int j = 0; j < cs[r].nparents; j++)
-            free(cs[r].parents[j]);
+done:
+    for (int r = 0; cs && r < n; r++)
+        free_parents(&cs[r]);
     free(cs);
     free(g.lane);
     free(g.line);
     PQclear(res);
     PQclear(refs);
     free(start);
-    return EXIT_OK;
+    return rc;
+}
+
+/* the columns of row named in keys (NULL-terminated), as an object */
+static json_object *pick_columns(const PGresult *res, int row, const char *const *keys)
+{
+    json_object *o = json_object_new_object();
+    for (; *keys; keys++)
+        json_object_object_add(o, *keys, out_value(res, row, PQfnumber(res, *keys)));
+    return o;
 }
 
 int cmd_show(cli_t *cli)
@@ -357,27 +368,19 @@ int cmd_show(cli_t *cli)
     parse_parents(&c, out_get(res, 0, "parents"));
     PGresult *changes = NULL;
     if (c.nparents > 0 && !(changes = diff_rows(cli, c.parents[0], c.id, NULL))) {
-        for (int j = 0; j < c.nparents; j++)
-            free(c.parents[j]);
+        free_parents(&c);
         PQclear(res);
         return EXIT_ERROR;
     }
     if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        static const char *const keys[] = {"id",     "parents", "branch",
-                                           "author", "message", "created_at"};
-        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-            json_object_object_add(o, keys[i], out_value(res, 0, PQfnumber(res, keys[i])));
+        static const char *const keys[] = {"id",      "parents",    "branch", "author",
+                                           "message", "created_at", NULL};
+        static const char *const tk[] = {"table", "inserted", "updated", "deleted", NULL};
+        json_object *o = pick_columns(res, 0, keys);
         json_object *tables = json_object_new_array();
-        for (int r = 0; r < PQntuples(res); r++) {
-            if (out_isnull(res, r, "table"))
-                continue;
-            json_object *t = json_object_new_object();
-            static const char *const tk[] = {"table", "inserted", "updated", "deleted"};
-            for (size_t i = 0; i < 4; i++)
-                json_object_object_add(t, tk[i], out_value(res, r, PQfnumber(res, tk[i])));
-            json_object_array_add(tables, t);
-        }
+        for (int r = 0; r < PQntuples(res); r++)
+            if (!out_isnull(res, r, "table"))
+                json_object_array_add(tables, pick_columns(res, r, tk));
         json_object_object_add(o, "tables", tables);
         json_object_object_add(o, "changes",
                                changes ? diff_json(changes) : json_object_new_array());
@@ -396,8 +399,7 @@ int cmd_show(cli_t *cli)
             diff_text(cli, changes);
         }
     }
-    for (int j = 0; j < c.nparents; j++)
-        free(c.parents[j]);
+    free_parents(&c);
     PQclear(changes);
     PQclear(res);
     return EXIT_OK;

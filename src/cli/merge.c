@@ -83,10 +83,8 @@ int cmd_merge(cli_t *cli)
         if (abort_) {
             res = conn_exec(cli, "SELECT epoch.merge_abort($1::bigint)", 1, p);
             if (res && cli->args.format == FORMAT_JSON) {
-                json_object *o = json_object_new_object();
-                json_object_object_add(o, "merge_id", json_object_new_int64(atoll(id)));
-                json_object_object_add(o, "status", json_object_new_string("aborted"));
-                out_json(o);
+                out_json(out_object("merge_id", json_object_new_int64(atoll(id)), "status",
+                                    out_str("aborted"), NULL));
             } else if (res) {
                 printf("Merge %s aborted\n", id);
             }
@@ -127,6 +125,23 @@ int cmd_sync(cli_t *cli)
     return rc;
 }
 
+/* one conflict: where, its three sides and how it was resolved */
+static void print_conflict(const cli_t *cli, const PGresult *res, int r)
+{
+    bool done = strcmp(out_get(res, r, "resolved"), "t") == 0;
+    printf("%s%s %s %s%s%s: %s%s\n", out_color(cli, done ? COLOR_GREEN : COLOR_RED),
+           done ? "resolved  " : "unresolved", out_get(res, r, "table"), out_get(res, r, "pk"),
+           out_isnull(res, r, "column") ? "" : " ", out_get(res, r, "column"),
+           out_get(res, r, "kind"), out_color(cli, COLOR_RESET));
+    printf("    base:   %s\n    ours:   %s\n    theirs: %s\n",
+           out_isnull(res, r, "base") ? "NULL" : out_get(res, r, "base"),
+           out_isnull(res, r, "ours") ? "NULL" : out_get(res, r, "ours"),
+           out_isnull(res, r, "theirs") ? "NULL" : out_get(res, r, "theirs"));
+    if (done)
+        printf("    resolution: %s%s%s\n", out_get(res, r, "resolution"),
+               out_isnull(res, r, "value") ? "" : " ", out_get(res, r, "value"));
+}
+
 int cmd_conflicts_show(cli_t *cli)
 {
     char *id = conflicted_merge(cli);
@@ -142,26 +157,9 @@ int cmd_conflicts_show(cli_t *cli)
     free(id);
     if (!res)
         return EXIT_ERROR;
-    if (cli->args.format == FORMAT_JSON) {
-        out_json(out_rows(res));
-    } else {
-        for (int r = 0; r < PQntuples(res); r++) {
-            bool done = strcmp(out_get(res, r, "resolved"), "t") == 0;
-            printf("%s%s %s %s%s%s: %s%s\n", out_color(cli, done ? COLOR_GREEN : COLOR_RED),
-                   done ? "resolved  " : "unresolved", out_get(res, r, "table"),
-                   out_get(res, r, "pk"), out_isnull(res, r, "column") ? "" : " ",
-                   out_get(res, r, "column"), out_get(res, r, "kind"), out_color(cli, COLOR_RESET));
-            printf("    base:   %s\n    ours:   %s\n    theirs: %s\n",
-                   out_isnull(res, r, "base") ? "NULL" : out_get(res, r, "base"),
-                   out_isnull(res, r, "ours") ? "NULL" : out_get(res, r, "ours"),
-                   out_isnull(res, r, "theirs") ? "NULL" : out_get(res, r, "theirs"));
-            if (done)
-                printf("    resolution: %s%s%s\n", out_get(res, r, "resolution"),
-                       out_isnull(res, r, "value") ? "" : " ", out_get(res, r, "value"));
-        }
-        if (PQntuples(res) == 0)
-            puts("no conflicts");
-    }
+    out_list(cli, res, print_conflict);
+    if (cli->args.format != FORMAT_JSON && PQntuples(res) == 0)
+        puts("no conflicts");
     PQclear(res);
     return EXIT_OK;
 }
@@ -229,11 +227,9 @@ int cmd_conflicts_resolve(cli_t *cli)
                             1, p, &ok);
     long long done = (before ? atoll(before) : 0) - (left ? atoll(left) : 0);
     if (ok && cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "merge_id", json_object_new_int64(atoll(id)));
-        json_object_object_add(o, "resolved", json_object_new_int64(done));
-        json_object_object_add(o, "unresolved", json_object_new_int64(left ? atoll(left) : 0));
-        out_json(o);
+        out_json(out_object("merge_id", json_object_new_int64(atoll(id)), "resolved",
+                            json_object_new_int64(done), "unresolved",
+                            json_object_new_int64(left ? atoll(left) : 0), NULL));
     } else if (ok) {
         printf("resolved %lld conflicts of merge %s; %s left%s\n", done, id, left ? left : "0",
                left && strcmp(left, "0") == 0 ? " (run \"epoch merge --continue\")" : "");

@@ -9,54 +9,44 @@
 #include "cli/commands.h"
 #include "cli/conn.h"
 #include "cli/out.h"
+#include "cli/run.h"
 
 #define NS_COLUMNS                                                                                 \
     "n.id, n.name, n.description, n.owned_by, n.changed_at::text AS changed_at, "                  \
     "n.changed_by"
 
-/* Run call (a function answering the namespace's id), then print the
- * namespace's row of epoch.namespaces: a statement of its own, so that its
- * snapshot sees what the call wrote. */
-static int print_namespace(cli_t *cli, const char *call, int n, const char *const *p)
+static void print_namespace(const cli_t *cli, const PGresult *res, int r)
 {
-    bool ok;
-    char *id = conn_value(cli, call, n, p, &ok);
-    if (!ok)
-        return EXIT_ERROR;
-    const char *ip[1] = {id};
-    PGresult *res = conn_exec(
-        cli, "SELECT " NS_COLUMNS " FROM epoch.namespaces n WHERE n.id = $1::bigint", 1, ip);
-    free(id);
-    if (!res)
-        return EXIT_ERROR;
-    if (cli->args.format == FORMAT_JSON)
-        out_json(PQntuples(res) ? out_row(res, 0) : json_object_new_object());
-    else if (PQntuples(res))
-        printf("namespace %s (owner %s)\n", out_get(res, 0, "name"), out_get(res, 0, "owned_by"));
-    PQclear(res);
-    return EXIT_OK;
+    (void)cli;
+    printf("namespace %s (owner %s)\n", out_get(res, r, "name"), out_get(res, r, "owned_by"));
+}
+
+static void print_listed(const cli_t *cli, const PGresult *res, int r)
+{
+    (void)cli;
+    printf("%s\t%s\t%s\n", out_get(res, r, "name"), out_get(res, r, "owned_by"),
+           out_get(res, r, "description"));
+}
+
+/* Run call (a function answering the namespace's id), then print the
+ * namespace's row of epoch.namespaces. */
+static int call_written(cli_t *cli, const char *call, int n, const char *const *p)
+{
+    return run_written(cli, call, n, p,
+                       "SELECT " NS_COLUMNS " FROM epoch.namespaces n WHERE n.id = $1::bigint",
+                       print_namespace);
 }
 
 int cmd_namespace_list(cli_t *cli)
 {
-    PGresult *res =
-        conn_exec(cli, "SELECT " NS_COLUMNS " FROM epoch.namespaces n ORDER BY n.name", 0, NULL);
-    if (!res)
-        return EXIT_ERROR;
-    if (cli->args.format == FORMAT_JSON)
-        out_json(out_rows(res));
-    else
-        for (int r = 0; r < PQntuples(res); r++)
-            printf("%s\t%s\t%s\n", out_get(res, r, "name"), out_get(res, r, "owned_by"),
-                   out_get(res, r, "description"));
-    PQclear(res);
-    return EXIT_OK;
+    return run_list(cli, "SELECT " NS_COLUMNS " FROM epoch.namespaces n ORDER BY n.name", 0, NULL,
+                    print_listed);
 }
 
 int cmd_namespace_create(cli_t *cli)
 {
     const char *p[2] = {cli->args.pos[0], cli->args.opt[OPT_DESCRIPTION]};
-    return print_namespace(cli, "SELECT epoch.namespace_create($1, $2)", 2, p);
+    return call_written(cli, "SELECT epoch.namespace_create($1, $2)", 2, p);
 }
 
 int cmd_namespace_update(cli_t *cli)
@@ -66,25 +56,19 @@ int cmd_namespace_update(cli_t *cli)
         return cli_usage_error(cli, "nothing to update: --name, --description or --owner");
     const char *p[4] = {cli->args.pos[0], cli->args.opt[OPT_NEW_NAME],
                         cli->args.opt[OPT_DESCRIPTION], cli->args.opt[OPT_OWNER]};
-    return print_namespace(cli, "SELECT epoch.namespace_update($1, $2, $3, $4)", 4, p);
+    return call_written(cli, "SELECT epoch.namespace_update($1, $2, $3, $4)", 4, p);
 }
 
 /* a function returning void; reported as {"namespace", key: what} */
 static int call_void(cli_t *cli, const char *sql, int n, const char *const *p, const char *key,
                      const char *what, const char *text)
 {
-    PGresult *res = conn_exec(cli, sql, n, p);
-    if (!res)
+    if (!conn_run(cli, sql, n, p))
         return EXIT_ERROR;
-    PQclear(res);
-    if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "namespace", json_object_new_string(p[0]));
-        json_object_object_add(o, key, json_object_new_string(what));
-        out_json(o);
-    } else {
+    if (cli->args.format == FORMAT_JSON)
+        out_json(out_object("namespace", out_str(p[0]), key, out_str(what), NULL));
+    else
         puts(text);
-    }
     return EXIT_OK;
 }
 

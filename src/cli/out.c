@@ -3,6 +3,7 @@
  */
 #include "cli/out.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,17 @@ void out_json(json_object *o)
 json_object *out_str(const char *s)
 {
     return s ? json_object_new_string(s) : NULL;
+}
+
+json_object *out_object(const char *key, ...)
+{
+    json_object *o = json_object_new_object();
+    va_list ap;
+    va_start(ap, key);
+    for (; key; key = va_arg(ap, const char *))
+        json_object_object_add(o, key, va_arg(ap, json_object *));
+    va_end(ap);
+    return o;
 }
 
 /* text[] in PostgreSQL's array syntax: {a,"b c",NULL} (one dimension) */
@@ -113,6 +125,24 @@ json_object *out_rows(const PGresult *res)
     for (int r = 0; r < PQntuples(res); r++)
         json_object_array_add(arr, out_row(res, r));
     return arr;
+}
+
+void out_list(const cli_t *cli, const PGresult *res, out_text_fn text)
+{
+    if (cli->args.format == FORMAT_JSON) {
+        out_json(out_rows(res));
+        return;
+    }
+    for (int r = 0; r < PQntuples(res); r++)
+        text(cli, res, r);
+}
+
+void out_first(const cli_t *cli, const PGresult *res, out_text_fn text)
+{
+    if (cli->args.format == FORMAT_JSON)
+        out_json(PQntuples(res) ? out_row(res, 0) : json_object_new_object());
+    else if (PQntuples(res))
+        text(cli, res, 0);
 }
 
 const char *out_get(const PGresult *res, int row, const char *column)

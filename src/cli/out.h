@@ -37,5 +37,18 @@ const char *out_color(const cli_t *cli, color_t c);
 
 /* A JSON string or null. */
 json_object *out_str(const char *s);
+/* An object of the (key, value) pairs given, in that order, up to a NULL
+ * key: out_object("tag", out_str(name), "commit", v, NULL). It takes the
+ * values (a NULL value is JSON null). */
+json_object *out_object(const char *key, ...);
+
+/* Prints row of res as text (one or more lines). */
+typedef void (*out_text_fn)(const cli_t *cli, const PGresult *res, int row);
+/* With --format json all rows as an array of objects, else text() for each
+ * row. */
+void out_list(const cli_t *cli, const PGresult *res, out_text_fn text);
+/* With --format json the first row as an object ({} without one), else
+ * text() for the first row, if there is one. */
+void out_first(const cli_t *cli, const PGresult *res, out_text_fn text);
 
 #endif

@@ -13,30 +13,9 @@
 int cmd_query(cli_t *cli)
 {
     const char *at = cli->args.opt[OPT_AT];
-    if (at) {
-        /* SET takes no parameter: the ref goes in as a quoted literal */
-        char *lit = PQescapeLiteral(cli->conn, at, strlen(at));
-        if (!lit) {
-            conn_print_error(NULL, cli->conn);
-            return EXIT_ERROR;
-        }
-        size_t len = strlen(lit) + 32;
-        char *sql = malloc(len);
-        if (!sql) {
-            PQfreemem(lit);
-            return cli_error("out of memory");
-        }
-        snprintf(sql, len, "SET epoch.as_of = %s", lit);
-        PQfreemem(lit);
-        PGresult *res = PQexec(cli->conn, sql);
-        free(sql);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-            conn_print_error(res, cli->conn);
-            PQclear(res);
-            return EXIT_ERROR;
-        }
-        PQclear(res);
-    }
+    /* epoch.as_of: the ref, read-only */
+    if (at && !conn_set(cli, "epoch.as_of", at))
+        return EXIT_ERROR;
     /* the simple protocol: the SQL is the user's own, several statements
      * allowed; the last result is printed */
     PGresult *res = PQexec(cli->conn, cli->args.pos[0]);
@@ -49,11 +28,9 @@ int cmd_query(cli_t *cli)
     if (st == PGRES_TUPLES_OK) {
         out_result(cli, res);
     } else if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "command", json_object_new_string(PQcmdStatus(res)));
         const char *n = PQcmdTuples(res);
-        json_object_object_add(o, "rows", n[0] ? json_object_new_int64(atoll(n)) : NULL);
-        out_json(o);
+        out_json(out_object("command", out_str(PQcmdStatus(res)), "rows",
+                            n[0] ? json_object_new_int64(atoll(n)) : NULL, NULL));
     } else if (cli->args.format == FORMAT_TEXT) {
         puts(PQcmdStatus(res));
     }

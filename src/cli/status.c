@@ -39,13 +39,10 @@ int cmd_status(cli_t *cli)
     int n = PQntuples(st);
     bool merging = PQntuples(mg) > 0;
     if (cli->args.format == FORMAT_JSON) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "branch", json_object_new_string(cli->branch));
-        json_object_object_add(o, "head", PQntuples(hd) ? out_value(hd, 0, 0) : NULL);
-        json_object_object_add(o, "clean", json_object_new_boolean(n == 0));
-        json_object_object_add(o, "tables", out_rows(st));
-        json_object_object_add(o, "merge", merging ? out_row(mg, 0) : NULL);
-        out_json(o);
+        out_json(out_object("branch", out_str(cli->branch), "head",
+                            PQntuples(hd) ? out_value(hd, 0, 0) : NULL, "clean",
+                            json_object_new_boolean(n == 0), "tables", out_rows(st), "merge",
+                            merging ? out_row(mg, 0) : NULL, NULL));
     } else if (cli->args.opt[OPT_SHORT]) {
         for (int r = 0; r < n; r++)
             printf("%sM%s %s +%s ~%s -%s\n", out_color(cli, COLOR_RED), out_color(cli, COLOR_RESET),

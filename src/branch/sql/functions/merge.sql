@@ -109,11 +109,12 @@ DECLARE
     t epoch.tracked;
     rec record;
     cols text[];
-    nv text[];
     label text;
     r_how text;
     r_val text;
     kind text;
+    n int;
+    more text[];
 BEGIN
     unresolved := 0;
     samples := '{}';
@@ -122,54 +123,84 @@ BEGIN
     SELECT x.table_id, x.pk, CASE WHEN sync THEN 'unshadow' WHEN x.s_found THEN 'put' ELSE 'delete' END,
            CASE WHEN x.s_found THEN x.s_v ELSE x.t_v END
       FROM pg_temp._epoch_mt x WHERE (x.again OR NOT only_again) AND epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v);
-    -- the rows both sides changed (differently), one by one
+    -- rows both sides modified, as sets, field by field: the source's value
+    -- where only it changed the field, the target's where only the target
+    -- did or both made the same change; else a conflict, decided by its
+    -- recorded resolution or the strategy, or left unresolved (recorded)
+    FOR t IN SELECT x.* FROM epoch.tracked x
+              WHERE x.id IN (SELECT y.table_id FROM pg_temp._epoch_mt y WHERE y.b_found AND y.s_found AND y.t_found)
+              ORDER BY x.id LOOP
+        cols := epoch._columns(t);
+        label := epoch._table_label(t);
+        PERFORM epoch._drop_temp('_epoch_mcell');
+        CREATE TEMP TABLE _epoch_mcell ON COMMIT DROP AS
+        SELECT e.*,
+               -- how a clash is decided: its recorded resolution, else the strategy
+               CASE WHEN e.clash THEN coalesce(
+                   (SELECT r.resolution FROM epoch.merge_conflict r
+                     WHERE r.merge_id = m.id AND r.table_id = t.id AND r.pk = e.pk AND r.column_name = e.col AND r.resolved),
+                   CASE WHEN m.strategy IN ('ours', 'theirs') THEN m.strategy END) END AS how
+          FROM (SELECT x.pk, c.i, c.col, x.t_v, x.b_v[c.i] AS b, x.s_v[c.i] AS s, x.t_v[c.i] AS tv,
+                       (x.s_v[c.i] IS DISTINCT FROM x.b_v[c.i] AND x.t_v[c.i] IS DISTINCT FROM x.b_v[c.i]
+                        AND x.t_v[c.i] IS DISTINCT FROM x.s_v[c.i]) AS clash
+                  FROM pg_temp._epoch_mt x
+                 CROSS JOIN LATERAL unnest(cols) WITH ORDINALITY AS c(col, i)
+                 WHERE x.table_id = t.id AND (x.again OR NOT only_again) AND x.b_found AND x.s_found AND x.t_found
+                   AND NOT epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v)
+                   AND NOT epoch._same_row(x.t_found, x.t_v, x.s_found, x.s_v)) e;
+        INSERT INTO epoch.merge_conflict (merge_id, table_id, table_name, pk, column_name, kind, base_value, ours_value, theirs_value)
+        SELECT m.id, t.id, label, e.pk, e.col, 'modify_modify', e.b, e.tv, e.s
+          FROM pg_temp._epoch_mcell e WHERE e.clash AND e.how IS NULL
+        ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n > 0 THEN
+            SELECT array_agg(format('%s %s %s: modify_modify, base %s, ours %s, theirs %s', label, q.pk, q.col,
+                                    coalesce(quote_literal(q.b), 'NULL'), coalesce(quote_literal(q.tv), 'NULL'),
+                                    coalesce(quote_literal(q.s), 'NULL')))
+              INTO more
+              FROM (SELECT e.* FROM pg_temp._epoch_mcell e WHERE e.clash AND e.how IS NULL
+                     ORDER BY e.pk, e.i LIMIT greatest(10 - unresolved, 0)) q;
+            samples := samples || coalesce(more, '{}');
+            unresolved := unresolved + n;
+        END IF;
+        -- the rows as merged (an unresolved field keeps the target's value)
+        INSERT INTO pg_temp._epoch_mplan
+        SELECT t.id, r.pk, 'put', r.nv
+          FROM (SELECT e.pk, min(e.t_v) AS t_v,
+                       array_agg(CASE WHEN NOT e.clash THEN
+                                          CASE WHEN e.s IS NOT DISTINCT FROM e.b THEN e.tv
+                                               WHEN e.tv IS NOT DISTINCT FROM e.b THEN e.s
+                                               ELSE e.tv END
+                                      WHEN e.how = 'ours' THEN e.tv WHEN e.how = 'theirs' THEN e.s
+                                      WHEN e.how = 'base' THEN e.b
+                                      WHEN e.how = 'value' THEN
+                                          (SELECT r.value FROM epoch.merge_conflict r
+                                            WHERE r.merge_id = m.id AND r.table_id = t.id AND r.pk = e.pk
+                                              AND r.column_name = e.col AND r.resolved)
+                                      ELSE e.tv END ORDER BY e.i) AS nv
+                  FROM pg_temp._epoch_mcell e
+                 GROUP BY e.pk) r
+         WHERE r.nv IS DISTINCT FROM r.t_v;
+    END LOOP;
+    -- row-level conflicts, one by one: inserted on both sides, or deleted on
+    -- one side and modified on the other
+    t := NULL;
     FOR rec IN SELECT x.* FROM pg_temp._epoch_mt x
-                WHERE (x.again OR NOT only_again)
+                WHERE (x.again OR NOT only_again) AND NOT (x.b_found AND x.s_found AND x.t_found)
                   AND NOT epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v)
                   AND NOT epoch._same_row(x.t_found, x.t_v, x.s_found, x.s_v)
-                ORDER BY x.table_id
+                ORDER BY x.table_id, x.pk
     LOOP
         IF t.id IS DISTINCT FROM rec.table_id THEN
             SELECT * INTO t FROM epoch.tracked x WHERE x.id = rec.table_id;
             cols := epoch._columns(t);
             label := epoch._table_label(t);
         END IF;
-        IF rec.b_found AND rec.s_found AND rec.t_found THEN
-            -- both modified the row: field by field
-            nv := rec.t_v;
-            FOR i IN 1 .. cardinality(cols) LOOP
-                CONTINUE WHEN rec.s_v[i] IS NOT DISTINCT FROM rec.b_v[i];   -- source left it
-                IF rec.t_v[i] IS NOT DISTINCT FROM rec.b_v[i] THEN
-                    nv[i] := rec.s_v[i];                                    -- only the source changed it
-                    CONTINUE;
-                END IF;
-                CONTINUE WHEN rec.t_v[i] IS NOT DISTINCT FROM rec.s_v[i];   -- the same change
-                SELECT * INTO r_how, r_val FROM epoch._merge_resolution(m, t.id, rec.pk, cols[i]);
-                IF r_how IS NULL THEN
-                    unresolved := unresolved + 1;
-                    samples := samples || CASE WHEN unresolved > 10 THEN '{}'::text[] ELSE ARRAY[format('%s %s %s: modify_modify, base %s, ours %s, theirs %s', label, rec.pk, cols[i],
-                                                 coalesce(quote_literal(rec.b_v[i]), 'NULL'), coalesce(quote_literal(rec.t_v[i]), 'NULL'),
-                                                 coalesce(quote_literal(rec.s_v[i]), 'NULL'))] END;
-                    INSERT INTO epoch.merge_conflict (merge_id, table_id, table_name, pk, column_name, kind, base_value, ours_value, theirs_value)
-                    VALUES (m.id, t.id, label, rec.pk, cols[i], 'modify_modify', rec.b_v[i], rec.t_v[i], rec.s_v[i])
-                    ON CONFLICT DO NOTHING;
-                ELSE
-                    nv[i] := CASE r_how WHEN 'ours' THEN rec.t_v[i] WHEN 'theirs' THEN rec.s_v[i]
-                                        WHEN 'base' THEN rec.b_v[i] ELSE r_val END;
-                END IF;
-            END LOOP;
-            IF nv IS DISTINCT FROM rec.t_v THEN
-                INSERT INTO pg_temp._epoch_mplan VALUES (t.id, rec.pk, 'put', nv);
-            END IF;
-            CONTINUE;
-        END IF;
-        -- a row-level conflict: inserted on both sides, or deleted on one
-        -- and modified on the other
         kind := CASE WHEN NOT rec.b_found THEN 'add_add' WHEN NOT rec.s_found THEN 'delete_modify' ELSE 'modify_delete' END;
         SELECT * INTO r_how, r_val FROM epoch._merge_resolution(m, t.id, rec.pk, NULL);
         IF r_how IS NULL THEN
             unresolved := unresolved + 1;
-            samples := samples || CASE WHEN unresolved > 10 THEN '{}'::text[] ELSE ARRAY[format('%s %s: %s', label, rec.pk, kind)] END;
+            samples := samples || CASE WHEN cardinality(samples) >= 10 THEN '{}'::text[] ELSE ARRAY[format('%s %s: %s', label, rec.pk, kind)] END;
             INSERT INTO epoch.merge_conflict (merge_id, table_id, table_name, pk, column_name, kind, base_value, ours_value, theirs_value)
             VALUES (m.id, t.id, label, rec.pk, NULL, kind,
                     CASE WHEN rec.b_found THEN epoch._row_json(cols, rec.b_v) END,

@@ -180,6 +180,10 @@ cat <<EOF
 
     PGPASSWORD=shop psql -h 127.0.0.1 -p $PORT -U shop shop
 
+  or with the git-like command line:
+
+    PGPASSWORD=shop build/epoch -h 127.0.0.1 -p $PORT -U shop -d shop status
+
   Reload the config: kill -HUP $proxy_pid     Stop: Ctrl-C
 
 EOF

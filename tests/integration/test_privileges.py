@@ -108,6 +108,12 @@ STATEMENTS = [
     "INSERT INTO item VALUES (100, 'new', 1) RETURNING id",
     "DELETE FROM item WHERE id = 4 RETURNING id",
     "UPDATE acct SET amount = amount + 1 WHERE id = 2 RETURNING id",
+    # key 2 is someone's: under acct's policy most roles cannot see it, yet
+    # it is taken (main's unique index says so: 23505)
+    "INSERT INTO acct VALUES (2, current_user, 1) RETURNING id",
+    "INSERT INTO acct VALUES (2, current_user, 1) ON CONFLICT DO NOTHING RETURNING id",
+    "INSERT INTO acct SELECT 2, current_user, 1 RETURNING id",
+    "INSERT INTO acct VALUES (50, current_user, 1) RETURNING id",
 ]
 
 

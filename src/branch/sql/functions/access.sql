@@ -527,6 +527,26 @@ BEGIN
                                              t.relid, epoch._rls_pred_for(t.relid, '{w,*}', false),
                                              epoch._rls_pred_for(t.relid, '{d,*}', false), rel, alias)
                         ELSE 'SELECT true' END);
+    -- "does key k exist on branch bid (base: its base)?", every version
+    -- counted, whatever the policies show the role: a branch INSERT under
+    -- row-level security meets a key it cannot see as main's unique index
+    -- does (23505), src/rewrite/dml_insert.c. Every tracked table has it.
+    EXECUTE format('CREATE OR REPLACE FUNCTION epoch.%1$I(bid bigint, base bigint, %2$s) RETURNS boolean '
+                   'LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $x$ '
+                   'SELECT CASE WHEN EXISTS (SELECT 1 FROM epoch.%3$I d WHERE d._epoch_branch = $1 AND %4$s) '
+                   'THEN EXISTS (SELECT 1 FROM epoch.%3$I d WHERE d._epoch_branch = $1 AND %4$s AND NOT d._epoch_deleted) '
+                   'ELSE coalesce((SELECT h._epoch_existed FROM epoch.%5$I h WHERE %6$s AND h._epoch_seq > $2 '
+                   'ORDER BY h._epoch_seq LIMIT 1), EXISTS (SELECT 1 FROM %7$s m WHERE %8$s)) END $x$',
+                   format('_key_taken_%s', t.id),
+                   (SELECT string_agg(format_type(a.atttypid, a.atttypmod), ', ' ORDER BY k.o)
+                      FROM unnest(t.pk_columns) WITH ORDINALITY k(c, o)
+                      JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = k.c),
+                   t.delta_table,
+                   (SELECT string_agg(format('d.%I = $%s', c, o + 2), ' AND ') FROM unnest(t.pk_columns) WITH ORDINALITY k(c, o)),
+                   t.history_table,
+                   (SELECT string_agg(format('h.%I = $%s', c, o + 2), ' AND ') FROM unnest(t.pk_columns) WITH ORDINALITY k(c, o)),
+                   rel,
+                   (SELECT string_agg(format('m.%I = $%s', c, o + 2), ' AND ') FROM unnest(t.pk_columns) WITH ORDINALITY k(c, o)));
     IF rls THEN
         pred := epoch._rls_pred(t.relid);
         gate := format('(SELECT epoch._may_read(%s)) AND ((SELECT epoch._rls_off(%s, %L)) OR ', t.relid, t.relid, fp);

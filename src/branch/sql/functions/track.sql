@@ -316,6 +316,7 @@ BEGIN
     EXECUTE format('DROP FUNCTION IF EXISTS epoch.%I', format('_main_has_%s', t.id));
     EXECUTE format('DROP FUNCTION IF EXISTS epoch.%I', format('_rls_fresh_%s', t.id));
     EXECUTE format('DROP FUNCTION IF EXISTS epoch.%I', format('_rls_ok_%s', t.id));
+    EXECUTE format('DROP FUNCTION IF EXISTS epoch.%I', format('_key_taken_%s', t.id));
     EXECUTE format('DROP TABLE epoch.%I, epoch.%I, epoch.%I', t.delta_table, t.history_table, format('b_%s', t.id));
     EXECUTE format('DROP FUNCTION epoch.%I()', format('bcapture_%s', t.id));
     DELETE FROM epoch.tracked WHERE id = t.id;

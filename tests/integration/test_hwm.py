@@ -20,6 +20,7 @@
 import psycopg2
 
 import harness
+from test_history import _all, _err, _one
 
 PW = "pw"
 
@@ -36,29 +37,6 @@ def _outcome(conn, sql):
         return ("err", e.pgcode)
     finally:
         cur.execute("ROLLBACK")
-
-
-def _all(conn, sql, params=None):
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else None
-
-
-def _one(conn, sql, params=None):
-    rows = _all(conn, sql, params)
-    assert len(rows) == 1 and len(rows[0]) == 1, f"{sql}: expected one value, got {rows}"
-    return rows[0][0]
-
-
-def _err(conn, sql, code, message=None, params=None):
-    try:
-        _all(conn, sql, params)
-    except psycopg2.Error as e:
-        assert e.pgcode == code, f"{sql}: expected {code}, got {e.pgcode} {e.pgerror}"
-        if message:
-            assert message in e.pgerror, f"{sql}: expected {message!r} in {e.pgerror!r}"
-        return e
-    raise AssertionError(f"{sql}: expected {code}, it succeeded")
 
 
 def _setup(env, db, prefix):

@@ -185,8 +185,8 @@ int cmd_conflicts_resolve(cli_t *cli)
     char *id = conflicted_merge(cli);
     if (!id)
         return EXIT_ERROR;
-    /* resolve answers what is left, resolve_all what it resolved: both
-     * are reported as counts taken before and after */
+    /* resolved and left: counts taken before and after (resolve and
+     * resolve_all answer only what is left) */
     const char *ip[1] = {id};
     bool ok;
     char *before = conn_value(cli,

@@ -624,7 +624,8 @@ END
 $f$;
 
 -- Resolve one conflict of a conflicted merge: with a side's value (ours,
--- theirs, base) or, for a field, a value of your own.
+-- theirs, base) or, for a field, a value of your own. Returns how many of the
+-- merge's conflicts are left unresolved.
 CREATE OR REPLACE FUNCTION epoch.resolve(merge_id bigint, "table" regclass, pk jsonb, "column" text DEFAULT NULL,
                                          value text DEFAULT NULL, side text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
@@ -669,6 +670,7 @@ END
 $f$;
 
 -- Resolve every unresolved conflict of a merge (of one table) with a side.
+-- Returns, as epoch.resolve does, how many of the merge's conflicts are left.
 CREATE OR REPLACE FUNCTION epoch.resolve_all(merge_id bigint, "table" regclass DEFAULT NULL, side text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
@@ -683,7 +685,7 @@ BEGIN
      WHERE c.merge_id = m.id AND NOT c.resolved AND ("table" IS NULL OR c.table_id = (epoch._tracked("table")).id);
     GET DIAGNOSTICS n = ROW_COUNT;
     PERFORM epoch._audit('merge_resolve', m.target, jsonb_build_object('merge_id', m.id, 'table', "table"::text, 'resolution', how, 'conflicts', n));
-    RETURN n;
+    RETURN (SELECT count(*) FROM epoch.merge_conflict c WHERE c.merge_id = m.id AND NOT c.resolved);
 END
 $f$;
 

@@ -194,7 +194,8 @@ def test_migration_on_first_use_concurrent_and_idempotent(env):
                                      ("rel", "bv_3", "v"), ("rel", "dk_3", "v"),
                                      ("rel", "hk_3", "v"), ("rel", "bk_3", "v"),
                                      ("proc", "_rls_fresh_3", ""),
-                                     ("proc", "_rls_ok_3", 'cmd "char", r jsonb')]), \
+                                     ("proc", "_rls_ok_3", 'cmd "char", r jsonb'),
+                                     ("proc", "_key_taken_3", "bid bigint, base bigint, integer")]), \
         (before, after)
     assert _direct(env, db, "SELECT name FROM epoch.branch ORDER BY name") == \
         [("c1",), ("c2",), ("main",)]

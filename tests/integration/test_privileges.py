@@ -324,6 +324,55 @@ def test_history_shows_only_what_the_role_may_read(env):
     _err(n, 'SELECT v FROM "@b".item WHERE id = 1', "42501")
 
 
+def test_merge_into_main_under_row_level_security(env):
+    """A role under acct's policy (owner = current_user) merges into main
+    what it could write there itself: its own rows go in; a row it gives
+    away (WITH CHECK), or one main gave to someone else meanwhile (USING),
+    is 42501 and nothing is merged; a conflict on such a table is refused
+    without recording (it would show rows the policy hides)."""
+    db = "priv_merge_rls"
+    px, own, roles = _setup(env, db, "pmr")
+    r = roles["rls"]
+    q = env.closing(_conn(px, r, db))
+
+    def branch(name, sql, writer=r):
+        _one(q, f"SELECT epoch.branch_create('{name}')")
+        b = env.closing(px.connect(dbname=f"{db}@{name}", autocommit=True) if writer is None
+                        else _conn(px, writer, db, name))
+        b.cursor().execute(sql)
+
+    def merge(name, strategy="three_way"):
+        return _one(q, f"SELECT status FROM epoch.merge('{name}', \"into\" => 'main', strategy => '{strategy}')")
+
+    branch("m1", "UPDATE acct SET amount = 11 WHERE id = 1")
+    assert merge("m1") in ("merged", "fast_forward")
+    assert _one(own, "SELECT amount FROM acct WHERE id = 1") == 11
+    # a row given away (on the branch, by the table's owner): the new row
+    # fails the policy's check on main when rls merges it
+    branch("m2", "UPDATE acct SET owner = 'someone' WHERE id = 3", writer=None)
+    _err(q, "SELECT epoch.merge('m2', \"into\" => 'main')", "42501", "row-level security")
+    assert _one(own, "SELECT owner FROM acct WHERE id = 3") == r
+    # main gives row 3 away meanwhile; the branch changed its amount: the
+    # merged row is one the role may no longer update on main
+    branch("m3", "UPDATE acct SET amount = 33 WHERE id = 3")
+    own.cursor().execute("UPDATE acct SET owner = 'someone' WHERE id = 3")
+    _err(q, "SELECT epoch.merge('m3', \"into\" => 'main')", "42501")
+    assert _one(own, "SELECT amount FROM acct WHERE id = 3") == 30
+    # a conflict on the table: refused, nothing recorded; theirs goes in
+    branch("m4", "UPDATE acct SET amount = 1000 WHERE id = 1")
+    own.cursor().execute("UPDATE acct SET amount = 2000 WHERE id = 1")
+    n = _one(own, "SELECT count(*) FROM epoch.merges")
+    _err(q, "SELECT epoch.merge('m4', \"into\" => 'main')", "0A000", "row-level security")
+    assert _one(own, "SELECT count(*) FROM epoch.merges") == n
+    assert merge("m4", "theirs") == "merged"
+    assert _one(own, "SELECT amount FROM acct WHERE id = 1") == 1000
+    # a role without UPDATE: PostgreSQL's own 42501, naming the table
+    rd = env.closing(_conn(px, roles["reader"], db))
+    _one(rd, "SELECT epoch.branch_create('m5')")
+    env.closing(_conn(px, roles["writer"], db, "m5")).cursor().execute("UPDATE item SET v = 'm5' WHERE id = 5")
+    _err(rd, "SELECT epoch.merge('m5', \"into\" => 'main')", "42501", "permission denied for table item")
+
+
 def test_plain_role_connects_to_a_branch_with_psql(env):
     db = "priv_psql"
     px, own, roles = _setup(env, db, "pq")

@@ -16,6 +16,8 @@
 -- all or nothing.
 
 DROP FUNCTION IF EXISTS epoch._merge_run(epoch.merge_log, boolean);
+DROP FUNCTION IF EXISTS epoch._merge_may(oid, text);
+DROP FUNCTION IF EXISTS epoch._merge_apply(epoch.tracked, bigint);
 DROP FUNCTION IF EXISTS epoch._merge_plan(epoch.merge_log, boolean);
 
 -- The strategy s names, with the seeds' aliases.
@@ -72,28 +74,6 @@ BEGIN
         branch_id := 0;
         base_seq := fork;
     END IF;
-END
-$f$;
-
--- May the invoker write table rel as the merge does (kind: INSERT, UPDATE or
--- DELETE; UPDATE and INSERT on the table or on every writable column)?
--- Raises PostgreSQL's 42501.
-CREATE OR REPLACE FUNCTION epoch._merge_may(rel oid, kind text) RETURNS void LANGUAGE plpgsql STABLE AS $f$
-DECLARE
-    who name := epoch._invoker();
-BEGIN
-    IF pg_catalog.has_table_privilege(who, rel, kind) THEN
-        RETURN;
-    END IF;
-    IF kind <> 'DELETE' AND NOT EXISTS (
-           SELECT 1 FROM pg_catalog.pg_attribute a
-            WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-              AND NOT pg_catalog.has_column_privilege(who, rel, a.attnum, kind)) THEN
-        RETURN;
-    END IF;
-    RAISE EXCEPTION 'permission denied for table %', (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel)
-        USING ERRCODE = '42501',
-              HINT = format('The merge writes this table as role "%s" would: it needs %s on it.', who, kind);
 END
 $f$;
 
@@ -267,12 +247,10 @@ DECLARE
     n_rows bigint := 0;
     n_again bigint := 0;
     held boolean := false;
-    p_m bigint;
+    deferred boolean := false;
+    rls_ids int[] := '{}';
     changed boolean := false;
     target_moved boolean := false;
-    e_msg text;
-    was text;
-    e_det text;
 BEGIN
     SELECT * INTO tb FROM epoch.branch WHERE id = m.target_id;
     IF NOT FOUND THEN
@@ -308,8 +286,18 @@ BEGIN
             epoch._pk_of_json(t, 'd.pk'),
             epoch._state_join(t, '_w', tb.id, t_base, NULL, '_k'));
     END LOOP;
+    -- the merge shows its rows: the role must read the tables whole; under
+    -- row-level security, only a merge into main (applied as the role, so
+    -- PostgreSQL applies the policies) and without conflicts there (they
+    -- would show rows the policies hide)
     FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mt) LOOP
-        PERFORM epoch._invoker_may_read(t.relid, true);  -- the merge shows its rows
+        PERFORM epoch._invoker_may_select(t.relid, true);
+        IF epoch._rls_applies(t.relid, epoch._invoker()) THEN
+            IF tb.id <> 0 THEN
+                PERFORM epoch._invoker_may_read(t.relid, true);  -- raises 0A000
+            END IF;
+            rls_ids := rls_ids || t.id;
+        END IF;
     END LOOP;
     changed := EXISTS (SELECT 1 FROM pg_temp._epoch_mt);
     SELECT * INTO plan FROM epoch._merge_plan(m, sync, false);
@@ -348,6 +336,12 @@ BEGIN
     target_moved := EXISTS (SELECT 1 FROM pg_temp._epoch_mt x WHERE NOT epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v));
     unresolved := (SELECT count(*) FROM epoch.merge_conflict c WHERE c.merge_id = m.id AND NOT c.resolved);
     m.conflicts := unresolved;
+    IF unresolved > 0 AND EXISTS (SELECT 1 FROM epoch.merge_conflict c
+                                   WHERE c.merge_id = m.id AND NOT c.resolved AND c.table_id = ANY (rls_ids)) THEN
+        RAISE EXCEPTION 'merging "%" into "%" conflicts on a table whose row-level security applies to role "%"',
+            m.source, m.target, epoch._invoker() USING ERRCODE = '0A000',
+            HINT = 'Nothing was merged or recorded (the conflicts would show rows the policies hide). Merge with strategy => ''ours'' or ''theirs'', or as a role the policies do not apply to.';
+    END IF;
     IF unresolved > 0 AND m.strategy = 'fail' THEN
         -- the ERROR rolls the audit row back with the rest: the attempt goes to the server log
         RAISE LOG 'epoch: merge of "%" into "%" by "%" failed: % conflicts (strategy fail)', m.source, m.target, m.who, unresolved;
@@ -375,44 +369,26 @@ BEGIN
                 SELECT 1 FROM epoch.tracked x
                  WHERE epoch._has_rows(epoch._commit_rows(x, m.base_branch, m.base_seq, m.base_point, tb.id, t_base, NULL)));
         END IF;
-        -- privileges first, for every table the plan writes
-        FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mplan) ORDER BY x.id LOOP
-            IF tb.id = 0 THEN
-                IF EXISTS (SELECT 1 FROM pg_temp._epoch_mplan p WHERE p.table_id = t.id AND p.kind = 'put') THEN
-                    PERFORM epoch._merge_may(t.relid, 'INSERT');
-                    PERFORM epoch._merge_may(t.relid, 'UPDATE');
-                END IF;
-                IF EXISTS (SELECT 1 FROM pg_temp._epoch_mplan p WHERE p.table_id = t.id AND p.kind = 'delete') THEN
-                    PERFORM epoch._merge_may(t.relid, 'DELETE');
-                END IF;
-            ELSE
+        IF tb.id = 0 THEN
+            -- into main: written by epoch._merge_land as the role itself,
+            -- so its privileges and row-level security apply as to any
+            -- write of its own; the commit lock stays held until then
+            EXECUTE format('GRANT SELECT ON pg_temp._epoch_mplan TO %I', epoch._invoker());
+            deferred := true;
+        ELSE
+            FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mplan) ORDER BY x.id LOOP
                 PERFORM epoch._invoker_may_rewrite(t.relid);
-            END IF;
-        END LOOP;
-        -- main's capture refuses writes from a branch session (a function
-        -- that writes main by mistake); the merge writes main on purpose
-        was := current_setting('epoch.branch', true);
-        PERFORM set_config('epoch.branch', 'main', true);
-        FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mplan) ORDER BY x.id LOOP
-            BEGIN
-                PERFORM epoch._merge_apply(t, tb.id);
-            EXCEPTION WHEN integrity_constraint_violation OR check_violation OR not_null_violation
-                           OR foreign_key_violation OR unique_violation OR exclusion_violation THEN
-                GET STACKED DIAGNOSTICS e_msg = MESSAGE_TEXT, e_det = PG_EXCEPTION_DETAIL;
-                RAISE EXCEPTION '%', e_msg USING ERRCODE = SQLSTATE,
-                    DETAIL = concat_ws(E'\n', nullif(e_det, ''),
-                                       format('While merging "%s" into "%s": a row of %s that the merge writes.', m.source, m.target, epoch._table_label(t))),
-                    HINT = 'Nothing was merged. Change that row on the source branch (or on the target) and merge again.';
-            END;
-        END LOOP;
-        PERFORM set_config('epoch.branch', coalesce(was, ''), true);
+            END LOOP;
+            FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mplan) ORDER BY x.id LOOP
+                PERFORM epoch._merge_apply(t, tb.id, m);
+            END LOOP;
+        END IF;
         IF sync THEN
             UPDATE epoch.branch SET base_seq = m.source_base WHERE id = tb.id;
         END IF;
         m.status := CASE WHEN target_moved OR sync THEN 'merged' ELSE 'fast_forward' END;
     END IF;
-    IF held THEN
-        p_m := coalesce(pg_sequence_last_value('epoch.change_seq'), 0);
+    IF held AND NOT deferred THEN
         PERFORM pg_advisory_unlock(1162891075, 0);
         held := false;
     END IF;
@@ -422,6 +398,13 @@ BEGIN
         END IF;
         RAISE;
     END;
+    IF deferred THEN
+        -- epoch._merge_land applies, then epoch._merge_finish commits
+        UPDATE epoch.merge_log SET status = 'applying ' || m.status, conflicts = m.conflicts,
+                                   tables_merged = m.tables_merged, rows_affected = m.rows_affected WHERE id = m.id;
+        m.status := 'applying';
+        RETURN m;
+    END IF;
     IF m.status = 'fast_forward' AND tb.id <> 0 AND m.source_commit IS NOT NULL THEN
         -- the target's state is now the source's: its head moves there
         UPDATE epoch.branch SET head_commit = m.source_commit WHERE id = tb.id;
@@ -429,8 +412,16 @@ BEGIN
     ELSIF m.status IN ('merged', 'fast_forward') THEN
         SELECT * INTO tb FROM epoch.branch WHERE id = tb.id;
         m.commit_id := epoch._commit_on(tb, coalesce(m.message, format('Merge %s into %s', m.source, m.target)),
-                                        m.who, m.source_commit, false, p_m);
+                                        m.who, m.source_commit);
     END IF;
+    RETURN epoch._merge_close(m, dry);
+END
+$f$;
+
+-- The end of a merge: its record, its audit row, its temporary tables.
+CREATE OR REPLACE FUNCTION epoch._merge_close(m epoch.merge_log, dry boolean) RETURNS epoch.merge_log
+LANGUAGE plpgsql AS $f$
+BEGIN
     IF m.status <> 'conflicted' THEN
         m.finished_at := clock_timestamp();
     END IF;
@@ -440,8 +431,8 @@ BEGIN
     UPDATE epoch.merge_log SET status = m.status, conflicts = m.conflicts, tables_merged = m.tables_merged,
                                rows_affected = m.rows_affected, commit_id = m.commit_id, finished_at = m.finished_at
      WHERE id = m.id;
-    DROP TABLE pg_temp._epoch_mplan;
-    DROP TABLE pg_temp._epoch_mt;
+    PERFORM epoch._drop_temp('_epoch_mplan');
+    PERFORM epoch._drop_temp('_epoch_mt');
     RETURN m;
 END
 $f$;
@@ -481,13 +472,32 @@ CREATE OR REPLACE FUNCTION epoch._row_json(cols text[], v text[]) RETURNS text L
     SELECT jsonb_object_agg(c, v[i])::text FROM unnest(cols) WITH ORDINALITY AS x(c, i);
 $f$;
 
--- Write the planned rows of table t (pg_temp._epoch_mplan) to branch bid
--- (0: main's live table, as any write there, so the capture records it).
-CREATE OR REPLACE FUNCTION epoch._merge_apply(t epoch.tracked, bid bigint) RETURNS void LANGUAGE plpgsql AS $f$
+-- Write merge m's planned rows of table t (pg_temp._epoch_mplan) to branch
+-- bid (0: main's live table, as any write there, so the capture records it;
+-- as the caller: epoch._merge_land calls it as the merging role). A
+-- constraint's violation names the merge and the table.
+CREATE OR REPLACE FUNCTION epoch._merge_apply(t epoch.tracked, bid bigint, m epoch.merge_log) RETURNS void
+LANGUAGE plpgsql AS $f$
 DECLARE
     src text := format('(SELECT p.kind, p.v FROM pg_temp._epoch_mplan p WHERE p.table_id = %s AND p.kind <> ''unshadow'')', t.id);
+    was text := current_setting('epoch.branch', true);
+    e_msg text;
+    e_det text;
 BEGIN
-    PERFORM epoch._apply_rows(t, bid, src);
+    -- main's capture refuses writes from a branch session (a function
+    -- that writes main by mistake); the merge writes main on purpose
+    PERFORM set_config('epoch.branch', 'main', true);
+    BEGIN
+        PERFORM epoch._apply_rows(t, bid, src);
+    EXCEPTION WHEN integrity_constraint_violation OR check_violation OR not_null_violation
+                   OR foreign_key_violation OR unique_violation OR exclusion_violation THEN
+        GET STACKED DIAGNOSTICS e_msg = MESSAGE_TEXT, e_det = PG_EXCEPTION_DETAIL;
+        RAISE EXCEPTION '%', e_msg USING ERRCODE = SQLSTATE,
+            DETAIL = concat_ws(E'\n', nullif(e_det, ''),
+                               format('While merging "%s" into "%s": a row of %s that the merge writes.', m.source, m.target, epoch._table_label(t))),
+            HINT = 'Nothing was merged. Change that row on the source branch (or on the target) and merge again.';
+    END;
+    PERFORM set_config('epoch.branch', coalesce(was, ''), true);
     IF bid <> 0 THEN
         -- a sync: the branch's own row of a key it left alone goes, main's shows
         EXECUTE format('DELETE FROM epoch.%I d USING (SELECT %s FROM pg_temp._epoch_mplan r WHERE r.table_id = %s AND r.kind = ''unshadow'') '
@@ -507,10 +517,20 @@ CREATE OR REPLACE FUNCTION epoch._merge_result(m epoch.merge_log) RETURNS epoch.
 $f$;
 
 -- Merge source (any ref: a branch's working state is committed first) into
--- branch "into" (default: the session's branch). See docs/merge.md.
+-- branch "into" (default: the session's branch). See docs/merge.md. Runs as
+-- its caller: the merge is computed by epoch._merge_start (as the schema's
+-- owner) and, into main, written by epoch._merge_land as the caller.
 CREATE OR REPLACE FUNCTION epoch.merge(source text, "into" text DEFAULT NULL, strategy text DEFAULT 'three_way',
                                        message text DEFAULT NULL, dry_run boolean DEFAULT false)
 RETURNS epoch.merge_result
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    RETURN epoch._merge_result(epoch._merge_land(epoch._merge_start(source, "into", strategy, message, dry_run)));
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._merge_start(source text, "into" text, strategy text, message text, dry_run boolean)
+RETURNS epoch.merge_log
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
 DECLARE
     strat text := epoch._merge_strategy(strategy);
@@ -587,7 +607,54 @@ BEGIN
     VALUES (source, c.id, r.branch_id, r.base_seq, r.point, tb.id, tb.name,
             base.branch_id, base.base_seq, base.point, base.commit_id, strat, 'running', message, who)
     RETURNING * INTO m;
-    RETURN epoch._merge_result(epoch._merge_run(m, dry_run, r.working AND NOT dry_run));
+    RETURN epoch._merge_run(m, dry_run, r.working AND NOT dry_run);
+END
+$f$;
+
+-- The rest of merge m into main, computed by _merge_run and left under the
+-- commit lock (status 'applying'): its rows are written here, as the
+-- caller, so that PostgreSQL checks the caller's privileges and row-level
+-- security as for any write of its own (a row a policy hides: 42501), then
+-- the lock is given back and epoch._merge_finish commits. Other merges: as
+-- they are.
+CREATE OR REPLACE FUNCTION epoch._merge_land(m epoch.merge_log) RETURNS epoch.merge_log
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    t epoch.tracked;
+    p_m bigint;
+BEGIN
+    IF m.status IS DISTINCT FROM 'applying' THEN
+        RETURN m;
+    END IF;
+    BEGIN
+        FOR t IN SELECT x.* FROM epoch.tracked x WHERE x.id IN (SELECT table_id FROM pg_temp._epoch_mplan) ORDER BY x.id LOOP
+            PERFORM epoch._merge_apply(t, 0, m);
+        END LOOP;
+        p_m := coalesce(pg_sequence_last_value('epoch.change_seq'), 0);
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM pg_advisory_unlock(1162891075, 0);
+        RAISE;
+    END;
+    PERFORM pg_advisory_unlock(1162891075, 0);
+    RETURN epoch._merge_finish(m.id, p_m);
+END
+$f$;
+
+-- Merge merge_id into main, written: its commit, at point p (the one the
+-- apply reached), and its record. Only the merge's own role, on a merge
+-- left 'applying <status>' by _merge_run.
+CREATE OR REPLACE FUNCTION epoch._merge_finish(merge_id bigint, p bigint) RETURNS epoch.merge_log
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
+DECLARE
+    m epoch.merge_log := epoch._merge_own(_merge_finish.merge_id, 'finish it',
+                                          ARRAY['applying merged', 'applying fast_forward']);
+    tb epoch.branch;
+BEGIN
+    m.status := substr(m.status, length('applying ') + 1);
+    SELECT * INTO tb FROM epoch.branch WHERE id = 0;
+    m.commit_id := epoch._commit_on(tb, coalesce(m.message, format('Merge %s into %s', m.source, m.target)),
+                                    m.who, m.source_commit, false, p);
+    RETURN epoch._merge_close(m, false);
 END
 $f$;
 
@@ -694,9 +761,16 @@ $f$;
 -- is reported (the merge stays conflicted), never overwritten.
 CREATE OR REPLACE FUNCTION epoch.merge_continue(merge_id bigint, message text DEFAULT NULL)
 RETURNS epoch.merge_result
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    RETURN epoch._merge_result(epoch._merge_land(epoch._merge_continue_start(merge_id, message)));
+END
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._merge_continue_start(merge_id bigint, message text) RETURNS epoch.merge_log
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $f$
 DECLARE
-    m epoch.merge_log := epoch._merge_own(merge_continue.merge_id, 'continue it', ARRAY['conflicted']);
+    m epoch.merge_log := epoch._merge_own(_merge_continue_start.merge_id, 'continue it', ARRAY['conflicted']);
     left_ int := (SELECT count(*) FROM epoch.merge_conflict c WHERE c.merge_id = m.id AND NOT c.resolved);
 BEGIN
     PERFORM epoch._refuse_as_of('epoch.merge_continue');
@@ -709,7 +783,7 @@ BEGIN
         m.message := message;
         UPDATE epoch.merge_log x SET message = m.message WHERE x.id = m.id;
     END IF;
-    RETURN epoch._merge_result(epoch._merge_run(m, false, false));
+    RETURN epoch._merge_run(m, false, false);
 END
 $f$;
 

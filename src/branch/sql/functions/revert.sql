@@ -32,6 +32,8 @@ DECLARE
     vals text := epoch._typed_values(t, 'r.v');
     pk text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(t.pk_columns) c);
     sets text;
+    n bigint;
+    wanted bigint;
 BEGIN
     sets := (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', a.attname), ', ' ORDER BY a.attnum)
                FROM pg_attribute a
@@ -42,6 +44,14 @@ BEGIN
                        'WHERE (%s) = (%s)', t.schema_name, t.table_name, vals, src, cols,
                        (SELECT string_agg(format('m.%I', c), ', ') FROM unnest(t.pk_columns) c),
                        (SELECT string_agg(format('k.%I', c), ', ') FROM unnest(t.pk_columns) c));
+        GET DIAGNOSTICS n = ROW_COUNT;
+        -- written as the caller (a merge into main): a row its policies
+        -- hide from DELETE is not deleted, silently; say so instead
+        EXECUTE format('SELECT count(*) FROM %s r WHERE r.kind = ''delete''', src) INTO wanted;
+        IF n < wanted THEN
+            RAISE EXCEPTION 'permission denied to delete % of the rows of table % the merge deletes', wanted - n, t.table_name
+                USING ERRCODE = '42501', HINT = 'Row-level security hides them from the role (its DELETE policies).';
+        END IF;
         EXECUTE format('INSERT INTO %I.%I (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s r '
                        'WHERE r.kind = ''put'' ON CONFLICT (%s) DO %s',
                        t.schema_name, t.table_name, cols, vals, src, pk,

@@ -373,6 +373,33 @@ def test_merge_into_main_under_row_level_security(env):
     _err(rd, "SELECT epoch.merge('m5', \"into\" => 'main')", "42501", "permission denied for table item")
 
 
+def test_policy_subqueries_need_the_roles_own_privileges(env):
+    """A policy whose USING reads another table (members): on main a role
+    without SELECT on members gets 42501; on a branch too (the views run the
+    policy as their owner, so the check is made for the role), and a role
+    with it reads the same rows on both."""
+    db = "priv_polsub"
+    env.pg.create_database(db)
+    for r in ("pps_in", "pps_out"):
+        env.pg.create_role(r, PW)
+    px = env.proxy()
+    own = env.closing(px.connect(dbname=db, autocommit=True))
+    cur = own.cursor()
+    cur.execute("CREATE TABLE public.members (name name PRIMARY KEY)")
+    cur.execute("INSERT INTO members VALUES ('pps_in'), ('pps_out')")
+    cur.execute("CREATE TABLE public.doc (id int PRIMARY KEY, body text)")
+    cur.execute("INSERT INTO doc VALUES (1, 'x'), (2, 'y')")
+    cur.execute("ALTER TABLE doc ENABLE ROW LEVEL SECURITY")
+    cur.execute("CREATE POLICY mem ON doc USING (EXISTS (SELECT 1 FROM public.members m WHERE m.name = current_user))")
+    cur.execute("GRANT SELECT ON doc TO pps_in, pps_out")
+    cur.execute("GRANT SELECT ON members TO pps_in")
+    cur.execute("SELECT epoch.track('doc'), epoch.branch_create('b')")
+    for role, want in (("pps_in", ("ok", [(2,)])), ("pps_out", ("err", "42501"))):
+        for dbname in (db, f"{db}@b"):
+            c = env.closing(px.connect(user=role, password=PW, dbname=dbname, autocommit=True))
+            assert _outcome(c, "SELECT count(*) FROM doc") == want, (role, dbname)
+
+
 def test_plain_role_connects_to_a_branch_with_psql(env):
     db = "priv_psql"
     px, own, roles = _setup(env, db, "pq")

@@ -187,11 +187,40 @@ CREATE OR REPLACE FUNCTION epoch._policy_fp(rel oid) RETURNS text LANGUAGE sql S
       FROM pg_catalog.pg_policy p WHERE p.polrelid = rel
 $f$;
 
+-- The tables the SELECT policies of rel that apply to the current role read
+-- (subqueries in USING: pg_depend), readable by the role? On main PostgreSQL
+-- checks them as the role; the views run the policies as their owner, so
+-- the check is made here, once per execution (42501 naming the first such
+-- table; a table readable in some columns counts). Answers false (policies
+-- apply).
+CREATE OR REPLACE FUNCTION epoch._policy_tables_readable(rel oid) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $f$
+DECLARE
+    denied text;
+BEGIN
+    SELECT c.relname INTO denied
+      FROM pg_catalog.pg_policy p
+      JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_policy'::regclass AND d.objid = p.oid
+                                 AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> rel
+      JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+     WHERE p.polrelid = rel AND p.polcmd IN ('r', '*')
+       AND (0::oid = ANY (p.polroles) OR EXISTS (SELECT 1 FROM unnest(p.polroles) r
+                                                  WHERE pg_catalog.pg_has_role(current_user, r, 'USAGE')))
+       AND NOT pg_catalog.has_any_column_privilege(d.refobjid, 'SELECT')
+     ORDER BY c.relname LIMIT 1;
+    IF denied IS NOT NULL THEN
+        RAISE EXCEPTION 'permission denied for table %', denied USING ERRCODE = '42501';
+    END IF;
+    RETURN false;
+END
+$f$;
+
 CREATE OR REPLACE FUNCTION epoch._rls_off(rel oid, fp text) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $f$
     SELECT CASE WHEN NOT pg_catalog.row_security_active(rel) THEN true
-                WHEN epoch._policy_fp(rel) = fp THEN false
+                WHEN epoch._policy_fp(rel) = fp THEN epoch._policy_tables_readable(rel)
                 ELSE epoch._deny(rel, 'stale') END
 $f$;
+
 
 -- The policies of rel for commands cmds (pg_policy.polcmd: r SELECT, a
 -- INSERT, w UPDATE, d DELETE, * ALL) as one condition on a row whose columns

@@ -398,6 +398,20 @@ def test_policy_subqueries_need_the_roles_own_privileges(env):
         for dbname in (db, f"{db}@b"):
             c = env.closing(px.connect(user=role, password=PW, dbname=dbname, autocommit=True))
             assert _outcome(c, "SELECT count(*) FROM doc") == want, (role, dbname)
+    # an UPDATE policy reading another table (editors), SELECT open to all
+    cur.execute("CREATE TABLE public.editors (name name PRIMARY KEY)")
+    cur.execute("INSERT INTO editors VALUES ('pps_in'), ('pps_out')")
+    cur.execute("DROP POLICY mem ON doc")
+    cur.execute("CREATE POLICY seeall ON doc FOR SELECT USING (true)")
+    cur.execute("CREATE POLICY edit ON doc FOR UPDATE USING (EXISTS (SELECT 1 FROM public.editors e WHERE e.name = current_user))")
+    cur.execute("GRANT UPDATE ON doc TO pps_in, pps_out")
+    cur.execute("GRANT SELECT ON editors TO pps_in")
+    cur.execute("SELECT epoch.refresh_policies()")
+    for role, want in (("pps_in", ("ok", [(1,)])), ("pps_out", ("err", "42501"))):
+        for dbname in (db, f"{db}@b"):
+            c = env.closing(px.connect(user=role, password=PW, dbname=dbname, autocommit=True))
+            got = _outcome(c, "UPDATE doc SET body = 'z' WHERE id = 1 RETURNING id")
+            assert got == want, (role, dbname, got)
 
 
 def test_plain_role_connects_to_a_branch_with_psql(env):

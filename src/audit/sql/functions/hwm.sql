@@ -79,15 +79,20 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f
 $f$;
 
 -- Namespace `name` for the caller who, who needs at least role `need` to do
--- `what`; locked against concurrent changes (its histories chain in order).
--- A namespace the caller has no role in does not exist for it.
-CREATE OR REPLACE FUNCTION epoch._hwm_ns(name text, who text, need int, what text) RETURNS epoch.hwm_namespace
-LANGUAGE plpgsql AS $f$
+-- `what`; with lock, locked against concurrent changes (its histories
+-- chain in order). A namespace the caller has no role in does not exist for it.
+DROP FUNCTION IF EXISTS epoch._hwm_ns(text, text, int, text);
+CREATE OR REPLACE FUNCTION epoch._hwm_ns(name text, who text, need int, what text, lock boolean DEFAULT true)
+RETURNS epoch.hwm_namespace LANGUAGE plpgsql AS $f$
 DECLARE
     ns epoch.hwm_namespace;
     r int;
 BEGIN
-    SELECT * INTO ns FROM epoch.hwm_namespace n WHERE n.name = _hwm_ns.name FOR NO KEY UPDATE;
+    IF lock THEN
+        SELECT * INTO ns FROM epoch.hwm_namespace n WHERE n.name = _hwm_ns.name FOR NO KEY UPDATE;
+    ELSE
+        SELECT * INTO ns FROM epoch.hwm_namespace n WHERE n.name = _hwm_ns.name;
+    END IF;
     r := CASE WHEN ns.id IS NULL THEN 0 ELSE epoch._hwm_role(ns.id, ns.owned_by, who) END;
     IF r = 0 THEN
         RAISE EXCEPTION 'namespace "%" does not exist', name USING ERRCODE = '42704',
@@ -312,14 +317,21 @@ BEGIN
 END
 $f$;
 
--- The HWM of the caller's namespace by name (for guests and up).
-CREATE OR REPLACE FUNCTION epoch._hwm_get(namespace text, name text, who text, need int, what text) RETURNS epoch.hwm_mark
+-- HWM name of namespace, for who needing role `need` to do `what`; with
+-- lock, locked (and its namespace) for a change.
+DROP FUNCTION IF EXISTS epoch._hwm_get(text, text, text, int, text);
+CREATE OR REPLACE FUNCTION epoch._hwm_get(namespace text, name text, who text, need int, what text,
+                                          lock boolean DEFAULT true) RETURNS epoch.hwm_mark
 LANGUAGE plpgsql AS $f$
 DECLARE
-    ns epoch.hwm_namespace := epoch._hwm_ns(namespace, who, need, what);
+    ns epoch.hwm_namespace := epoch._hwm_ns(namespace, who, need, what, lock);
     h epoch.hwm_mark;
 BEGIN
-    SELECT * INTO h FROM epoch.hwm_mark x WHERE x.namespace_id = ns.id AND x.name = _hwm_get.name FOR UPDATE;
+    IF lock THEN
+        SELECT * INTO h FROM epoch.hwm_mark x WHERE x.namespace_id = ns.id AND x.name = _hwm_get.name FOR UPDATE;
+    ELSE
+        SELECT * INTO h FROM epoch.hwm_mark x WHERE x.namespace_id = ns.id AND x.name = _hwm_get.name;
+    END IF;
     IF h.id IS NULL THEN
         RAISE EXCEPTION 'HWM "%" does not exist in namespace "%"', name, namespace USING ERRCODE = '42704',
             HINT = 'Create it with epoch.hwm_set(namespace, name, value, type).';
@@ -332,23 +344,11 @@ CREATE OR REPLACE FUNCTION epoch.hwm_get(namespace text, name text) RETURNS json
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     who text := epoch._invoker();
-    ns epoch.hwm_namespace;
-    h epoch.hwm_mark;
 BEGIN
     IF NOT coalesce((SELECT u.is_active FROM epoch.hwm_user u WHERE u.username = who), true) THEN
-        PERFORM epoch._hwm_caller();  -- raises: inactive
+        PERFORM epoch._hwm_caller();  -- raises: inactive (a read records no new user)
     END IF;
-    SELECT * INTO ns FROM epoch.hwm_namespace n WHERE n.name = namespace;
-    IF ns.id IS NULL OR epoch._hwm_role(ns.id, ns.owned_by, who) = 0 THEN
-        RAISE EXCEPTION 'namespace "%" does not exist', namespace USING ERRCODE = '42704',
-            HINT = 'SELECT name FROM epoch.namespaces lists the namespaces you have a role in.';
-    END IF;
-    SELECT * INTO h FROM epoch.hwm_mark x WHERE x.namespace_id = ns.id AND x.name = hwm_get.name;
-    IF h.id IS NULL THEN
-        RAISE EXCEPTION 'HWM "%" does not exist in namespace "%"', name, namespace USING ERRCODE = '42704',
-            HINT = 'Create it with epoch.hwm_set(namespace, name, value, type).';
-    END IF;
-    RETURN h.value;
+    RETURN (epoch._hwm_get(namespace, name, who, 1, 'read HWMs', false)).value;
 END
 $f$;
 

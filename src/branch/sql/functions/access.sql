@@ -342,6 +342,7 @@ DECLARE
     t epoch.tracked;
     who name := epoch._invoker();
     cols text;
+    typed text;
     p record;
 BEGIN
     SELECT * INTO t FROM epoch.tracked x WHERE x.id = t_id;
@@ -351,15 +352,14 @@ BEGIN
       INTO cols FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped;
     EXECUTE format('CREATE TEMP TABLE _epoch_img (%s, _epoch_pk jsonb, _epoch_side "char", _epoch_v text[]) ON COMMIT DROP',
                    cols);
+    -- every column (generated ones too: a policy may read them) typed from a side's text[]
+    SELECT string_agg(format('(_x_v[%s])::%s', o, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o) INTO typed
+      FROM (SELECT row_number() OVER (ORDER BY attnum) AS o, atttypid, atttypmod FROM pg_attribute
+             WHERE attrelid = t.relid AND attnum > 0 AND NOT attisdropped) a;
     EXECUTE format('WITH d AS MATERIALIZED (%s) INSERT INTO pg_temp._epoch_img '
                    'SELECT %s, d.pk, ''a'', d.a_v FROM d WHERE d.a_found UNION ALL SELECT %s, d.pk, ''b'', d.b_v FROM d WHERE d.b_found',
                    epoch._diff_rows(t, a_bid, a_base, a_point, b_bid, b_base, b_point),
-                   (SELECT string_agg(format('(d.a_v[%s])::%s', o, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
-                      FROM (SELECT row_number() OVER (ORDER BY attnum) AS o, atttypid, atttypmod FROM pg_attribute
-                             WHERE attrelid = t.relid AND attnum > 0 AND NOT attisdropped) a),
-                   (SELECT string_agg(format('(d.b_v[%s])::%s', o, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
-                      FROM (SELECT row_number() OVER (ORDER BY attnum) AS o, atttypid, atttypmod FROM pg_attribute
-                             WHERE attrelid = t.relid AND attnum > 0 AND NOT attisdropped) a));
+                   replace(typed, '_x_v', 'd.a_v'), replace(typed, '_x_v', 'd.b_v'));
     ALTER TABLE pg_temp._epoch_img ENABLE ROW LEVEL SECURITY;
     ALTER TABLE pg_temp._epoch_img FORCE ROW LEVEL SECURITY;
     -- as PostgreSQL combines them: SELECT and ALL policies, their USING

@@ -116,10 +116,8 @@ BEGIN
         CREATE TEMP TABLE _epoch_mcell ON COMMIT DROP AS
         SELECT e.*,
                -- how a clash is decided: its recorded resolution, else the strategy
-               CASE WHEN e.clash THEN coalesce(
-                   (SELECT r.resolution FROM epoch.merge_conflict r
-                     WHERE r.merge_id = m.id AND r.table_id = t.id AND r.pk = e.pk AND r.column_name = e.col AND r.resolved),
-                   CASE WHEN m.strategy IN ('ours', 'theirs') THEN m.strategy END) END AS how
+               CASE WHEN e.clash THEN coalesce(r.resolution, CASE WHEN m.strategy IN ('ours', 'theirs') THEN m.strategy END)
+               END AS how, r.value
           FROM (SELECT x.pk, c.i, c.col, x.t_v, x.b_v[c.i] AS b, x.s_v[c.i] AS s, x.t_v[c.i] AS tv,
                        (x.s_v[c.i] IS DISTINCT FROM x.b_v[c.i] AND x.t_v[c.i] IS DISTINCT FROM x.b_v[c.i]
                         AND x.t_v[c.i] IS DISTINCT FROM x.s_v[c.i]) AS clash
@@ -127,7 +125,9 @@ BEGIN
                  CROSS JOIN LATERAL unnest(cols) WITH ORDINALITY AS c(col, i)
                  WHERE x.table_id = t.id AND (x.again OR NOT only_again) AND x.b_found AND x.s_found AND x.t_found
                    AND NOT epoch._same_row(x.t_found, x.t_v, x.b_found, x.b_v)
-                   AND NOT epoch._same_row(x.t_found, x.t_v, x.s_found, x.s_v)) e;
+                   AND NOT epoch._same_row(x.t_found, x.t_v, x.s_found, x.s_v)) e
+          LEFT JOIN epoch.merge_conflict r ON e.clash AND r.merge_id = m.id AND r.table_id = t.id AND r.pk = e.pk
+                                          AND r.column_name = e.col AND r.resolved;
         INSERT INTO epoch.merge_conflict (merge_id, table_id, table_name, pk, column_name, kind, base_value, ours_value, theirs_value)
         SELECT m.id, t.id, label, e.pk, e.col, 'modify_modify', e.b, e.tv, e.s
           FROM pg_temp._epoch_mcell e WHERE e.clash AND e.how IS NULL
@@ -153,10 +153,7 @@ BEGIN
                                                ELSE e.tv END
                                       WHEN e.how = 'ours' THEN e.tv WHEN e.how = 'theirs' THEN e.s
                                       WHEN e.how = 'base' THEN e.b
-                                      WHEN e.how = 'value' THEN
-                                          (SELECT r.value FROM epoch.merge_conflict r
-                                            WHERE r.merge_id = m.id AND r.table_id = t.id AND r.pk = e.pk
-                                              AND r.column_name = e.col AND r.resolved)
+                                      WHEN e.how = 'value' THEN e.value
                                       ELSE e.tv END ORDER BY e.i) AS nv
                   FROM pg_temp._epoch_mcell e
                  GROUP BY e.pk) r

@@ -67,6 +67,16 @@ else
   echo "==== [asan] skipped (EPOCH_SKIP_ASAN=1) ===="
 fi
 
+# CI shows the head and the tail of this output: repeat each failed test with
+# the start of its details here, at the end, so that the tail names it
+for log in "$LOG_DIR"/*.ctest.log; do
+  [[ -e $log ]] || continue
+  awk -v pass="$(basename "$log" .ctest.log)" '
+    / \.\.\. FAIL / { n = 40; print "==== [" pass "] " $0; next }
+    n > 0 && /^    / { print; n--; next }
+    { n = 0 }' "$log"
+done
+
 echo "==== total time $((SECONDS - start))s ===="
 echo "$total_passed passed, $total_failed failed"
 [[ $total_failed -eq 0 ]]

@@ -38,6 +38,8 @@ typedef struct catalog_table {
                                   names it (NULL = none) */
     bool rls;                  /* row-level security enabled: branch UPDATE/DELETE filter their
                                   targets by the policies (epoch._rls_ok_<id>) */
+    bool col_acl;              /* SELECT granted on some columns: a read on a branch reads only
+                                  the columns the statement names (rewrite_columns.c) */
     catalog_unique_t *uniques; /* not enforced on branches; known for ON CONFLICT */
     int nuniques;
     int ncols;

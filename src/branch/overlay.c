@@ -40,13 +40,18 @@
 
 #include <string.h>
 
-static void column_list(sqlbuf_t *sb, const catalog_table_t *t, const char *qual)
+/* t's columns (qualified by qual, if any); a column the query does not read
+ * (used[i] false) as `NULL::type AS col` */
+static void column_list(sqlbuf_t *sb, const catalog_table_t *t, const char *qual, const bool *used)
 {
     for (int i = 0; i < t->ncols; i++) {
         if (i)
             SQLBUF_LIT(sb, ", ");
-        if (qual)
+        if (used && !used[i]) {
+            sqlbuf_printf(sb, "NULL::%s AS ", t->types[i]);
+        } else if (qual) {
             sqlbuf_printf(sb, "%s.", qual);
+        }
         sqlbuf_ident(sb, t->cols[i]);
     }
 }
@@ -144,17 +149,18 @@ static void delta_at(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_
 /* The branch's rows at the point: the rows of _epoch_at's keys that are not
  * tombstones, from the pre-image it chose or from d_<id>, read through the
  * row views (the role's policies apply) */
-static void branch_at_rows(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id)
+static void branch_at_rows(sqlbuf_t *sb, const catalog_table_t *t, const char *branch_id,
+                           const bool *used)
 {
     SQLBUF_LIT(sb, "SELECT ");
-    column_list(sb, t, "_r");
+    column_list(sb, t, "_r", used);
     sqlbuf_printf(sb,
                   " FROM _epoch_at _a JOIN epoch.\"bv_%d\" _r ON _r._epoch_branch = %s AND "
                   "_r._epoch_seq = _a._epoch_o AND ",
                   t->id, branch_id);
     overlay_key_match(sb, t, "_r", "_a");
     SQLBUF_LIT(sb, " WHERE NOT _a._epoch_deleted UNION ALL SELECT ");
-    column_list(sb, t, "_r");
+    column_list(sb, t, "_r", used);
     sqlbuf_printf(sb, " FROM _epoch_at _a JOIN epoch.\"dv_%d\" _r ON _r._epoch_branch = %s AND ",
                   t->id, branch_id);
     overlay_key_match(sb, t, "_r", "_a");
@@ -234,12 +240,12 @@ static void sample_filter(sqlbuf_t *sb, const catalog_table_t *t, const char *q,
     sqlbuf_printf(sb, " * 100 < (%.*s)::float8)", (int)(close - open), sample + open);
 }
 
-/* " UNION ALL SELECT <columns> FROM <the table> _b [TABLESAMPLE …] WHERE ":
- * the head of an arm of main's rows */
-static void main_arm(sqlbuf_t *sb, const catalog_table_t *t, const char *sample)
+/* "SELECT <columns> FROM <the table> _b [TABLESAMPLE …] WHERE ": the head
+ * of an arm of main's rows */
+static void main_arm(sqlbuf_t *sb, const catalog_table_t *t, const char *sample, const bool *used)
 {
-    SQLBUF_LIT(sb, " UNION ALL SELECT ");
-    column_list(sb, t, "_b");
+    SQLBUF_LIT(sb, "SELECT ");
+    column_list(sb, t, "_b", used);
     SQLBUF_LIT(sb, " FROM ");
     sqlbuf_ident(sb, t->schema);
     sqlbuf_putc(sb, '.');
@@ -250,9 +256,12 @@ static void main_arm(sqlbuf_t *sb, const catalog_table_t *t, const char *sample)
 }
 
 void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *with, const char *branch_id,
-                 const char *base_seq, const char *point, const overlay_pred_t *preds, int npreds,
-                 const char *sample)
+                 const char *base_seq, const char *point, const overlay_narrow_t *n)
 {
+    const overlay_pred_t *preds = n->preds;
+    int npreds = n->npreds;
+    const char *sample = n->sample;
+    const bool *used = n->cols;
     epoch_assert(!point || !sample); /* the rewriter refuses TABLESAMPLE at a point */
     /* the branch's rows */
     SQLBUF_LIT(sb, "(");
@@ -265,10 +274,10 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *with, const
     if (point)
         delta_at(sb, t, branch_id, point, preds, npreds);
     if (point) {
-        branch_at_rows(sb, t, branch_id);
+        branch_at_rows(sb, t, branch_id, used);
     } else {
         SQLBUF_LIT(sb, "SELECT ");
-        column_list(sb, t, NULL);
+        column_list(sb, t, NULL, used);
         sqlbuf_printf(sb, " FROM epoch.\"dv_%d\"%s WHERE _epoch_branch = %s AND NOT _epoch_deleted",
                       t->id, sample ? " _dw" : "", branch_id);
         key_preds(sb, t, NULL, preds, npreds);
@@ -276,12 +285,14 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *with, const
     }
     /* main's rows when main has not changed since the base point (the usual
      * case, and the cheap plan: no anti-join against the history) */
-    main_arm(sb, t, sample);
+    SQLBUF_LIT(sb, " UNION ALL ");
+    main_arm(sb, t, sample, used);
     not_in_branch(sb, t, "_b", branch_id, point, preds, npreds);
     SQLBUF_LIT(sb, " AND ");
     history_since(sb, t, base_seq, false);
     /* main's rows unchanged since the base point, when main has changed */
-    main_arm(sb, t, sample);
+    SQLBUF_LIT(sb, " UNION ALL ");
+    main_arm(sb, t, sample, used);
     history_since(sb, t, base_seq, true);
     SQLBUF_LIT(sb, " AND ");
     not_in_branch(sb, t, "_b", branch_id, point, preds, npreds);
@@ -296,7 +307,7 @@ void overlay_sql(sqlbuf_t *sb, const catalog_table_t *t, const char *with, const
      * DISTINCT ON, so a key condition reaches the (key, seq) index instead
      * of sorting the whole history */
     SQLBUF_LIT(sb, " UNION ALL SELECT ");
-    column_list(sb, t, "_p");
+    column_list(sb, t, "_p", used);
     sqlbuf_printf(sb, " FROM epoch.\"hv_%d\" _p", t->id);
     SQLBUF_LIT(sb, " WHERE ");
     seq_after(sb, "_p", base_seq);

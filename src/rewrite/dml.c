@@ -112,7 +112,7 @@ static char *write_targets(const walker_t *w, const catalog_table_t *t, const ch
                            const char *gate, bool update)
 {
     char *inner = rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, -1, NULL,
-                                  NULL, 0, NULL);
+                                  NULL);
     if (!inner)
         return NULL;
     sqlbuf_t sb = {0};
@@ -196,8 +196,7 @@ void dml_target_free(target_t *tg)
 char *dml_branch_overlay(const walker_t *w, const catalog_table_t *t, const char *alias)
 {
     /* writes happen on a branch's working rows (a session at a point is read-only) */
-    return rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, -1, alias, NULL, 0,
-                           NULL);
+    return rw_overlay_text(t, NULL, w->s->cat->branch_id, w->s->cat->base_seq, -1, alias, NULL);
 }
 
 /* Text of the WITH prefix (up to the verb), with its edits applied; "" if

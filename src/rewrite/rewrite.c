@@ -519,6 +519,7 @@ rw_action_t rw_parse_and_walk(walker_t *w, const char *sql, rw_result_t *out)
     int n = stmts ? (int)json_object_array_length(stmts) : 0;
     for (int i = 0; i < n && !w->failed; i++) {
         w->stmt_no = i;
+        w->stmt = json_object_array_get_idx(stmts, i);
         dispatch_statement(w, json_object_array_get_idx(stmts, i), n);
     }
     rw_action_t action = fill_result(w, out, n);

@@ -29,7 +29,8 @@ typedef struct walker {
     int nedits, edits_cap;
     const char **scope; /* CTE names visible here */
     int nscope, scope_cap;
-    int stmt_no;     /* index of the current statement in the query */
+    int stmt_no;       /* index of the current statement in the query */
+    json_object *stmt; /* the current statement's tree (its RawStmt) */
     bool positional; /* a constant where its value is syntax (ORDER BY 1, typmods) */
     bool utility;    /* walking a statement other than a query or a write: refs are read-only */
     const char **rewritten_names; /* alias (or name) of each replaced table */
@@ -108,10 +109,19 @@ void rw_check_locks(walker_t *w, json_object *select, int rewritten_before);
 
 /* The overlay subquery of t at ref (NULL = the session's state bid/base/point,
  * point -1 = the working rows), followed by " AS alias_for" when alias_for is
- * non-NULL; malloc'd. sample: see overlay_sql. */
+ * non-NULL; malloc'd. n: what it may leave out (overlay.h; NULL = nothing). */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                      int64_t point, const char *alias_for, const overlay_pred_t *preds, int npreds,
-                      const char *sample);
+                      int64_t point, const char *alias_for, const overlay_narrow_t *n);
+/* ---- rewrite_columns.c: the columns a statement may read */
+
+/* Per column of t, whether the current statement may read it where t is
+ * called name (its alias, else its name) and read as rv: malloc'd, or NULL
+ * when it may read them all (a *, the whole row, a NATURAL join, column
+ * aliases) or out of memory. An over-estimate: a column of that name read
+ * anywhere in the statement counts. */
+bool *rw_columns_read(const walker_t *w, const catalog_table_t *t, const char *name,
+                      json_object *rv);
+
 /* A RangeVar: read in a FROM list, the target of a write or DDL (writing),
  * or a COPY ... TO relation (copy_cols non-NULL). */
 void rw_range_var(walker_t *w, json_object *rv, bool writing, const char *copy_cols);

@@ -25,9 +25,12 @@
  * query (resolved by PostgreSQL when the statement runs), else the session's
  * state (bid, base, point; point -1: the branch's working rows). */
 char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, int64_t base,
-                      int64_t point, const char *alias_for, const overlay_pred_t *preds, int npreds,
-                      const char *sample)
+                      int64_t point, const char *alias_for, const overlay_narrow_t *n)
 {
+    static const overlay_narrow_t everything = {0};
+    if (!n)
+        n = &everything;
+    const char *sample = n->sample;
     sqlbuf_t sb = {0};
     if (ref) {
         /* any ref (docs/history.md), resolved once per statement into the
@@ -42,14 +45,14 @@ char *rw_overlay_text(const catalog_table_t *t, const char *ref, int64_t bid, in
         else
             overlay_sql(&sb, t, sqlbuf_str(&with), "(SELECT branch_id FROM _epoch_ref)",
                         "(SELECT base_seq FROM _epoch_ref)",
-                        sample ? NULL : "(SELECT point FROM _epoch_ref)", preds, npreds, sample);
+                        sample ? NULL : "(SELECT point FROM _epoch_ref)", n);
         sqlbuf_free(&with);
     } else {
         char bs[32], ss[32], ps[32];
         snprintf(bs, sizeof bs, "%lld", (long long)bid);
         snprintf(ss, sizeof ss, "%lld", (long long)base);
         snprintf(ps, sizeof ps, "%lld", (long long)point);
-        overlay_sql(&sb, t, NULL, bs, ss, point >= 0 ? ps : NULL, preds, npreds, sample);
+        overlay_sql(&sb, t, NULL, bs, ss, point >= 0 ? ps : NULL, n);
     }
     if (alias_for) {
         SQLBUF_LIT(&sb, " AS ");
@@ -371,7 +374,7 @@ static void replace_copy_to(walker_t *w, const catalog_table_t *t, const char *r
         return;
     }
     char *ov = rw_overlay_text(t, ref, w->s->cat->branch_id, w->s->cat->base_seq, w->s->cat->point,
-                               relname, NULL, 0, NULL);
+                               relname, NULL);
     char *text = NULL;
     if (ov && asprintf(&text, "(SELECT %s FROM %s)", cols ? cols : "*", ov) < 0)
         text = NULL;
@@ -391,7 +394,7 @@ static void replace_table(walker_t *w, json_object *rv, const catalog_table_t *t
     size_t table_kw = lex_keyword_before(w->sql, start, "table");
     if (table_kw != start) {
         /* the TABLE t command: make it a SELECT */
-        char *ov = rw_overlay_text(t, ref, bid, base, point, relname, NULL, 0, NULL);
+        char *ov = rw_overlay_text(t, ref, bid, base, point, relname, NULL);
         char *text = NULL;
         if (ov && asprintf(&text, "SELECT * FROM %s", ov) < 0)
             text = NULL;
@@ -399,17 +402,20 @@ static void replace_table(walker_t *w, json_object *rv, const catalog_table_t *t
         rw_add_edit(w, table_kw, end, text);
         return;
     }
+    const char *name = has_alias ? rw_get_str(rw_get(rv, "alias"), "aliasname") : relname;
     overlay_pred_t preds[MAX_PREDS];
-    int np = key_predicates(
-        w, t, has_alias ? rw_get_str(rw_get(rv, "alias"), "aliasname") : relname, preds);
+    int np = key_predicates(w, t, name, preds);
+    /* under column privileges, only the columns the statement may read */
+    bool *cols = t->col_acl ? rw_columns_read(w, t, name, rv) : NULL;
+    overlay_narrow_t n = {.preds = preds, .npreds = np, .sample = w->sample, .cols = cols};
     rw_add_edit(w, start, end,
-                rw_overlay_text(t, ref, bid, base, point, has_alias ? NULL : relname, preds, np,
-                                w->sample));
+                rw_overlay_text(t, ref, bid, base, point, has_alias ? NULL : relname, &n));
     w->sample_used = w->sample != NULL;
     for (int i = 0; i < np; i++) {
         free(preds[i].v1);
         free(preds[i].v2);
     }
+    free(cols);
 }
 
 /* Remember the name (alias or table) a replaced table goes by, for

@@ -40,6 +40,27 @@ static const catalog_table_t *delta_table_named(const catalog_t *cat, const char
     return t && l == strlen(quoted) ? t : NULL;
 }
 
+/* PostgreSQL's "permission denied for view <v>" where v is one of the
+ * access views of a tracked table (functions/access.sql: dv_<id>, hv_,
+ * bv_, dk_, hk_, bk_; they carry the table's grants when it has column
+ * privileges): that table, or NULL. */
+static const catalog_table_t *access_view_denied(const catalog_t *cat, const char *m)
+{
+    if (!HAS_PREFIX(m, "permission denied for view "))
+        return NULL;
+    const char *v = m + LIT_LEN("permission denied for view ");
+    if (!v[0] || !strchr("dhb", v[0]) || !v[1] || !strchr("vk", v[1]) || v[2] != '_')
+        return NULL;
+    char *end;
+    long id = strtol(v + 3, &end, 10);
+    if (end == v + 3 || *end != '\0')
+        return NULL;
+    for (int i = 0; i < cat->ntables; i++)
+        if (cat->tables[i].id == id)
+            return &cat->tables[i];
+    return NULL;
+}
+
 /* "Failing row contains (…)." of the delta's row: without the branch id
  * (first) and the deleted flag (last). */
 static bool fix_failing_row(const char *val, const char *nul, buf_t *out, bool *ok)
@@ -90,7 +111,9 @@ static hook_reply_t fix_error(session_state_t *ss, const char *msg, size_t total
     const char *m = proto_error_field(body, total - 5, 'M');
     if (state && m && strcmp(state, "42P01") == 0 && strstr(m, "epoch."))
         ss->stale = true;
-    if (!memmem(body, total - 5, "d_", 2))
+    const catalog_table_t *denied =
+        state && m && strcmp(state, "42501") == 0 ? access_view_denied(&ss->cat, m) : NULL;
+    if (!denied && !memmem(body, total - 5, "d_", 2))
         return REPLY_FORWARD;
     size_t start;
     if (!buf_msg_begin(out, 'E', &start))
@@ -104,6 +127,13 @@ static hook_reply_t fix_error(session_state_t *ss, const char *msg, size_t total
             return REPLY_FORWARD;
         p = nul + 1;
         ok = buf_put_u8(out, (uint8_t)code);
+        if (code == 'M' && denied) {
+            /* as PostgreSQL words it for the table on main */
+            ok = ok && BUF_LIT(out, "permission denied for table ") &&
+                 buf_put_str(out, denied->name);
+            changed = true;
+            continue;
+        }
         const catalog_table_t *t = code == 'n' ? delta_table_named(&ss->cat, val) : NULL;
         if (t) {
             ok = ok && buf_put_str(out, t->name);

@@ -65,13 +65,14 @@ def _one(conn, sql, params=None):
     return cur.fetchone()[0]
 
 
-def _setup(env, db, prefix):
+def _setup(env, db, prefix, column_grants=False):
     """Database db owned by the test role; tables acct (RLS by owner column)
-    and item; roles prefix_*; returns the proxy and the role names."""
+    and item; roles prefix_*; returns the proxy and the role names. With
+    column_grants, role prefix_colr may SELECT item's id and v only."""
     pg = env.pg
     pg.create_database(db)
     roles = {k: f"{prefix}_{k}" for k in ("admin", "reader", "colw", "writer", "rls", "bypass",
-                                          "nobody", "super")}
+                                          "nobody", "super") + (("colr",) if column_grants else ())}
     for k, r in roles.items():
         pg.create_role(r, PW, superuser=(k == "super"),
                        options="BYPASSRLS" if k == "bypass" else "")
@@ -94,6 +95,9 @@ def _setup(env, db, prefix):
     cur.execute(f"GRANT UPDATE (v) ON item TO {roles['colw']}")
     cur.execute(f"GRANT INSERT, UPDATE, DELETE ON item, acct TO {roles['writer']}")
     cur.execute(f"GRANT INSERT, UPDATE, DELETE ON acct TO {roles['rls']}")
+    if column_grants:
+        cur.execute(f"GRANT SELECT (id, v) ON item TO {roles['colr']}")
+        cur.execute("SELECT epoch.refresh_policies()")  # no watch_ddl() here
     cur.execute("SELECT epoch.branch_create('b')")
     return px, own, roles
 
@@ -114,12 +118,21 @@ STATEMENTS = [
     "INSERT INTO acct VALUES (2, current_user, 1) ON CONFLICT DO NOTHING RETURNING id",
     "INSERT INTO acct SELECT 2, current_user, 1 RETURNING id",
     "INSERT INTO acct VALUES (50, current_user, 1) RETURNING id",
+    # column privileges (the matrix's item has SELECT granted on id and v to
+    # one role): reads of some columns, of all, of the whole row
+    "SELECT id, v FROM item ORDER BY id",
+    "SELECT v FROM item WHERE id < 5",
+    "SELECT * FROM item WHERE id = 1",
+    "SELECT item FROM item WHERE id = 1",
+    "SELECT i.v, j.v FROM item i JOIN item j USING (id) WHERE j.id < 3",
+    "SELECT count(*), max(w) FROM item",
+    "SELECT id FROM item NATURAL JOIN item x",
 ]
 
 
 def test_role_matrix_same_answers_on_main_and_branch(env):
     db = "priv_matrix"
-    px, own, roles = _setup(env, db, "pm")
+    px, own, roles = _setup(env, db, "pm", column_grants=True)
     who = dict(roles, owner=harness.DEFAULT_USER)
     checked = 0
     for key, role in sorted(who.items()):
@@ -542,3 +555,55 @@ def test_row_level_security_views_follow_ddl_with_watch_ddl(env):
     assert _all(b, "SELECT id FROM acct ORDER BY id") == [(1,), (2,), (3,)]
     own.cursor().execute("DROP POLICY all_big ON acct")
     assert _all(b, "SELECT id FROM acct ORDER BY id") == [(1,), (3,)]
+
+
+def test_column_privileges_on_branch_reads(env):
+    """A role with SELECT on some columns reads them on a branch (and at a
+    ref) as on main, and is refused the others with main's error; on a
+    direct connection the views refuse them too; grants made since the
+    views were made are refused as stale until epoch.refresh_policies(), and
+    followed at once with watch_ddl()."""
+    db = "priv_cols"
+    px, own, roles = _setup(env, db, "pcol", column_grants=True)
+    ob = env.closing(px.connect(dbname=f"{db}@b", autocommit=True))
+    ob.cursor().execute("UPDATE item SET v = 'changed', w = -1 WHERE id = 1")
+    ob.cursor().execute("DELETE FROM item WHERE id = 3")
+    own.cursor().execute("UPDATE item SET v = 'main moved' WHERE id = 2")  # after the base
+    expect = _all(ob, "SELECT id, v FROM item ORDER BY id")
+    assert expect[:3] == [(1, "changed"), (2, "v2"), (4, "v4")]
+    colr = roles["colr"]
+    b = env.closing(_conn(px, colr, db, "b"))
+    assert _all(b, "SELECT id, v FROM item ORDER BY id") == expect
+    assert _all(b, "SELECT count(*) FROM item") == [(9,)]
+    assert _all(b, "SELECT x.v FROM item x WHERE x.id = 1") == [("changed",)]
+    for sql in ("SELECT w FROM item", "SELECT * FROM item", "SELECT item FROM item",
+                "SELECT id FROM item ORDER BY w"):
+        _err(b, sql, "42501", "permission denied for table item")
+    m = env.closing(_conn(px, colr, db))
+    assert _all(m, 'SELECT v FROM "@b".item WHERE id = 1') == [("changed",)]
+    _err(m, 'SELECT w FROM "@b".item WHERE id = 1', "42501", "permission denied for table item")
+    assert _all(m, "SELECT v FROM item WHERE id = 1") == [("v1",)]
+    # direct connections: the views carry the table's grants
+    tid = _one(own, "SELECT id FROM epoch.tracked WHERE table_name = 'item'")
+    d = env.closing(env.pg.connect(user=colr, password=PW, dbname=db))
+    d.autocommit = True
+    assert _all(d, f"SELECT v FROM epoch.dv_{tid} WHERE id = 1") == [("changed",)]
+    for sql in (f"SELECT w FROM epoch.dv_{tid}", f"SELECT * FROM epoch.hv_{tid}"):
+        _err(d, sql, "42501")
+    r = env.closing(env.pg.connect(user=roles["reader"], password=PW, dbname=db))
+    r.autocommit = True
+    assert _all(r, f"SELECT w FROM epoch.dv_{tid} WHERE id = 1") == [(-1,)]
+    # a grant since the views were made: stale until they are made again
+    own.cursor().execute(f"GRANT SELECT (w) ON item TO {colr}")
+    _err(b, "SELECT id FROM item WHERE id = 1", "0A000", 'privileges of table "item" changed')
+    own.cursor().execute("SELECT epoch.refresh_policies()")
+    assert _all(b, "SELECT w FROM item WHERE id = 1") == [(-1,)]
+    # with watch_ddl(), GRANT and REVOKE make them again by themselves
+    env.pg.sql("SELECT epoch.watch_ddl()", db=db)
+    own.cursor().execute(f"REVOKE SELECT (w) ON item FROM {colr}")
+    _err(b, "SELECT w FROM item WHERE id = 1", "42501", "permission denied for table item")
+    assert _all(b, "SELECT v FROM item WHERE id = 1") == [("changed",)]
+    own.cursor().execute(f"REVOKE SELECT (id, v) ON item FROM {colr}")
+    _err(b, "SELECT v FROM item WHERE id = 1", "42501", "permission denied for table item")
+    r2 = env.closing(_conn(px, roles["reader"], db, "b"))
+    assert _all(r2, "SELECT w FROM item WHERE id = 1") == [(-1,)]

@@ -71,6 +71,7 @@ static const char *const session_rows[][5] = {
     {"rel", NULL, "public", "arrs", NULL},
     {"rel", NULL, "public", "gen", NULL},
     {"rel", NULL, "public", "ga", NULL},
+    {"rel", NULL, "public", "secrets", NULL},
     {"table", "1", "public", "users", "users_pkey"},
     {"table", "2", "public", "orders", "orders_pkey"},
     {"table", "3", "public", "Users", "Users_pkey"},
@@ -83,6 +84,7 @@ static const char *const session_rows[][5] = {
     {"table", "10", "public", "arrs", "arrs_pkey"},
     {"table", "11", "public", "gen", "gen_pkey"},
     {"table", "12", "public", "ga", "ga_pkey"},
+    {"table", "13", "public", "secrets", "secrets_pkey"},
     {"column", "1", "id", "true", "integer"},
     {"column", "1", "name", "false", "text"},
     {"column", "1", "email", "false", "text"},
@@ -114,6 +116,10 @@ static const char *const session_rows[][5] = {
     {"column", "11", "b", "false", "integer"},
     {"column", "12", "id", "true", "integer"},
     {"column", "12", "name", "false", "text"},
+    {"column", "13", "id", "true", "integer"},
+    {"column", "13", "v", "false", "text"},
+    {"column", "13", "w", "false", "integer"},
+    {"colacl", "13", NULL, NULL, NULL},
     {"default", "2", "id", "nextval('orders_id_seq'::regclass)", NULL},
     {"default", "11", "b", "(a * 2)", NULL},
     {"default", "12", "id", "nextval('ga_id_seq'::regclass)", NULL},
@@ -2271,9 +2277,11 @@ Test(rewrite, catalog_load_reads_session_rows)
     cr_assert_eq(g_branch.npath, 3);
     cr_expect_str_eq(g_branch.path[0], "pg_catalog");
     cr_expect_str_eq(g_branch.path[2], "public");
-    cr_expect_eq(g_branch.ntables, 12);
-    cr_expect_eq(g_branch.nrels, 26);
+    cr_expect_eq(g_branch.ntables, 13);
+    cr_expect_eq(g_branch.nrels, 27);
     cr_expect_eq(g_branch.nviews, 14);
+    cr_expect(catalog_find(&g_branch, "public", "secrets")->col_acl);
+    cr_expect(!catalog_find(&g_branch, "public", "users")->col_acl);
     const catalog_table_t *li = catalog_find(&g_branch, "public", "line_items");
     cr_assert_not_null(li);
     cr_expect_eq(li->id, 8);
@@ -2964,4 +2972,47 @@ Test(rewrite, restrict_nonsystem_relation_kind_keeps_views_usable_on_a_branch)
     cr_expect_str_eq(r.sql, "SET LOCAL restrict_nonsystem_relation_kind = ''");
     rewrite_result_free(&r);
     expect_action(MAIN, dump, RW_FORWARD);
+}
+
+/* Under column privileges (table secrets: SELECT granted on some columns)
+ * a branch read reads only the columns the statement names; the others
+ * come out as NULL. */
+static void expect_columns(const char *sql, const char *want, bool narrowed)
+{
+    rw_result_t r;
+    rw(BR, sql, &r);
+    cr_assert_eq(r.action, RW_REWRITTEN, "[%s]: action %d (%s)", sql, r.action,
+                 r.message ? r.message : "");
+    if (narrowed)
+        cr_expect(strstr(r.sql, want) != NULL, "[%s]\n  got: %s\n  want in it: %s", sql, r.sql, want);
+    else
+        cr_expect(strstr(r.sql, "NULL::") == NULL, "[%s] reads every column, got: %s", sql, r.sql);
+    assert_parses(r.sql, sql);
+    rewrite_result_free(&r);
+}
+
+Test(rewrite, column_privileges_read_only_the_columns_named)
+{
+    expect_columns("SELECT v FROM secrets WHERE id = 1", "SELECT _b.\"id\", _b.\"v\", NULL::integer AS \"w\" FROM", true);
+    expect_columns("SELECT count(*) FROM secrets",
+                   "SELECT NULL::integer AS \"id\", NULL::text AS \"v\", NULL::integer AS \"w\" FROM \"public\".\"secrets\"", true);
+    expect_columns("SELECT 1 FROM secrets a JOIN secrets b USING (v)",
+                   "SELECT NULL::integer AS \"id\", _b.\"v\", NULL::integer AS \"w\" FROM", true);
+    expect_columns("SELECT s.w FROM secrets s ORDER BY 1", "SELECT NULL::integer AS \"id\", NULL::text AS \"v\", _b.\"w\"", true);
+    expect_columns("SELECT (SELECT max(w) FROM users) FROM secrets", "NULL::text AS \"v\", _b.\"w\"", true);
+    /* a whole row, a star, columns by position or by other names: every column */
+    static const char *const whole[] = {
+        "SELECT * FROM secrets",
+        "SELECT s.* FROM secrets s",
+        "SELECT s FROM secrets s",
+        "SELECT row_to_json(secrets) FROM secrets",
+        "SELECT (s).v FROM secrets s",
+        "SELECT s.fullname FROM secrets s",
+        "SELECT public.secrets.fullname FROM public.secrets",
+        "SELECT x FROM secrets AS s(x)",
+        "SELECT 1 FROM secrets NATURAL JOIN secrets x",
+        "SELECT count(s.*) FROM secrets s",
+    };
+    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++)
+        expect_columns(whole[i], NULL, false);
 }

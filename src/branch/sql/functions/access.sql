@@ -153,8 +153,9 @@ CREATE OR REPLACE FUNCTION epoch._deny(rel oid, why text) RETURNS boolean LANGUA
 DECLARE
     name text := (SELECT relname FROM pg_catalog.pg_class WHERE oid = rel);
 BEGIN
-    IF why = 'stale' THEN
-        RAISE EXCEPTION 'the row-level security of table "%" changed since epoch made its views', name
+    IF why IN ('stale', 'columns') THEN
+        RAISE EXCEPTION 'the % of table "%" changed since epoch made its views',
+                CASE why WHEN 'stale' THEN 'row-level security' ELSE 'privileges' END, name
             USING ERRCODE = '0A000',
                   HINT = 'Run SELECT epoch.refresh_policies(); and retry (epoch.watch_ddl() makes this happen by itself).';
     END IF;
@@ -162,12 +163,72 @@ BEGIN
 END
 $f$;
 
--- The gate of the read views: may the current role read table rel's rows
--- on branches (SELECT on it or on any of its columns)? SQL, so PostgreSQL
--- inlines it; PARALLEL SAFE, so it keeps parallel plans.
+-- The gate of the read views of a table without column privileges: may
+-- the current role read table rel's rows on branches (SELECT on it)? A role
+-- with SELECT on some of its columns only means column privileges were
+-- granted since the views were made (_access() gives such a table views
+-- with the table's own grants instead): refused as stale. SQL, so
+-- PostgreSQL inlines it; PARALLEL SAFE, so it keeps parallel plans.
 CREATE OR REPLACE FUNCTION epoch._may_read(rel oid) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $f$
-    SELECT CASE WHEN NOT pg_catalog.has_any_column_privilege(rel, 'SELECT') THEN epoch._deny(rel, 'privilege')
-                ELSE true END
+    SELECT CASE WHEN pg_catalog.has_table_privilege(rel, 'SELECT') THEN true
+                WHEN pg_catalog.has_any_column_privilege(rel, 'SELECT') THEN epoch._deny(rel, 'columns')
+                ELSE epoch._deny(rel, 'privilege') END
+$f$;
+
+-- Column privileges. A table with SELECT granted on some columns gets
+-- access views that carry the table's SELECT grants, table and column
+-- (_access()), so that PostgreSQL checks the columns a query reads as on
+-- the table (the rewriter reads only those, src/rewrite/rewrite_columns.c);
+-- their gate only checks that the grants are still those the views copied.
+-- The fingerprint of rel's grants (owner, table and column ACLs).
+CREATE OR REPLACE FUNCTION epoch._acl_fp(rel oid) RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $f$
+    SELECT md5(format('%s|%s|%s', c.relowner, c.relacl,
+                      (SELECT string_agg(format('%s=%s', a.attnum, a.attacl), ',' ORDER BY a.attnum)
+                         FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL)))
+      FROM pg_catalog.pg_class c WHERE c.oid = rel
+$f$;
+
+CREATE OR REPLACE FUNCTION epoch._acl_fresh(rel oid, fp text) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $f$
+    SELECT CASE WHEN epoch._acl_fp(rel) = fp THEN true ELSE epoch._deny(rel, 'columns') END
+$f$;
+
+-- Has rel SELECT granted on some of its columns (not on the whole table)?
+CREATE OR REPLACE FUNCTION epoch._column_grants(rel oid) RETURNS boolean LANGUAGE sql STABLE AS $f$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a, pg_catalog.aclexplode(a.attacl) x
+                    WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND x.privilege_type = 'SELECT')
+$f$;
+
+-- Give view v (of tracked table rel) rel's SELECT grants: the table's, and
+-- each column's on the view's column of that name; the view's own columns
+-- (_epoch_*) to every role. Earlier grants of SELECT on v are revoked first.
+CREATE OR REPLACE FUNCTION epoch._copy_select_grants(rel oid, v text) RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    g record;
+    vid oid := format('epoch.%I', v)::regclass;
+BEGIN
+    FOR g IN SELECT DISTINCT x.grantee FROM pg_class c, aclexplode(c.relacl) x
+              WHERE c.oid = vid AND x.grantee <> c.relowner LOOP
+        EXECUTE format('REVOKE SELECT ON epoch.%I FROM %s', v,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END);
+    END LOOP;
+    FOR g IN SELECT DISTINCT x.grantee FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) x
+              WHERE c.oid = rel AND x.privilege_type = 'SELECT' LOOP
+        EXECUTE format('GRANT SELECT ON epoch.%I TO %s', v,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END);
+    END LOOP;
+    FOR g IN SELECT DISTINCT a.attname, x.grantee FROM pg_attribute a, aclexplode(a.attacl) x
+              WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND x.privilege_type = 'SELECT'
+                AND EXISTS (SELECT 1 FROM pg_attribute va WHERE va.attrelid = vid AND va.attname = a.attname) LOOP
+        EXECUTE format('GRANT SELECT (%I) ON epoch.%I TO %s', g.attname, v,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END);
+    END LOOP;
+    FOR g IN SELECT va.attname FROM pg_attribute va
+              WHERE va.attrelid = vid AND va.attnum > 0 AND va.attname LIKE '\_epoch\_%' LOOP
+        EXECUTE format('GRANT SELECT (%I) ON epoch.%I TO PUBLIC', g.attname, v);
+    END LOOP;
+END
 $f$;
 
 -- Row-level security in the access views. A table without it enabled when
@@ -531,6 +592,10 @@ DECLARE
     owner oid := (SELECT relowner FROM pg_class WHERE oid = to_regclass(format('epoch.%I', t.delta_table)));
     gate text;
     seen text;
+    -- SELECT granted on some columns: the views carry the table's grants
+    may_read text := CASE WHEN epoch._column_grants(t.relid)
+                          THEN format('epoch._acl_fresh(%s, %L)', t.relid, epoch._acl_fp(t.relid))
+                          ELSE format('epoch._may_read(%s)', t.relid) END;
 BEGIN
     -- tables tracked before schema step 8 get b_<id> after this file is
     -- applied (step 8), and their views in step 9
@@ -538,6 +603,9 @@ BEGIN
        OR to_regclass(format('epoch.%I', format('b_%s', t.id))) IS NULL OR rel IS NULL THEN
         RETURN;
     END IF;
+    -- its own GRANTs and REVOKEs are not a change of the table's grants
+    -- (functions/ddl.sql)
+    PERFORM set_config('epoch.refreshing', 'on', true);
     -- the target filter of branch UPDATE/DELETE (src/rewrite/dml.c): every
     -- tracked table has both functions, so a session whose catalog predates
     -- ENABLE ROW LEVEL SECURITY finds them (and is refused as stale)
@@ -578,7 +646,7 @@ BEGIN
                    (SELECT string_agg(format('m.%I = $%s', c, o + 2), ' AND ') FROM unnest(t.pk_columns) WITH ORDINALITY k(c, o)));
     IF rls THEN
         pred := epoch._rls_pred(t.relid);
-        gate := format('(SELECT epoch._may_read(%s)) AND ((SELECT epoch._rls_off(%s, %L)) OR ', t.relid, t.relid, fp);
+        gate := format('(SELECT %s) AND ((SELECT epoch._rls_off(%s, %L)) OR ', may_read, t.relid, fp);
         -- main's row of a key, read as the role (its policies applied by
         -- PostgreSQL): a SQL function PostgreSQL cannot inline (a subquery),
         -- so the views do not depend on the table, which stays droppable
@@ -610,8 +678,8 @@ BEGIN
             (format('bk_%s', t.id), format('b_%s', t.id), '_epoch_seq, _epoch_branch, ' || pk || ', _epoch_deleted', 'SELECT')
         ) x(name, base, cols, privs) LOOP
         IF NOT rls THEN
-            EXECUTE format('CREATE OR REPLACE VIEW epoch.%I AS SELECT %s FROM epoch.%I WHERE (SELECT epoch._may_read(%s) AND epoch._rls_never(%s))',
-                           v.name, v.cols, v.base, t.relid, t.relid);
+            EXECUTE format('CREATE OR REPLACE VIEW epoch.%I AS SELECT %s FROM epoch.%I WHERE (SELECT %s AND epoch._rls_never(%s))',
+                           v.name, v.cols, v.base, may_read, t.relid);
         ELSIF v.cols = '*' THEN
             EXECUTE format('CREATE OR REPLACE VIEW epoch.%I AS SELECT * FROM epoch.%I AS %s WHERE %s(%s))',
                            v.name, v.base, alias, gate, pred);
@@ -622,6 +690,9 @@ BEGIN
         END IF;
         EXECUTE format('REVOKE ALL ON epoch.%I FROM PUBLIC', v.base);
         EXECUTE format('GRANT %s ON epoch.%I TO PUBLIC', v.privs, v.name);
+        IF may_read LIKE 'epoch._acl_fresh%' THEN
+            PERFORM epoch._copy_select_grants(t.relid, v.name);
+        END IF;
     END LOOP;
     EXECUTE format('DROP TRIGGER IF EXISTS epoch_check_ins ON epoch.%I', t.delta_table);
     EXECUTE format('DROP TRIGGER IF EXISTS epoch_check_upd ON epoch.%I', t.delta_table);
@@ -636,6 +707,7 @@ BEGIN
     EXECUTE format('CREATE TRIGGER epoch_check_del AFTER DELETE ON epoch.%I '
                    'FOR EACH STATEMENT WHEN (NOT epoch._may_write_all(%s, %s)) EXECUTE FUNCTION epoch._check_branch_write(%s)',
                    t.delta_table, t.relid, owner, t.relid);
+    PERFORM set_config('epoch.refreshing', '', true);
 END
 $f$;
 

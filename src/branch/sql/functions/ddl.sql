@@ -23,8 +23,10 @@ BEGIN
     ELSIF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands()
                    WHERE schema_name IS NULL OR schema_name NOT LIKE 'pg\_temp%') THEN
         PERFORM pg_notify('epoch_catalog', 'ddl');
-        IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
-                    WHERE c.command_tag IN ('CREATE POLICY', 'ALTER POLICY')
+        -- the policies again, and the column grants the views copy (not for
+        -- the GRANTs refresh_policies() itself makes)
+        IF coalesce(current_setting('epoch.refreshing', true), '') = '' AND EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
+                    WHERE c.command_tag IN ('CREATE POLICY', 'ALTER POLICY', 'GRANT', 'REVOKE')
                        OR (c.command_tag = 'ALTER TABLE' AND c.objid IN (SELECT relid FROM epoch.tracked))) THEN
             PERFORM epoch.refresh_policies();
         END IF;

@@ -106,6 +106,11 @@ BEGIN
         SELECT 'rls', t.id::text, NULL::text, NULL::text, NULL::text
           FROM epoch.tracked t JOIN pg_class c ON c.oid = t.relid
          WHERE c.relrowsecurity;
+    -- tables with SELECT granted on some columns: a read on a branch reads
+    -- only the columns the statement names (src/rewrite/rewrite_columns.c)
+    RETURN QUERY
+        SELECT 'colacl', t.id::text, NULL::text, NULL::text, NULL::text
+          FROM epoch.tracked t WHERE epoch._column_grants(t.relid);
     -- identity and stored generated columns of the base table: c = attidentity ('a' ALWAYS, 'd' BY DEFAULT), d =
     -- attgenerated ('s'). The rewriter leaves generated columns out of the
     -- writes (the delta computes them) and enforces GENERATED ALWAYS.

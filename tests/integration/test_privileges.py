@@ -335,6 +335,20 @@ def test_history_shows_only_what_the_role_may_read(env):
     rb = env.closing(_conn(px, roles["reader"], db))
     assert _one(rb, 'SELECT v FROM "@b".item WHERE id = 1') == "d"
     _err(n, 'SELECT v FROM "@b".item WHERE id = 1', "42501")
+    # the counts of status, show, commits and branches leave out the tables
+    # the role may not read (acct for colw: SELECT on item only)
+    own.cursor().execute(f"REVOKE SELECT ON acct FROM {roles['colw']}")
+    cb = env.closing(_conn(px, roles["colw"], db, "b"))
+    assert sorted(r[0] for r in _all(ob, "SELECT table_name FROM epoch.status")) == ["acct", "item"]
+    assert [r[0] for r in _all(cb, "SELECT table_name FROM epoch.status")] == ["item"]
+    assert _all(cb, "SELECT modified_tables FROM epoch.branches WHERE name = 'b'") == [(1,)]
+    assert _all(ob, "SELECT modified_tables FROM epoch.branches WHERE name = 'b'") == [(2,)]
+    _all(ob, "SELECT epoch.commit('both tables')")
+    assert _all(ob, "SELECT tables FROM epoch.commits WHERE message = 'both tables'") == [(2,)]
+    assert _all(cb, "SELECT tables, updated FROM epoch.commits WHERE message = 'both tables'") == [(1, 1)]
+    assert sorted(r[0] for r in _all(ob, "SELECT table_name FROM epoch.show('b')")) == ["acct", "item"]
+    assert [r[0] for r in _all(cb, "SELECT table_name FROM epoch.show('b')")] == ["item"]
+    _err(cb, "SELECT * FROM epoch.commit_table", "42501")
 
 
 def test_merge_into_main_under_row_level_security(env):

@@ -351,6 +351,19 @@ BEGIN
 END
 $f$;
 
+-- May the invoker see that table rel exists and how many of its rows a
+-- commit or a branch changed (SELECT on it or on any of its columns)? The
+-- counts of epoch.status, epoch.show(), epoch.commits and epoch.branches
+-- leave out the others. A relation that is gone: yes (nothing to check).
+CREATE OR REPLACE FUNCTION epoch._invoker_may_see(rel oid) RETURNS boolean LANGUAGE sql STABLE AS $f$
+    SELECT coalesce(pg_catalog.has_any_column_privilege(epoch._invoker(), rel, 'SELECT'), true)
+$f$;
+
+-- The same for tracked table table_id (one no longer tracked: yes).
+CREATE OR REPLACE FUNCTION epoch._table_shown(table_id int) RETURNS boolean LANGUAGE sql STABLE AS $f$
+    SELECT coalesce((SELECT epoch._invoker_may_see(t.relid) FROM epoch.tracked t WHERE t.id = table_id), true)
+$f$;
+
 -- The same, and no row-level security applying to the invoker (a definer
 -- would show it rows its policies hide).
 CREATE OR REPLACE FUNCTION epoch._invoker_may_read(rel oid, strict boolean) RETURNS boolean

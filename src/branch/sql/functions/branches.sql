@@ -188,7 +188,7 @@ BEGIN
     IF branch_id = 0 THEN
         RETURN;
     END IF;
-    FOR t IN SELECT * FROM epoch.tracked LOOP
+    FOR t IN SELECT * FROM epoch.tracked WHERE epoch._invoker_may_see(relid) LOOP
         EXECUTE format('SELECT count(*), coalesce(sum(pg_column_size(d)), 0) FROM epoch.%I d WHERE _epoch_branch = $1',
                        t.delta_table) INTO n, sz USING branch_id;
         IF n > 0 THEN

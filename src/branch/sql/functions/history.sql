@@ -573,7 +573,7 @@ DECLARE
     s record := epoch._sealed(br);
     t epoch.tracked;
 BEGIN
-    FOR t IN SELECT * FROM epoch.tracked ORDER BY schema_name, table_name LOOP
+    FOR t IN SELECT * FROM epoch.tracked WHERE epoch._invoker_may_see(relid) ORDER BY schema_name, table_name LOOP
         RETURN QUERY EXECUTE format(
             'SELECT %L::text, count(*) FILTER (WHERE d.a_v IS NULL), count(*) FILTER (WHERE d.a_v IS NOT NULL AND d.b_v IS NOT NULL), '
             'count(*) FILTER (WHERE d.b_v IS NULL) FROM (%s) d HAVING count(*) > 0',
@@ -748,11 +748,12 @@ BEGIN
 END
 $f$;
 
--- One commit and its per-table stats (one row per table it changed).
+-- One commit and its per-table stats (one row per table it changed that
+-- the caller may read: functions/access.sql, _table_shown).
 CREATE OR REPLACE FUNCTION epoch.show(ref text DEFAULT 'HEAD')
 RETURNS TABLE (id text, parents text[], branch text, author text, message text, created_at timestamptz,
                table_name text, inserted bigint, updated bigint, deleted bigint)
-LANGUAGE plpgsql STABLE AS $f$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     r record := epoch._resolve(ref);
 BEGIN
@@ -764,7 +765,8 @@ BEGIN
         SELECT c.id::text, c.parents, c.branch_name, c.author, c.message, c.created_at,
                CASE WHEN s.schema_name = 'public' THEN s.table_name ELSE s.schema_name || '.' || s.table_name END,
                s.inserted, s.updated, s.deleted
-          FROM epoch.commit c LEFT JOIN epoch.commit_table s ON s.commit_id = c.id
+          FROM epoch.commit c
+          LEFT JOIN epoch.commit_table s ON s.commit_id = c.id AND epoch._table_shown(s.table_id)
          WHERE c.id = r.commit_id
          ORDER BY s.schema_name, s.table_name;
 END

@@ -36,7 +36,8 @@ SELECT (c.id COLLATE "default")::text AS id, left(c.id, 12) COLLATE "default" AS
   FROM epoch.commit c
   LEFT JOIN LATERAL (SELECT count(*) AS tables, sum(x.inserted)::bigint AS inserted,
                             sum(x.updated)::bigint AS updated, sum(x.deleted)::bigint AS deleted
-                       FROM epoch.commit_table x WHERE x.commit_id = c.id) s ON true
+                       FROM epoch.commit_table x
+                      WHERE x.commit_id = c.id AND epoch._table_shown(x.table_id)) s ON true
  ORDER BY c.ord DESC;
 
 CREATE OR REPLACE VIEW epoch.tags AS

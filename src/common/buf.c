@@ -1,6 +1,8 @@
 /* buf — see buf.h. */
 #include "common/buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +46,21 @@ bool buf_append(buf_t *b, const void *p, size_t n)
         return false;
     memcpy(b->data + b->len, p, n);
     b->len += n;
+    return true;
+}
+
+bool buf_appendf(buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !buf_reserve(b, (size_t)n + 1))
+        return false;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
     return true;
 }
 

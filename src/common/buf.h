@@ -21,6 +21,9 @@ void buf_free(buf_t *b);
 /* Ensure room for `extra` more bytes at the end (compacts, then grows). */
 bool buf_reserve(buf_t *b, size_t extra) __attribute__((warn_unused_result));
 bool buf_append(buf_t *b, const void *p, size_t n) __attribute__((warn_unused_result));
+/* Append printf-formatted text (no NUL). */
+bool buf_appendf(buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), warn_unused_result));
 static inline size_t buf_avail(const buf_t *b)
 {
     return b->len - b->off;

@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "common/lexer.h"
+#include "common/metrics.h"
 
 #define BUCKETS 4096
 #define CHAIN 4
@@ -29,7 +30,7 @@ typedef struct entry {
 } entry_t;
 
 static entry_t *table[BUCKETS];
-static unsigned long n_entries, n_hits, n_misses;
+static unsigned long n_entries;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static char *dup_or_null(const char *s)
@@ -108,11 +109,8 @@ static bool lookup(uint64_t h, const char *key, size_t key_len, char *const *lit
             rewrite_result_free(out);
         break;
     }
-    if (hit)
-        n_hits++;
-    else
-        n_misses++;
     pthread_mutex_unlock(&lock);
+    metrics_add(hit ? MC_REWRITE_CACHE_HITS : MC_REWRITE_CACHE_MISSES, 1);
     return hit;
 }
 
@@ -249,7 +247,8 @@ void rewrite_template_free(rw_template_t *tp)
 rw_cache_stats_t rewrite_cache_stats(void)
 {
     pthread_mutex_lock(&lock);
-    rw_cache_stats_t st = {n_hits, n_misses, n_entries};
+    rw_cache_stats_t st = {metrics_get(MC_REWRITE_CACHE_HITS), metrics_get(MC_REWRITE_CACHE_MISSES),
+                           n_entries};
     pthread_mutex_unlock(&lock);
     return st;
 }

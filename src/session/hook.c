@@ -18,10 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <uv.h>
 
 #include "common/text.h"
 #include "common/lexer.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/sqlbuf.h"
 #include "rewrite/cache.h"
 #include "rewrite/rewrite.h"
@@ -333,10 +335,12 @@ static hook_verdict_t on_statement(client_t *c, const char *msg, size_t total)
                       .read_only = session_loaded(ss) && ss->cat.read_only};
     rw_result_t r;
     rw_template_t tp = {0};
+    uint64_t t0 = uv_hrtime();
     if (session_loaded(ss))
         rewrite_cached(&s, ss->view, sql, &r, msg[0] == 'Q' ? &tp : NULL);
     else
         rewrite_statement(&s, sql, &r);
+    metrics_observe(MH_REWRITE, (double)(uv_hrtime() - t0) / 1e9);
     if (r.flags & RW_F_DEALLOC)
         plan_reuse_forget_all(ss);
     hook_verdict_t ret;
@@ -393,6 +397,13 @@ static bool redirect_statement(client_t *c, const char *msg, size_t total, buf_t
     return plan_reuse_rename(c, msg, total, out);
 }
 
+/* The session's branch, for the metrics: its catalog's once loaded. */
+static const char *session_branch(const client_t *c)
+{
+    const session_state_t *ss = session_of(c);
+    return ss && session_loaded(ss) ? ss->cat.branch_name : NULL;
+}
+
 static const wire_hooks_t hooks = {
     .startup = session_startup,
     .login_wanted = session_login_wanted,
@@ -406,6 +417,7 @@ static const wire_hooks_t hooks = {
     .command_done = session_command_done,
     .after_ready = after_ready,
     .release = session_release,
+    .branch = session_branch,
 };
 
 void session_install(void)

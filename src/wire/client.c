@@ -19,6 +19,7 @@
 #include "wire/hooks.h"
 #include "wire/cancel.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
 static const char *const client_state_names[] = {"startup", "auth", "login", "active", "closing"};
 static uint64_t next_client_id = 1; /* per process; only compared for equality */
@@ -37,6 +38,7 @@ void client_set_state(client_t *c, client_state_t st)
     epoch_assert((unsigned)st <= CL_CLOSING);
     log_debug("client %llu: %s -> %s", (unsigned long long)c->id, client_state_names[c->state],
               client_state_names[st]);
+    metrics_client_state((int)c->state, (int)st);
     c->state = st;
 }
 
@@ -101,12 +103,15 @@ void client_accept(worker_t *w, uv_stream_t *listener)
     }
     c->w = w;
     c->state = CL_STARTUP;
+    metrics_client_state(-1, CL_STARTUP);
+    metrics_add(MC_CLIENTS_ACCEPTED, 1);
     c->tx_status = 'I';
     list_init(&c->wait);
     pthread_mutex_lock(&id_lock);
     c->id = next_client_id++;
     pthread_mutex_unlock(&id_lock);
     stream_init(&c->st, &client_ops, c);
+    c->st.side = STREAM_CLIENT;
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     list_append(&w->clients, &c->node);
@@ -135,6 +140,7 @@ static void client_maybe_free(client_t *c)
         scram_server_free(c->scram);
     free(c->auth_secret);
     worker_t *w = c->w;
+    metrics_client_state((int)c->state, -1);
     free(c);
     w->n_clients--;
     worker_check_done(w);
@@ -212,6 +218,7 @@ void client_fail(client_t *c, const char *sqlstate, const char *message, const c
     if (c->state == CL_CLOSING)
         return;
     buf_t msg = {0};
+    metrics_error(sqlstate);
     if (proto_error(&msg, "FATAL", sqlstate, message, hint) &&
         stream_write(&c->st, msg.data, msg.len)) {
         buf_free(&msg);
@@ -384,21 +391,49 @@ static gate_t gate(client_t *c, char type, const char **span, size_t *span_len)
     return GATE_PASS;
 }
 
+/* A request goes to PostgreSQL: the query time runs from the first one in
+ * flight to the ReadyForQuery that leaves none (client_request_done); a
+ * Query, an Execute or a FunctionCall is a statement of the session's
+ * branch. */
+static void request_started(client_t *c)
+{
+    if (c->inflight == 0)
+        c->request_start_ns = uv_hrtime();
+}
+
+void client_request_done(client_t *c, char tx_status)
+{
+    if (c->inflight == 0 && c->request_start_ns) {
+        metrics_observe(MH_QUERY, (double)(uv_hrtime() - c->request_start_ns) / 1e9);
+        c->request_start_ns = 0;
+    }
+    if (tx_status == 'I' && c->statements_in_tx > 0) {
+        metrics_branch(wire_hooks()->branch(c), false);
+        c->statements_in_tx = 0;
+    }
+}
+
 /* The bookkeeping of a message forwarded to sv: requests in flight, the
  * extended protocol's Sync, COPY IN, the SETs transaction pooling replays.
  * false = not a frontend message type. */
 static bool count_request(client_t *c, server_t *sv, const char *p, size_t total)
 {
+    if (p[0] == 'Q' || p[0] == 'E' || p[0] == 'F') {
+        metrics_branch(wire_hooks()->branch(c), true);
+        c->statements_in_tx++;
+    }
     switch (p[0]) {
     case 'Q':
         if (sv->pool && worker_config(c->w)->pool_mode == POOL_TRANSACTION)
             replay_note_query(c, p + 5, total - 5);
         /* fallthrough */
     case 'F':
+        request_started(c);
         c->inflight++;
         sv->inflight++;
         return true;
     case 'S':
+        request_started(c);
         c->inflight++;
         sv->inflight++;
         c->unsynced = false;

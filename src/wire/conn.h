@@ -76,6 +76,9 @@ struct client {
     uint32_t cancel_pid, cancel_key;
     char tx_status;       /* from the last ReadyForQuery: I, T or E */
     int inflight;         /* Query/Sync/FunctionCall sent, ReadyForQuery pending */
+    uint64_t request_start_ns; /* uv_hrtime() when inflight left 0 (metrics) */
+    uint64_t wait_start_ns;    /* uv_hrtime() when it started waiting for a server */
+    int statements_in_tx;      /* statements since the last ReadyForQuery 'I' */
     bool unsynced;        /* extended-protocol messages sent without a Sync yet */
     bool in_copy_in;      /* between CopyInResponse and CopyDone/CopyFail */
     bool first_link_done; /* ParameterStatus/BackendKeyData sent to the client */
@@ -176,6 +179,9 @@ void client_close_after_flush(client_t *c, const char *why);
 void client_resume(client_t *c);
 /* Server finished login (passthrough) or a pooled server was linked. */
 void client_server_ready(client_t *c);
+/* A ReadyForQuery (tx_status) reached the client: metrics of the request
+ * and, back to idle, of the transaction (client.c). */
+void client_request_done(client_t *c, char tx_status);
 /* Login is complete (after the startup branch check): send ReadyForQuery. */
 /* The linked server went away with an error the client should see. */
 void client_server_lost(client_t *c, const char *sqlstate, const char *message);

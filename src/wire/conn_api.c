@@ -40,6 +40,11 @@ static void no_after_ready(client_t *c)
 {
     (void)c;
 }
+static const char *on_main(const client_t *c)
+{
+    (void)c;
+    return NULL;
+}
 
 /* A plain proxy: nothing but the hooks wire calls for every client. The
  * others are called only for clients with hook state, which nobody sets. */
@@ -51,6 +56,7 @@ static const wire_hooks_t plain = {
     .command_done = no_command_done,
     .after_ready = no_after_ready,
     .release = no_after_ready,
+    .branch = on_main,
 };
 static const wire_hooks_t *installed = &plain;
 

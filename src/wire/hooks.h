@@ -59,6 +59,9 @@ typedef struct wire_hooks {
     void (*after_ready)(client_t *c);
     /* The client is being freed: drop the session state. */
     void (*release)(client_t *c);
+    /* The branch the client's statements run on, for the metrics (NULL:
+     * main); valid until the client's next message. */
+    const char *(*branch)(const client_t *c);
 } wire_hooks_t;
 
 /* Install the table (static storage; before the workers start). */

@@ -17,6 +17,7 @@
 
 #include "wire/cancel.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
 pool_t *pool_get(worker_t *w, const char *user, const char *database)
 {
@@ -75,7 +76,13 @@ static void link_client(client_t *c, server_t *sv)
     pool_cancel_wait(c);
     c->server = sv;
     sv->client = c;
-    sv->state = SV_ACTIVE;
+    server_set_state(sv, SV_ACTIVE);
+    if (c->wait_start_ns) {
+        metrics_observe(MH_POOL_WAIT, (double)(uv_hrtime() - c->wait_start_ns) / 1e9);
+        c->wait_start_ns = 0;
+    } else {
+        metrics_observe(MH_POOL_WAIT, 0);
+    }
     char *sql;
     if (!replay_sync_sql(c, sv, &sql)) {
         client_fail(c, "53200", "out of memory", NULL);
@@ -119,6 +126,7 @@ void pool_acquire(client_t *c)
     }
     if (!list_linked(&c->wait)) {
         list_append(&p->waiting, &c->wait);
+        c->wait_start_ns = uv_hrtime();
         client_wait_timer(c, true);
     }
     start_server_if_needed(p);
@@ -149,7 +157,7 @@ void pool_server_available(server_t *sv)
         link_client(c, sv);
         return;
     }
-    sv->state = SV_IDLE;
+    server_set_state(sv, SV_IDLE);
     sv->idle_since_ms = worker_now_ms(p->w);
     list_append(&p->idle, &sv->node);
 }

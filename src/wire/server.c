@@ -16,6 +16,7 @@
 
 #include "wire/hooks.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
 static const char *const server_state_names[] = {"connecting", "login", "idle", "active",
                                                  "closing"};
@@ -32,6 +33,7 @@ void server_set_state(server_t *sv, server_state_t st)
     epoch_assert((unsigned)st <= SV_CLOSING);
     log_debug("server %p: %s -> %s", (void *)sv, server_state_names[sv->state],
               server_state_names[st]);
+    metrics_server_state((int)sv->state, (int)st);
     sv->state = st;
 }
 
@@ -76,9 +78,12 @@ bool server_connect(worker_t *w, pool_t *pool, client_t *client)
     sv->w = w;
     sv->pool = pool;
     sv->state = SV_CONNECTING;
+    metrics_server_state(-1, SV_CONNECTING);
+    metrics_add(MC_SERVER_CONNECTS, 1);
     sv->tx_status = 'I';
     list_init(&sv->node);
     stream_init(&sv->st, &server_ops, sv);
+    sv->st.side = STREAM_SERVER;
     uv_timer_init(&w->loop, &sv->timer);
     sv->timer.data = sv;
     w->n_servers++;
@@ -112,6 +117,7 @@ static void server_maybe_free(server_t *sv)
     if (sv->scram)
         scram_client_free(sv->scram);
     worker_t *w = sv->w;
+    metrics_server_state((int)sv->state, -1);
     free(sv);
     w->n_servers--;
     worker_check_done(w);
@@ -232,6 +238,7 @@ static bool note_reply(server_t *sv, client_t *c, const char *p, size_t total)
         if (c->inflight > 0)
             c->inflight--;
         c->in_copy_in = false;
+        client_request_done(c, c->tx_status);
         return true;
     case 'S':
         server_note_param(sv, p + 5, total - 5);
@@ -245,6 +252,7 @@ static bool note_reply(server_t *sv, client_t *c, const char *p, size_t total)
     case 'E':
         if (c->track)
             replay_error(c);
+        metrics_error(proto_error_field(p + 5, total - 5, 'C'));
         return false;
     case 'G':
         c->in_copy_in = true;

@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "wire/ring.h"
 #include "wire/tls.h"
 
@@ -168,9 +169,19 @@ static const char *tls_pump(stream_t *s, bool *handshake_done)
     return NULL;
 }
 
+/* Bytes read (in) or handed to the socket (out), for the metrics. */
+static void count_bytes(const stream_t *s, size_t n, bool in)
+{
+    if (s->side == STREAM_CLIENT)
+        metrics_add(in ? MC_CLIENT_BYTES_IN : MC_CLIENT_BYTES_OUT, n);
+    else if (s->side == STREAM_SERVER)
+        metrics_add(in ? MC_SERVER_BYTES_IN : MC_SERVER_BYTES_OUT, n);
+}
+
 /* nread > 0 bytes were appended to tlsin (TLS) or rbuf: process them. */
 static void received(stream_t *s, size_t nread)
 {
+    count_bytes(s, nread, true);
     if (s->ssl) {
         s->tlsin.len += (size_t)nread;
         bool handshake_done = false;
@@ -433,6 +444,7 @@ void stream_flush(stream_t *s)
         after_written(s);
         return;
     }
+    count_bytes(s, buf_avail(&s->wbuf), false);
     if (s->uring) {
         /* sent with the loop's next io_uring_enter; the owner appends to wbuf meanwhile */
         buf_t tmp = s->wflight;

@@ -22,6 +22,9 @@
 #define STREAM_HIGH_WATER (512 * 1024)
 
 typedef struct stream stream_t;
+
+/* Which connection a stream carries, for the byte counters (common/metrics.h). */
+typedef enum { STREAM_OTHER, STREAM_CLIENT, STREAM_SERVER } stream_side_t;
 typedef void (*stream_cb_t)(stream_t *s);
 
 typedef struct stream_ops {
@@ -41,6 +44,7 @@ struct stream {
     } h;
     const stream_ops_t *ops;
     void *owner;
+    stream_side_t side;
     buf_t rbuf;    /* received plaintext, parsed by the owner */
     buf_t wbuf;    /* queued output (ciphertext when TLS is on) */
     buf_t wflight; /* output handed to libuv, stable until the write callback */

@@ -1,0 +1,64 @@
+/*
+ * metrics — the proxy's counters, gauges and histograms, rendered in
+ * Prometheus's text format for GET /metrics (src/wire/http.c).
+ *
+ * Every layer updates them from any thread: plain counters and gauges are
+ * relaxed atomics (a few nanoseconds on the data path); the by-branch
+ * counters sit behind one mutex, taken once per statement and once per
+ * transaction. A reader sees each value as it was at some recent moment (no
+ * snapshot across values), which is what a scrape means.
+ */
+#ifndef EPOCH_COMMON_METRICS_H
+#define EPOCH_COMMON_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+typedef enum {
+    MC_CLIENTS_ACCEPTED,    /* client connections accepted */
+    MC_CLIENT_BYTES_IN,     /* bytes read from clients (as on the wire: TLS included) */
+    MC_CLIENT_BYTES_OUT,    /* bytes written to clients */
+    MC_SERVER_BYTES_IN,     /* bytes read from PostgreSQL */
+    MC_SERVER_BYTES_OUT,    /* bytes written to PostgreSQL */
+    MC_SERVER_CONNECTS,     /* server connections opened */
+    MC_REWRITE_CACHE_HITS,  /* statements whose rewrite came from the cache */
+    MC_REWRITE_CACHE_MISSES, /* statements parsed (and rewritten) */
+    MC_HTTP_REQUESTS,       /* HTTP requests answered */
+    MC_COUNT
+} metric_counter_t;
+
+/* Client connections by state (src/wire/conn.h's client states, in order). */
+enum { MG_CLIENT_STATES = 5 };
+/* Server connections by state (src/wire/conn.h's server states, in order). */
+enum { MG_SERVER_STATES = 5 };
+
+typedef enum {
+    MH_QUERY,     /* a client request: sent to PostgreSQL until its ReadyForQuery */
+    MH_POOL_WAIT, /* a client waiting for a server of its pool */
+    MH_REWRITE,   /* parse and rewrite of one statement by the session layer */
+    MH_COUNT
+} metric_hist_t;
+
+void metrics_add(metric_counter_t m, uint64_t n);
+void metrics_client_state(int from, int to); /* -1: none (created, freed) */
+void metrics_server_state(int from, int to);
+void metrics_observe(metric_hist_t h, double seconds);
+/* An ErrorResponse sent to a client, by its SQLSTATE (5 characters; the
+ * class is its first two). */
+void metrics_error(const char *sqlstate);
+/* A statement (query) or a finished transaction (!query) on branch. At most
+ * METRICS_MAX_BRANCHES distinct names are kept; later ones count as "other". */
+enum { METRICS_MAX_BRANCHES = 256 };
+void metrics_branch(const char *branch, bool query);
+
+/* The value of a counter (tests). */
+uint64_t metrics_get(metric_counter_t m);
+
+/* Append every metric to out in Prometheus text format (0.0.4); extra, when
+ * not NULL, is appended as it is (lines the caller owns). false: out of
+ * memory. */
+bool metrics_render(buf_t *out);
+
+#endif

@@ -392,13 +392,21 @@ static gate_t gate(client_t *c, char type, const char **span, size_t *span_len)
 }
 
 /* A request goes to PostgreSQL: the query time runs from the first one in
- * flight to the ReadyForQuery that leaves none (client_request_done); a
- * Query, an Execute or a FunctionCall is a statement of the session's
- * branch. */
-static void request_started(client_t *c)
+ * flight to the ReadyForQuery that leaves none (client_request_done). */
+void client_request_started(client_t *c)
 {
     if (c->inflight == 0)
         c->request_start_ns = uv_hrtime();
+}
+
+/* A Query, an Execute or a FunctionCall of the client: a statement of the
+ * session's branch (forwarded, or answered by the session layer). */
+static void note_statement(client_t *c, char type)
+{
+    if (type == 'Q' || type == 'E' || type == 'F') {
+        metrics_branch(wire_hooks()->branch(c), true);
+        c->statements_in_tx++;
+    }
 }
 
 void client_request_done(client_t *c, char tx_status)
@@ -418,22 +426,19 @@ void client_request_done(client_t *c, char tx_status)
  * false = not a frontend message type. */
 static bool count_request(client_t *c, server_t *sv, const char *p, size_t total)
 {
-    if (p[0] == 'Q' || p[0] == 'E' || p[0] == 'F') {
-        metrics_branch(wire_hooks()->branch(c), true);
-        c->statements_in_tx++;
-    }
+    note_statement(c, p[0]);
     switch (p[0]) {
     case 'Q':
         if (sv->pool && worker_config(c->w)->pool_mode == POOL_TRANSACTION)
             replay_note_query(c, p + 5, total - 5);
         /* fallthrough */
     case 'F':
-        request_started(c);
+        client_request_started(c);
         c->inflight++;
         sv->inflight++;
         return true;
     case 'S':
-        request_started(c);
+        client_request_started(c);
         c->inflight++;
         sv->inflight++;
         c->unsynced = false;
@@ -483,6 +488,7 @@ static void process_messages(client_t *c)
             if (h == HOOK_WAIT || c->state != CL_ACTIVE)
                 break;
             if (h == HOOK_DONE) {
+                note_statement(c, type);
                 buf_consume(rb, (size_t)total);
                 continue;
             }

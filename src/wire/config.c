@@ -61,6 +61,7 @@ static const key_def_t keys[] = {
     {"query_wait_timeout", K_SECONDS, OFF(query_wait_timeout), false, NULL},
     {"shutdown_timeout", K_SECONDS, OFF(shutdown_timeout), false, NULL},
     {"catalog_max_age", K_SECONDS, OFF(catalog_max_age), false, NULL},
+    {"http_listen", K_STR, OFF(http_host), true, NULL}, /* split into host/port; --http */
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -83,6 +84,8 @@ static const key_def_t *find_key(const char *name)
         return NULL;
     for (size_t i = 0; i <= n; i++)
         norm[i] = name[i] == '-' ? '_' : name[i];
+    if (strcmp(norm, "http") == 0) /* the command line's short name */
+        strcpy(norm, "http_listen");
     for (size_t i = 0; i < NKEYS; i++)
         if (strcmp(keys[i].name, norm) == 0)
             return &keys[i];
@@ -216,26 +219,26 @@ static void set_defaults(config_t *cfg)
     cfg->shutdown_timeout = 30;
 }
 
-/* listen = HOST:PORT (or [v6]:PORT, or just PORT) */
-static bool split_listen(config_t *cfg, char *err, size_t errcap)
+/* key = HOST:PORT (or [v6]:PORT, or just PORT) in *host: split into *host
+ * and *port */
+static bool split_host_port(const char *key, char **host, int *port, char *err, size_t errcap)
 {
-    if (!cfg->listen_host) {
-        cfg->listen_host = strdup("127.0.0.1");
-        return cfg->listen_host != NULL;
-    }
-    char *s = cfg->listen_host;
+    char *s = *host;
     char *colon = strrchr(s, ':');
-    const char *port = colon ? colon + 1 : s;
+    const char *digits = colon ? colon + 1 : s;
     char *end;
-    long p = strtol(port, &end, 10);
-    if (*end || end == port || p < 0 || p > 65535) {
-        snprintf(err, errcap, "listen: \"%s\" is not HOST:PORT", s);
+    long p = strtol(digits, &end, 10);
+    if (*end || end == digits || p < 0 || p > 65535) {
+        snprintf(err, errcap, "%s: \"%s\" is not HOST:PORT", key, s);
         return false;
     }
-    cfg->listen_port = (int)p;
+    *port = (int)p;
     if (!colon) {
-        strcpy(s, "127.0.0.1"); /* fits: a port has at least 1 char */
-        return true;
+        *host = strdup("127.0.0.1");
+        free(s);
+        if (!*host)
+            snprintf(err, errcap, "out of memory");
+        return *host != NULL;
     }
     *colon = '\0';
     if (s[0] == '[' && colon > s && colon[-1] == ']') {
@@ -245,6 +248,26 @@ static bool split_listen(config_t *cfg, char *err, size_t errcap)
     if (!s[0])
         strcpy(s, "0.0.0.0");
     return true;
+}
+
+static bool split_listen(config_t *cfg, char *err, size_t errcap)
+{
+    if (!cfg->listen_host) {
+        cfg->listen_host = strdup("127.0.0.1");
+        if (!cfg->listen_host) {
+            snprintf(err, errcap, "out of memory");
+            return false;
+        }
+    } else if (!split_host_port("listen", &cfg->listen_host, &cfg->listen_port, err, errcap)) {
+        return false;
+    }
+    /* http_listen: off unless set (an empty value too) */
+    if (cfg->http_host && !cfg->http_host[0]) {
+        free(cfg->http_host);
+        cfg->http_host = NULL;
+    }
+    return !cfg->http_host ||
+           split_host_port("http_listen", &cfg->http_host, &cfg->http_port, err, errcap);
 }
 
 static bool resolve(const char *host, char *out, size_t cap)
@@ -517,10 +540,14 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
     if (strcmp(cfg->listen_host, old->listen_host) || cfg->listen_port != old->listen_port ||
         strcmp(cfg->backend_host, old->backend_host) || cfg->backend_port != old->backend_port ||
         str_differs(cfg->backend, old->backend) || cfg->workers != old->workers ||
-        cfg->io != old->io)
-        log_warning("listen, backend, workers and io changes need a restart; keeping the old "
-                    "values");
+        cfg->io != old->io || str_differs(cfg->http_host, old->http_host) ||
+        cfg->http_port != old->http_port)
+        log_warning("listen, backend, workers, io and http_listen changes need a restart; keeping "
+                    "the old values");
     free(cfg->listen_host);
+    free(cfg->http_host);
+    cfg->http_host = old->http_host ? strdup(old->http_host) : NULL;
+    cfg->http_port = old->http_port;
     free(cfg->backend);
     free(cfg->backend_host);
     free(cfg->backend_sni);
@@ -537,6 +564,7 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
         SSL_CTX_up_ref(cfg->backend_tls_ctx);
     cfg->backend_sslmode = old->backend_sslmode;
     if (!cfg->listen_host || !cfg->backend_host || (old->backend && !cfg->backend) ||
+        (old->http_host && !cfg->http_host) ||
         (old->backend_sni && !cfg->backend_sni)) {
         snprintf(err, errcap, "out of memory");
         config_release(cfg);

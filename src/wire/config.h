@@ -53,7 +53,9 @@ typedef struct config {
     SSL_CTX *backend_tls_ctx; /* set when the proxy sends PostgreSQL an SSLRequest (sslmode
                                * allow and stricter, TCP only); carries the verification */
     int workers;
-    io_mode_t io; /* socket reads and writes: io_uring where available, or libuv */
+    io_mode_t io;    /* socket reads and writes: io_uring where available, or libuv */
+    char *http_host; /* http_listen (--http): /health, /ready, /metrics; NULL = off */
+    int http_port;
 
     /* reloadable */
     int log_level;

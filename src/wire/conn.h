@@ -167,6 +167,9 @@ struct worker {
     int n_clients;
     int n_servers;
     int listen_error; /* set if bind/listen failed */
+    uv_tcp_t http_listener; /* http.c */
+    bool http_listening;
+    list_node_t http_conns;
 };
 
 /* client.c */
@@ -179,6 +182,9 @@ void client_close_after_flush(client_t *c, const char *why);
 void client_resume(client_t *c);
 /* Server finished login (passthrough) or a pooled server was linked. */
 void client_server_ready(client_t *c);
+/* A request (Query, Sync, FunctionCall) is about to be counted in flight:
+ * the query time starts when none was (metrics). */
+void client_request_started(client_t *c);
 /* A ReadyForQuery (tx_status) reached the client: metrics of the request
  * and, back to idle, of the transaction (client.c). */
 void client_request_done(client_t *c, char tx_status);

@@ -202,6 +202,7 @@ bool client_send_query(client_t *c, const char *sql)
         return false;
     if (sv->pool && worker_config(c->w)->pool_mode == POOL_TRANSACTION)
         replay_note_query(c, sql, strlen(sql) + 1);
+    client_request_started(c);
     c->inflight++;
     sv->inflight++;
     return true;
@@ -213,6 +214,7 @@ bool client_send_extended(client_t *c, const buf_t *msgs, bool ends_with_sync)
     if (!stream_write(&sv->st, msgs->data, msgs->len))
         return false;
     if (ends_with_sync) {
+        client_request_started(c);
         c->inflight++;
         sv->inflight++;
     } else {

@@ -12,6 +12,7 @@
 
 #include "wire/conn.h"
 #include "common/log.h"
+#include "wire/http.h"
 #include "wire/ring.h"
 
 static worker_t *workers;
@@ -66,6 +67,7 @@ static void close_listener(worker_t *w)
 static void stop_loop_handles(worker_t *w)
 {
     close_listener(w);
+    http_close(w);
     if (!uv_is_closing((uv_handle_t *)&w->wake))
         uv_close((uv_handle_t *)&w->wake, NULL);
     if (!uv_is_closing((uv_handle_t *)&w->tick))
@@ -200,13 +202,13 @@ static int bind_listener(worker_t *w, const config_t *cfg, char *err, size_t err
 
 /* SO_REUSEPORT would let a second proxy share the port silently: probe it
  * first with a plain socket, which fails while anyone listens there. */
-static bool port_is_free(const config_t *cfg, char *err, size_t errcap)
+static bool port_is_free(const char *host, int port, char *err, size_t errcap)
 {
     struct sockaddr_storage addr;
     int family = AF_INET;
     socklen_t len = sizeof(struct sockaddr_in);
-    if (uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&addr) != 0) {
-        if (uv_ip6_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in6 *)&addr) != 0)
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0) {
+        if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
             return true; /* bind_listener reports the bad address */
         family = AF_INET6;
         len = sizeof(struct sockaddr_in6);
@@ -220,14 +222,15 @@ static bool port_is_free(const config_t *cfg, char *err, size_t errcap)
     int e = errno;
     close(fd);
     if (!ok)
-        snprintf(err, errcap, "cannot listen on %s:%d: %s%s", cfg->listen_host, cfg->listen_port,
-                 strerror(e), e == EADDRINUSE ? " (is another epoch-proxy running?)" : "");
+        snprintf(err, errcap, "cannot listen on %s:%d: %s%s", host, port, strerror(e),
+                 e == EADDRINUSE ? " (is another epoch-proxy running?)" : "");
     return ok || e != EADDRINUSE;
 }
 
 bool workers_start(const config_t *cfg, uv_async_t *on_exit, char *err, size_t errcap)
 {
-    if (!port_is_free(cfg, err, errcap))
+    if (!port_is_free(cfg->listen_host, cfg->listen_port, err, errcap) ||
+        (cfg->http_host && !port_is_free(cfg->http_host, cfg->http_port, err, errcap)))
         return false;
     exit_notify = on_exit;
     n_workers = cfg->workers;
@@ -242,13 +245,14 @@ bool workers_start(const config_t *cfg, uv_async_t *on_exit, char *err, size_t e
         w->cfg = config_acquire(cfg);
         list_init(&w->clients);
         list_init(&w->pools);
+        list_init(&w->http_conns);
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
         uv_timer_init(&w->loop, &w->tick);
         w->tick.data = w;
         uv_timer_start(&w->tick, on_tick, 1000, 1000);
-        if (bind_listener(w, cfg, err, errcap) != 0)
+        if (bind_listener(w, cfg, err, errcap) != 0 || http_listen(w, cfg, err, errcap) != 0)
             goto fail;
     }
     for (int i = 0; i < n_workers; i++) {

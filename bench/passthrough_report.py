@@ -15,7 +15,8 @@ from report_common import table
 # in column order; only the targets present in the TSV are shown
 ALL_TARGETS = ["direct", "pgb-session", "pgb-transaction", "epoch-pass", "epoch-session",
                "epoch-transaction", "epoch-pass-libuv", "epoch-session-libuv",
-               "epoch-transaction-libuv", "relay-epoll", "relay-uring"]
+               "epoch-transaction-libuv", "epoch-pass-base", "epoch-transaction-base",
+               "relay-epoll", "relay-uring"]
 NAMES = {
     "direct": "direct",
     "pgb-session": "PgBouncer session",
@@ -26,6 +27,8 @@ NAMES = {
     "epoch-pass-libuv": "epoch passthrough (libuv)",
     "epoch-session-libuv": "epoch session (libuv)",
     "epoch-transaction-libuv": "epoch transaction (libuv)",
+    "epoch-pass-base": "epoch passthrough (EPOCH_PROXY_BASE)",
+    "epoch-transaction-base": "epoch transaction (EPOCH_PROXY_BASE)",
     "relay-epoll": "relay_floor epoll",
     "relay-uring": "relay_floor io_uring",
 }
@@ -38,7 +41,8 @@ ALL_RATIOS = [("epoch-session", "pgb-session"), ("epoch-transaction", "pgb-trans
               ("epoch-pass", "relay-epoll"), ("relay-uring", "relay-epoll"),
               ("epoch-session-libuv", "pgb-session"),
               ("epoch-transaction-libuv", "pgb-transaction"),
-              ("epoch-session", "epoch-session-libuv"), ("epoch-pass", "epoch-pass-libuv")]
+              ("epoch-session", "epoch-session-libuv"), ("epoch-pass", "epoch-pass-libuv"),
+              ("epoch-pass", "epoch-pass-base"), ("epoch-transaction", "epoch-transaction-base")]
 WORKLOAD = {"select": "select-only (-S)", "tpcb": "TPC-B-like"}
 
 

@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config clang-format shellcheck
   libuv1-dev libpq-dev libssl-dev libpg-query-dev libhiredis-dev libcriterion-dev libinih-dev libjson-c-dev libxxhash-dev liburing-dev libhttp-parser-dev
-  postgresql-15 postgresql-client-15 redis-server pgbouncer
+  postgresql-15 postgresql-client-15 redis-server pgbouncer haproxy
   python3 python3-psycopg2 python3-psycopg openssl libpostgresql-jdbc-java openjdk-17-jdk-headless
 )
 

@@ -28,15 +28,24 @@ static hist_t hists[MH_COUNT];
 #define NCLASS (36 * 36)
 static atomic_uint_fast64_t errors[NCLASS];
 
+/* Counters by a name (a branch, a database): open addressing, at most
+ * METRICS_MAX_LABELS names, later ones under "other"; one mutex each. */
+enum { LABEL_FIELDS = 7 };
 typedef struct {
     char name[64]; /* "" = free slot */
-    uint64_t queries, xacts;
-} branch_slot_t;
-#define BRANCH_SLOTS (2 * METRICS_MAX_BRANCHES)
-static branch_slot_t branches[BRANCH_SLOTS];
-static int n_branches;
-static uint64_t other_queries, other_xacts;
-static pthread_mutex_t branch_lock = PTHREAD_MUTEX_INITIALIZER;
+    uint64_t v[LABEL_FIELDS];
+} label_slot_t;
+#define LABEL_SLOTS (2 * METRICS_MAX_LABELS)
+typedef struct {
+    label_slot_t slots[LABEL_SLOTS];
+    int n;
+    uint64_t other[LABEL_FIELDS];
+    pthread_mutex_t lock;
+} label_table_t;
+_Static_assert((int)MD_FIELDS <= (int)LABEL_FIELDS, "a label slot holds every per-database field");
+static label_table_t by_branch = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static label_table_t by_db = {.lock = PTHREAD_MUTEX_INITIALIZER};
+enum { BR_QUERIES, BR_XACTS };
 
 static const struct {
     const char *name, *help;
@@ -131,38 +140,71 @@ void metrics_error(const char *sqlstate)
         atomic_fetch_add_explicit(&errors[a * 36 + b], 1, memory_order_relaxed);
 }
 
-void metrics_branch(const char *branch, bool query)
+static void label_add(label_table_t *t, const char *name, const uint64_t *v, int nv)
 {
-    if (!branch)
-        branch = "main";
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const char *p = branch; *p; p++)
+    for (const char *p = name; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    pthread_mutex_lock(&branch_lock);
-    branch_slot_t *s = NULL;
-    if (strlen(branch) < sizeof s->name) {
-        for (size_t i = 0; i < BRANCH_SLOTS; i++) {
-            branch_slot_t *c = &branches[(h + i) % BRANCH_SLOTS];
-            if (strcmp(c->name, branch) == 0) {
+    pthread_mutex_lock(&t->lock);
+    label_slot_t *s = NULL;
+    if (strlen(name) < sizeof s->name) {
+        for (size_t i = 0; i < LABEL_SLOTS; i++) {
+            label_slot_t *c = &t->slots[(h + i) % LABEL_SLOTS];
+            if (strcmp(c->name, name) == 0) {
                 s = c;
                 break;
             }
             if (c->name[0] == '\0') {
-                if (n_branches < METRICS_MAX_BRANCHES) {
-                    strcpy(c->name, branch);
-                    n_branches++;
+                if (t->n < METRICS_MAX_LABELS) {
+                    strcpy(c->name, name);
+                    t->n++;
                     s = c;
                 }
                 break;
             }
         }
     }
-    uint64_t *q = s ? &s->queries : &other_queries, *x = s ? &s->xacts : &other_xacts;
-    if (query)
-        (*q)++;
-    else
-        (*x)++;
-    pthread_mutex_unlock(&branch_lock);
+    uint64_t *to = s ? s->v : t->other;
+    for (int i = 0; i < nv; i++)
+        to[i] += v[i];
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void label_each(label_table_t *t, void (*fn)(void *arg, const char *name, const uint64_t *v),
+                       void *arg)
+{
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < LABEL_SLOTS; i++)
+        if (t->slots[i].name[0])
+            fn(arg, t->slots[i].name, t->slots[i].v);
+    for (int f = 0; f < LABEL_FIELDS; f++)
+        if (t->other[f]) {
+            fn(arg, "other", t->other);
+            break;
+        }
+    pthread_mutex_unlock(&t->lock);
+}
+
+void metrics_branch(const char *branch, uint64_t queries, uint64_t xacts)
+{
+    uint64_t v[2] = {[BR_QUERIES] = queries, [BR_XACTS] = xacts};
+    if (queries || xacts)
+        label_add(&by_branch, branch ? branch : "main", v, 2);
+}
+
+void metrics_db_add(const char *database, const uint64_t v[MD_FIELDS])
+{
+    label_add(&by_db, database ? database : "", v, MD_FIELDS);
+}
+
+void metrics_db_each(void (*fn)(void *arg, const char *database, const uint64_t *v), void *arg)
+{
+    label_each(&by_db, fn, arg);
+}
+
+void metrics_branch_each(void (*fn)(void *arg, const char *branch, const uint64_t *v), void *arg)
+{
+    label_each(&by_branch, fn, arg);
 }
 
 /* A label value: \, " and newline escaped, as the text format wants. */
@@ -213,6 +255,20 @@ static bool render_hist(buf_t *out, metric_hist_t h)
                              hist_info[h].name, (unsigned long long)cum);
 }
 
+typedef struct {
+    buf_t *out;
+    const char *family;
+    int field;
+    bool ok;
+} branch_render_t;
+
+static void render_branch(void *arg, const char *name, const uint64_t *v)
+{
+    branch_render_t *r = arg;
+    r->ok = r->ok && buf_appendf(r->out, "%s{branch=\"", r->family) && put_label(r->out, name) &&
+            buf_appendf(r->out, "\"} %llu\n", (unsigned long long)v[r->field]);
+}
+
 static bool render_branches(buf_t *out)
 {
     static const char *const names[2] = {"epoch_queries_total", "epoch_transactions_total"};
@@ -220,23 +276,13 @@ static bool render_branches(buf_t *out)
         "Client statements (simple queries and extended-protocol executions) by branch.",
         "Transactions finished (ReadyForQuery back to idle) by branch."};
     bool ok = true;
-    pthread_mutex_lock(&branch_lock);
     for (int k = 0; ok && k < 2; k++) {
+        branch_render_t r = {out, names[k], k == 0 ? BR_QUERIES : BR_XACTS, true};
         ok = head(out, names[k], "counter", helps[k]);
-        for (size_t i = 0; ok && i < BRANCH_SLOTS; i++) {
-            const branch_slot_t *s = &branches[i];
-            if (!s->name[0])
-                continue;
-            ok = buf_appendf(out, "%s{branch=\"", names[k]) && put_label(out, s->name) &&
-                 buf_appendf(out, "\"} %llu\n",
-                             (unsigned long long)(k == 0 ? s->queries : s->xacts));
-        }
-        uint64_t other = k == 0 ? other_queries : other_xacts;
-        if (ok && other)
-            ok = buf_appendf(out, "%s{branch=\"other\"} %llu\n", names[k],
-                             (unsigned long long)other);
+        if (ok)
+            label_each(&by_branch, render_branch, &r);
+        ok = ok && r.ok;
     }
-    pthread_mutex_unlock(&branch_lock);
     return ok;
 }
 

@@ -48,10 +48,28 @@ void metrics_observe(metric_hist_t h, double seconds);
 /* An ErrorResponse sent to a client, by its SQLSTATE (5 characters; the
  * class is its first two). */
 void metrics_error(const char *sqlstate);
-/* A statement (query) or a finished transaction (!query) on branch. At most
- * METRICS_MAX_BRANCHES distinct names are kept; later ones count as "other". */
-enum { METRICS_MAX_BRANCHES = 256 };
-void metrics_branch(const char *branch, bool query);
+/* Counters by branch and by database keep at most METRICS_MAX_LABELS names
+ * each; later ones count as "other". */
+enum { METRICS_MAX_LABELS = 256 };
+/* queries statements and xacts finished transactions on branch (NULL:
+ * main). */
+void metrics_branch(const char *branch, uint64_t queries, uint64_t xacts);
+/* Per branch: v[0] statements, v[1] transactions (SHOW BRANCHES). */
+void metrics_branch_each(void (*fn)(void *arg, const char *branch, const uint64_t *v), void *arg);
+
+/* Totals by client database (the admin console's SHOW STATS). */
+typedef enum {
+    MD_XACTS,
+    MD_QUERIES,
+    MD_RECEIVED, /* bytes from clients */
+    MD_SENT,     /* bytes to clients */
+    MD_XACT_US,  /* microseconds in transactions */
+    MD_QUERY_US, /* microseconds in requests */
+    MD_WAIT_US,  /* microseconds waiting for a pooled server */
+    MD_FIELDS
+} metric_db_field_t;
+void metrics_db_add(const char *database, const uint64_t v[MD_FIELDS]);
+void metrics_db_each(void (*fn)(void *arg, const char *database, const uint64_t *v), void *arg);
 
 /* The value of a counter (tests). */
 uint64_t metrics_get(metric_counter_t m);

@@ -16,6 +16,7 @@
 
 #include <openssl/rand.h>
 
+#include "wire/admin.h"
 #include "wire/hooks.h"
 #include "wire/cancel.h"
 #include "common/log.h"
@@ -27,6 +28,7 @@ static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void client_on_read(stream_t *s);
 static void client_on_drain(stream_t *s);
+static void count_db_bytes(client_t *c);
 static void client_on_eof(stream_t *s, const char *why);
 static void client_on_connect(stream_t *s, int status);
 static void client_on_closed(stream_t *s);
@@ -105,6 +107,7 @@ void client_accept(worker_t *w, uv_stream_t *listener)
     c->state = CL_STARTUP;
     metrics_client_state(-1, CL_STARTUP);
     metrics_add(MC_CLIENTS_ACCEPTED, 1);
+    c->connect_time = time(NULL);
     c->tx_status = 'I';
     list_init(&c->wait);
     pthread_mutex_lock(&id_lock);
@@ -131,6 +134,8 @@ static void client_maybe_free(client_t *c)
     if (!c->timer_closed || !c->stream_closed)
         return;
     list_remove(&c->node);
+    if (c->startup.database)
+        count_db_bytes(c);
     startup_free(&c->startup);
     replay_free(c);
     if (c->hook_state)
@@ -395,8 +400,10 @@ static gate_t gate(client_t *c, char type, const char **span, size_t *span_len)
  * flight to the ReadyForQuery that leaves none (client_request_done). */
 void client_request_started(client_t *c)
 {
-    if (c->inflight == 0)
+    if (c->inflight == 0) {
         c->request_start_ns = uv_hrtime();
+        c->request_time = time(NULL);
+    }
 }
 
 /* A Query, an Execute or a FunctionCall of the client: a statement of the
@@ -404,21 +411,52 @@ void client_request_started(client_t *c)
 static void note_statement(client_t *c, char type)
 {
     if (type == 'Q' || type == 'E' || type == 'F') {
-        metrics_branch(wire_hooks()->branch(c), true);
-        c->statements_in_tx++;
+        c->statements_pending++;
+        if (c->statements_in_tx++ == 0)
+            c->xact_start_ns = uv_hrtime();
     }
+}
+
+/* What c did since the last call into its database's totals (one lock). */
+static void count_db(client_t *c, uint64_t xacts, uint64_t xact_us, uint64_t query_us)
+{
+    if (c->console)
+        return;
+    uint64_t v[MD_FIELDS] = {[MD_XACTS] = xacts,
+                             [MD_QUERIES] = c->statements_pending,
+                             [MD_RECEIVED] = c->st.bytes_in - c->counted_in,
+                             [MD_SENT] = c->st.bytes_out - c->counted_out,
+                             [MD_XACT_US] = xact_us,
+                             [MD_QUERY_US] = query_us};
+    metrics_db_add(c->startup.database, v);
+    c->counted_in = c->st.bytes_in;
+    c->counted_out = c->st.bytes_out;
+}
+
+static void count_db_bytes(client_t *c)
+{
+    count_db(c, 0, 0, 0);
+    c->statements_pending = 0;
 }
 
 void client_request_done(client_t *c, char tx_status)
 {
-    if (c->inflight == 0 && c->request_start_ns) {
-        metrics_observe(MH_QUERY, (double)(uv_hrtime() - c->request_start_ns) / 1e9);
+    if (c->inflight > 0)
+        return; /* the rest of a pipeline is still running */
+    uint64_t now = uv_hrtime(), query_us = 0, xacts = 0, xact_us = 0;
+    if (c->request_start_ns) {
+        metrics_observe(MH_QUERY, (double)(now - c->request_start_ns) / 1e9);
+        query_us = (now - c->request_start_ns) / 1000;
         c->request_start_ns = 0;
     }
     if (tx_status == 'I' && c->statements_in_tx > 0) {
-        metrics_branch(wire_hooks()->branch(c), false);
+        xacts = 1;
+        xact_us = (now - c->xact_start_ns) / 1000;
         c->statements_in_tx = 0;
     }
+    metrics_branch(wire_hooks()->branch(c), c->statements_pending, xacts);
+    count_db(c, xacts, xact_us, query_us);
+    c->statements_pending = 0;
 }
 
 /* The bookkeeping of a message forwarded to sv: requests in flight, the
@@ -571,7 +609,10 @@ static void client_on_read(stream_t *s)
         return;
     case CL_LOGIN:
     case CL_ACTIVE:
-        process_messages(c);
+        if (c->console && c->state == CL_ACTIVE)
+            admin_on_read(c);
+        else
+            process_messages(c);
         return;
     case CL_CLOSING:
         buf_reset(&s->rbuf);
@@ -604,6 +645,16 @@ void client_server_ready(client_t *c)
     server_t *sv = c->server;
     if (c->state == CL_CLOSING || !sv)
         return;
+    if (c->console) {
+        /* passthrough: PostgreSQL checked the password; the console needs
+         * no server */
+        const char *su = server_param(sv, "is_superuser");
+        sv->client = NULL;
+        c->server = NULL;
+        server_close(sv, "admin console login done");
+        admin_login(c, su && strcmp(su, "on") == 0);
+        return;
+    }
     cancel_set_backend(c->cancel_pid, sv->be_pid, sv->be_key);
     if (c->state == CL_LOGIN) {
         if (!c->login_checked && wire_hooks()->login_wanted(c)) {

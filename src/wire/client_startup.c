@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "common/log.h"
+#include "wire/admin.h"
 #include "wire/cancel.h"
 #include "wire/hooks.h"
 
@@ -35,6 +36,18 @@ static bool send_negotiate(client_t *c)
 }
 
 static bool start_userlist_auth(client_t *c);
+
+/* The startup packet names the admin console's database (explicitly: a
+ * packet without one means the user's own database). */
+static bool is_console(const startup_t *st)
+{
+    size_t pos = 0;
+    const char *name, *value;
+    while (startup_next(st, &pos, &name, &value))
+        if (strcmp(name, "database") == 0)
+            return strcmp(value, ADMIN_DATABASE) == 0;
+    return false;
+}
 
 void client_handle_startup(client_t *c)
 {
@@ -95,7 +108,8 @@ void client_handle_startup(client_t *c)
             client_fail(c, "08P01", err, NULL);
             return;
         }
-        if (!wire_hooks()->startup(c, err, sizeof err)) {
+        c->console = is_console(&c->startup);
+        if (!c->console && !wire_hooks()->startup(c, err, sizeof err)) {
             client_fail(c, "3D000", err, NULL);
             return;
         }
@@ -202,6 +216,10 @@ static void auth_ok(client_t *c)
     if (c->scram) {
         scram_server_free(c->scram);
         c->scram = NULL;
+    }
+    if (c->console) {
+        admin_login(c, false);
+        return;
     }
     c->pool = pool_get(c->w, c->startup.user, c->startup.database);
     if (!c->pool || !replay_init(c)) {

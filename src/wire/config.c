@@ -62,6 +62,7 @@ static const key_def_t keys[] = {
     {"shutdown_timeout", K_SECONDS, OFF(shutdown_timeout), false, NULL},
     {"catalog_max_age", K_SECONDS, OFF(catalog_max_age), false, NULL},
     {"http_listen", K_STR, OFF(http_host), true, NULL}, /* split into host/port; --http */
+    {"admin_users", K_STR, OFF(admin_users), false, NULL},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -575,6 +576,55 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
     cfg->workers = old->workers;
     cfg->io = old->io;
     return cfg;
+}
+
+bool config_is_admin_user(const config_t *cfg, const char *user)
+{
+    size_t n = strlen(user);
+    for (const char *p = cfg->admin_users; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, " \t,");
+        if (len == n && len > 0 && strncmp(p, user, n) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+void config_show(const config_t *cfg, config_row_cb row, void *arg)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const key_def_t *k = &keys[i];
+        const char *field = (const char *)cfg + k->offset;
+        char text[512];
+        switch (k->type) {
+        case K_STR: {
+            const char *v = *(char *const *)field;
+            if (strcmp(k->name, "listen") == 0)
+                snprintf(text, sizeof text, "%s:%d", cfg->listen_host, cfg->listen_port);
+            else if (strcmp(k->name, "http_listen") == 0 && v)
+                snprintf(text, sizeof text, "%s:%d", v, cfg->http_port);
+            else if (strcmp(k->name, "server_password") == 0 && v)
+                snprintf(text, sizeof text, "********");
+            else
+                snprintf(text, sizeof text, "%s", v ? v : "");
+            break;
+        }
+        case K_INT:
+            snprintf(text, sizeof text, "%d", *(const int *)field);
+            break;
+        case K_SIZE:
+            snprintf(text, sizeof text, "%zu", *(const size_t *)field);
+            break;
+        case K_SECONDS:
+            snprintf(text, sizeof text, "%g", *(const double *)field);
+            break;
+        case K_ENUM:
+            snprintf(text, sizeof text, "%s", k->choices[*(const int *)field]);
+            break;
+        }
+        row(arg, k->name, text, !k->restart);
+    }
 }
 
 /* The snapshot is immutable but for its count: the const of the callers'

@@ -78,6 +78,8 @@ typedef struct config {
     double query_wait_timeout;
     double shutdown_timeout;
     double catalog_max_age; /* branch sessions without DDL notifications; 0 = never */
+    char *admin_users;      /* who may use the admin console besides superusers (names,
+                               separated by commas or blanks) */
 
     /* derived */
     userlist_t *userlist; /* userlist mode */
@@ -103,6 +105,14 @@ const config_t *config_acquire(const config_t *cfg);
 /* Drop one reference; the last one frees the snapshot. NULL is ignored.
  * Any thread. */
 void config_release(const config_t *cfg);
+
+/* Is user listed in admin_users? */
+bool config_is_admin_user(const config_t *cfg, const char *user);
+
+/* Every key with its current value as text (passwords masked) and whether
+ * SIGHUP changes it, in the order of the key table (SHOW CONFIG). */
+typedef void (*config_row_cb)(void *arg, const char *key, const char *value, bool reloadable);
+void config_show(const config_t *cfg, config_row_cb row, void *arg);
 
 /* References held on cfg now (tests and assertions). */
 int config_refs(const config_t *cfg);

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <time.h>
 #include <uv.h>
 
 #include "wire/auth.h"
@@ -79,6 +80,14 @@ struct client {
     uint64_t request_start_ns; /* uv_hrtime() when inflight left 0 (metrics) */
     uint64_t wait_start_ns;    /* uv_hrtime() when it started waiting for a server */
     int statements_in_tx;      /* statements since the last ReadyForQuery 'I' */
+    uint64_t statements_pending; /* counted at the next ReadyForQuery (metrics) */
+    uint64_t xact_start_ns;    /* uv_hrtime() at the transaction's first statement */
+    uint64_t counted_in, counted_out; /* st.bytes_in/out already added to the database's stats */
+    time_t connect_time;       /* wall clock at accept (SHOW CLIENTS) */
+    time_t request_time;       /* wall clock of the last request */
+    bool console;              /* the admin console (database "epoch"): admin.c */
+    bool admin_busy;           /* a SHOW waits for the other workers' answers */
+    bool admin_skip;           /* extended-protocol messages until the next Sync */
     bool unsynced;        /* extended-protocol messages sent without a Sync yet */
     bool in_copy_in;      /* between CopyInResponse and CopyDone/CopyFail */
     bool first_link_done; /* ParameterStatus/BackendKeyData sent to the client */
@@ -124,6 +133,7 @@ struct server {
     server_param_t *params; /* from ParameterStatus */
     int n_params;
     uint64_t idle_since_ms;
+    time_t connect_time; /* wall clock when the connection was started (SHOW SERVERS) */
     uint64_t dirty_owner; /* id of the client whose SETs this server carries; 0 = clean */
     uint64_t dirty_version;
     internal_t *iq_head, *iq_tail; /* internal statements; head is running when sent */
@@ -170,6 +180,11 @@ struct worker {
     uv_tcp_t http_listener; /* http.c */
     bool http_listening;
     list_node_t http_conns;
+    /* the admin console's requests to this worker, and its own consoles'
+     * answers (admin_collect.c), posted by any worker */
+    pthread_mutex_t admin_lock;
+    struct admin_item *admin_inbox;
+    struct admin_req *admin_done;
 };
 
 /* client.c */
@@ -275,6 +290,8 @@ void replay_free(client_t *c);
 
 /* worker.c */
 const config_t *worker_config(worker_t *w);
+/* Worker i of workers_count() (the admin console asks each). */
+worker_t *worker_at(int i);
 /* A client or server was freed: a shutting-down worker may now be done. */
 void worker_check_done(worker_t *w);
 uint64_t worker_now_ms(worker_t *w);

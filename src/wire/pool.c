@@ -78,7 +78,9 @@ static void link_client(client_t *c, server_t *sv)
     sv->client = c;
     server_set_state(sv, SV_ACTIVE);
     if (c->wait_start_ns) {
-        metrics_observe(MH_POOL_WAIT, (double)(uv_hrtime() - c->wait_start_ns) / 1e9);
+        uint64_t waited = uv_hrtime() - c->wait_start_ns;
+        metrics_observe(MH_POOL_WAIT, (double)waited / 1e9);
+        metrics_db_add(c->startup.database, (uint64_t[MD_FIELDS]){[MD_WAIT_US] = waited / 1000});
         c->wait_start_ns = 0;
     } else {
         metrics_observe(MH_POOL_WAIT, 0);

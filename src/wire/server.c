@@ -80,6 +80,7 @@ bool server_connect(worker_t *w, pool_t *pool, client_t *client)
     sv->state = SV_CONNECTING;
     metrics_server_state(-1, SV_CONNECTING);
     metrics_add(MC_SERVER_CONNECTS, 1);
+    sv->connect_time = time(NULL);
     sv->tx_status = 'I';
     list_init(&sv->node);
     stream_init(&sv->st, &server_ops, sv);

@@ -24,9 +24,12 @@ static bool send_startup(server_t *sv)
         const startup_t *st = &sv->client->startup;
         size_t pos = 0;
         const char *name, *value;
+        /* the admin console logs in to "postgres" to learn is_superuser */
+        bool console = sv->client->console;
         while (ok && startup_next(st, &pos, &name, &value))
             if (!HAS_PREFIX(name, "_pq_."))
-                ok = buf_put_str(&b, name) && buf_put_str(&b, value);
+                ok = buf_put_str(&b, name) &&
+                     buf_put_str(&b, console && !strcmp(name, "database") ? "postgres" : value);
     } else {
         const char *user = cfg->server_user ? cfg->server_user : sv->pool->user;
         ok = ok && buf_put_str(&b, "user") && buf_put_str(&b, user) &&

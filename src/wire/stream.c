@@ -170,8 +170,12 @@ static const char *tls_pump(stream_t *s, bool *handshake_done)
 }
 
 /* Bytes read (in) or handed to the socket (out), for the metrics. */
-static void count_bytes(const stream_t *s, size_t n, bool in)
+static void count_bytes(stream_t *s, size_t n, bool in)
 {
+    if (in)
+        s->bytes_in += n;
+    else
+        s->bytes_out += n;
     if (s->side == STREAM_CLIENT)
         metrics_add(in ? MC_CLIENT_BYTES_IN : MC_CLIENT_BYTES_OUT, n);
     else if (s->side == STREAM_SERVER)

@@ -45,6 +45,7 @@ struct stream {
     const stream_ops_t *ops;
     void *owner;
     stream_side_t side;
+    uint64_t bytes_in, bytes_out; /* as counted for the metrics */
     buf_t rbuf;    /* received plaintext, parsed by the owner */
     buf_t wbuf;    /* queued output (ciphertext when TLS is on) */
     buf_t wflight; /* output handed to libuv, stable until the write callback */

@@ -12,6 +12,7 @@
 
 #include "wire/conn.h"
 #include "common/log.h"
+#include "wire/admin.h"
 #include "wire/http.h"
 #include "wire/ring.h"
 
@@ -24,6 +25,11 @@ static uv_async_t *exit_notify;
 const config_t *worker_config(worker_t *w)
 {
     return w->cfg;
+}
+
+worker_t *worker_at(int i)
+{
+    return &workers[i];
 }
 
 uint64_t worker_now_ms(worker_t *w)
@@ -127,6 +133,7 @@ static void on_wake(uv_async_t *a)
         config_release(w->cfg);
         w->cfg = next;
     }
+    admin_wake(w);
     int req = atomic_load(&w->shutdown_req);
     if (req)
         begin_shutdown(w, req);
@@ -246,6 +253,7 @@ bool workers_start(const config_t *cfg, uv_async_t *on_exit, char *err, size_t e
         list_init(&w->clients);
         list_init(&w->pools);
         list_init(&w->http_conns);
+        pthread_mutex_init(&w->admin_lock, NULL);
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;

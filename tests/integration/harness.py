@@ -45,7 +45,7 @@ SCHEMA_VERSION = sum(len(list((REPO / "src" / area / "sql" / "schema").glob("[0-
 ADMIN_USER = "super"  # superuser; trust over the unix socket only
 DEFAULT_USER = "epoch"  # scram-sha-256 role owning DEFAULT_DB
 DEFAULT_PASSWORD = "epoch"
-DEFAULT_DB = "epoch"
+DEFAULT_DB = "epoch_test"  # not "epoch": that name is the admin console (docs/operations.md)
 MD5_GROUP = "epoch_md5_users"  # members log in with md5 over TCP (pg_hba)
 
 IS_ROOT = os.geteuid() == 0

@@ -1,0 +1,383 @@
+/*
+ * admin — the admin console: the virtual database "epoch" (`psql -d epoch`),
+ * in the spirit of PgBouncer's. A superuser (passthrough mode: PostgreSQL's
+ * is_superuser at the login, made to database "postgres") or a user listed
+ * in admin_users gets a session that the proxy answers itself, simple
+ * queries only: SHOW CLIENTS | SERVERS | POOLS | STATS | BRANCHES | CONFIG |
+ * PEERS | VERSION, RELOAD, SHUTDOWN. Anyone else gets 42501. The SHOW
+ * commands that list connections ask every worker (admin_collect.c).
+ *
+ * Must never: forward a console statement to PostgreSQL, or show a
+ * password.
+ */
+#include "wire/admin.h"
+
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "wire/conn.h"
+
+#ifndef EPOCH_VERSION
+#define EPOCH_VERSION "unknown"
+#endif
+
+uint64_t admin_started_ns;
+
+/* ---- result sets ---- */
+
+bool admin_columns(buf_t *b, const admin_col_t *cols, int n)
+{
+    size_t start;
+    bool ok = buf_msg_begin(b, 'T', &start) && buf_put_i16(b, (int16_t)n);
+    for (int i = 0; ok && i < n; i++)
+        ok = buf_put_str(b, cols[i].name) && buf_put_i32(b, 0) && buf_put_i16(b, 0) &&
+             buf_put_i32(b, cols[i].numeric ? 20 : 25) && buf_put_i16(b, cols[i].numeric ? 8 : -1) &&
+             buf_put_i32(b, -1) && buf_put_i16(b, 0);
+    if (ok)
+        buf_msg_end(b, start);
+    return ok;
+}
+
+bool admin_row(buf_t *b, int n, const char *const *values)
+{
+    size_t start;
+    bool ok = buf_msg_begin(b, 'D', &start) && buf_put_i16(b, (int16_t)n);
+    for (int i = 0; ok && i < n; i++) {
+        if (!values[i]) {
+            ok = buf_put_i32(b, -1);
+        } else {
+            size_t len = strlen(values[i]);
+            ok = buf_put_i32(b, (int32_t)len) && buf_append(b, values[i], len);
+        }
+    }
+    if (ok)
+        buf_msg_end(b, start);
+    return ok;
+}
+
+static bool complete(buf_t *b, const char *tag)
+{
+    size_t start;
+    bool ok = buf_msg_begin(b, 'C', &start) && buf_put_str(b, tag);
+    if (ok)
+        buf_msg_end(b, start);
+    return ok && proto_ready(b, 'I');
+}
+
+void admin_send(client_t *c, buf_t *b, const char *tag)
+{
+    if (c->state == CL_CLOSING)
+        return;
+    if (!complete(b, tag) || !stream_write(&c->st, b->data, b->len)) {
+        client_fail(c, "53200", "out of memory", NULL);
+        return;
+    }
+    stream_flush(&c->st);
+}
+
+static void answer_error(client_t *c, const char *sqlstate, const char *message, const char *hint)
+{
+    buf_t b = {0};
+    metrics_error(sqlstate);
+    bool ok = proto_error(&b, "ERROR", sqlstate, message, hint) && proto_ready(&b, 'I') &&
+              stream_write(&c->st, b.data, b.len);
+    buf_free(&b);
+    if (!ok)
+        client_fail(c, "53200", "out of memory", NULL);
+    else
+        stream_flush(&c->st);
+}
+
+/* ---- commands that need no other worker ---- */
+
+static void show_version(client_t *c)
+{
+    static const admin_col_t cols[] = {{"version", false}};
+    const char *v[] = {"epoch-proxy " EPOCH_VERSION};
+    buf_t b = {0};
+    if (admin_columns(&b, cols, 1) && admin_row(&b, 1, v))
+        admin_send(c, &b, "SHOW");
+    else
+        client_fail(c, "53200", "out of memory", NULL);
+    buf_free(&b);
+}
+
+typedef struct {
+    buf_t *b;
+    bool ok;
+} rows_t;
+
+static void config_row(void *arg, const char *key, const char *value, bool reloadable)
+{
+    rows_t *r = arg;
+    const char *v[] = {key, value, reloadable ? "yes" : "no"};
+    r->ok = r->ok && admin_row(r->b, 3, v);
+}
+
+static void show_config(client_t *c)
+{
+    static const admin_col_t cols[] = {{"key", false}, {"value", false}, {"changeable", false}};
+    buf_t b = {0};
+    rows_t r = {&b, admin_columns(&b, cols, 3)};
+    config_show(worker_config(c->w), config_row, &r);
+    if (r.ok)
+        admin_send(c, &b, "SHOW");
+    else
+        client_fail(c, "53200", "out of memory", NULL);
+    buf_free(&b);
+}
+
+static void stats_row(void *arg, const char *database, const uint64_t *v)
+{
+    rows_t *r = arg;
+    double up = (double)(uv_hrtime() - admin_started_ns) / 1e9;
+    if (up < 1)
+        up = 1;
+    char t[MD_FIELDS][24], a[MD_FIELDS][24];
+    for (int i = 0; i < MD_FIELDS; i++)
+        snprintf(t[i], sizeof t[i], "%llu", (unsigned long long)v[i]);
+    /* avg_*: per second since the proxy started; times: per transaction / query */
+    snprintf(a[MD_XACTS], 24, "%.0f", (double)v[MD_XACTS] / up);
+    snprintf(a[MD_QUERIES], 24, "%.0f", (double)v[MD_QUERIES] / up);
+    snprintf(a[MD_RECEIVED], 24, "%.0f", (double)v[MD_RECEIVED] / up);
+    snprintf(a[MD_SENT], 24, "%.0f", (double)v[MD_SENT] / up);
+    snprintf(a[MD_XACT_US], 24, "%llu",
+             (unsigned long long)(v[MD_XACTS] ? v[MD_XACT_US] / v[MD_XACTS] : 0));
+    snprintf(a[MD_QUERY_US], 24, "%llu",
+             (unsigned long long)(v[MD_QUERIES] ? v[MD_QUERY_US] / v[MD_QUERIES] : 0));
+    snprintf(a[MD_WAIT_US], 24, "%llu",
+             (unsigned long long)(v[MD_XACTS] ? v[MD_WAIT_US] / v[MD_XACTS] : 0));
+    const char *row[] = {database,          t[MD_XACTS],    t[MD_QUERIES],  t[MD_RECEIVED],
+                         t[MD_SENT],        t[MD_XACT_US],  t[MD_QUERY_US], t[MD_WAIT_US],
+                         a[MD_XACTS],       a[MD_QUERIES],  a[MD_RECEIVED], a[MD_SENT],
+                         a[MD_XACT_US],     a[MD_QUERY_US], a[MD_WAIT_US]};
+    r->ok = r->ok && admin_row(r->b, 15, row);
+}
+
+static void show_stats(client_t *c)
+{
+    static const admin_col_t cols[] = {
+        {"database", false},       {"total_xact_count", true}, {"total_query_count", true},
+        {"total_received", true},  {"total_sent", true},       {"total_xact_time", true},
+        {"total_query_time", true}, {"total_wait_time", true}, {"avg_xact_count", true},
+        {"avg_query_count", true}, {"avg_recv", true},         {"avg_sent", true},
+        {"avg_xact_time", true},   {"avg_query_time", true},   {"avg_wait_time", true}};
+    buf_t b = {0};
+    rows_t r = {&b, admin_columns(&b, cols, 15)};
+    metrics_db_each(stats_row, &r);
+    if (r.ok)
+        admin_send(c, &b, "SHOW");
+    else
+        client_fail(c, "53200", "out of memory", NULL);
+    buf_free(&b);
+}
+
+static void show_peers(client_t *c)
+{
+    /* PgBouncer's columns; peers come with Redis (issue 15): none yet */
+    static const admin_col_t cols[] = {{"peer_id", true}, {"host", false}, {"port", true},
+                                       {"pool_size", true}};
+    buf_t b = {0};
+    if (admin_columns(&b, cols, 4))
+        admin_send(c, &b, "SHOW");
+    else
+        client_fail(c, "53200", "out of memory", NULL);
+    buf_free(&b);
+}
+
+static void signal_self(client_t *c, int sig, const char *tag)
+{
+    buf_t b = {0};
+    admin_send(c, &b, tag);
+    buf_free(&b);
+    log_info("admin console: %s by \"%s\"", tag, c->startup.user);
+    kill(getpid(), sig);
+}
+
+/* ---- dispatch ---- */
+
+/* The words of a console statement, upper-cased, without the trailing ';'. */
+static int split_words(const char *sql, char words[4][32])
+{
+    int n = 0;
+    const char *p = sql;
+    while (*p && n < 4) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p || *p == ';')
+            break;
+        size_t len = 0;
+        while (p[len] && !isspace((unsigned char)p[len]) && p[len] != ';')
+            len++;
+        if (len >= sizeof words[0])
+            return -1;
+        for (size_t i = 0; i < len; i++)
+            words[n][i] = (char)toupper((unsigned char)p[i]);
+        words[n][len] = '\0';
+        n++;
+        p += len;
+    }
+    while (isspace((unsigned char)*p) || *p == ';')
+        p++;
+    return *p ? -1 : n;
+}
+
+static void run(client_t *c, const char *sql)
+{
+    const char *p = sql;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (strncasecmp(p, "SET", 3) == 0 && isspace((unsigned char)p[3])) {
+        /* drivers set their session up (extra_float_digits, application_name):
+         * nothing to set here, as on PgBouncer's console */
+        buf_t b = {0};
+        admin_send(c, &b, "SET");
+        buf_free(&b);
+        return;
+    }
+    char w[4][32];
+    int n = split_words(sql, w);
+    if (n == 0) {
+        buf_t b = {0};
+        size_t start;
+        bool ok = buf_msg_begin(&b, 'I', &start); /* EmptyQueryResponse */
+        if (ok)
+            buf_msg_end(&b, start);
+        ok = ok && proto_ready(&b, 'I') && stream_write(&c->st, b.data, b.len);
+        buf_free(&b);
+        if (ok)
+            stream_flush(&c->st);
+        return;
+    }
+    if (n == 2 && strcmp(w[0], "SHOW") == 0) {
+        if (strcmp(w[1], "VERSION") == 0)
+            return show_version(c);
+        if (strcmp(w[1], "CONFIG") == 0)
+            return show_config(c);
+        if (strcmp(w[1], "STATS") == 0)
+            return show_stats(c);
+        if (strcmp(w[1], "PEERS") == 0)
+            return show_peers(c);
+        if (strcmp(w[1], "CLIENTS") == 0)
+            return admin_collect(c, ADMIN_CLIENTS);
+        if (strcmp(w[1], "SERVERS") == 0)
+            return admin_collect(c, ADMIN_SERVERS);
+        if (strcmp(w[1], "POOLS") == 0)
+            return admin_collect(c, ADMIN_POOLS);
+        if (strcmp(w[1], "BRANCHES") == 0)
+            return admin_collect(c, ADMIN_BRANCHES);
+    }
+    if (n == 1 && strcmp(w[0], "RELOAD") == 0)
+        return signal_self(c, SIGHUP, "RELOAD");
+    if (n == 1 && strcmp(w[0], "SHUTDOWN") == 0)
+        return signal_self(c, SIGINT, "SHUTDOWN");
+    if (n >= 1 && (strcmp(w[0], "PAUSE") == 0 || strcmp(w[0], "RESUME") == 0)) {
+        answer_error(c, "0A000", "PAUSE and RESUME are not implemented yet",
+                     "SIGTERM drains the proxy: open transactions finish, new clients are "
+                     "refused (docs/configuration.md, signals).");
+        return;
+    }
+    char msg[120];
+    snprintf(msg, sizeof msg, "unknown admin console command \"%.60s\"", sql);
+    answer_error(c, "42601", msg,
+                 "The console knows SHOW CLIENTS, SHOW SERVERS, SHOW POOLS, SHOW STATS, SHOW "
+                 "BRANCHES, SHOW CONFIG, SHOW PEERS, SHOW VERSION, RELOAD and SHUTDOWN.");
+}
+
+void admin_login(client_t *c, bool superuser)
+{
+    if (!admin_started_ns)
+        admin_started_ns = uv_hrtime();
+    const config_t *cfg = worker_config(c->w);
+    if (!superuser && !config_is_admin_user(cfg, c->startup.user)) {
+        client_fail(c, "42501", "permission denied for the admin console",
+                    "Connect as a superuser (passthrough mode) or as a user listed in "
+                    "admin_users.");
+        return;
+    }
+    client_set_state(c, CL_ACTIVE);
+    buf_t b = {0};
+    bool ok = proto_param_status(&b, "server_version", "15.0 (epoch-proxy " EPOCH_VERSION ")") &&
+              proto_param_status(&b, "client_encoding", "UTF8") &&
+              proto_param_status(&b, "server_encoding", "UTF8") &&
+              proto_param_status(&b, "DateStyle", "ISO, MDY") &&
+              proto_param_status(&b, "standard_conforming_strings", "on") &&
+              proto_ready(&b, 'I') && stream_write(&c->st, b.data, b.len);
+    buf_free(&b);
+    if (!ok) {
+        client_fail(c, "53200", "out of memory", NULL);
+        return;
+    }
+    stream_flush(&c->st);
+    log_info("client %llu: admin console for \"%s\"", (unsigned long long)c->id,
+             c->startup.user);
+}
+
+void admin_on_read(client_t *c)
+{
+    buf_t *rb = &c->st.rbuf;
+    size_t max = worker_config(c->w)->max_message_size;
+    while (c->state == CL_ACTIVE && !c->admin_busy && buf_avail(rb) >= 5) {
+        const char *p = buf_head(rb);
+        uint32_t len = rd_u32(p + 1);
+        if (len < 4 || len > max) {
+            client_fail(c, "08P01", "invalid message length", NULL);
+            return;
+        }
+        size_t total = (size_t)len + 1;
+        if (buf_avail(rb) < total)
+            return;
+        char type = p[0];
+        if (type == 'X') {
+            client_close(c, "client terminated");
+            return;
+        }
+        if (type == 'Q') {
+            char *sql = strndup(p + 5, len - 4);
+            buf_consume(rb, total);
+            if (!sql) {
+                client_fail(c, "53200", "out of memory", NULL);
+                return;
+            }
+            run(c, sql);
+            free(sql);
+            continue;
+        }
+        buf_consume(rb, total);
+        if (type == 'S') {
+            c->admin_skip = false;
+            buf_t b = {0};
+            bool ok = proto_ready(&b, 'I') && stream_write(&c->st, b.data, b.len);
+            buf_free(&b);
+            if (!ok) {
+                client_fail(c, "53200", "out of memory", NULL);
+                return;
+            }
+            stream_flush(&c->st);
+        } else if (strchr("PBDECHF", type) && type) {
+            if (!c->admin_skip) {
+                c->admin_skip = true; /* the rest up to the Sync is ignored */
+                buf_t b = {0};
+                bool ok = proto_error(&b, "ERROR", "0A000",
+                                      "the admin console takes simple queries only", NULL) &&
+                          stream_write(&c->st, b.data, b.len);
+                buf_free(&b);
+                if (!ok) {
+                    client_fail(c, "53200", "out of memory", NULL);
+                    return;
+                }
+                stream_flush(&c->st);
+            }
+        } else {
+            client_fail(c, "08P01", "invalid frontend message type on the admin console", NULL);
+            return;
+        }
+    }
+}

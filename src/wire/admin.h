@@ -1,0 +1,45 @@
+/*
+ * admin — the admin console (admin.c) and its answers gathered from every
+ * worker (admin_collect.c). Private to src/wire.
+ */
+#ifndef EPOCH_WIRE_ADMIN_H
+#define EPOCH_WIRE_ADMIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+typedef struct client client_t;
+typedef struct worker worker_t;
+
+/* The database name that is the console. */
+#define ADMIN_DATABASE "epoch"
+
+/* c authenticated (superuser: PostgreSQL said so at a passthrough login):
+ * start the console, or refuse with 42501. */
+void admin_login(client_t *c, bool superuser);
+/* The console's messages in c's receive buffer. */
+void admin_on_read(client_t *c);
+
+/* ---- result sets (admin.c) ---- */
+typedef struct {
+    const char *name;
+    bool numeric; /* int8, else text */
+} admin_col_t;
+bool admin_columns(buf_t *b, const admin_col_t *cols, int n);
+bool admin_row(buf_t *b, int n, const char *const *values);
+/* Send b (RowDescription and rows) with CommandComplete tag and
+ * ReadyForQuery to the console client c. */
+void admin_send(client_t *c, buf_t *b, const char *tag);
+extern uint64_t admin_started_ns; /* uv_hrtime() of the first console login (SHOW STATS) */
+
+/* ---- answers from every worker (admin_collect.c) ---- */
+typedef enum { ADMIN_CLIENTS, ADMIN_SERVERS, ADMIN_POOLS, ADMIN_BRANCHES } admin_kind_t;
+/* Ask every worker for its part of kind, answer c when all did. */
+void admin_collect(client_t *c, admin_kind_t kind);
+/* A worker's wake-up: run the requests posted to it, deliver the answers of
+ * its own consoles. */
+void admin_wake(worker_t *w);
+
+#endif

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "wire/conn.h"
+#include "wire/redis.h"
 
 #ifndef EPOCH_VERSION
 #define EPOCH_VERSION "unknown"
@@ -179,17 +180,77 @@ static void show_stats(client_t *c)
     buf_free(&b);
 }
 
-static void show_peers(client_t *c)
+typedef struct {
+    worker_t *w;
+    uint64_t client_id;
+} peers_wait_t;
+
+/* The proxies of the Redis group (this one alone without Redis). */
+static void peers_answer(client_t *c, const redisReply *reply)
 {
-    /* PgBouncer's columns; peers come with Redis (issue 15): none yet */
-    static const admin_col_t cols[] = {{"peer_id", true}, {"host", false}, {"port", true},
-                                       {"pool_size", true}};
+    static const admin_col_t cols[] = {{"peer_id", false}, {"host", false},    {"port", true},
+                                       {"version", false}, {"clients", true}, {"uptime", true},
+                                       {"self", false}};
+    const config_t *cfg = worker_config(c->w);
     buf_t b = {0};
-    if (admin_columns(&b, cols, 4))
+    bool ok = admin_columns(&b, cols, 7);
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; ok && i < reply->elements; i++) {
+            const redisReply *e = reply->element[i];
+            char id[40], host[64], port[8], version[32], clients[16], uptime[24];
+            long long since;
+            if (e->type != REDIS_REPLY_STRING ||
+                sscanf(e->str, "%39s %63s %7s %31s %15s %lld", id, host, port, version, clients,
+                       &since) != 6)
+                continue;
+            snprintf(uptime, sizeof uptime, "%lld", (long long)time(NULL) - since);
+            const char *row[] = {id,      host,   port,
+                                 version, clients, uptime,
+                                 strcmp(id, redis_proxy_id()) == 0 ? "yes" : "no"};
+            ok = admin_row(&b, 7, row);
+        }
+    } else {
+        /* no Redis (or it is away): this proxy, alone */
+        char port[8], clients[16];
+        snprintf(port, sizeof port, "%d", cfg->advertise_port);
+        snprintf(clients, sizeof clients, "%d", workers_clients());
+        const char *row[] = {redis_proxy_id()[0] ? redis_proxy_id() : "-", cfg->advertise_host,
+                             port, EPOCH_VERSION, clients, NULL, "yes"};
+        ok = ok && admin_row(&b, 7, row);
+    }
+    if (ok)
         admin_send(c, &b, "SHOW");
     else
         client_fail(c, "53200", "out of memory", NULL);
     buf_free(&b);
+}
+
+static void on_peers(void *arg, const redisReply *reply)
+{
+    peers_wait_t *pw = arg;
+    client_t *c = admin_client_by_id(pw->w, pw->client_id);
+    free(pw);
+    if (!c || c->state != CL_ACTIVE)
+        return;
+    c->admin_busy = false;
+    peers_answer(c, reply);
+    if (c->state == CL_ACTIVE && buf_avail(&c->st.rbuf))
+        admin_on_read(c);
+}
+
+static void show_peers(client_t *c)
+{
+    peers_wait_t *pw = calloc(1, sizeof *pw);
+    if (pw) {
+        pw->w = c->w;
+        pw->client_id = c->id;
+        if (redis_peers(c->w, on_peers, pw)) {
+            c->admin_busy = true;
+            return;
+        }
+        free(pw);
+    }
+    peers_answer(c, NULL);
 }
 
 static void signal_self(client_t *c, int sig, const char *tag)

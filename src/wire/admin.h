@@ -38,6 +38,8 @@ extern uint64_t admin_started_ns; /* uv_hrtime() of the first console login (SHO
 typedef enum { ADMIN_CLIENTS, ADMIN_SERVERS, ADMIN_POOLS, ADMIN_BRANCHES } admin_kind_t;
 /* Ask every worker for its part of kind, answer c when all did. */
 void admin_collect(client_t *c, admin_kind_t kind);
+/* Client id of worker w, or NULL (it left). */
+client_t *admin_client_by_id(worker_t *w, uint64_t id);
 /* A worker's wake-up: run the requests posted to it, deliver the answers of
  * its own consoles. */
 void admin_wake(worker_t *w);

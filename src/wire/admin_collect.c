@@ -450,7 +450,7 @@ static void merge_and_send(client_t *c, admin_req_t *r)
     buf_free(&b);
 }
 
-static client_t *client_by_id(worker_t *w, uint64_t id)
+client_t *admin_client_by_id(worker_t *w, uint64_t id)
 {
     for (list_node_t *n = w->clients.next; n != &w->clients; n = n->next) {
         client_t *c = list_entry(n, client_t, node);
@@ -476,7 +476,7 @@ void admin_wake(worker_t *w)
     }
     while (done) {
         admin_req_t *next = done->next;
-        client_t *c = client_by_id(w, done->client_id);
+        client_t *c = admin_client_by_id(w, done->client_id);
         if (c && c->state == CL_ACTIVE) {
             c->admin_busy = false;
             merge_and_send(c, done);

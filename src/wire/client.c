@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "wire/admin.h"
+#include "wire/redis.h"
 #include "wire/hooks.h"
 #include "wire/cancel.h"
 #include "common/log.h"
@@ -192,7 +193,12 @@ static void client_teardown(client_t *c, const char *why)
     }
     if (c->cancel_pid) {
         cancel_unregister(c->cancel_pid);
+        redis_cancel_unregister(c->w, c->cancel_pid, c->cancel_key);
         c->cancel_pid = 0;
+    }
+    if (c->cancel_wait) {
+        c->cancel_wait->client = NULL; /* the Redis answer finds nobody */
+        c->cancel_wait = NULL;
     }
     if (c->canceller) {
         c->canceller->client = NULL;
@@ -290,16 +296,10 @@ static void cancel_on_closed(stream_t *s)
 static const stream_ops_t cancel_ops = {cancel_on_read, cancel_on_drain, cancel_on_eof,
                                         cancel_on_connect, cancel_on_closed};
 
-/* Forward a CancelRequest; closes c now or once PostgreSQL closed ours. */
-void client_forward_cancel(client_t *c, uint32_t pid, uint32_t key)
+/* Send the CancelRequest (pid, key) to host:port (PostgreSQL, or the proxy
+ * that holds the session); closes c once that side closed ours. */
+static void send_cancel(client_t *c, const char *host, int port, uint32_t pid, uint32_t key)
 {
-    worker_t *w = c->w;
-    uint32_t be_pid, be_key;
-    if (!cancel_lookup(pid, key, &be_pid, &be_key)) {
-        log_debug("cancel request for unknown or idle client ignored");
-        client_close(c, "cancel request handled");
-        return;
-    }
     canceller_t *k = calloc(1, sizeof *k);
     if (!k) {
         client_close(c, "cancel request: out of memory");
@@ -307,18 +307,67 @@ void client_forward_cancel(client_t *c, uint32_t pid, uint32_t key)
     }
     wr_u32(k->packet, 16);
     wr_u32(k->packet + 4, PROTO_CANCEL_REQUEST);
-    wr_u32(k->packet + 8, be_pid);
-    wr_u32(k->packet + 12, be_key);
+    wr_u32(k->packet + 8, pid);
+    wr_u32(k->packet + 12, key);
     stream_init(&k->st, &cancel_ops, k);
     k->client = c;
     c->canceller = k;
     stream_read_stop(&c->st); /* nothing else may come on this connection */
-    const config_t *cfg = worker_config(w);
-    int rc = stream_connect(&k->st, &w->loop, cfg->backend_host, cfg->backend_port);
+    int rc = stream_connect(&k->st, &c->w->loop, host, port);
     if (rc) {
         log_warning("cannot forward cancel request: %s", uv_strerror(rc));
         stream_close(&k->st); /* frees k and closes c (now or from the close callback) */
     }
+}
+
+/* Redis's answer: which proxy of the group holds the session (redis.c) */
+static void on_cancel_owner(void *arg, const redisReply *reply)
+{
+    cancel_wait_t *cw = arg;
+    client_t *c = cw->client;
+    uint32_t pid = cw->pid, key = cw->key;
+    free(cw);
+    if (!c)
+        return; /* the requester left */
+    c->cancel_wait = NULL;
+    char host[64];
+    int port;
+    if (!reply || reply->type != REDIS_REPLY_STRING ||
+        sscanf(reply->str, "%63s %d", host, &port) != 2 ||
+        redis_is_self(worker_config(c->w), host, port)) {
+        log_debug("cancel request for a session no proxy of the group holds ignored");
+        client_close(c, "cancel request handled");
+        return;
+    }
+    log_debug("cancel request forwarded to the proxy at %s:%d", host, port);
+    send_cancel(c, host, port, pid, key);
+}
+
+/* Forward a CancelRequest; closes c now or once PostgreSQL closed ours. A
+ * key this proxy does not know may be another proxy's of the group: Redis
+ * says which, and it gets the request as the client sent it. */
+void client_forward_cancel(client_t *c, uint32_t pid, uint32_t key)
+{
+    uint32_t be_pid, be_key;
+    if (cancel_lookup(pid, key, &be_pid, &be_key)) {
+        const config_t *cfg = worker_config(c->w);
+        send_cancel(c, cfg->backend_host, cfg->backend_port, be_pid, be_key);
+        return;
+    }
+    cancel_wait_t *cw = calloc(1, sizeof *cw);
+    if (cw) {
+        cw->client = c;
+        cw->pid = pid;
+        cw->key = key;
+        stream_read_stop(&c->st);
+        if (redis_cancel_lookup(c->w, pid, key, on_cancel_owner, cw)) {
+            c->cancel_wait = cw;
+            return;
+        }
+        free(cw);
+    }
+    log_debug("cancel request for unknown or idle client ignored");
+    client_close(c, "cancel request handled");
 }
 
 /* ---- the message stream ---- */

@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "wire/admin.h"
+#include "wire/redis.h"
 #include "wire/cancel.h"
 #include "wire/hooks.h"
 
@@ -131,6 +132,7 @@ void client_handle_startup(client_t *c)
             client_fail(c, "53200", "out of memory", NULL);
             return;
         }
+        redis_cancel_register(c->w, c->cancel_pid, c->cancel_key);
         log_debug("client %llu: user \"%s\" database \"%s\"", (unsigned long long)c->id,
                   c->startup.user, c->startup.database);
         if (cfg->auth_mode == AUTH_PASSTHROUGH) {

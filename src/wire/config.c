@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "common/log.h"
 #include "wire/tls.h"
 
@@ -63,6 +65,8 @@ static const key_def_t keys[] = {
     {"catalog_max_age", K_SECONDS, OFF(catalog_max_age), false, NULL},
     {"http_listen", K_STR, OFF(http_host), true, NULL}, /* split into host/port; --http */
     {"admin_users", K_STR, OFF(admin_users), false, NULL},
+    {"redis", K_STR, OFF(redis_url), true, NULL}, /* [redis] url; --redis */
+    {"advertise", K_STR, OFF(advertise_host), true, NULL}, /* split into host/port */
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -156,12 +160,15 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
     load_ctx_t *ctx = user;
     if (ctx->failed)
         return 0;
-    if (section[0] && strcmp(section, "epoch") != 0) {
-        snprintf(ctx->err, ctx->errcap, "unknown section [%s] (use [epoch])", section);
+    if (section[0] && strcmp(section, "epoch") != 0 && strcmp(section, "redis") != 0) {
+        snprintf(ctx->err, ctx->errcap, "unknown section [%s] (use [epoch] or [redis])", section);
         ctx->failed = true;
         return 0;
     }
-    const key_def_t *k = find_key(name);
+    /* [redis] url = … is the key redis */
+    const key_def_t *k = strcmp(section, "redis") == 0
+                             ? (strcmp(name, "url") == 0 ? find_key("redis") : NULL)
+                             : find_key(name);
     if (!k) {
         snprintf(ctx->err, ctx->errcap, "unknown setting \"%s\"", name);
         ctx->failed = true;
@@ -191,6 +198,9 @@ static void config_free(config_t *cfg)
             free(*(char **)((char *)cfg + keys[i].offset));
     free(cfg->backend_host);
     free(cfg->backend_sni);
+    free(cfg->redis_host);
+    free(cfg->redis_user);
+    free(cfg->redis_password);
     if (cfg->backend_tls_ctx)
         SSL_CTX_free(cfg->backend_tls_ctx);
     free(cfg->path);
@@ -420,12 +430,111 @@ static bool parse_backend(config_t *cfg, char *err, size_t errcap)
     return ok;
 }
 
+/* redis = redis://[user:password@]host[:port][/db] */
+static bool parse_redis(config_t *cfg, char *err, size_t errcap)
+{
+    if (!cfg->redis_url || !cfg->redis_url[0])
+        return true;
+    const char *u = cfg->redis_url;
+    if (strncmp(u, "rediss://", 9) == 0) {
+        snprintf(err, errcap, "redis: TLS to Redis (rediss://) needs hiredis 1.0 or later; this "
+                              "build has hiredis %d.%d (Debian 12): use redis:// on a trusted "
+                              "network, or a TLS tunnel",
+                 HIREDIS_MAJOR, HIREDIS_MINOR);
+        return false;
+    }
+    if (strncmp(u, "redis://", 8) != 0) {
+        snprintf(err, errcap, "redis: \"%s\" is not redis://[user:password@]host[:port][/db]", u);
+        return false;
+    }
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", u + 8);
+    char *host = buf, *at = strrchr(buf, '@');
+    if (at) {
+        *at = '\0';
+        host = at + 1;
+        char *colon = strchr(buf, ':');
+        if (colon) {
+            *colon = '\0';
+            cfg->redis_user = buf[0] ? strdup(buf) : NULL;
+            cfg->redis_password = strdup(colon + 1);
+        } else {
+            cfg->redis_password = strdup(buf);
+        }
+    }
+    char *slash = strchr(host, '/');
+    cfg->redis_db = 0;
+    if (slash) {
+        *slash = '\0';
+        char *end;
+        long db = strtol(slash + 1, &end, 10);
+        if (slash[1] && (*end || db < 0 || db > 1000)) {
+            snprintf(err, errcap, "redis: bad database number \"%s\"", slash + 1);
+            return false;
+        }
+        cfg->redis_db = (int)db;
+    }
+    cfg->redis_port = 6379;
+    char *colon = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
+    if (colon) {
+        if (host[0] == '[')
+            colon++;
+        *colon = '\0';
+        char *end;
+        long p = strtol(colon + 1, &end, 10);
+        if (*end || p <= 0 || p > 65535) {
+            snprintf(err, errcap, "redis: bad port \"%s\"", colon + 1);
+            return false;
+        }
+        cfg->redis_port = (int)p;
+    }
+    if (host[0] == '[') {
+        host++;
+        host[strcspn(host, "]")] = '\0';
+    }
+    char numeric[INET6_ADDRSTRLEN];
+    if (!host[0] || !resolve(host, numeric, sizeof numeric)) {
+        snprintf(err, errcap, "redis: cannot resolve host \"%s\"", host);
+        return false;
+    }
+    cfg->redis_host = strdup(numeric);
+    if (!cfg->redis_host) {
+        snprintf(err, errcap, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+/* advertise = HOST:PORT where the other proxies reach this one (cancel
+ * requests): default, the listen address (0.0.0.0 and :: are no address:
+ * then this host's name, resolved) */
+static bool parse_advertise(config_t *cfg, char *err, size_t errcap)
+{
+    if (cfg->advertise_host && cfg->advertise_host[0])
+        return split_host_port("advertise", &cfg->advertise_host, &cfg->advertise_port, err,
+                               errcap);
+    free(cfg->advertise_host);
+    cfg->advertise_port = cfg->listen_port;
+    const char *h = cfg->listen_host;
+    char name[256], numeric[INET6_ADDRSTRLEN];
+    if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0) {
+        if (gethostname(name, sizeof name) != 0 || !resolve(name, numeric, sizeof numeric))
+            snprintf(numeric, sizeof numeric, "127.0.0.1");
+        h = numeric;
+    }
+    cfg->advertise_host = strdup(h);
+    if (!cfg->advertise_host)
+        snprintf(err, errcap, "out of memory");
+    return cfg->advertise_host != NULL;
+}
+
 /* Once every key is set: derive the values that depend on others (listen
  * addresses, backend, worker count), check them, and load what they name
  * (userlist, TLS certificate). false with err filled. */
 static bool resolve_and_check(config_t *cfg, char *err, size_t errcap)
 {
-    if (!split_listen(cfg, err, errcap) || !parse_backend(cfg, err, errcap))
+    if (!split_listen(cfg, err, errcap) || !parse_backend(cfg, err, errcap) ||
+        !parse_redis(cfg, err, errcap) || !parse_advertise(cfg, err, errcap))
         return false;
     if (cfg->workers == 0) {
         /* half the cores: the proxy usually shares the machine with
@@ -542,9 +651,27 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
         strcmp(cfg->backend_host, old->backend_host) || cfg->backend_port != old->backend_port ||
         str_differs(cfg->backend, old->backend) || cfg->workers != old->workers ||
         cfg->io != old->io || str_differs(cfg->http_host, old->http_host) ||
-        cfg->http_port != old->http_port)
-        log_warning("listen, backend, workers, io and http_listen changes need a restart; keeping "
-                    "the old values");
+        cfg->http_port != old->http_port || str_differs(cfg->redis_url, old->redis_url) ||
+        str_differs(cfg->advertise_host, old->advertise_host))
+        log_warning("listen, backend, workers, io, http_listen, redis and advertise changes need a "
+                    "restart; keeping the old values");
+    /* restart-only strings: the running values */
+    char **keep[] = {&cfg->redis_url,  &cfg->redis_host,     &cfg->redis_user,
+                     &cfg->redis_password, &cfg->advertise_host};
+    const char *was[] = {old->redis_url, old->redis_host, old->redis_user, old->redis_password,
+                         old->advertise_host};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        free(*keep[i]);
+        *keep[i] = was[i] ? strdup(was[i]) : NULL;
+        if (was[i] && !*keep[i]) {
+            snprintf(err, errcap, "out of memory");
+            config_release(cfg);
+            return NULL;
+        }
+    }
+    cfg->redis_port = old->redis_port;
+    cfg->redis_db = old->redis_db;
+    cfg->advertise_port = old->advertise_port;
     free(cfg->listen_host);
     free(cfg->http_host);
     cfg->http_host = old->http_host ? strdup(old->http_host) : NULL;

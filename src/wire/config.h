@@ -56,6 +56,14 @@ typedef struct config {
     io_mode_t io;    /* socket reads and writes: io_uring where available, or libuv */
     char *http_host; /* http_listen (--http): /health, /ready, /metrics; NULL = off */
     int http_port;
+    char *redis_url;      /* redis ([redis] url, --redis); NULL = none: one proxy alone */
+    char *redis_host;     /* resolved to a numeric address */
+    int redis_port;
+    char *redis_user;     /* NULL: AUTH with the password only */
+    char *redis_password; /* NULL: no AUTH */
+    int redis_db;
+    char *advertise_host; /* where the other proxies reach this one (cancel requests) */
+    int advertise_port;
 
     /* reloadable */
     int log_level;

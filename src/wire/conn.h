@@ -86,6 +86,7 @@ struct client {
     time_t connect_time;       /* wall clock at accept (SHOW CLIENTS) */
     time_t request_time;       /* wall clock of the last request */
     bool console;              /* the admin console (database "epoch"): admin.c */
+    struct cancel_wait *cancel_wait; /* a CancelRequest waiting for Redis's answer */
     bool admin_busy;           /* a SHOW waits for the other workers' answers */
     bool admin_skip;           /* extended-protocol messages until the next Sync */
     bool unsynced;        /* extended-protocol messages sent without a Sync yet */
@@ -110,6 +111,13 @@ struct client {
     bool timer_closed;
     bool stream_closed;
 };
+
+/* A CancelRequest of a key this proxy does not hold, while Redis is asked
+ * which proxy does (client.c). */
+typedef struct cancel_wait {
+    client_t *client; /* NULL once it left */
+    uint32_t pid, key;
+} cancel_wait_t;
 
 typedef struct internal internal_t;
 
@@ -185,6 +193,8 @@ struct worker {
     pthread_mutex_t admin_lock;
     struct admin_item *admin_inbox;
     struct admin_req *admin_done;
+    struct redis_link *redis; /* redis.c; NULL without Redis */
+    uint64_t redis_refreshed_ms;
 };
 
 /* client.c */
@@ -292,6 +302,8 @@ void replay_free(client_t *c);
 const config_t *worker_config(worker_t *w);
 /* Worker i of workers_count() (the admin console asks each). */
 worker_t *worker_at(int i);
+/* Client connections of the whole process (the Redis heartbeat). */
+int workers_clients(void);
 /* A client or server was freed: a shutting-down worker may now be done. */
 void worker_check_done(worker_t *w);
 uint64_t worker_now_ms(worker_t *w);

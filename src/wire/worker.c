@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "wire/admin.h"
 #include "wire/http.h"
+#include "wire/redis.h"
 #include "wire/ring.h"
 
 static worker_t *workers;
@@ -47,6 +48,11 @@ bool worker_admit_client(worker_t *w)
     return true;
 }
 
+int workers_clients(void)
+{
+    return atomic_load(&n_clients_total);
+}
+
 void worker_release_client_slot(void)
 {
     atomic_fetch_sub(&n_clients_total, 1);
@@ -74,6 +80,7 @@ static void stop_loop_handles(worker_t *w)
 {
     close_listener(w);
     http_close(w);
+    redis_stop(w);
     if (!uv_is_closing((uv_handle_t *)&w->wake))
         uv_close((uv_handle_t *)&w->wake, NULL);
     if (!uv_is_closing((uv_handle_t *)&w->tick))
@@ -150,6 +157,7 @@ static void on_tick(uv_timer_t *t)
     }
     if (w->cfg->server_idle_timeout > 0)
         pool_close_idle(w, w->cfg->server_idle_timeout);
+    redis_refresh_cancel_keys(w);
 }
 
 static void *worker_main(void *arg)
@@ -262,6 +270,7 @@ bool workers_start(const config_t *cfg, uv_async_t *on_exit, char *err, size_t e
         uv_timer_start(&w->tick, on_tick, 1000, 1000);
         if (bind_listener(w, cfg, err, errcap) != 0 || http_listen(w, cfg, err, errcap) != 0)
             goto fail;
+        redis_start(w);
     }
     for (int i = 0; i < n_workers; i++) {
         if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {

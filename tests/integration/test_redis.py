@@ -1,0 +1,196 @@
+"""Several proxies as one through Redis (redis = redis://…): a CancelRequest
+that reaches a proxy other than the one holding the session is forwarded to
+it; SHOW PEERS lists the live proxies; Redis killed, restarted or stopped
+(SIGSTOP) mid-test costs the proxies nothing but the forwarding, with one
+warning per outage, and they recover on their own."""
+
+import signal
+import subprocess
+import threading
+import time
+
+import harness
+
+
+class Redis:
+    """redis-server on loopback, no persistence."""
+
+    def __init__(self, workdir, port=None):
+        self.port = port or harness.free_port()
+        self.workdir = workdir
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = open(self.workdir / f"redis-{self.port}.log", "ab")
+        self.proc = subprocess.Popen(["/usr/bin/redis-server", "--port", str(self.port),
+                                      "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        harness.wait_until(self._pong, timeout=10, message="redis-server to answer")
+
+    def _pong(self):
+        r = subprocess.run(["redis-cli", "-p", str(self.port), "PING"], capture_output=True,
+                           text=True)
+        return r.stdout.strip() == "PONG"
+
+    def cli(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                              text=True, timeout=5).stdout.strip()
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def close(self):
+        self.kill()
+
+
+def _group(env, redis, n=2):
+    return [env.proxy(workers=2, args={"redis": f"redis://127.0.0.1:{redis.port}"})
+            for _ in range(n)]
+
+
+def _sleep_on(env, px, seconds):
+    """A session on px running pg_sleep(seconds) in a thread: (raw, thread,
+    result); raw.backend_key is the proxy's cancel key of the session."""
+    raw = px.raw(timeout=seconds + 10)
+    raw.login()
+    result = {}
+
+    def run():
+        t0 = time.monotonic()
+        try:
+            raw.query(f"SELECT pg_sleep({seconds})")
+            result["ok"] = True
+        except harness.PgError as e:
+            result["sqlstate"] = e.sqlstate
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            result["error"] = e
+        result["elapsed"] = time.monotonic() - t0
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    harness.wait_until(
+        lambda: env.pg.sql("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                           f"AND query = 'SELECT pg_sleep({seconds})'") != "0",
+        timeout=10, message="pg_sleep to run")
+    return raw, t, result
+
+
+def _cancel_via(px, raw):
+    pid, key = raw.backend_key
+    t0 = time.monotonic()
+    harness.send_cancel(px.port, pid, key)
+    return time.monotonic() - t0
+
+
+def _registered(redis, raw):
+    pid, key = raw.backend_key
+    return redis.cli("GET", f"epoch:cancel:{pid & 0xffffffff}:{key & 0xffffffff}") != ""
+
+
+def test_cancel_through_another_proxy_of_the_group(env):
+    redis = env.closing(Redis(env.tmpdir))
+    a, b = _group(env, redis)
+    raw, t, result = _sleep_on(env, a, 20)
+    env.closing(raw)
+    harness.wait_until(lambda: _registered(redis, raw), timeout=5,
+                       message="the session's cancel key in Redis")
+    time.sleep(0.3)
+    took = _cancel_via(b, raw)
+    t.join(timeout=10)
+    assert not t.is_alive(), "pg_sleep still running 10 s after the cancel through B"
+    assert result.get("sqlstate") == "57014", result
+    assert took < 3, took
+    # the key goes with the session
+    pid, key = raw.backend_key
+    raw.close()
+    harness.wait_until(lambda: redis.cli("EXISTS", f"epoch:cancel:{pid & 0xffffffff}:{key & 0xffffffff}") == "0",
+                       timeout=5, message="the cancel key to go with the session")
+    # an unknown key: nobody's, answered and closed, nothing cancelled
+    assert _cancel_via(b, type("K", (), {"backend_key": (1, 2)})()) < 3
+
+
+def test_show_peers_lists_the_live_proxies(env):
+    redis = env.closing(Redis(env.tmpdir))
+    a, b = _group(env, redis)
+    env.pg.sql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'peers_su') "
+               "THEN CREATE ROLE peers_su LOGIN SUPERUSER PASSWORD 'pw'; END IF; END $$;")
+    con = env.closing(a.connect(user="peers_su", password="pw", dbname="epoch", autocommit=True))
+
+    def peers():
+        cur = con.cursor()
+        cur.execute("SHOW PEERS")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    rows = harness.wait_until(lambda: (lambda p: p if len(p) == 2 else None)(peers()), timeout=10,
+                              message="both proxies in SHOW PEERS")
+    assert sorted(r["port"] for r in rows) == sorted([a.port, b.port]), rows
+    assert [r["self"] for r in rows if r["port"] == a.port] == ["yes"]
+    assert all(r["host"] == "127.0.0.1" and r["version"] for r in rows)
+
+
+def test_redis_away_killed_or_stopped_and_back(env):
+    redis = env.closing(Redis(env.tmpdir))
+    a, b = _group(env, redis)
+    conn = env.closing(a.connect(autocommit=True))
+    cur = conn.cursor()
+    # killed: queries and logins go on; a cancel through B cannot be routed
+    redis.kill()
+    for _ in range(5):
+        cur.execute("SELECT 1")
+        env.closing(b.connect(autocommit=True)).cursor().execute("SELECT 1")
+    raw, t, result = _sleep_on(env, a, 3)
+    env.closing(raw)
+    time.sleep(0.3)
+    assert _cancel_via(b, raw) < 3
+    t.join(timeout=10)
+    assert result.get("ok"), result          # not cancelled: nobody could route it
+    time.sleep(2.5)                          # a few reconnection attempts
+    for px in (a, b):
+        assert px.log_text().count("Redis unreachable") == 1, px.log_tail()
+    # back on the same port: the proxies reconnect and re-register their sessions
+    redis.start()
+    harness.wait_until(lambda: "Redis is back" in a.log_text() and "Redis is back" in b.log_text(),
+                       timeout=10, message="both proxies to reconnect")
+    raw, t, result = _sleep_on(env, a, 20)
+    env.closing(raw)
+    harness.wait_until(lambda: _registered(redis, raw), timeout=5,
+                       message="the cancel key registered again")
+    time.sleep(0.3)
+    _cancel_via(b, raw)
+    t.join(timeout=10)
+    assert result.get("sqlstate") == "57014", result
+    # stopped (SIGSTOP): nothing waits for it; the forwarding times out
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        for _ in range(20):
+            cur.execute("SELECT 1")
+            env.closing(a.connect(autocommit=True)).cursor().execute("SELECT 1")
+        assert time.monotonic() - t0 < 5, "queries and logins waited for a stopped Redis"
+        raw, t, result = _sleep_on(env, a, 3)
+        env.closing(raw)
+        assert _cancel_via(b, raw) < 4   # the lookup's timeout, not a hang
+        t.join(timeout=10)
+        assert result.get("ok"), result
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    harness.wait_until(lambda: _cancel_routable(env, redis, a, b), timeout=15,
+                       message="the group to work again after SIGCONT")
+
+
+def _cancel_routable(env, redis, a, b):
+    raw, t, result = _sleep_on(env, a, 10)
+    try:
+        if not _registered(redis, raw):
+            return False
+        _cancel_via(b, raw)
+        t.join(timeout=10)
+        return result.get("sqlstate") == "57014"
+    finally:
+        raw.close()

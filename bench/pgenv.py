@@ -94,12 +94,13 @@ class Env:
         c.cursor().execute(sql)
         c.close()
 
-    def start_proxy(self, proxy_bin, label="proxy"):
-        """Start proxy_bin in front of the cluster; returns its port."""
+    def start_proxy(self, proxy_bin, label="proxy", args=()):
+        """Start proxy_bin in front of the cluster (more command-line args:
+        args); returns its port."""
         port = free_port()
         p = subprocess.Popen(
             [proxy_bin, "--listen", f"127.0.0.1:{port}", "--backend",
-             f"host=127.0.0.1 port={self.pg_port}"],
+             f"host=127.0.0.1 port={self.pg_port}", *args],
             stdout=open(os.path.join(self.tmp, f"{label}.log"), "w"), stderr=subprocess.STDOUT,
             start_new_session=True)
         self.proxies.append(p)

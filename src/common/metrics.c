@@ -9,6 +9,7 @@
 #include "common/text.h"
 
 static atomic_uint_fast64_t counters[MC_COUNT];
+static atomic_int_fast64_t gauges[MG_COUNT];
 static atomic_int_fast64_t client_states[MG_CLIENT_STATES];
 static atomic_int_fast64_t server_states[MG_SERVER_STATES];
 
@@ -82,6 +83,11 @@ static const struct {
     [MH_POOL_WAIT] = {"epoch_pool_wait_seconds", "Time clients waited for a server of their pool."},
     [MH_REWRITE] = {"epoch_rewrite_duration_seconds",
                     "Parse and rewrite of a statement by the session layer."},
+    [MH_COMMIT] = {"epoch_commit_duration_seconds",
+                   "Statements calling epoch.commit(), from the request to its answer."},
+    [MH_MERGE] = {"epoch_merge_duration_seconds",
+                  "Statements calling epoch.merge() or merge_continue(), from the request to "
+                  "its answer."},
 };
 
 void metrics_add(metric_counter_t m, uint64_t n)
@@ -100,6 +106,11 @@ static void move(atomic_int_fast64_t *g, int n, int from, int to)
         atomic_fetch_sub_explicit(&g[from], 1, memory_order_relaxed);
     if (to >= 0 && to < n)
         atomic_fetch_add_explicit(&g[to], 1, memory_order_relaxed);
+}
+
+void metrics_gauge_add(metric_gauge_t g, int64_t delta)
+{
+    atomic_fetch_add_explicit(&gauges[g], delta, memory_order_relaxed);
 }
 
 void metrics_client_state(int from, int to)
@@ -298,6 +309,10 @@ bool metrics_render(buf_t *out)
     ok = ok && render_gauges(out, "epoch_server_connections",
                              "Connections to PostgreSQL by state.", server_states,
                              server_state_label, MG_SERVER_STATES);
+    ok = ok && head(out, "epoch_redis_connected_workers", "gauge",
+                    "Workers connected to Redis now (0 without Redis, or while it is away).") &&
+         buf_appendf(out, "epoch_redis_connected_workers %lld\n",
+                     (long long)atomic_load_explicit(&gauges[MG_REDIS_LINKS], memory_order_relaxed));
     ok = ok && head(out, "epoch_errors_total", "counter",
                     "ErrorResponses sent to clients, by SQLSTATE class.");
     static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";

@@ -29,6 +29,12 @@ typedef enum {
     MC_COUNT
 } metric_counter_t;
 
+typedef enum {
+    MG_REDIS_LINKS, /* workers connected to Redis now */
+    MG_COUNT
+} metric_gauge_t;
+void metrics_gauge_add(metric_gauge_t g, int64_t delta);
+
 /* Client connections by state (src/wire/conn.h's client states, in order). */
 enum { MG_CLIENT_STATES = 5 };
 /* Server connections by state (src/wire/conn.h's server states, in order). */
@@ -38,6 +44,8 @@ typedef enum {
     MH_QUERY,     /* a client request: sent to PostgreSQL until its ReadyForQuery */
     MH_POOL_WAIT, /* a client waiting for a server of its pool */
     MH_REWRITE,   /* parse and rewrite of one statement by the session layer */
+    MH_COMMIT,    /* epoch.commit() statements, from the client's request to its answer */
+    MH_MERGE,     /* epoch.merge() and merge_continue() statements, the same */
     MH_COUNT
 } metric_hist_t;
 

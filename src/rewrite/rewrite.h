@@ -33,6 +33,8 @@ enum {
     RW_F_PREPARABLE = 8, /* one statement that can run as a prepared statement: a plain
                             SELECT (no INTO, no locking) or a branch write */
     RW_F_DEALLOC = 16,   /* DISCARD or DEALLOCATE: server-side prepared statements may be gone */
+    RW_F_COMMIT = 32,    /* calls epoch.commit() (timed for the metrics) */
+    RW_F_MERGE = 64,     /* calls epoch.merge(), merge_continue() or sync() (the same) */
 };
 
 #define RW_MAX_TAGS 64

@@ -255,6 +255,11 @@ void rw_walk(walker_t *w, json_object *node)
                 w->flags |= RW_F_SCHEMA;
                 if (last && changes_catalog(last))
                     w->flags |= RW_F_REFRESH;
+                if (last && strcmp(last, "commit") == 0)
+                    w->flags |= RW_F_COMMIT;
+                if (last && (strcmp(last, "merge") == 0 || strcmp(last, "merge_continue") == 0 ||
+                             strcmp(last, "sync") == 0))
+                    w->flags |= RW_F_MERGE;
             }
             if (last && strcmp(last, "set_config") == 0)
                 w->flags |= RW_F_REFRESH; /* may change search_path or epoch.branch */

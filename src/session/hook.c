@@ -341,6 +341,10 @@ static hook_verdict_t on_statement(client_t *c, const char *msg, size_t total)
     else
         rewrite_statement(&s, sql, &r);
     metrics_observe(MH_REWRITE, (double)(uv_hrtime() - t0) / 1e9);
+    if (r.flags & (RW_F_COMMIT | RW_F_MERGE)) {
+        ss->timed = r.flags & RW_F_MERGE ? MH_MERGE : MH_COMMIT;
+        ss->timed_start = t0;
+    }
     if (r.flags & RW_F_DEALLOC)
         plan_reuse_forget_all(ss);
     hook_verdict_t ret;
@@ -376,6 +380,10 @@ static hook_verdict_t on_statement(client_t *c, const char *msg, size_t total)
 static void after_ready(client_t *c)
 {
     session_state_t *ss = session_of(c);
+    if (ss && ss->timed) {
+        metrics_observe((metric_hist_t)ss->timed, (double)(uv_hrtime() - ss->timed_start) / 1e9);
+        ss->timed = 0;
+    }
     if (!ss || client_tx_status(c) != 'I')
         return;
     if (ss->stale_at_tx_end) {

@@ -53,6 +53,8 @@ typedef struct session_state {
     char *view;           /* rewrite cache key of cat (see rewrite/cache.h); NULL = not loaded */
     bool stale;           /* reload the catalog before the next statement that needs it */
     bool stale_at_tx_end; /* the branch changed inside a transaction: reload at its end */
+    int timed;            /* MH_COMMIT or MH_MERGE: the statement in flight calls it (0: none) */
+    uint64_t timed_start; /* uv_hrtime() when it was sent */
     uint64_t gen;         /* the worker's catalog generation at the load */
     uint64_t loaded_ms;   /* when that load was queued (worker clock) */
     internal_cb_t after_probe; /* the load's own callback, while the probe checks the version */

@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "wire/conn.h"
 
 #define REDIS_TIMEOUT_MS 1000
@@ -128,9 +129,17 @@ static void on_req_timeout(uv_timer_t *t)
     redis_link_t *l = r->link;
     req_finish(r, NULL);
     if (++l->stalled >= REDIS_STALLED && l->ac) {
+        /* a silent Redis (a stopped process) would keep a graceful
+         * disconnect waiting for its replies: drop the connection now (its
+         * callbacks get NULL); on_retry reconnects */
         note_lost("no answer");
         l->stalled = 0;
-        redisAsyncDisconnect(l->ac); /* on_disconnect reconnects later */
+        redisAsyncContext *ac = l->ac;
+        l->ac = NULL;
+        if (l->ready)
+            metrics_gauge_add(MG_REDIS_LINKS, -1);
+        l->ready = false;
+        redisAsyncFree(ac);
     }
 }
 
@@ -178,6 +187,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     l->ready = true;
+    metrics_gauge_add(MG_REDIS_LINKS, 1);
     l->stalled = 0;
     note_back();
     if (l->w->id == 0)
@@ -194,6 +204,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     if (l->stopping)
         return;
     l->ac = NULL;
+    if (l->ready)
+        metrics_gauge_add(MG_REDIS_LINKS, -1);
     l->ready = false;
     if (!l->stopping && status != REDIS_OK)
         note_lost(ac->errstr[0] ? ac->errstr : "connection closed");
@@ -309,6 +321,8 @@ void redis_stop(worker_t *w)
          * (the peer entry expires by itself: REDIS_PEER_TTL) */
         redisAsyncContext *ac = l->ac;
         l->ac = NULL;
+        if (l->ready)
+            metrics_gauge_add(MG_REDIS_LINKS, -1);
         l->ready = false;
         redisAsyncFree(ac);
     }

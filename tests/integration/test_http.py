@@ -116,7 +116,21 @@ def test_health_ready_and_metrics_follow_the_traffic(env):
     bc.execute("SELECT v FROM t WHERE id = 2")
     bc.execute("SELECT v FROM t WHERE id = 3")
     bc.execute("COMMIT")
+    mid = _parse(_get(port, "/metrics")[1])
+    bc.execute("SELECT epoch.commit('from the metrics test')")
+    cur.execute("SELECT status FROM epoch.merge('b', \"into\" => 'main')")
+    merged = cur.fetchone()
+    assert merged[0] in ("merged", "fast_forward"), merged
     after = _parse(_get(port, "/metrics")[1])
+    assert after[("epoch_commit_duration_seconds_count", "")] - \
+        mid.get(("epoch_commit_duration_seconds_count", ""), 0) == 1
+    assert after[("epoch_merge_duration_seconds_count", "")] - \
+        mid.get(("epoch_merge_duration_seconds_count", ""), 0) == 1
+    assert after[("epoch_redis_connected_workers", "")] == 0   # no Redis here
+    after = {k: v for k, v in after.items()}
+    for k in list(after):   # what follows compares with the counts before the commit and merge
+        if k[0] in ("epoch_queries_total", "epoch_transactions_total"):
+            after[k] = mid.get(k, 0)
 
     def grew(name, labels=""):
         return after.get((name, labels), 0) - before.get((name, labels), 0)
@@ -134,7 +148,7 @@ def test_health_ready_and_metrics_follow_the_traffic(env):
     assert grew("epoch_query_duration_seconds_count") >= 11
     assert grew("epoch_rewrite_cache_misses_total") >= 1
     assert grew("epoch_rewrite_duration_seconds_count") >= 5
-    assert grew("epoch_http_requests_total") == 1  # the first scrape (counted once answered)
+    assert grew("epoch_http_requests_total") == 2  # the first two scrapes (counted once answered)
     # the connections leave: the gauges follow
     b.close()
     c.close()

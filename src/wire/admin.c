@@ -13,7 +13,9 @@
 #include "wire/admin.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +264,114 @@ static void signal_self(client_t *c, int sig, const char *tag)
     kill(getpid(), sig);
 }
 
+/* ---- PAUSE and RESUME ---- */
+
+static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *paused[64]; /* database names, "*" = all */
+static int npaused;
+static atomic_int pause_any;
+
+bool admin_paused(const char *db)
+{
+    if (!atomic_load_explicit(&pause_any, memory_order_relaxed))
+        return false;
+    bool yes = false;
+    pthread_mutex_lock(&pause_lock);
+    for (int i = 0; i < npaused && !yes; i++)
+        yes = strcmp(paused[i], "*") == 0 || (db && strcmp(paused[i], db) == 0);
+    pthread_mutex_unlock(&pause_lock);
+    return yes;
+}
+
+typedef struct pause_wait {
+    uv_timer_t timer;
+    worker_t *w;
+    uint64_t client_id;
+    char db[128];
+} pause_wait_t;
+
+static void pause_wait_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void pause_recheck(uv_timer_t *t)
+{
+    pause_wait_t *pw = t->data;
+    client_t *c = admin_client_by_id(pw->w, pw->client_id);
+    if (c && c->state == CL_ACTIVE)
+        admin_collect(c, ADMIN_PAUSE_CHECK, pw->db);
+    uv_close((uv_handle_t *)&pw->timer, pause_wait_closed);
+}
+
+void admin_pause_checked(client_t *c, const char *db, long busy)
+{
+    if (busy == 0 || !admin_paused(strcmp(db, "*") == 0 ? NULL : db)) {
+        /* quiet (or resumed meanwhile): PAUSE is done */
+        buf_t b = {0};
+        admin_send(c, &b, "PAUSE");
+        buf_free(&b);
+        return;
+    }
+    pause_wait_t *pw = calloc(1, sizeof *pw);
+    if (!pw) {
+        client_fail(c, "53200", "out of memory", NULL);
+        return;
+    }
+    pw->w = c->w;
+    pw->client_id = c->id;
+    snprintf(pw->db, sizeof pw->db, "%s", db);
+    uv_timer_init(&c->w->loop, &pw->timer);
+    pw->timer.data = pw;
+    c->admin_busy = true;
+    uv_timer_start(&pw->timer, pause_recheck, 100, 0);
+}
+
+static void pause_start(client_t *c, const char *db)
+{
+    pthread_mutex_lock(&pause_lock);
+    bool have = false;
+    for (int i = 0; i < npaused && !have; i++)
+        have = strcmp(paused[i], db) == 0;
+    char *copy = have || npaused == (int)(sizeof paused / sizeof paused[0]) ? NULL : strdup(db);
+    if (copy)
+        paused[npaused++] = copy;
+    bool full = !have && !copy;
+    atomic_store(&pause_any, npaused > 0);
+    pthread_mutex_unlock(&pause_lock);
+    if (full) {
+        answer_error(c, "54000", "too many paused databases", "RESUME some first.");
+        return;
+    }
+    log_info("admin console: PAUSE %s by \"%s\"", db, c->startup.user);
+    /* answered once no client of db has a request or a transaction open */
+    admin_collect(c, ADMIN_PAUSE_CHECK, db);
+}
+
+static void resume(client_t *c, const char *db)
+{
+    pthread_mutex_lock(&pause_lock);
+    bool found = false;
+    for (int i = 0; i < npaused;) {
+        if (strcmp(db, "*") == 0 || strcmp(paused[i], db) == 0) {
+            free(paused[i]);
+            paused[i] = paused[--npaused];
+            found = true;
+        } else {
+            i++;
+        }
+    }
+    atomic_store(&pause_any, npaused > 0);
+    pthread_mutex_unlock(&pause_lock);
+    if (!found) {
+        answer_error(c, "55000", strcmp(db, "*") == 0 ? "nothing is paused" : "database is not paused",
+                     "PAUSE [db] first.");
+        return;
+    }
+    log_info("admin console: RESUME %s by \"%s\"", db, c->startup.user);
+    admin_collect(c, ADMIN_RESUME, db);
+}
+
 /* ---- dispatch ---- */
 
 /* The words of a console statement, upper-cased, without the trailing ';'. */
@@ -327,29 +437,43 @@ static void run(client_t *c, const char *sql)
         if (strcmp(w[1], "PEERS") == 0)
             return show_peers(c);
         if (strcmp(w[1], "CLIENTS") == 0)
-            return admin_collect(c, ADMIN_CLIENTS);
+            return admin_collect(c, ADMIN_CLIENTS, NULL);
         if (strcmp(w[1], "SERVERS") == 0)
-            return admin_collect(c, ADMIN_SERVERS);
+            return admin_collect(c, ADMIN_SERVERS, NULL);
         if (strcmp(w[1], "POOLS") == 0)
-            return admin_collect(c, ADMIN_POOLS);
+            return admin_collect(c, ADMIN_POOLS, NULL);
         if (strcmp(w[1], "BRANCHES") == 0)
-            return admin_collect(c, ADMIN_BRANCHES);
+            return admin_collect(c, ADMIN_BRANCHES, NULL);
     }
     if (n == 1 && strcmp(w[0], "RELOAD") == 0)
         return signal_self(c, SIGHUP, "RELOAD");
     if (n == 1 && strcmp(w[0], "SHUTDOWN") == 0)
         return signal_self(c, SIGINT, "SHUTDOWN");
-    if (n >= 1 && (strcmp(w[0], "PAUSE") == 0 || strcmp(w[0], "RESUME") == 0)) {
-        answer_error(c, "0A000", "PAUSE and RESUME are not implemented yet",
-                     "SIGTERM drains the proxy: open transactions finish, new clients are "
-                     "refused (docs/configuration.md, signals).");
+    if ((n == 1 || n == 2) && (strcmp(w[0], "PAUSE") == 0 || strcmp(w[0], "RESUME") == 0)) {
+        /* the database's name as written (the words are upper-cased) */
+        char db[128] = "*";
+        if (n == 2) {
+            const char *p = sql;
+            while (isspace((unsigned char)*p))
+                p++;
+            p += 5 + (w[0][0] == 'R');
+            while (isspace((unsigned char)*p))
+                p++;
+            size_t len = strcspn(p, " \t\n;");
+            snprintf(db, sizeof db, "%.*s", (int)len, p);
+        }
+        if (w[0][0] == 'P')
+            pause_start(c, db);
+        else
+            resume(c, db);
         return;
     }
     char msg[120];
     snprintf(msg, sizeof msg, "unknown admin console command \"%.60s\"", sql);
     answer_error(c, "42601", msg,
                  "The console knows SHOW CLIENTS, SHOW SERVERS, SHOW POOLS, SHOW STATS, SHOW "
-                 "BRANCHES, SHOW CONFIG, SHOW PEERS, SHOW VERSION, RELOAD and SHUTDOWN.");
+                 "BRANCHES, SHOW CONFIG, SHOW PEERS, SHOW VERSION, PAUSE [db], RESUME [db], "
+                 "RELOAD and SHUTDOWN.");
 }
 
 void admin_login(client_t *c, bool superuser)

@@ -35,9 +35,23 @@ void admin_send(client_t *c, buf_t *b, const char *tag);
 extern uint64_t admin_started_ns; /* uv_hrtime() of the first console login (SHOW STATS) */
 
 /* ---- answers from every worker (admin_collect.c) ---- */
-typedef enum { ADMIN_CLIENTS, ADMIN_SERVERS, ADMIN_POOLS, ADMIN_BRANCHES } admin_kind_t;
-/* Ask every worker for its part of kind, answer c when all did. */
-void admin_collect(client_t *c, admin_kind_t kind);
+typedef enum {
+    ADMIN_CLIENTS,
+    ADMIN_SERVERS,
+    ADMIN_POOLS,
+    ADMIN_BRANCHES,
+    ADMIN_PAUSE_CHECK, /* clients of db still busy (closes db's idle pooled servers) */
+    ADMIN_RESUME,      /* release the clients of db held by PAUSE */
+} admin_kind_t;
+/* Ask every worker for its part of kind (db: PAUSE and RESUME's database,
+ * "*" = all), answer c when all did. */
+void admin_collect(client_t *c, admin_kind_t kind, const char *db);
+
+/* ---- PAUSE and RESUME (admin.c) ---- */
+/* Is database db paused (PAUSE db, or PAUSE)? Any thread. */
+bool admin_paused(const char *db);
+/* The merged answer of a PAUSE_CHECK: busy clients left (admin.c). */
+void admin_pause_checked(client_t *c, const char *db, long busy);
 /* Client id of worker w, or NULL (it left). */
 client_t *admin_client_by_id(worker_t *w, uint64_t id);
 /* A worker's wake-up: run the requests posted to it, deliver the answers of

@@ -32,6 +32,7 @@ typedef struct branch_sum {
 } branch_sum_t;
 
 typedef struct part {
+    long busy;  /* PAUSE_CHECK */
     buf_t rows; /* CLIENTS, SERVERS: DataRows */
     pool_sum_t *pools;
     int npools;
@@ -42,6 +43,7 @@ typedef struct part {
 
 typedef struct admin_req {
     admin_kind_t kind;
+    char db[128];
     worker_t *home;
     uint64_t client_id;
     atomic_int pending;
@@ -207,8 +209,52 @@ static void add_branch(part_t *p, const char *name, long sessions)
     grown[p->nbranches++].sessions = sessions;
 }
 
-static void fill(worker_t *w, admin_kind_t kind, part_t *p)
+static bool db_matches(const char *pattern, const char *db)
 {
+    return strcmp(pattern, "*") == 0 || (db && strcmp(pattern, db) == 0);
+}
+
+/* PAUSE_CHECK: the clients of db with a request in flight or a transaction
+ * open (they finish before PAUSE answers), and db's idle pooled servers
+ * closed; RESUME: db's held clients go on. */
+static void fill_pause(worker_t *w, admin_kind_t kind, const char *db, part_t *p)
+{
+    list_node_t *n, *tmp;
+    list_for_each_safe(n, tmp, &w->clients)
+    {
+        client_t *c = list_entry(n, client_t, node);
+        if (c->console || c->state != CL_ACTIVE || !db_matches(db, c->startup.database))
+            continue;
+        if (kind == ADMIN_PAUSE_CHECK) {
+            if (c->inflight > 0 || c->tx_status != 'I' || c->unsynced || c->in_copy_in)
+                p->busy++;
+        } else if (c->held && !admin_paused(c->startup.database)) {
+            c->held = false;
+            stream_read_start(&c->st);
+            client_resume(c);
+        }
+    }
+    if (kind != ADMIN_PAUSE_CHECK)
+        return;
+    list_for_each_safe(n, tmp, &w->pools)
+    {
+        pool_t *pl = list_entry(n, pool_t, node);
+        if (!db_matches(db, pl->database))
+            continue;
+        list_node_t *m, *mt;
+        list_for_each_safe(m, mt, &pl->idle)
+        {
+            server_close(list_entry(m, server_t, node), "PAUSE");
+        }
+    }
+}
+
+static void fill(worker_t *w, admin_kind_t kind, const char *db, part_t *p)
+{
+    if (kind == ADMIN_PAUSE_CHECK || kind == ADMIN_RESUME) {
+        fill_pause(w, kind, db, p);
+        return;
+    }
     const config_t *cfg = worker_config(w);
     uint64_t now = uv_hrtime();
     const char *mode = cfg->auth_mode == AUTH_PASSTHROUGH    ? "passthrough"
@@ -253,6 +299,9 @@ static void fill(worker_t *w, admin_kind_t kind, part_t *p)
                 add_branch(p, b ? b : "main", 1);
             }
             break;
+        case ADMIN_PAUSE_CHECK:
+        case ADMIN_RESUME:
+            break; /* fill_pause */
         }
     }
     if (kind == ADMIN_SERVERS || kind == ADMIN_POOLS) {
@@ -311,7 +360,7 @@ static void req_free(admin_req_t *r)
     free(r);
 }
 
-void admin_collect(client_t *c, admin_kind_t kind)
+void admin_collect(client_t *c, admin_kind_t kind, const char *db)
 {
     int n = workers_count();
     admin_req_t *r = calloc(1, sizeof *r);
@@ -327,6 +376,7 @@ void admin_collect(client_t *c, admin_kind_t kind)
         return;
     }
     r->kind = kind;
+    snprintf(r->db, sizeof r->db, "%s", db ? db : "*");
     r->home = c->w;
     r->client_id = c->id;
     r->nparts = n;
@@ -369,7 +419,17 @@ static void merge_and_send(client_t *c, admin_req_t *r)
     bool ok = true;
     for (int i = 0; i < r->nparts; i++)
         ok = ok && !r->parts[i].failed;
+    long busy = 0;
     switch (r->kind) {
+    case ADMIN_PAUSE_CHECK:
+        for (int i = 0; i < r->nparts; i++)
+            busy += r->parts[i].busy;
+        admin_pause_checked(c, r->db, busy);
+        return;
+    case ADMIN_RESUME:
+        admin_send(c, &b, "RESUME");
+        buf_free(&b);
+        return;
     case ADMIN_CLIENTS:
     case ADMIN_SERVERS:
         ok = ok && admin_columns(&b, conn_cols, NCONN);
@@ -470,7 +530,7 @@ void admin_wake(worker_t *w)
     pthread_mutex_unlock(&w->admin_lock);
     while (inbox) {
         admin_item_t *next = inbox->next;
-        fill(w, inbox->req->kind, &inbox->req->parts[inbox->index]);
+        fill(w, inbox->req->kind, inbox->req->db, &inbox->req->parts[inbox->index]);
         part_done(inbox->req);
         inbox = next;
     }

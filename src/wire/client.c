@@ -426,6 +426,14 @@ static gate_t gate(client_t *c, char type, const char **span, size_t *span_len)
         /* passthrough login: only password messages, relayed as they are */
         return c->server && !c->server->pool && type == 'p' ? GATE_PASS : GATE_WAIT;
     }
+    if (c->inflight == 0 && c->tx_status == 'I' && !c->unsynced && !c->in_copy_in &&
+        type != 'X' && admin_paused(c->startup.database)) {
+        /* PAUSE: the next request waits for RESUME (admin_collect.c) */
+        flush_span(c, span, span_len);
+        c->held = true;
+        stream_read_stop(&c->st);
+        return GATE_WAIT;
+    }
     if (!c->server) {
         flush_span(c, span, span_len);
         if (type == 'X')

@@ -88,6 +88,7 @@ struct client {
     bool console;              /* the admin console (database "epoch"): admin.c */
     struct cancel_wait *cancel_wait; /* a CancelRequest waiting for Redis's answer */
     bool admin_busy;           /* a SHOW waits for the other workers' answers */
+    bool held;                 /* PAUSE holds its next request (admin.c) */
     bool admin_skip;           /* extended-protocol messages until the next Sync */
     bool unsynced;        /* extended-protocol messages sent without a Sync yet */
     bool in_copy_in;      /* between CopyInResponse and CopyDone/CopyFail */

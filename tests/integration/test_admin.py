@@ -3,6 +3,9 @@ Superusers (passthrough: PostgreSQL says so at the login) and admin_users
 get it, anyone else 42501; SHOW lists what every worker holds, with
 PgBouncer's column names; RELOAD and SHUTDOWN act on the process."""
 
+import threading
+import time
+
 import psycopg2
 
 import harness
@@ -49,7 +52,7 @@ def test_who_may_use_the_console(env):
     c = env.closing(px2.connect(dbname="epoch", autocommit=True))
     assert _show(c, "VERSION")[0]
     cur = c.cursor()
-    for sql, code in (("SHOW NOTHING", "42601"), ("SELECT 1", "42601"), ("PAUSE", "0A000")):
+    for sql, code in (("SHOW NOTHING", "42601"), ("SELECT 1", "42601"), ("RESUME", "55000")):
         try:
             cur.execute(sql)
             raise AssertionError(f"{sql} succeeded")
@@ -147,3 +150,55 @@ def test_reload_and_shutdown_from_the_console(env):
     rc = px.wait(timeout=10)
     px.exit_observed = True
     assert rc == 0, rc
+
+
+def test_pause_waits_for_transactions_and_holds_new_requests_until_resume(env):
+    _ensure_admin(env)
+    db = "admin_pause"
+    env.pg.create_database(db)
+    other = "admin_pause_other"
+    env.pg.create_database(other)
+    px = env.proxy(workers=2)
+    busy = env.closing(px.connect(dbname=db))
+    busy.cursor().execute("SELECT 1")          # a transaction, open
+    idle = env.closing(px.connect(dbname=db, autocommit=True))
+    elsewhere = env.closing(px.connect(dbname=other, autocommit=True))
+    su = env.closing(_console(px))
+    done = {}
+
+    def pause():
+        t0 = time.monotonic()
+        su.cursor().execute(f"PAUSE {db}")
+        done["pause"] = time.monotonic() - t0
+
+    t = threading.Thread(target=pause, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    assert "pause" not in done, "PAUSE returned while a transaction was open"
+    busy.cursor().execute("SELECT 2")           # the open transaction goes on
+    busy.commit()
+    t.join(timeout=5)
+    assert "pause" in done, "PAUSE did not return once the transaction ended"
+    # new requests on db wait; other databases do not
+    elsewhere.cursor().execute("SELECT 3")
+    held = {}
+
+    def query():
+        cur = idle.cursor()
+        cur.execute("SELECT 4")
+        held["row"] = cur.fetchone()
+        held["at"] = time.monotonic()
+
+    q = threading.Thread(target=query, daemon=True)
+    q.start()
+    time.sleep(0.5)
+    assert "row" not in held, "a request ran on a paused database"
+    resumed = time.monotonic()
+    su.cursor().execute(f"RESUME {db}")
+    q.join(timeout=5)
+    assert held.get("row") == (4,) and held["at"] >= resumed
+    try:
+        su.cursor().execute(f"RESUME {db}")
+        raise AssertionError("RESUME of a database not paused succeeded")
+    except psycopg2.Error as e:
+        assert e.pgcode == "55000"

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <xxhash.h>
@@ -119,6 +120,10 @@ bool plan_reuse_query(client_t *c, const rw_template_t *tp, bool *oom)
     bool known = is_prepared(ss, h);
     if (!known && ss->n_prepared == MAX_PREPARED)
         return false;
+    if (!ss->prepared && !(ss->prepared = calloc(MAX_PREPARED, sizeof *ss->prepared))) {
+        *oom = true;
+        return false;
+    }
     char name[32];
     snprintf(name, sizeof name, "_epoch_%016llx", (unsigned long long)h);
     buf_t b = {0};
@@ -210,7 +215,9 @@ bool plan_reuse_reply(session_state_t *ss, char type)
 {
     if (ss->pending_gen && (type == '1' || type == 'E' || type == 'Z')) {
         /* the first reply of the batch answers our Parse */
-        if (type == '1' && ss->n_unnamed < MAX_UNNAMED)
+        if (type == '1' && ss->n_unnamed < MAX_UNNAMED && !ss->unnamed)
+            ss->unnamed = calloc(MAX_UNNAMED, sizeof *ss->unnamed); /* NULL: not kept */
+        if (type == '1' && ss->n_unnamed < MAX_UNNAMED && ss->unnamed)
             ss->unnamed[ss->n_unnamed++] =
                 (struct unnamed_stmt){.hash = ss->pending_hash, .gen = ss->pending_gen};
         else if (ss->mapped_gen == ss->pending_gen)

@@ -44,6 +44,9 @@ void session_release(client_t *c)
     named_free(ss);
     session_refusals_free(ss);
     free(ss->err_msg);
+    free(ss->prepared);
+    free(ss->unnamed);
+    free(ss->fixes);
     free(ss);
     client_set_hook_state(c, NULL);
 }
@@ -143,6 +146,8 @@ char named_kind_get(const named_kind_t *arr, int n, const char *name)
 bool session_push_fix(session_state_t *ss, uint64_t batch, int index, char kind)
 {
     if (ss->nfix == MAX_FIXES)
+        return false;
+    if (!ss->fixes && !(ss->fixes = calloc(MAX_FIXES, sizeof *ss->fixes)))
         return false;
     ss->fixes[ss->nfix++] = (struct tag_fix){batch, index, kind};
     return true;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -21,6 +22,56 @@ static __thread struct io_uring ring;
 static __thread bool have_ring;
 static __thread ring_complete_t on_complete;
 static __thread long in_flight; /* ops (not 0, not RING_OP_UV) without a completion yet */
+static __thread struct io_uring_buf_ring *buf_ring; /* NULL: no provided buffers */
+static __thread char *bufs;                         /* RING_BUFS * RING_BUF_SIZE */
+
+/* The buffer group (kernel 5.19); without it streams keep a buffer each. */
+static void setup_bufs(void)
+{
+    size_t ring_size = RING_BUFS * sizeof(struct io_uring_buf);
+    void *br = NULL;
+    if (posix_memalign(&br, 4096, ring_size) != 0)
+        return;
+    bufs = malloc((size_t)RING_BUFS * RING_BUF_SIZE); /* pages touched as used */
+    if (!bufs) {
+        free(br);
+        return;
+    }
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (uintptr_t)br, .ring_entries = RING_BUFS, .bgid = RING_BGID};
+    if (io_uring_register_buf_ring(&ring, &reg, 0) != 0) {
+        free(br);
+        free(bufs);
+        bufs = NULL;
+        return;
+    }
+    buf_ring = br;
+    io_uring_buf_ring_init(buf_ring);
+    for (int i = 0; i < RING_BUFS; i++)
+        io_uring_buf_ring_add(buf_ring, bufs + (size_t)i * RING_BUF_SIZE, RING_BUF_SIZE,
+                              (unsigned short)i, io_uring_buf_ring_mask(RING_BUFS), i);
+    io_uring_buf_ring_advance(buf_ring, RING_BUFS);
+}
+
+bool ring_has_bufs(void)
+{
+    return buf_ring != NULL;
+}
+
+const char *ring_buf(unsigned flags, int *bid)
+{
+    if (!buf_ring || !(flags & IORING_CQE_F_BUFFER))
+        return NULL;
+    *bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
+    return bufs + (size_t)*bid * RING_BUF_SIZE;
+}
+
+void ring_buf_release(int bid)
+{
+    io_uring_buf_ring_add(buf_ring, bufs + (size_t)bid * RING_BUF_SIZE, RING_BUF_SIZE,
+                          (unsigned short)bid, io_uring_buf_ring_mask(RING_BUFS), 0);
+    io_uring_buf_ring_advance(buf_ring, 1);
+}
 
 bool ring_init(unsigned entries, ring_complete_t complete, char *err, size_t errcap)
 {
@@ -33,6 +84,7 @@ bool ring_init(unsigned entries, ring_complete_t complete, char *err, size_t err
         return false;
     }
     io_uring_register_ring_fd(&ring); /* a little cheaper per enter; optional */
+    setup_bufs();
     have_ring = true;
     on_complete = complete;
     return true;
@@ -113,10 +165,12 @@ void ring_run(uv_loop_t *loop)
             struct {
                 uint64_t data;
                 int res;
+                unsigned flags;
             } done[BATCH];
             for (unsigned i = 0; i < n; i++) {
                 done[i].data = io_uring_cqe_get_data64(cqes[i]);
                 done[i].res = cqes[i]->res;
+                done[i].flags = cqes[i]->flags;
             }
             io_uring_cq_advance(&ring, n);
             for (unsigned i = 0; i < n; i++) {
@@ -127,7 +181,7 @@ void ring_run(uv_loop_t *loop)
                 } else if (op != 0) {
                     in_flight--;
                     on_complete((void *)(uintptr_t)(done[i].data & ~(uint64_t)RING_OP_MASK), op,
-                                done[i].res);
+                                done[i].res, done[i].flags);
                 }
             }
         }
@@ -137,6 +191,13 @@ void ring_run(uv_loop_t *loop)
         }
         if (run_uv)
             uv_run(loop, UV_RUN_NOWAIT);
+    }
+    if (buf_ring) {
+        io_uring_unregister_buf_ring(&ring, RING_BGID);
+        free(buf_ring);
+        free(bufs);
+        buf_ring = NULL;
+        bufs = NULL;
     }
     io_uring_queue_exit(&ring);
     have_ring = false;

@@ -26,7 +26,21 @@
  * pointer to the object (8-byte aligned). */
 enum { RING_OP_RECV = 1, RING_OP_SEND = 2, RING_OP_WAKE = 3, RING_OP_UV = 4, RING_OP_MASK = 7 };
 
-typedef void (*ring_complete_t)(void *obj, int op, int res);
+/* flags: the completion's (IORING_CQE_F_BUFFER: a provided buffer holds
+ * the data, ring_buf()) */
+typedef void (*ring_complete_t)(void *obj, int op, int res, unsigned flags);
+
+/* Provided buffers: RING_BUFS buffers of RING_BUF_SIZE bytes per worker,
+ * shared by every socket's receive (IOSQE_BUFFER_SELECT from group
+ * RING_BGID): an idle socket holds no receive buffer, so ten thousand idle
+ * clients cost their structures only. */
+enum { RING_BUFS = 64, RING_BUF_SIZE = 65536, RING_BGID = 1 };
+/* Is the current ring's buffer group set up? */
+bool ring_has_bufs(void);
+/* The buffer a completion's flags name (its id in *bid), or NULL. */
+const char *ring_buf(unsigned flags, int *bid);
+/* Give buffer bid back to the group. */
+void ring_buf_release(int bid);
 
 /* Set up the calling thread's ring; false (errno-style reason in err) when
  * io_uring cannot be used here. complete() gets every completion of the ops

@@ -19,7 +19,6 @@
 #include "wire/tls.h"
 
 #define READ_CHUNK 65536
-#define KEEP_AFTER_BURST (64 * 1024)
 
 static void close_cb(uv_handle_t *h);
 
@@ -213,6 +212,10 @@ static void received(stream_t *s, size_t nread)
     }
     if (buf_avail(&s->rbuf))
         s->ops->on_read(s);
+    /* an idle connection keeps no receive buffer (the next read allocates
+     * one): thousands of idle clients cost their structures only */
+    if (!s->closing && !buf_avail(&s->rbuf))
+        buf_free(&s->rbuf);
 }
 
 static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
@@ -257,16 +260,26 @@ static struct io_uring_sqe *stream_sqe(stream_t *s, int op)
     return sqe;
 }
 
-static void arm_recv(stream_t *s)
+/* The next receive: into one of the worker's provided buffers (ring.h),
+ * else (none set up, or none free last time: own) into the stream's own
+ * landing buffer. */
+static void arm_recv(stream_t *s, bool own)
 {
-    if (!s->landing && !(s->landing = malloc(READ_CHUNK))) {
+    bool shared = ring_has_bufs() && !own;
+    if (!shared && !s->landing && !(s->landing = malloc(READ_CHUNK))) {
         ring_failed(s, "out of memory");
         return;
     }
     struct io_uring_sqe *sqe = stream_sqe(s, RING_OP_RECV);
     if (!sqe)
         return;
-    io_uring_prep_recv(sqe, stream_fd(s), s->landing, READ_CHUNK, 0);
+    if (shared) {
+        io_uring_prep_recv(sqe, stream_fd(s), NULL, RING_BUF_SIZE, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = RING_BGID;
+    } else {
+        io_uring_prep_recv(sqe, stream_fd(s), s->landing, READ_CHUNK, 0);
+    }
     s->recv_armed = true;
 }
 
@@ -283,7 +296,7 @@ static void arm_send(stream_t *s)
 
 /* Hand a completed recv's result to the owner. Errors are -errno, which
  * libuv's codes are on Linux: uv_strerror gives the libuv path's words. */
-static void deliver(stream_t *s, int res)
+static void deliver(stream_t *s, int res, const char *src)
 {
     if (res == 0) {
         s->ops->on_eof(s, "connection closed");
@@ -299,16 +312,18 @@ static void deliver(stream_t *s, int res)
         return;
     }
     /* at the tail, not yet counted: as after a libuv read */
-    memcpy(target->data + target->len, s->landing, (size_t)res);
+    memcpy(target->data + target->len, src, (size_t)res);
     received(s, (size_t)res);
     if (!s->closing && s->reading && !s->recv_armed)
-        arm_recv(s);
+        arm_recv(s, false);
 }
 
 static void finish_close(stream_t *s);
 
-void stream_ring_complete(void *obj, int op, int res)
+void stream_ring_complete(void *obj, int op, int res, unsigned flags)
 {
+    int bid = -1;
+    const char *buf = op == RING_OP_RECV ? ring_buf(flags, &bid) : NULL;
     stream_t *s = obj;
     s->ring_ops--;
     if (op == RING_OP_RECV)
@@ -318,9 +333,30 @@ void stream_ring_complete(void *obj, int op, int res)
     else
         s->deliver_armed = false;
     if (s->closing) {
+        if (buf)
+            ring_buf_release(bid);
         if (s->ring_ops == 0)
             finish_close(s);
         return;
+    }
+    if (op == RING_OP_RECV && res == -ENOBUFS) {
+        /* every shared buffer taken: this once, the stream's own */
+        if (s->reading)
+            arm_recv(s, true);
+        return;
+    }
+    if (buf && (!s->reading || res <= 0)) {
+        /* held (not reading now) in the stream's own buffer, so that the
+         * shared one goes back at once */
+        if (res > 0 && !s->landing && !(s->landing = malloc(READ_CHUNK))) {
+            ring_buf_release(bid);
+            ring_failed(s, "out of memory");
+            return;
+        }
+        if (res > 0)
+            memcpy(s->landing, buf, (size_t)res);
+        ring_buf_release(bid);
+        buf = NULL;
     }
     if (op == RING_OP_SEND) {
         if (res < 0) {
@@ -348,7 +384,9 @@ void stream_ring_complete(void *obj, int op, int res)
         s->has_held = false;
         res = s->held;
     }
-    deliver(s, res);
+    deliver(s, res, buf ? buf : s->landing);
+    if (buf)
+        ring_buf_release(bid);
 }
 
 void stream_read_start(stream_t *s)
@@ -369,7 +407,7 @@ void stream_read_start(stream_t *s)
             s->deliver_armed = true;
         }
     } else if (!s->recv_armed) {
-        arm_recv(s);
+        arm_recv(s, false);
     }
 }
 
@@ -414,8 +452,9 @@ size_t stream_pending(const stream_t *s)
 
 static void after_written(stream_t *s)
 {
-    buf_trim(&s->wbuf, KEEP_AFTER_BURST);
-    buf_trim(&s->wflight, KEEP_AFTER_BURST);
+    /* everything is out: no output buffer while idle (see received()) */
+    buf_free(&s->wbuf);
+    buf_free(&s->wflight);
     if (s->close_after_flush) {
         stream_close(s);
         return;

@@ -79,7 +79,7 @@ struct stream {
 };
 
 /* Every completion of a stream's ring op (ring_init's callback). */
-void stream_ring_complete(void *obj, int op, int res);
+void stream_ring_complete(void *obj, int op, int res, unsigned flags);
 
 /* Prepare an embedded stream. */
 void stream_init(stream_t *s, const stream_ops_t *ops, void *owner);

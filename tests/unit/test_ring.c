@@ -26,8 +26,9 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void on_complete(void *obj, int op, int res)
+static void on_complete(void *obj, int op, int res, unsigned flags)
 {
+    (void)flags;
     n_done++;
     last_obj = obj;
     last_op = op;

@@ -69,7 +69,7 @@ struct stream {
     /* io_uring (ring.h): socket reads and writes go through the worker's
      * ring once connected, libuv only opens and closes the socket */
     bool uring;
-    bool recv_armed;    /* a recv into landing is in flight */
+    bool recv_armed;    /* a recv (into a provided buffer, or landing) is in flight */
     bool deliver_armed; /* a wake-up to deliver `held` is in flight */
     bool has_held;      /* a recv completed while reading was off: held */
     int held;           /* its result: bytes in landing, 0 = EOF, < 0 = -errno */

@@ -68,6 +68,8 @@ static const struct {
     [MC_REWRITE_CACHE_MISSES] = {"epoch_rewrite_cache_misses_total",
                                  "Statements parsed and rewritten (not in the rewrite cache)."},
     [MC_HTTP_REQUESTS] = {"epoch_http_requests_total", "HTTP requests answered."},
+    [MC_SWEEPS] = {"epoch_sweeps_total",
+                   "Sweeps (expired branches and history gc) this proxy ran on a database."},
 };
 
 static const char *const client_state_label[MG_CLIENT_STATES] = {"startup", "auth", "login",

@@ -26,6 +26,7 @@ typedef enum {
     MC_REWRITE_CACHE_HITS,  /* statements whose rewrite came from the cache */
     MC_REWRITE_CACHE_MISSES, /* statements parsed (and rewritten) */
     MC_HTTP_REQUESTS,       /* HTTP requests answered */
+    MC_SWEEPS,              /* sweeper rounds run on a database */
     MC_COUNT
 } metric_counter_t;
 

@@ -67,6 +67,8 @@ static const key_def_t keys[] = {
     {"admin_users", K_STR, OFF(admin_users), false, NULL},
     {"redis", K_STR, OFF(redis_url), true, NULL}, /* [redis] url; --redis */
     {"advertise", K_STR, OFF(advertise_host), true, NULL}, /* split into host/port */
+    {"sweep_interval", K_SECONDS, OFF(sweep_interval), false, NULL},
+    {"sweep_databases", K_STR, OFF(sweep_databases), false, NULL},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -545,6 +547,11 @@ static bool resolve_and_check(config_t *cfg, char *err, size_t errcap)
     }
     if (cfg->workers > 256) {
         snprintf(err, errcap, "workers: at most 256");
+        return false;
+    }
+    if (cfg->sweep_interval > 0 && (!cfg->sweep_databases || !cfg->server_user)) {
+        snprintf(err, errcap, "sweep_interval needs sweep_databases and server_user (and "
+                              "server_password): the sweeper logs in as that role");
         return false;
     }
     if (cfg->pool_size < 1) {

@@ -88,6 +88,8 @@ typedef struct config {
     double catalog_max_age; /* branch sessions without DDL notifications; 0 = never */
     char *admin_users;      /* who may use the admin console besides superusers (names,
                                separated by commas or blanks) */
+    double sweep_interval;  /* seconds between sweeps (sweeper.c); 0 = none */
+    char *sweep_databases;  /* the databases swept (names, commas or blanks) */
 
     /* derived */
     userlist_t *userlist; /* userlist mode */

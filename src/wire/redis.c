@@ -374,6 +374,22 @@ bool redis_is_self(const config_t *cfg, const char *host, int port)
     return port == cfg->advertise_port && strcmp(host, cfg->advertise_host) == 0;
 }
 
+/* ---- the sweeper's lock ---- */
+
+bool redis_sweeper_lock(worker_t *w, uint64_t ttl_ms, redis_reply_cb cb, void *arg)
+{
+    /* taken if free, renewed if ours: 1; another proxy's: 0 */
+    static const char script[] =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+        "  redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end "
+        "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
+        "return 0";
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)ttl_ms);
+    const char *argv[6] = {"EVAL", script, "1", "epoch:sweeper", proxy_id, ttl};
+    return ask(w->redis, cb, arg, 6, argv);
+}
+
 /* ---- peers ---- */
 
 bool redis_peers(worker_t *w, redis_reply_cb cb, void *arg)

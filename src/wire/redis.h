@@ -39,4 +39,8 @@ void redis_refresh_cancel_keys(worker_t *w);
 bool redis_peers(worker_t *w, redis_reply_cb cb, void *arg);
 const char *redis_proxy_id(void);
 
+/* Take or renew the group's sweeper lock for ttl_ms: an integer reply, 1
+ * ours, 0 another proxy's. false: not asked (no Redis now). */
+bool redis_sweeper_lock(worker_t *w, uint64_t ttl_ms, redis_reply_cb cb, void *arg);
+
 #endif

@@ -15,6 +15,7 @@
 #include "wire/admin.h"
 #include "wire/http.h"
 #include "wire/redis.h"
+#include "wire/sweeper.h"
 #include "wire/ring.h"
 
 static worker_t *workers;
@@ -80,6 +81,8 @@ static void stop_loop_handles(worker_t *w)
 {
     close_listener(w);
     http_close(w);
+    if (w->id == 0)
+        sweeper_stop(w);
     redis_stop(w);
     if (!uv_is_closing((uv_handle_t *)&w->wake))
         uv_close((uv_handle_t *)&w->wake, NULL);
@@ -158,6 +161,7 @@ static void on_tick(uv_timer_t *t)
     if (w->cfg->server_idle_timeout > 0)
         pool_close_idle(w, w->cfg->server_idle_timeout);
     redis_refresh_cancel_keys(w);
+    sweeper_tick(w);
 }
 
 static void *worker_main(void *arg)

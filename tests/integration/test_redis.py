@@ -194,3 +194,41 @@ def _cancel_routable(env, redis, a, b):
         return result.get("sqlstate") == "57014"
     finally:
         raw.close()
+
+
+def test_one_sweeper_per_group(env):
+    """sweep_interval: expired branches go without anyone calling
+    epoch.sweep(), swept by one proxy of the group (the Redis lock); without
+    Redis each proxy sweeps, one at a time per database (advisory lock)."""
+    redis = env.closing(Redis(env.tmpdir))
+    db = "redis_sweep"
+    env.pg.create_database(db)
+    setup = env.closing(env.proxy().connect(dbname=db, autocommit=True))
+    cur = setup.cursor()
+    cur.execute("CREATE TABLE t (id int PRIMARY KEY)")
+    cur.execute("SELECT epoch.track('t')")
+    sweep = {"sweep_interval": "1", "sweep_databases": f"{db}, nosuchdb",
+             "server_user": harness.DEFAULT_USER, "server_password": harness.DEFAULT_PASSWORD}
+    pxs = [env.proxy(config=sweep, args={"redis": f"redis://127.0.0.1:{redis.port}"})
+           for _ in range(2)]
+    for round_ in range(2):
+        cur.execute(f"SELECT epoch.branch_create('short{round_}', ttl => '1 millisecond')")
+        harness.wait_until(
+            lambda: not _rows(cur, f"SELECT 1 FROM epoch.branches WHERE name = 'short{round_}'"),
+            timeout=10, message="the expired branch to be swept")
+    swept = [px.log_text().count(f'sweeper: database "{db}": ') for px in pxs]
+    assert min(swept) == 0 and max(swept) >= 2, swept   # one proxy of the two, every round
+    # a database that does not exist: a warning, and the next rounds go on
+    assert any('sweeper: database "nosuchdb"' in px.log_text() for px in pxs)
+    assert redis.cli("EXISTS", "epoch:sweeper") == "1"
+    # without Redis: still swept
+    redis.kill()
+    cur.execute("SELECT epoch.branch_create('short_alone', ttl => '1 millisecond')")
+    harness.wait_until(
+        lambda: not _rows(cur, "SELECT 1 FROM epoch.branches WHERE name = 'short_alone'"),
+        timeout=10, message="the expired branch to be swept without Redis")
+
+
+def _rows(cur, sql):
+    cur.execute(sql)
+    return cur.fetchall()

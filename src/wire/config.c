@@ -16,8 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <hiredis/hiredis.h>
-
 #include "common/log.h"
 #include "wire/tls.h"
 
@@ -66,6 +64,7 @@ static const key_def_t keys[] = {
     {"http_listen", K_STR, OFF(http_host), true, NULL}, /* split into host/port; --http */
     {"admin_users", K_STR, OFF(admin_users), false, NULL},
     {"redis", K_STR, OFF(redis_url), true, NULL}, /* [redis] url; --redis */
+    {"redis_tls_ca", K_STR, OFF(redis_tls_ca), true, NULL}, /* [redis] tls_ca */
     {"advertise", K_STR, OFF(advertise_host), true, NULL}, /* split into host/port */
     {"sweep_interval", K_SECONDS, OFF(sweep_interval), false, NULL},
     {"sweep_databases", K_STR, OFF(sweep_databases), false, NULL},
@@ -167,10 +166,11 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
         ctx->failed = true;
         return 0;
     }
-    /* [redis] url = … is the key redis */
-    const key_def_t *k = strcmp(section, "redis") == 0
-                             ? (strcmp(name, "url") == 0 ? find_key("redis") : NULL)
-                             : find_key(name);
+    /* [redis] url = … and tls_ca = … are the keys redis and redis_tls_ca */
+    const key_def_t *k = strcmp(section, "redis") != 0 ? find_key(name)
+                         : strcmp(name, "url") == 0    ? find_key("redis")
+                         : strcmp(name, "tls_ca") == 0 ? find_key("redis_tls_ca")
+                                                       : NULL;
     if (!k) {
         snprintf(ctx->err, ctx->errcap, "unknown setting \"%s\"", name);
         ctx->failed = true;
@@ -203,6 +203,9 @@ static void config_free(config_t *cfg)
     free(cfg->redis_host);
     free(cfg->redis_user);
     free(cfg->redis_password);
+    free(cfg->redis_sni);
+    if (cfg->redis_tls_ctx)
+        SSL_CTX_free(cfg->redis_tls_ctx);
     if (cfg->backend_tls_ctx)
         SSL_CTX_free(cfg->backend_tls_ctx);
     free(cfg->path);
@@ -438,19 +441,14 @@ static bool parse_redis(config_t *cfg, char *err, size_t errcap)
     if (!cfg->redis_url || !cfg->redis_url[0])
         return true;
     const char *u = cfg->redis_url;
-    if (strncmp(u, "rediss://", 9) == 0) {
-        snprintf(err, errcap, "redis: TLS to Redis (rediss://) needs hiredis 1.0 or later; this "
-                              "build has hiredis %d.%d (Debian 12): use redis:// on a trusted "
-                              "network, or a TLS tunnel",
-                 HIREDIS_MAJOR, HIREDIS_MINOR);
-        return false;
-    }
-    if (strncmp(u, "redis://", 8) != 0) {
-        snprintf(err, errcap, "redis: \"%s\" is not redis://[user:password@]host[:port][/db]", u);
+    bool tls = strncmp(u, "rediss://", 9) == 0;
+    if (!tls && strncmp(u, "redis://", 8) != 0) {
+        snprintf(err, errcap,
+                 "redis: \"%s\" is not redis[s]://[user:password@]host[:port][/db]", u);
         return false;
     }
     char buf[512];
-    snprintf(buf, sizeof buf, "%s", u + 8);
+    snprintf(buf, sizeof buf, "%s", u + (tls ? 9 : 8));
     char *host = buf, *at = strrchr(buf, '@');
     if (at) {
         *at = '\0';
@@ -501,6 +499,22 @@ static bool parse_redis(config_t *cfg, char *err, size_t errcap)
     }
     cfg->redis_host = strdup(numeric);
     if (!cfg->redis_host) {
+        snprintf(err, errcap, "out of memory");
+        return false;
+    }
+    if (!tls)
+        return true;
+    /* rediss://: the certificate must name the host as written, signed by
+     * redis_tls_ca (a PEM file, or "system": OpenSSL's default store) */
+    tls_client_opts_t o = {.root_cert = cfg->redis_tls_ca ? cfg->redis_tls_ca : "system",
+                           .verify_name = host};
+    char terr[400];
+    cfg->redis_tls_ctx = tls_client_ctx_new(&o, terr, sizeof terr);
+    if (!cfg->redis_tls_ctx) {
+        snprintf(err, errcap, "redis: %s", terr);
+        return false;
+    }
+    if (!is_ip_address(host) && !(cfg->redis_sni = strdup(host))) {
         snprintf(err, errcap, "out of memory");
         return false;
     }
@@ -663,10 +677,17 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
         log_warning("listen, backend, workers, io, http_listen, redis and advertise changes need a "
                     "restart; keeping the old values");
     /* restart-only strings: the running values */
-    char **keep[] = {&cfg->redis_url,  &cfg->redis_host,     &cfg->redis_user,
-                     &cfg->redis_password, &cfg->advertise_host};
-    const char *was[] = {old->redis_url, old->redis_host, old->redis_user, old->redis_password,
-                         old->advertise_host};
+    char **keep[] = {&cfg->redis_url,      &cfg->redis_host,     &cfg->redis_user,
+                     &cfg->redis_password, &cfg->advertise_host, &cfg->redis_sni,
+                     &cfg->redis_tls_ca};
+    const char *was[] = {old->redis_url,      old->redis_host,     old->redis_user,
+                         old->redis_password, old->advertise_host, old->redis_sni,
+                         old->redis_tls_ca};
+    if (cfg->redis_tls_ctx)
+        SSL_CTX_free(cfg->redis_tls_ctx);
+    cfg->redis_tls_ctx = old->redis_tls_ctx;
+    if (cfg->redis_tls_ctx)
+        SSL_CTX_up_ref(cfg->redis_tls_ctx);
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
         free(*keep[i]);
         *keep[i] = was[i] ? strdup(was[i]) : NULL;

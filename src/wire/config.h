@@ -62,6 +62,9 @@ typedef struct config {
     char *redis_user;     /* NULL: AUTH with the password only */
     char *redis_password; /* NULL: no AUTH */
     int redis_db;
+    char *redis_tls_ca;     /* rediss://: PEM file of trusted CAs, or "system" (default) */
+    SSL_CTX *redis_tls_ctx; /* rediss://: the client context (verifies the host's name) */
+    char *redis_sni;        /* rediss:// to a host name: sent as SNI */
     char *advertise_host; /* where the other proxies reach this one (cancel requests) */
     int advertise_port;
 

@@ -1,31 +1,34 @@
 /*
  * redis — what several proxies share through Redis (config `redis`): the
  * cancel keys of their sessions, so that a CancelRequest reaching another
- * proxy of the group is forwarded to the one that holds the session, and
- * their membership (SHOW PEERS on the admin console).
+ * proxy of the group is forwarded to the one that holds the session, their
+ * membership (SHOW PEERS on the admin console), and the sweeper's lock.
  *
- * Every worker has its own connection (hiredis's asynchronous API on the
- * worker's libuv loop; a context belongs to one thread). Nothing waits for
- * Redis: registrations are sent and forgotten, and a lookup has a timeout
- * (REDIS_TIMEOUT_MS) after which its caller goes on without an answer.
- * Redis going away (refused, closed, or silent: REDIS_STALLED timeouts in a
- * row) drops the connection; it is tried again every REDIS_RETRY_MS, and
- * the proxy works alone meanwhile. One warning when Redis is lost, one line
- * when it is back, per process.
+ * Every worker has its own connection, a stream_t on its loop like every
+ * other socket of the proxy (io_uring or libuv, TLS for rediss:// through
+ * the same memory BIOs as towards PostgreSQL); hiredis only encodes the
+ * commands (redisFormatCommandArgv) and parses the replies (redisReader):
+ * Debian 12's hiredis 0.14 has no TLS of its own. Replies come in the order
+ * of the commands: a FIFO of what was sent pairs them.
+ *
+ * Nothing waits for Redis: registrations are sent and forgotten, and a
+ * question has a timeout (REDIS_TIMEOUT_MS) after which its caller goes on
+ * without an answer. Redis going away (refused, closed, or silent:
+ * REDIS_STALLED questions unanswered in a row) closes the connection; it is
+ * tried again every REDIS_RETRY_MS (an attempt gives up after
+ * REDIS_CONNECT_MS), and the proxy works alone meanwhile. One warning when
+ * Redis is lost, one line when it is back, per process.
  *
  * Keys: epoch:cancel:<pid>:<key> = "<host> <port>" of the owner (EX
  * REDIS_CANCEL_TTL, refreshed by the owner while the session lasts),
  * epoch:peer:<id> = "<host> <port> <version> <clients> <started>" (EX
- * REDIS_PEER_TTL, refreshed every REDIS_BEAT_MS by worker 0) and the set
- * epoch:peers of the ids.
+ * REDIS_PEER_TTL, refreshed every REDIS_BEAT_MS by worker 0), the set
+ * epoch:peers of the ids, and epoch:sweeper (sweeper.c).
  *
  * Must never: block the loop, or let a client query wait for Redis.
  */
 #include "wire/redis.h"
 
-#include <hiredis/adapters/libuv.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
 #include <openssl/rand.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,22 +43,35 @@
 #define REDIS_TIMEOUT_MS 1000
 #define REDIS_STALLED 3
 #define REDIS_RETRY_MS 1000
-/* hiredis's libuv adapter drops a poll error, so a refused connection may
- * never be reported: an attempt not answered by then is given up */
 #define REDIS_CONNECT_MS 2000
 #define REDIS_BEAT_MS 5000
 #define REDIS_PEER_TTL 15
 #define REDIS_CANCEL_TTL 3600
 
+/* A command sent, waiting for its reply (cb NULL: nobody waits for it). */
+typedef struct req {
+    struct req *next;
+    redis_reply_cb cb;
+    void *arg;
+    uv_timer_t timer;
+    bool timed;    /* the timer was started (closed when the req ends) */
+    bool answered; /* cb was called (with the reply, or NULL at the timeout) */
+    int refs;      /* the FIFO's, the timer's */
+    struct redis_link *link;
+} req_t;
+
 typedef struct redis_link {
     worker_t *w;
-    redisAsyncContext *ac; /* NULL: not connected */
-    bool ready;            /* connected (AUTH and SELECT queued first) */
-    int stalled;           /* lookups timed out in a row */
-    uv_timer_t retry;      /* reconnects and, on worker 0, the heartbeat */
+    stream_t st;
+    bool st_open;      /* st is connected or connecting (closed: on_closed) */
+    bool ready;        /* connected, TLS up: commands may go */
+    redisReader *reader;
+    req_t *head, *tail; /* sent, in order */
+    int stalled;        /* questions timed out in a row */
+    uv_timer_t retry;   /* reconnects and, on worker 0, the heartbeat */
     bool stopping;
     uint64_t last_beat_ms;
-    uint64_t connect_ms; /* when the connection attempt started */
+    uint64_t connect_ms; /* when the current attempt started */
 } redis_link_t;
 
 static atomic_bool lost_logged; /* one warning per outage, process-wide */
@@ -81,15 +97,7 @@ static void note_back(void)
         log_info("Redis is back");
 }
 
-/* ---- requests with a timeout ---- */
-
-typedef struct req {
-    redis_link_t *link;
-    redis_reply_cb cb; /* NULL once answered or timed out */
-    void *arg;
-    uv_timer_t timer;
-    int refs; /* hiredis's callback, the timer's close */
-} req_t;
+/* ---- commands and replies ---- */
 
 static void req_unref(req_t *r)
 {
@@ -102,75 +110,118 @@ static void req_timer_closed(uv_handle_t *h)
     req_unref(h->data);
 }
 
-static void req_finish(req_t *r, const redisReply *reply)
+/* cb once: with the reply, or NULL (timeout, link lost) */
+static void req_answer(req_t *r, const redisReply *reply)
 {
-    redis_reply_cb cb = r->cb;
-    r->cb = NULL;
-    uv_timer_stop(&r->timer);
-    uv_close((uv_handle_t *)&r->timer, req_timer_closed);
-    if (cb)
-        cb(r->arg, reply);
+    if (r->answered)
+        return;
+    r->answered = true;
+    if (r->timed) {
+        uv_timer_stop(&r->timer);
+        uv_close((uv_handle_t *)&r->timer, req_timer_closed);
+    }
+    if (r->cb)
+        r->cb(r->arg, reply);
 }
 
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    (void)ac;
-    req_t *r = privdata;
-    if (r->cb) {
-        r->link->stalled = 0;
-        req_finish(r, reply);
-    }
-    req_unref(r);
-}
+static void link_lost(redis_link_t *l, const char *why);
 
 static void on_req_timeout(uv_timer_t *t)
 {
     req_t *r = t->data;
     redis_link_t *l = r->link;
-    req_finish(r, NULL);
-    if (++l->stalled >= REDIS_STALLED && l->ac) {
-        /* a silent Redis (a stopped process) would keep a graceful
-         * disconnect waiting for its replies: drop the connection now (its
-         * callbacks get NULL); on_retry reconnects */
-        note_lost("no answer");
+    req_answer(r, NULL);
+    if (++l->stalled >= REDIS_STALLED && l->st_open) {
         l->stalled = 0;
-        redisAsyncContext *ac = l->ac;
-        l->ac = NULL;
-        if (l->ready)
-            metrics_gauge_add(MG_REDIS_LINKS, -1);
-        l->ready = false;
-        redisAsyncFree(ac);
+        link_lost(l, "no answer"); /* a stopped Redis: drop it, reconnect */
     }
 }
 
-/* Send a command whose answer matters: cb(arg, reply) once, reply NULL when
- * Redis is unavailable or slow. false: not sent (cb not called). */
-static bool ask(redis_link_t *l, redis_reply_cb cb, void *arg, int argc, const char **argv)
+/* Send argv; cb (may be NULL) gets the reply or NULL. false: not sent. */
+static bool send_cmd(redis_link_t *l, redis_reply_cb cb, void *arg, int argc, const char **argv)
 {
-    if (!l || !l->ready || !l->ac)
+    if (!l || !l->ready)
         return false;
-    req_t *r = calloc(1, sizeof *r);
-    if (!r)
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
+    req_t *r = len > 0 ? calloc(1, sizeof *r) : NULL;
+    if (!r || !stream_write(&l->st, cmd, (size_t)len)) {
+        free(r);
+        redisFreeCommand(cmd);
         return false;
+    }
+    redisFreeCommand(cmd);
+    stream_flush(&l->st);
     r->link = l;
     r->cb = cb;
     r->arg = arg;
-    r->refs = 2;
-    if (redisAsyncCommandArgv(l->ac, on_reply, r, argc, argv, NULL) != REDIS_OK) {
-        free(r);
-        return false;
+    r->refs = 1;
+    if (cb) {
+        uv_timer_init(&l->w->loop, &r->timer);
+        r->timer.data = r;
+        r->timed = true;
+        r->refs++;
+        uv_timer_start(&r->timer, on_req_timeout, REDIS_TIMEOUT_MS, 0);
+    } else {
+        r->answered = true;
     }
-    uv_timer_init(&l->w->loop, &r->timer);
-    r->timer.data = r;
-    uv_timer_start(&r->timer, on_req_timeout, REDIS_TIMEOUT_MS, 0);
+    if (l->tail)
+        l->tail->next = r;
+    else
+        l->head = r;
+    l->tail = r;
     return true;
 }
 
-/* A command whose answer does not matter. */
+static bool ask(redis_link_t *l, redis_reply_cb cb, void *arg, int argc, const char **argv)
+{
+    return send_cmd(l, cb, arg, argc, argv);
+}
+
 static void tell(redis_link_t *l, int argc, const char **argv)
 {
-    if (l && l->ready && l->ac)
-        redisAsyncCommandArgv(l->ac, NULL, NULL, argc, argv, NULL);
+    send_cmd(l, NULL, NULL, argc, argv);
+}
+
+/* Every command waiting gets NULL (the connection is gone). */
+static void fail_all(redis_link_t *l)
+{
+    while (l->head) {
+        req_t *r = l->head;
+        l->head = r->next;
+        req_answer(r, NULL);
+        req_unref(r);
+    }
+    l->tail = NULL;
+}
+
+static void on_read(stream_t *s)
+{
+    redis_link_t *l = s->owner;
+    buf_t *rb = &s->rbuf;
+    if (redisReaderFeed(l->reader, buf_head(rb), buf_avail(rb)) != REDIS_OK) {
+        buf_consume(rb, buf_avail(rb));
+        link_lost(l, "unreadable reply");
+        return;
+    }
+    buf_consume(rb, buf_avail(rb));
+    void *reply = NULL;
+    while (l->st_open && redisReaderGetReply(l->reader, &reply) == REDIS_OK && reply) {
+        req_t *r = l->head;
+        if (!r) {
+            freeReplyObject(reply);
+            link_lost(l, "a reply to no command");
+            return;
+        }
+        l->head = r->next;
+        if (!l->head)
+            l->tail = NULL;
+        l->stalled = 0;
+        req_answer(r, reply);
+        req_unref(r);
+        freeReplyObject(reply);
+        reply = NULL;
+    }
 }
 
 /* ---- the connection ---- */
@@ -178,17 +229,31 @@ static void tell(redis_link_t *l, int argc, const char **argv)
 static void connect_now(redis_link_t *l);
 static void beat(redis_link_t *l);
 
-static void on_connect(const redisAsyncContext *ac, int status)
+static void on_auth(void *arg, const redisReply *reply)
 {
-    redis_link_t *l = ac->data;
-    if (status != REDIS_OK) {
-        note_lost(ac->errstr);
-        l->ac = NULL; /* hiredis frees it */
-        return;
-    }
+    (void)arg;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        log_warning("Redis refused AUTH: %s", reply->str);
+}
+
+static void became_ready(redis_link_t *l)
+{
+    const config_t *cfg = link_cfg(l);
     l->ready = true;
     metrics_gauge_add(MG_REDIS_LINKS, 1);
     l->stalled = 0;
+    /* first in the FIFO, so before anything else */
+    if (cfg->redis_password) {
+        const char *argv[3] = {"AUTH", cfg->redis_user ? cfg->redis_user : cfg->redis_password,
+                               cfg->redis_password};
+        send_cmd(l, on_auth, NULL, cfg->redis_user ? 3 : 2, argv);
+    }
+    if (cfg->redis_db) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", cfg->redis_db);
+        const char *argv[2] = {"SELECT", db};
+        tell(l, 2, argv);
+    }
     note_back();
     if (l->w->id == 0)
         beat(l);
@@ -198,54 +263,82 @@ static void on_connect(const redisAsyncContext *ac, int status)
     redis_refresh_cancel_keys(l->w);
 }
 
-static void on_disconnect(const redisAsyncContext *ac, int status)
+static void on_tls_ready(stream_t *s)
 {
-    redis_link_t *l = ac->data;
-    if (l->stopping)
+    became_ready(s->owner);
+}
+
+static void on_connect(stream_t *s, int status)
+{
+    redis_link_t *l = s->owner;
+    const config_t *cfg = link_cfg(l);
+    if (status != 0) {
+        link_lost(l, uv_strerror(status));
         return;
-    l->ac = NULL;
+    }
+    stream_read_start(s);
+    if (!cfg->redis_tls_ctx) {
+        became_ready(l);
+        return;
+    }
+    if (!stream_tls_connect(s, cfg->redis_tls_ctx, cfg->redis_sni, on_tls_ready))
+        link_lost(l, "TLS setup failed");
+}
+
+static void on_eof(stream_t *s, const char *why)
+{
+    redis_link_t *l = s->owner;
+    link_lost(l, s->tls_error[0] ? s->tls_error : why);
+}
+
+static void on_drain(stream_t *s)
+{
+    (void)s;
+}
+
+static void link_freed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_closed(stream_t *s)
+{
+    redis_link_t *l = s->owner;
+    l->st_open = false;
+    if (l->reader) {
+        redisReaderFree(l->reader);
+        l->reader = NULL;
+    }
+    if (l->stopping)
+        uv_close((uv_handle_t *)&l->retry, link_freed); /* l goes with the timer */
+}
+
+static const stream_ops_t link_ops = {on_read, on_drain, on_eof, on_connect, on_closed};
+
+static void link_lost(redis_link_t *l, const char *why)
+{
     if (l->ready)
         metrics_gauge_add(MG_REDIS_LINKS, -1);
     l->ready = false;
-    if (!l->stopping && status != REDIS_OK)
-        note_lost(ac->errstr[0] ? ac->errstr : "connection closed");
+    if (!l->stopping)
+        note_lost(why);
+    fail_all(l);
+    if (l->st_open && !l->st.closing)
+        stream_close(&l->st); /* on_closed: reconnectable */
 }
 
 static void connect_now(redis_link_t *l)
 {
     const config_t *cfg = link_cfg(l);
-    redisAsyncContext *ac = redisAsyncConnect(cfg->redis_host, cfg->redis_port);
-    log_debug("worker %d: connecting to Redis at %s:%d%s%s", l->w->id, cfg->redis_host,
-              cfg->redis_port, ac && ac->err ? ": " : "", ac && ac->err ? ac->errstr : "");
-    if (!ac)
+    stream_init(&l->st, &link_ops, l);
+    l->reader = redisReaderCreate();
+    if (!l->reader)
         return;
-    if (ac->err) {
-        note_lost(ac->errstr);
-        redisAsyncFree(ac);
-        return;
-    }
-    ac->data = l;
-    if (redisLibuvAttach(ac, &l->w->loop) != REDIS_OK) {
-        log_debug("worker %d: cannot watch the Redis connection", l->w->id);
-        redisAsyncFree(ac);
-        return;
-    }
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    l->ac = ac;
+    l->st_open = true;
     l->connect_ms = uv_now(&l->w->loop);
-    /* queued now, sent first once connected */
-    if (cfg->redis_password) {
-        const char *argv[3] = {"AUTH", cfg->redis_user ? cfg->redis_user : cfg->redis_password,
-                               cfg->redis_password};
-        redisAsyncCommandArgv(ac, NULL, NULL, cfg->redis_user ? 3 : 2, argv, NULL);
-    }
-    if (cfg->redis_db) {
-        char db[16];
-        snprintf(db, sizeof db, "%d", cfg->redis_db);
-        const char *argv[2] = {"SELECT", db};
-        redisAsyncCommandArgv(ac, NULL, NULL, 2, argv, NULL);
-    }
+    int rc = stream_connect(&l->st, &l->w->loop, cfg->redis_host, cfg->redis_port);
+    if (rc)
+        link_lost(l, uv_strerror(rc)); /* closes st (on_closed) */
 }
 
 static void beat(redis_link_t *l)
@@ -268,15 +361,12 @@ static void on_retry(uv_timer_t *t)
     redis_link_t *l = t->data;
     if (l->stopping)
         return;
-    if (l->ac && !l->ready && uv_now(&l->w->loop) - l->connect_ms >= REDIS_CONNECT_MS) {
-        redisAsyncContext *ac = l->ac;
-        l->ac = NULL;
-        note_lost("connection timed out");
-        redisAsyncFree(ac);
-    }
-    if (!l->ac)
+    uint64_t now = uv_now(&l->w->loop);
+    if (l->st_open && !l->ready && now - l->connect_ms >= REDIS_CONNECT_MS)
+        link_lost(l, "connection timed out");
+    if (!l->st_open)
         connect_now(l);
-    else if (l->ready && l->w->id == 0 && uv_now(&l->w->loop) - l->last_beat_ms >= REDIS_BEAT_MS)
+    else if (l->ready && l->w->id == 0 && now - l->last_beat_ms >= REDIS_BEAT_MS)
         beat(l);
 }
 
@@ -304,11 +394,6 @@ void redis_start(worker_t *w)
     connect_now(l);
 }
 
-static void link_freed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
 void redis_stop(worker_t *w)
 {
     redis_link_t *l = w->redis;
@@ -316,17 +401,12 @@ void redis_stop(worker_t *w)
         return;
     w->redis = NULL;
     l->stopping = true;
-    if (l->ac) {
-        /* at once: pending callbacks get NULL now, while l still exists
-         * (the peer entry expires by itself: REDIS_PEER_TTL) */
-        redisAsyncContext *ac = l->ac;
-        l->ac = NULL;
-        if (l->ready)
-            metrics_gauge_add(MG_REDIS_LINKS, -1);
-        l->ready = false;
-        redisAsyncFree(ac);
-    }
-    uv_close((uv_handle_t *)&l->retry, link_freed);
+    uv_timer_stop(&l->retry);
+    /* the peer entry expires by itself (REDIS_PEER_TTL) */
+    if (l->st_open)
+        link_lost(l, NULL); /* on_closed closes the timer, which frees l */
+    else
+        uv_close((uv_handle_t *)&l->retry, link_freed);
 }
 
 /* ---- cancel keys ---- */

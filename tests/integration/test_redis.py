@@ -232,3 +232,72 @@ def test_one_sweeper_per_group(env):
 def _rows(cur, sql):
     cur.execute(sql)
     return cur.fetchall()
+
+
+def _tls_files(d):
+    """A CA and a certificate for localhost / 127.0.0.1 signed by it."""
+    def openssl(*args):
+        harness.run(["openssl", *args])
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", d / "ca.key", "-out", d / "ca.crt", "-days", "2", "-subj", "/CN=epoch redis ca",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", d / "redis.key", "-out", d / "redis.csr", "-subj", "/CN=localhost")
+    (d / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", d / "redis.csr", "-CA", d / "ca.crt", "-CAkey", d / "ca.key",
+            "-CAcreateserial", "-out", d / "redis.crt", "-days", "2", "-sha256", "-extfile", d / "ext")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", d / "other.key", "-out", d / "other.crt", "-days", "2", "-subj", "/CN=other")
+
+
+class TlsRedis(Redis):
+    def __init__(self, workdir):
+        self.dir = workdir / "redis-tls"
+        self.dir.mkdir()
+        _tls_files(self.dir)
+        super().__init__(workdir)
+
+    def start(self):
+        self.log = open(self.workdir / f"redis-{self.port}.log", "ab")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/redis-server", "--port", "0", "--tls-port", str(self.port), "--bind",
+             "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--tls-cert-file", str(self.dir / "redis.crt"),
+             "--tls-key-file", str(self.dir / "redis.key"),
+             "--tls-ca-cert-file", str(self.dir / "ca.crt"), "--tls-auth-clients", "no"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        harness.wait_until(self._pong, timeout=10, message="redis-server (TLS) to answer")
+
+    def cli(self, *args):
+        return subprocess.run(["redis-cli", "--tls", "--cacert", str(self.dir / "ca.crt"),
+                               "-h", "localhost", "-p", str(self.port), *args],
+                              capture_output=True, text=True, timeout=5).stdout.strip()
+
+    def _pong(self):
+        return self.cli("PING") == "PONG"
+
+
+def test_tls_to_redis(env):
+    """rediss://: the proxies talk to Redis over TLS, the certificate
+    checked against redis_tls_ca and the host's name; a certificate from
+    another CA is refused (and the group works alone, as without Redis)."""
+    redis = env.closing(TlsRedis(env.tmpdir))
+    url = f"rediss://localhost:{redis.port}"
+    a, b = [env.proxy(workers=2, args={"redis": url, "redis_tls_ca": str(redis.dir / "ca.crt")})
+            for _ in range(2)]
+    raw, t, result = _sleep_on(env, a, 20)
+    env.closing(raw)
+    harness.wait_until(lambda: _registered(redis, raw), timeout=5,
+                       message="the cancel key in Redis over TLS")
+    time.sleep(0.3)
+    _cancel_via(b, raw)
+    t.join(timeout=10)
+    assert result.get("sqlstate") == "57014", result
+    # the wrong CA: refused, said once, and the proxy serves its clients
+    c = env.proxy(args={"redis": url, "redis_tls_ca": str(redis.dir / "other.crt")})
+    harness.wait_until(lambda: "Redis unreachable" in c.log_text(), timeout=10,
+                       message="the untrusted certificate to be refused")
+    assert "certificate verify failed" in c.log_text(), c.log_tail()
+    conn = env.closing(c.connect(autocommit=True))
+    conn.cursor().execute("SELECT 1")

@@ -74,28 +74,29 @@ static bool complete(buf_t *b, const char *tag)
     return ok && proto_ready(b, 'I');
 }
 
-void admin_send(client_t *c, buf_t *b, const char *tag)
+/* Send what b holds (ok: it was built whole) to the console c, or fail it
+ * for want of memory. Frees b. */
+static void send_built(client_t *c, buf_t *b, bool ok)
 {
-    if (c->state == CL_CLOSING)
-        return;
-    if (!complete(b, tag) || !stream_write(&c->st, b->data, b->len)) {
-        client_fail(c, "53200", "out of memory", NULL);
-        return;
+    if (c->state != CL_CLOSING) {
+        if (ok && stream_write(&c->st, b->data, b->len))
+            stream_flush(&c->st);
+        else
+            client_fail(c, "53200", "out of memory", NULL);
     }
-    stream_flush(&c->st);
+    buf_free(b);
+}
+
+void admin_send(client_t *c, buf_t *b, bool ok, const char *tag)
+{
+    send_built(c, b, ok && complete(b, tag));
 }
 
 static void answer_error(client_t *c, const char *sqlstate, const char *message, const char *hint)
 {
     buf_t b = {0};
     metrics_error(sqlstate);
-    bool ok = proto_error(&b, "ERROR", sqlstate, message, hint) && proto_ready(&b, 'I') &&
-              stream_write(&c->st, b.data, b.len);
-    buf_free(&b);
-    if (!ok)
-        client_fail(c, "53200", "out of memory", NULL);
-    else
-        stream_flush(&c->st);
+    send_built(c, &b, proto_error(&b, "ERROR", sqlstate, message, hint) && proto_ready(&b, 'I'));
 }
 
 /* ---- commands that need no other worker ---- */
@@ -105,11 +106,7 @@ static void show_version(client_t *c)
     static const admin_col_t cols[] = {{"version", false}};
     const char *v[] = {"epoch-proxy " EPOCH_VERSION};
     buf_t b = {0};
-    if (admin_columns(&b, cols, 1) && admin_row(&b, 1, v))
-        admin_send(c, &b, "SHOW");
-    else
-        client_fail(c, "53200", "out of memory", NULL);
-    buf_free(&b);
+    admin_send(c, &b, admin_columns(&b, cols, 1) && admin_row(&b, 1, v), "SHOW");
 }
 
 typedef struct {
@@ -130,11 +127,7 @@ static void show_config(client_t *c)
     buf_t b = {0};
     rows_t r = {&b, admin_columns(&b, cols, 3)};
     config_show(worker_config(c->w), config_row, &r);
-    if (r.ok)
-        admin_send(c, &b, "SHOW");
-    else
-        client_fail(c, "53200", "out of memory", NULL);
-    buf_free(&b);
+    admin_send(c, &b, r.ok, "SHOW");
 }
 
 static void stats_row(void *arg, const char *database, const uint64_t *v)
@@ -175,11 +168,7 @@ static void show_stats(client_t *c)
     buf_t b = {0};
     rows_t r = {&b, admin_columns(&b, cols, 15)};
     metrics_db_each(stats_row, &r);
-    if (r.ok)
-        admin_send(c, &b, "SHOW");
-    else
-        client_fail(c, "53200", "out of memory", NULL);
-    buf_free(&b);
+    admin_send(c, &b, r.ok, "SHOW");
 }
 
 typedef struct {
@@ -220,11 +209,7 @@ static void peers_answer(client_t *c, const redisReply *reply)
                              port, EPOCH_VERSION, clients, NULL, "yes"};
         ok = ok && admin_row(&b, 7, row);
     }
-    if (ok)
-        admin_send(c, &b, "SHOW");
-    else
-        client_fail(c, "53200", "out of memory", NULL);
-    buf_free(&b);
+    admin_send(c, &b, ok, "SHOW");
 }
 
 static void on_peers(void *arg, const redisReply *reply)
@@ -258,8 +243,7 @@ static void show_peers(client_t *c)
 static void signal_self(client_t *c, int sig, const char *tag)
 {
     buf_t b = {0};
-    admin_send(c, &b, tag);
-    buf_free(&b);
+    admin_send(c, &b, true, tag);
     log_info("admin console: %s by \"%s\"", tag, c->startup.user);
     kill(getpid(), sig);
 }
@@ -309,8 +293,7 @@ void admin_pause_checked(client_t *c, const char *db, long busy)
     if (busy == 0 || !admin_paused(strcmp(db, "*") == 0 ? NULL : db)) {
         /* quiet (or resumed meanwhile): PAUSE is done */
         buf_t b = {0};
-        admin_send(c, &b, "PAUSE");
-        buf_free(&b);
+        admin_send(c, &b, true, "PAUSE");
         return;
     }
     pause_wait_t *pw = calloc(1, sizeof *pw);
@@ -409,8 +392,7 @@ static void run(client_t *c, const char *sql)
         /* drivers set their session up (extra_float_digits, application_name):
          * nothing to set here, as on PgBouncer's console */
         buf_t b = {0};
-        admin_send(c, &b, "SET");
-        buf_free(&b);
+        admin_send(c, &b, true, "SET");
         return;
     }
     char w[4][32];
@@ -421,10 +403,7 @@ static void run(client_t *c, const char *sql)
         bool ok = buf_msg_begin(&b, 'I', &start); /* EmptyQueryResponse */
         if (ok)
             buf_msg_end(&b, start);
-        ok = ok && proto_ready(&b, 'I') && stream_write(&c->st, b.data, b.len);
-        buf_free(&b);
-        if (ok)
-            stream_flush(&c->st);
+        send_built(c, &b, ok && proto_ready(&b, 'I'));
         return;
     }
     if (n == 2 && strcmp(w[0], "SHOW") == 0) {
@@ -494,13 +473,10 @@ void admin_login(client_t *c, bool superuser)
               proto_param_status(&b, "server_encoding", "UTF8") &&
               proto_param_status(&b, "DateStyle", "ISO, MDY") &&
               proto_param_status(&b, "standard_conforming_strings", "on") &&
-              proto_ready(&b, 'I') && stream_write(&c->st, b.data, b.len);
-    buf_free(&b);
-    if (!ok) {
-        client_fail(c, "53200", "out of memory", NULL);
+              proto_ready(&b, 'I');
+    send_built(c, &b, ok);
+    if (c->state != CL_ACTIVE)
         return;
-    }
-    stream_flush(&c->st);
     log_info("client %llu: admin console for \"%s\"", (unsigned long long)c->id,
              c->startup.user);
 }
@@ -539,26 +515,14 @@ void admin_on_read(client_t *c)
         if (type == 'S') {
             c->admin_skip = false;
             buf_t b = {0};
-            bool ok = proto_ready(&b, 'I') && stream_write(&c->st, b.data, b.len);
-            buf_free(&b);
-            if (!ok) {
-                client_fail(c, "53200", "out of memory", NULL);
-                return;
-            }
-            stream_flush(&c->st);
+            send_built(c, &b, proto_ready(&b, 'I'));
         } else if (strchr("PBDECHF", type) && type) {
             if (!c->admin_skip) {
                 c->admin_skip = true; /* the rest up to the Sync is ignored */
                 buf_t b = {0};
-                bool ok = proto_error(&b, "ERROR", "0A000",
-                                      "the admin console takes simple queries only", NULL) &&
-                          stream_write(&c->st, b.data, b.len);
-                buf_free(&b);
-                if (!ok) {
-                    client_fail(c, "53200", "out of memory", NULL);
-                    return;
-                }
-                stream_flush(&c->st);
+                send_built(c, &b,
+                           proto_error(&b, "ERROR", "0A000",
+                                       "the admin console takes simple queries only", NULL));
             }
         } else {
             client_fail(c, "08P01", "invalid frontend message type on the admin console", NULL);

@@ -29,9 +29,10 @@ typedef struct {
 } admin_col_t;
 bool admin_columns(buf_t *b, const admin_col_t *cols, int n);
 bool admin_row(buf_t *b, int n, const char *const *values);
-/* Send b (RowDescription and rows) with CommandComplete tag and
- * ReadyForQuery to the console client c. */
-void admin_send(client_t *c, buf_t *b, const char *tag);
+/* Send b (RowDescription and rows; ok: built whole) with CommandComplete
+ * tag and ReadyForQuery to the console client c, or fail c for want of
+ * memory. Frees b. */
+void admin_send(client_t *c, buf_t *b, bool ok, const char *tag);
 extern uint64_t admin_started_ns; /* uv_hrtime() of the first console login (SHOW STATS) */
 
 /* ---- answers from every worker (admin_collect.c) ---- */

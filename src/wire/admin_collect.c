@@ -427,8 +427,7 @@ static void merge_and_send(client_t *c, admin_req_t *r)
         admin_pause_checked(c, r->db, busy);
         return;
     case ADMIN_RESUME:
-        admin_send(c, &b, "RESUME");
-        buf_free(&b);
+        admin_send(c, &b, true, "RESUME");
         return;
     case ADMIN_CLIENTS:
     case ADMIN_SERVERS:
@@ -503,11 +502,7 @@ static void merge_and_send(client_t *c, admin_req_t *r)
         break;
     }
     }
-    if (ok)
-        admin_send(c, &b, "SHOW");
-    else
-        client_fail(c, "53200", "out of memory", NULL);
-    buf_free(&b);
+    admin_send(c, &b, ok, "SHOW");
 }
 
 client_t *admin_client_by_id(worker_t *w, uint64_t id)

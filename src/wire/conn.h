@@ -301,6 +301,11 @@ void replay_free(client_t *c);
 
 /* worker.c */
 const config_t *worker_config(worker_t *w);
+/* Listen on host:port (numeric) on w's loop with h, SO_REUSEPORT (one
+ * accept queue per worker); *opened is set once h needs closing; key names
+ * the setting in errors. -1 with err. */
+int worker_listen(worker_t *w, uv_tcp_t *h, bool *opened, const char *key, const char *host,
+                  int port, uv_connection_cb cb, char *err, size_t errcap);
 /* Worker i of workers_count() (the admin console asks each). */
 worker_t *worker_at(int i);
 /* Client connections of the whole process (the Redis heartbeat). */

@@ -368,39 +368,8 @@ int http_listen(worker_t *w, const config_t *cfg, char *err, size_t errcap)
     settings.on_message_complete = on_message_complete;
     if (!cfg->http_host)
         return 0;
-    struct sockaddr_storage addr;
-    int family = AF_INET;
-    if (uv_ip4_addr(cfg->http_host, cfg->http_port, (struct sockaddr_in *)&addr) != 0) {
-        if (uv_ip6_addr(cfg->http_host, cfg->http_port, (struct sockaddr_in6 *)&addr) != 0) {
-            snprintf(err, errcap, "http_listen: \"%s\" is not a numeric IPv4 or IPv6 address",
-                     cfg->http_host);
-            return -1;
-        }
-        family = AF_INET6;
-    }
-    int rc = uv_tcp_init_ex(&w->loop, &w->http_listener, (unsigned)family);
-    if (rc) {
-        snprintf(err, errcap, "socket: %s", uv_strerror(rc));
-        return -1;
-    }
-    w->http_listener.data = w;
-    w->http_listening = true;
-    uv_os_fd_t fd;
-    uv_fileno((uv_handle_t *)&w->http_listener, &fd);
-    int one = 1; /* one accept queue per worker, as for clients (worker.c) */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-        snprintf(err, errcap, "SO_REUSEPORT: %s", strerror(errno));
-        return -1;
-    }
-    rc = uv_tcp_bind(&w->http_listener, (const struct sockaddr *)&addr, 0);
-    if (!rc)
-        rc = uv_listen((uv_stream_t *)&w->http_listener, 128, on_connection);
-    if (rc) {
-        snprintf(err, errcap, "cannot listen for HTTP on %s:%d: %s", cfg->http_host,
-                 cfg->http_port, uv_strerror(rc));
-        return -1;
-    }
-    return 0;
+    return worker_listen(w, &w->http_listener, &w->http_listening, "http_listen", cfg->http_host,
+                         cfg->http_port, on_connection, err, errcap);
 }
 
 void http_close(worker_t *w)

@@ -180,27 +180,27 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int bind_listener(worker_t *w, const config_t *cfg, char *err, size_t errcap)
+int worker_listen(worker_t *w, uv_tcp_t *h, bool *opened, const char *key, const char *host,
+                  int port, uv_connection_cb cb, char *err, size_t errcap)
 {
     struct sockaddr_storage addr;
     int family = AF_INET;
-    if (uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&addr) != 0) {
-        if (uv_ip6_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in6 *)&addr) != 0) {
-            snprintf(err, errcap, "listen: \"%s\" is not a numeric IPv4 or IPv6 address",
-                     cfg->listen_host);
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0) {
+        if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0) {
+            snprintf(err, errcap, "%s: \"%s\" is not a numeric IPv4 or IPv6 address", key, host);
             return -1;
         }
         family = AF_INET6;
     }
-    int rc = uv_tcp_init_ex(&w->loop, &w->listener, (unsigned)family);
+    int rc = uv_tcp_init_ex(&w->loop, h, (unsigned)family);
     if (rc) {
         snprintf(err, errcap, "socket: %s", uv_strerror(rc));
         return -1;
     }
-    w->listener.data = w;
-    w->listening = true;
+    *opened = true; /* the caller closes it from now on */
+    h->data = w;
     uv_os_fd_t fd;
-    uv_fileno((uv_handle_t *)&w->listener, &fd);
+    uv_fileno((uv_handle_t *)h, &fd);
     /* libuv 1.44 has no flag for SO_REUSEPORT: set it before bind, so every
      * worker gets its own accept queue and the kernel spreads connections */
     int one = 1;
@@ -208,15 +208,20 @@ static int bind_listener(worker_t *w, const config_t *cfg, char *err, size_t err
         snprintf(err, errcap, "SO_REUSEPORT: %s", strerror(errno));
         return -1;
     }
-    rc = uv_tcp_bind(&w->listener, (const struct sockaddr *)&addr, 0);
+    rc = uv_tcp_bind(h, (const struct sockaddr *)&addr, 0);
     if (!rc)
-        rc = uv_listen((uv_stream_t *)&w->listener, 1024, on_connection);
+        rc = uv_listen((uv_stream_t *)h, 1024, cb);
     if (rc) {
-        snprintf(err, errcap, "cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
-                 uv_strerror(rc));
+        snprintf(err, errcap, "cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
         return -1;
     }
     return 0;
+}
+
+static int bind_listener(worker_t *w, const config_t *cfg, char *err, size_t errcap)
+{
+    return worker_listen(w, &w->listener, &w->listening, "listen", cfg->listen_host,
+                         cfg->listen_port, on_connection, err, errcap);
 }
 
 /* SO_REUSEPORT would let a second proxy share the port silently: probe it

@@ -87,6 +87,17 @@ def _cancel_via(px, raw):
     return time.monotonic() - t0
 
 
+def _cancel_routed(env, redis, a, b, message):
+    """A pg_sleep on a, cancelled by a CancelRequest sent to b: canceled."""
+    raw, t, result = _sleep_on(env, a, 20)
+    env.closing(raw)
+    harness.wait_until(lambda: _registered(redis, raw), timeout=5, message=message)
+    time.sleep(0.3)
+    _cancel_via(b, raw)
+    t.join(timeout=10)
+    assert result.get("sqlstate") == "57014", result
+
+
 def _registered(redis, raw):
     pid, key = raw.backend_key
     return redis.cli("GET", f"epoch:cancel:{pid & 0xffffffff}:{key & 0xffffffff}") != ""
@@ -157,14 +168,7 @@ def test_redis_away_killed_or_stopped_and_back(env):
     redis.start()
     harness.wait_until(lambda: "Redis is back" in a.log_text() and "Redis is back" in b.log_text(),
                        timeout=10, message="both proxies to reconnect")
-    raw, t, result = _sleep_on(env, a, 20)
-    env.closing(raw)
-    harness.wait_until(lambda: _registered(redis, raw), timeout=5,
-                       message="the cancel key registered again")
-    time.sleep(0.3)
-    _cancel_via(b, raw)
-    t.join(timeout=10)
-    assert result.get("sqlstate") == "57014", result
+    _cancel_routed(env, redis, a, b, "the cancel key registered again")
     # stopped (SIGSTOP): nothing waits for it; the forwarding times out
     redis.proc.send_signal(signal.SIGSTOP)
     try:
@@ -286,14 +290,7 @@ def test_tls_to_redis(env):
     url = f"rediss://localhost:{redis.port}"
     a, b = [env.proxy(workers=2, args={"redis": url, "redis_tls_ca": str(redis.dir / "ca.crt")})
             for _ in range(2)]
-    raw, t, result = _sleep_on(env, a, 20)
-    env.closing(raw)
-    harness.wait_until(lambda: _registered(redis, raw), timeout=5,
-                       message="the cancel key in Redis over TLS")
-    time.sleep(0.3)
-    _cancel_via(b, raw)
-    t.join(timeout=10)
-    assert result.get("sqlstate") == "57014", result
+    _cancel_routed(env, redis, a, b, "the cancel key in Redis over TLS")
     # the wrong CA: refused, said once, and the proxy serves its clients
     c = env.proxy(args={"redis": url, "redis_tls_ca": str(redis.dir / "other.crt")})
     harness.wait_until(lambda: "Redis unreachable" in c.log_text(), timeout=10,

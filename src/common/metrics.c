@@ -14,9 +14,8 @@ static atomic_int_fast64_t client_states[MG_CLIENT_STATES];
 static atomic_int_fast64_t server_states[MG_SERVER_STATES];
 
 /* Upper bounds of the histograms' buckets, in seconds (+Inf after them). */
-static const double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
-                                5,      10,      30};
+static const double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
 #define NBOUNDS (sizeof bounds / sizeof bounds[0])
 
 typedef struct {
@@ -73,9 +72,9 @@ static const struct {
 };
 
 static const char *const client_state_label[MG_CLIENT_STATES] = {"startup", "auth", "login",
-                                                                  "active", "closing"};
+                                                                 "active", "closing"};
 static const char *const server_state_label[MG_SERVER_STATES] = {"connecting", "login", "idle",
-                                                                  "active", "closing"};
+                                                                 "active", "closing"};
 
 static const struct {
     const char *name, *help;
@@ -240,8 +239,8 @@ static bool head(buf_t *out, const char *name, const char *type, const char *hel
     return buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static bool render_gauges(buf_t *out, const char *name, const char *help,
-                          atomic_int_fast64_t *g, const char *const *labels, int n)
+static bool render_gauges(buf_t *out, const char *name, const char *help, atomic_int_fast64_t *g,
+                          const char *const *labels, int n)
 {
     bool ok = head(out, name, "gauge", help);
     for (int i = 0; ok && i < n; i++)
@@ -308,13 +307,14 @@ bool metrics_render(buf_t *out)
                          (unsigned long long)metrics_get((metric_counter_t)m));
     ok = ok && render_gauges(out, "epoch_client_connections", "Client connections by state.",
                              client_states, client_state_label, MG_CLIENT_STATES);
-    ok = ok && render_gauges(out, "epoch_server_connections",
-                             "Connections to PostgreSQL by state.", server_states,
-                             server_state_label, MG_SERVER_STATES);
-    ok = ok && head(out, "epoch_redis_connected_workers", "gauge",
-                    "Workers connected to Redis now (0 without Redis, or while it is away).") &&
-         buf_appendf(out, "epoch_redis_connected_workers %lld\n",
-                     (long long)atomic_load_explicit(&gauges[MG_REDIS_LINKS], memory_order_relaxed));
+    ok = ok && render_gauges(out, "epoch_server_connections", "Connections to PostgreSQL by state.",
+                             server_states, server_state_label, MG_SERVER_STATES);
+    ok =
+        ok &&
+        head(out, "epoch_redis_connected_workers", "gauge",
+             "Workers connected to Redis now (0 without Redis, or while it is away).") &&
+        buf_appendf(out, "epoch_redis_connected_workers %lld\n",
+                    (long long)atomic_load_explicit(&gauges[MG_REDIS_LINKS], memory_order_relaxed));
     ok = ok && head(out, "epoch_errors_total", "counter",
                     "ErrorResponses sent to clients, by SQLSTATE class.");
     static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";

@@ -17,16 +17,16 @@
 #include "common/buf.h"
 
 typedef enum {
-    MC_CLIENTS_ACCEPTED,    /* client connections accepted */
-    MC_CLIENT_BYTES_IN,     /* bytes read from clients (as on the wire: TLS included) */
-    MC_CLIENT_BYTES_OUT,    /* bytes written to clients */
-    MC_SERVER_BYTES_IN,     /* bytes read from PostgreSQL */
-    MC_SERVER_BYTES_OUT,    /* bytes written to PostgreSQL */
-    MC_SERVER_CONNECTS,     /* server connections opened */
-    MC_REWRITE_CACHE_HITS,  /* statements whose rewrite came from the cache */
+    MC_CLIENTS_ACCEPTED,     /* client connections accepted */
+    MC_CLIENT_BYTES_IN,      /* bytes read from clients (as on the wire: TLS included) */
+    MC_CLIENT_BYTES_OUT,     /* bytes written to clients */
+    MC_SERVER_BYTES_IN,      /* bytes read from PostgreSQL */
+    MC_SERVER_BYTES_OUT,     /* bytes written to PostgreSQL */
+    MC_SERVER_CONNECTS,      /* server connections opened */
+    MC_REWRITE_CACHE_HITS,   /* statements whose rewrite came from the cache */
     MC_REWRITE_CACHE_MISSES, /* statements parsed (and rewritten) */
-    MC_HTTP_REQUESTS,       /* HTTP requests answered */
-    MC_SWEEPS,              /* sweeper rounds run on a database */
+    MC_HTTP_REQUESTS,        /* HTTP requests answered */
+    MC_SWEEPS,               /* sweeper rounds run on a database */
     MC_COUNT
 } metric_counter_t;
 

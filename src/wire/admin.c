@@ -41,8 +41,8 @@ bool admin_columns(buf_t *b, const admin_col_t *cols, int n)
     bool ok = buf_msg_begin(b, 'T', &start) && buf_put_i16(b, (int16_t)n);
     for (int i = 0; ok && i < n; i++)
         ok = buf_put_str(b, cols[i].name) && buf_put_i32(b, 0) && buf_put_i16(b, 0) &&
-             buf_put_i32(b, cols[i].numeric ? 20 : 25) && buf_put_i16(b, cols[i].numeric ? 8 : -1) &&
-             buf_put_i32(b, -1) && buf_put_i16(b, 0);
+             buf_put_i32(b, cols[i].numeric ? 20 : 25) &&
+             buf_put_i16(b, cols[i].numeric ? 8 : -1) && buf_put_i32(b, -1) && buf_put_i16(b, 0);
     if (ok)
         buf_msg_end(b, start);
     return ok;
@@ -150,21 +150,21 @@ static void stats_row(void *arg, const char *database, const uint64_t *v)
              (unsigned long long)(v[MD_QUERIES] ? v[MD_QUERY_US] / v[MD_QUERIES] : 0));
     snprintf(a[MD_WAIT_US], 24, "%llu",
              (unsigned long long)(v[MD_XACTS] ? v[MD_WAIT_US] / v[MD_XACTS] : 0));
-    const char *row[] = {database,          t[MD_XACTS],    t[MD_QUERIES],  t[MD_RECEIVED],
-                         t[MD_SENT],        t[MD_XACT_US],  t[MD_QUERY_US], t[MD_WAIT_US],
-                         a[MD_XACTS],       a[MD_QUERIES],  a[MD_RECEIVED], a[MD_SENT],
-                         a[MD_XACT_US],     a[MD_QUERY_US], a[MD_WAIT_US]};
+    const char *row[] = {database,      t[MD_XACTS],    t[MD_QUERIES],  t[MD_RECEIVED],
+                         t[MD_SENT],    t[MD_XACT_US],  t[MD_QUERY_US], t[MD_WAIT_US],
+                         a[MD_XACTS],   a[MD_QUERIES],  a[MD_RECEIVED], a[MD_SENT],
+                         a[MD_XACT_US], a[MD_QUERY_US], a[MD_WAIT_US]};
     r->ok = r->ok && admin_row(r->b, 15, row);
 }
 
 static void show_stats(client_t *c)
 {
     static const admin_col_t cols[] = {
-        {"database", false},       {"total_xact_count", true}, {"total_query_count", true},
-        {"total_received", true},  {"total_sent", true},       {"total_xact_time", true},
-        {"total_query_time", true}, {"total_wait_time", true}, {"avg_xact_count", true},
-        {"avg_query_count", true}, {"avg_recv", true},         {"avg_sent", true},
-        {"avg_xact_time", true},   {"avg_query_time", true},   {"avg_wait_time", true}};
+        {"database", false},        {"total_xact_count", true}, {"total_query_count", true},
+        {"total_received", true},   {"total_sent", true},       {"total_xact_time", true},
+        {"total_query_time", true}, {"total_wait_time", true},  {"avg_xact_count", true},
+        {"avg_query_count", true},  {"avg_recv", true},         {"avg_sent", true},
+        {"avg_xact_time", true},    {"avg_query_time", true},   {"avg_wait_time", true}};
     buf_t b = {0};
     rows_t r = {&b, admin_columns(&b, cols, 15)};
     metrics_db_each(stats_row, &r);
@@ -179,7 +179,7 @@ typedef struct {
 /* The proxies of the Redis group (this one alone without Redis). */
 static void peers_answer(client_t *c, const redisReply *reply)
 {
-    static const admin_col_t cols[] = {{"peer_id", false}, {"host", false},    {"port", true},
+    static const admin_col_t cols[] = {{"peer_id", false}, {"host", false},   {"port", true},
                                        {"version", false}, {"clients", true}, {"uptime", true},
                                        {"self", false}};
     const config_t *cfg = worker_config(c->w);
@@ -190,13 +190,16 @@ static void peers_answer(client_t *c, const redisReply *reply)
             const redisReply *e = reply->element[i];
             char id[40], host[64], port[8], version[32], clients[16], uptime[24];
             long long since;
-            if (e->type != REDIS_REPLY_STRING ||
-                sscanf(e->str, "%39s %63s %7s %31s %15s %lld", id, host, port, version, clients,
-                       &since) != 6)
+            if (e->type != REDIS_REPLY_STRING || sscanf(e->str, "%39s %63s %7s %31s %15s %lld", id,
+                                                        host, port, version, clients, &since) != 6)
                 continue;
             snprintf(uptime, sizeof uptime, "%lld", (long long)time(NULL) - since);
-            const char *row[] = {id,      host,   port,
-                                 version, clients, uptime,
+            const char *row[] = {id,
+                                 host,
+                                 port,
+                                 version,
+                                 clients,
+                                 uptime,
                                  strcmp(id, redis_proxy_id()) == 0 ? "yes" : "no"};
             ok = admin_row(&b, 7, row);
         }
@@ -205,8 +208,13 @@ static void peers_answer(client_t *c, const redisReply *reply)
         char port[8], clients[16];
         snprintf(port, sizeof port, "%d", cfg->advertise_port);
         snprintf(clients, sizeof clients, "%d", workers_clients());
-        const char *row[] = {redis_proxy_id()[0] ? redis_proxy_id() : "-", cfg->advertise_host,
-                             port, EPOCH_VERSION, clients, NULL, "yes"};
+        const char *row[] = {redis_proxy_id()[0] ? redis_proxy_id() : "-",
+                             cfg->advertise_host,
+                             port,
+                             EPOCH_VERSION,
+                             clients,
+                             NULL,
+                             "yes"};
         ok = ok && admin_row(&b, 7, row);
     }
     admin_send(c, &b, ok, "SHOW");
@@ -347,7 +355,8 @@ static void resume(client_t *c, const char *db)
     atomic_store(&pause_any, npaused > 0);
     pthread_mutex_unlock(&pause_lock);
     if (!found) {
-        answer_error(c, "55000", strcmp(db, "*") == 0 ? "nothing is paused" : "database is not paused",
+        answer_error(c, "55000",
+                     strcmp(db, "*") == 0 ? "nothing is paused" : "database is not paused",
                      "PAUSE [db] first.");
         return;
     }
@@ -472,13 +481,11 @@ void admin_login(client_t *c, bool superuser)
               proto_param_status(&b, "client_encoding", "UTF8") &&
               proto_param_status(&b, "server_encoding", "UTF8") &&
               proto_param_status(&b, "DateStyle", "ISO, MDY") &&
-              proto_param_status(&b, "standard_conforming_strings", "on") &&
-              proto_ready(&b, 'I');
+              proto_param_status(&b, "standard_conforming_strings", "on") && proto_ready(&b, 'I');
     send_built(c, &b, ok);
     if (c->state != CL_ACTIVE)
         return;
-    log_info("client %llu: admin console for \"%s\"", (unsigned long long)c->id,
-             c->startup.user);
+    log_info("client %llu: admin console for \"%s\"", (unsigned long long)c->id, c->startup.user);
 }
 
 void admin_on_read(client_t *c)

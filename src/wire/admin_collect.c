@@ -99,19 +99,19 @@ static const char *tls_version(const stream_t *s)
 
 /* PgBouncer's columns of SHOW CLIENTS and SHOW SERVERS, and the branch. */
 static const admin_col_t conn_cols[] = {
-    {"type", false},         {"user", false},        {"database", false},
-    {"state", false},        {"addr", false},        {"port", true},
-    {"local_addr", false},   {"local_port", true},   {"connect_time", false},
-    {"request_time", false}, {"wait", true},         {"wait_us", true},
-    {"close_needed", true},  {"ptr", false},         {"link", false},
-    {"remote_pid", true},    {"tls", false},         {"application_name", false},
+    {"type", false},         {"user", false},      {"database", false},
+    {"state", false},        {"addr", false},      {"port", true},
+    {"local_addr", false},   {"local_port", true}, {"connect_time", false},
+    {"request_time", false}, {"wait", true},       {"wait_us", true},
+    {"close_needed", true},  {"ptr", false},       {"link", false},
+    {"remote_pid", true},    {"tls", false},       {"application_name", false},
     {"branch", false}};
 #define NCONN ((int)(sizeof conn_cols / sizeof conn_cols[0]))
 
 static bool client_row(buf_t *b, client_t *c, uint64_t now_ns)
 {
-    char addr[64], port[8], laddr[64], lport[8], ct[40], rt[40], wait[24], wait_us[24],
-        ptr[24], link[24], pid[16];
+    char addr[64], port[8], laddr[64], lport[8], ct[40], rt[40], wait[24], wait_us[24], ptr[24],
+        link[24], pid[16];
     sock_name(&c->st, true, addr, sizeof addr, port, sizeof port);
     sock_name(&c->st, false, laddr, sizeof laddr, lport, sizeof lport);
     fmt_time(c->connect_time, ct, sizeof ct);
@@ -123,7 +123,7 @@ static bool client_row(buf_t *b, client_t *c, uint64_t now_ns)
     snprintf(ptr, sizeof ptr, "%p", (void *)c);
     snprintf(link, sizeof link, "%p", (void *)c->server);
     snprintf(pid, sizeof pid, "%u", c->server ? c->server->be_pid : 0);
-    const char *state = c->state == CL_ACTIVE ? (waiting ? "waiting" : "active")
+    const char *state = c->state == CL_ACTIVE    ? (waiting ? "waiting" : "active")
                         : c->state == CL_CLOSING ? "closing"
                                                  : "login";
     const char *branch = c->console ? NULL : wire_hooks()->branch(c);
@@ -145,7 +145,9 @@ static bool client_row(buf_t *b, client_t *c, uint64_t now_ns)
                             pid,
                             tls_version(&c->st),
                             c->startup.application_name ? c->startup.application_name : "",
-                            c->console ? "" : branch ? branch : "main"};
+                            c->console ? ""
+                            : branch   ? branch
+                                       : "main"};
     return admin_row(b, NCONN, v);
 }
 
@@ -168,9 +170,25 @@ static bool server_row(buf_t *b, server_t *sv, const config_t *cfg)
                        : c      ? c->startup.user
                                 : "";
     const char *db = sv->pool ? sv->pool->database : c ? c->startup.database : "";
-    const char *v[NCONN] = {"S",  user,  db ? db : "", states[sv->state], addr, port, laddr,
-                            lport, ct,   "", "0",  "0",  "0",  ptr,  c ? link : "", pid,
-                            tls_version(&sv->st),  "epoch-proxy", ""};
+    const char *v[NCONN] = {"S",
+                            user,
+                            db ? db : "",
+                            states[sv->state],
+                            addr,
+                            port,
+                            laddr,
+                            lport,
+                            ct,
+                            "",
+                            "0",
+                            "0",
+                            "0",
+                            ptr,
+                            c ? link : "",
+                            pid,
+                            tls_version(&sv->st),
+                            "epoch-proxy",
+                            ""};
     return admin_row(b, NCONN, v);
 }
 
@@ -257,7 +275,7 @@ static void fill(worker_t *w, admin_kind_t kind, const char *db, part_t *p)
     }
     const config_t *cfg = worker_config(w);
     uint64_t now = uv_hrtime();
-    const char *mode = cfg->auth_mode == AUTH_PASSTHROUGH    ? "passthrough"
+    const char *mode = cfg->auth_mode == AUTH_PASSTHROUGH   ? "passthrough"
                        : cfg->pool_mode == POOL_TRANSACTION ? "transaction"
                                                             : "session";
     list_node_t *n;
@@ -436,13 +454,22 @@ static void merge_and_send(client_t *c, admin_req_t *r)
             ok = buf_append(&b, r->parts[i].rows.data, r->parts[i].rows.len);
         break;
     case ADMIN_POOLS: {
-        static const admin_col_t cols[] = {
-            {"database", false},      {"user", false},          {"cl_active", true},
-            {"cl_waiting", true},     {"cl_active_cancel_req", true},
-            {"cl_waiting_cancel_req", true}, {"sv_active", true}, {"sv_active_cancel", true},
-            {"sv_being_canceled", true}, {"sv_idle", true},     {"sv_used", true},
-            {"sv_tested", true},      {"sv_login", true},       {"maxwait", true},
-            {"maxwait_us", true},     {"pool_mode", false}};
+        static const admin_col_t cols[] = {{"database", false},
+                                           {"user", false},
+                                           {"cl_active", true},
+                                           {"cl_waiting", true},
+                                           {"cl_active_cancel_req", true},
+                                           {"cl_waiting_cancel_req", true},
+                                           {"sv_active", true},
+                                           {"sv_active_cancel", true},
+                                           {"sv_being_canceled", true},
+                                           {"sv_idle", true},
+                                           {"sv_used", true},
+                                           {"sv_tested", true},
+                                           {"sv_login", true},
+                                           {"maxwait", true},
+                                           {"maxwait_us", true},
+                                           {"pool_mode", false}};
         part_t all = {0};
         for (int i = 0; ok && i < r->nparts; i++)
             for (int k = 0; ok && k < r->parts[i].npools; k++) {
@@ -470,7 +497,7 @@ static void merge_and_send(client_t *c, admin_req_t *r)
             snprintf(v[4], 24, "%ld", s->sv_login);
             snprintf(v[5], 24, "%llu", (unsigned long long)(s->maxwait_us / 1000000));
             snprintf(v[6], 24, "%llu", (unsigned long long)(s->maxwait_us % 1000000));
-            const char *row[] = {s->database, s->user, v[0], v[1], "0", "0", v[2], "0",
+            const char *row[] = {s->database, s->user, v[0], v[1], "0",  "0",  v[2], "0",
                                  "0",         v[3],    "0",  "0",  v[4], v[5], v[6], s->mode};
             ok = admin_row(&b, 16, row);
         }

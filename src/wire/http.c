@@ -27,9 +27,9 @@
 #include "common/metrics.h"
 #include "wire/conn.h"
 
-#define HTTP_MAX_REQUEST 8192  /* request line and headers: 431 beyond */
-#define HTTP_TIMEOUT_MS 10000  /* a connection that has not sent its request by then is closed */
-#define READY_TIMEOUT_MS 2000  /* /ready's connection to PostgreSQL */
+#define HTTP_MAX_REQUEST 8192 /* request line and headers: 431 beyond */
+#define HTTP_TIMEOUT_MS 10000 /* a connection that has not sent its request by then is closed */
+#define READY_TIMEOUT_MS 2000 /* /ready's connection to PostgreSQL */
 
 typedef struct http_conn {
     uv_tcp_t tcp;
@@ -42,8 +42,8 @@ typedef struct http_conn {
     char url[256];
     size_t url_len;
     bool url_too_long;
-    bool complete;  /* the request was parsed whole */
-    bool answered;  /* a response is being written */
+    bool complete; /* the request was parsed whole */
+    bool answered; /* a response is being written */
     struct ready_probe *probe;
     uv_write_t wreq;
     buf_t out;
@@ -214,8 +214,8 @@ static void ready(http_conn_t *hc)
         if (rc)
             rc = uv_ip6_addr(cfg->backend_host, cfg->backend_port, (struct sockaddr_in6 *)&addr);
         if (!rc)
-            rc = uv_tcp_connect(&p->req, &p->h.tcp, (const struct sockaddr *)&addr,
-                                probe_connected);
+            rc =
+                uv_tcp_connect(&p->req, &p->h.tcp, (const struct sockaddr *)&addr, probe_connected);
     }
     uv_timer_init(&w->loop, &p->timer);
     p->open_handles = 2;
@@ -236,7 +236,8 @@ static void route(http_conn_t *hc)
         respond_text(hc, 414, "request target too long\n");
         return;
     }
-    if (http_parser_parse_url(hc->url, hc->url_len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) {
+    if (http_parser_parse_url(hc->url, hc->url_len, 0, &u) != 0 ||
+        !(u.field_set & (1 << UF_PATH))) {
         respond_text(hc, 400, "bad request target\n");
         return;
     }

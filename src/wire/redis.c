@@ -63,8 +63,8 @@ typedef struct req {
 typedef struct redis_link {
     worker_t *w;
     stream_t st;
-    bool st_open;      /* st is connected or connecting (closed: on_closed) */
-    bool ready;        /* connected, TLS up: commands may go */
+    bool st_open; /* st is connected or connecting (closed: on_closed) */
+    bool ready;   /* connected, TLS up: commands may go */
     redisReader *reader;
     req_t *head, *tail; /* sent, in order */
     int stalled;        /* questions timed out in a row */
@@ -504,7 +504,8 @@ void redis_refresh_cancel_keys(worker_t *w)
     if (!l || !l->ready)
         return;
     uint64_t now = uv_now(&w->loop);
-    if (w->redis_refreshed_ms && now - w->redis_refreshed_ms < (uint64_t)REDIS_CANCEL_TTL * 1000 / 2)
+    if (w->redis_refreshed_ms &&
+        now - w->redis_refreshed_ms < (uint64_t)REDIS_CANCEL_TTL * 1000 / 2)
         return;
     w->redis_refreshed_ms = now;
     for (list_node_t *n = w->clients.next; n != &w->clients; n = n->next) {

@@ -205,8 +205,8 @@ static void start_db(worker_t *w, const char *db)
                           NULL};
     char port[8];
     snprintf(port, sizeof port, "%d", cfg->backend_port);
-    const char *values[] = {cfg->backend_host, port, db, cfg->server_user,
-                            cfg->server_password, "epoch-sweeper", "10", NULL};
+    const char *values[] = {cfg->backend_host, port, db,  cfg->server_user, cfg->server_password,
+                            "epoch-sweeper",   "10", NULL};
     sc->pg = PQconnectStartParams(keys, values, 0);
     if (!sc->pg || PQstatus(sc->pg) == CONNECTION_BAD) {
         log_warning("sweeper: database \"%s\": %s", db,

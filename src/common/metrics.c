@@ -159,10 +159,10 @@ static void label_add(label_table_t *t, const char *name, const uint64_t *v, int
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
     pthread_mutex_lock(&t->lock);
     label_slot_t *s = NULL;
-    if (strlen(name) < sizeof s->name) {
+    if (name[0] && strlen(name) < sizeof s->name) { /* "": counted as "other" */
         for (size_t i = 0; i < LABEL_SLOTS; i++) {
             label_slot_t *c = &t->slots[(h + i) % LABEL_SLOTS];
-            if (strcmp(c->name, name) == 0) {
+            if (c->name[0] != '\0' && strcmp(c->name, name) == 0) {
                 s = c;
                 break;
             }

@@ -466,8 +466,6 @@ static void run(client_t *c, const char *sql)
 
 void admin_login(client_t *c, bool superuser)
 {
-    if (!admin_started_ns)
-        admin_started_ns = uv_hrtime();
     const config_t *cfg = worker_config(c->w);
     if (!superuser && !config_is_admin_user(cfg, c->startup.user)) {
         client_fail(c, "42501", "permission denied for the admin console",

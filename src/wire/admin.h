@@ -33,7 +33,7 @@ bool admin_row(buf_t *b, int n, const char *const *values);
  * tag and ReadyForQuery to the console client c, or fail c for want of
  * memory. Frees b. */
 void admin_send(client_t *c, buf_t *b, bool ok, const char *tag);
-extern uint64_t admin_started_ns; /* uv_hrtime() of the first console login (SHOW STATS) */
+extern uint64_t admin_started_ns; /* uv_hrtime() when the workers started (SHOW STATS) */
 
 /* ---- answers from every worker (admin_collect.c) ---- */
 typedef enum {

@@ -345,13 +345,23 @@ static void fill(worker_t *w, admin_kind_t kind, const char *db, part_t *p)
 
 /* ---- the requests ---- */
 
+static void part_done(admin_req_t *r);
+
 static void post(worker_t *w, admin_item_t *item)
 {
     pthread_mutex_lock(&w->admin_lock);
-    item->next = w->admin_inbox;
-    w->admin_inbox = item;
+    bool closed = w->admin_closed;
+    if (!closed) {
+        item->next = w->admin_inbox;
+        w->admin_inbox = item;
+    }
     pthread_mutex_unlock(&w->admin_lock);
-    uv_async_send(&w->wake);
+    if (!closed) {
+        uv_async_send(&w->wake);
+        return;
+    }
+    /* a worker whose loop is ending answers nothing: an empty part */
+    part_done(item->req);
 }
 
 static void part_done(admin_req_t *r)

@@ -761,6 +761,10 @@ void config_show(const config_t *cfg, config_row_cb row, void *arg)
                 snprintf(text, sizeof text, "%s:%d", v, cfg->http_port);
             else if (strcmp(k->name, "server_password") == 0 && v)
                 snprintf(text, sizeof text, "********");
+            else if (strcmp(k->name, "redis") == 0 && v && strchr(v, '@'))
+                /* redis[s]://user:password@host…: the userinfo masked */
+                snprintf(text, sizeof text, "%.*s********%s", (int)(strstr(v, "://") + 3 - v), v,
+                         strrchr(v, '@'));
             else
                 snprintf(text, sizeof text, "%s", v ? v : "");
             break;

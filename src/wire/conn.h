@@ -194,6 +194,7 @@ struct worker {
     pthread_mutex_t admin_lock;
     struct admin_item *admin_inbox;
     struct admin_req *admin_done;
+    bool admin_closed; /* the loop is ending: posts are refused */
     struct redis_link *redis; /* redis.c; NULL without Redis */
     uint64_t redis_refreshed_ms;
 };

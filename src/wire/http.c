@@ -330,8 +330,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 static void on_timeout(uv_timer_t *t)
 {
     http_conn_t *hc = t->data;
-    if (hc->answered || hc->probe)
-        return; /* the response or the probe ends it */
+    if (hc->probe)
+        return; /* the probe answers within its own timeout */
+    if (hc->answered) {
+        conn_close(hc); /* a peer that does not read its answer */
+        return;
+    }
     respond_text(hc, 408, "request timeout\n");
 }
 

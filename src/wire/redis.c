@@ -47,6 +47,9 @@
 #define REDIS_BEAT_MS 5000
 #define REDIS_PEER_TTL 15
 #define REDIS_CANCEL_TTL 3600
+/* output queued for a Redis that does not read it: beyond, commands are
+ * dropped (and the link given up by on_retry) */
+#define REDIS_MAX_PENDING (1024 * 1024)
 
 /* A command sent, waiting for its reply (cb NULL: nobody waits for it). */
 typedef struct req {
@@ -56,15 +59,18 @@ typedef struct req {
     uv_timer_t timer;
     bool timed;    /* the timer was started (closed when the req ends) */
     bool answered; /* cb was called (with the reply, or NULL at the timeout) */
-    int refs;      /* the FIFO's, the timer's */
+    uint64_t sent_ms;
+    int refs; /* the FIFO's, the timer's */
     struct redis_link *link;
 } req_t;
 
 typedef struct redis_link {
     worker_t *w;
     stream_t st;
-    bool st_open; /* st is connected or connecting (closed: on_closed) */
-    bool ready;   /* connected, TLS up: commands may go */
+    bool st_open;             /* st is connected or connecting (closed: on_closed) */
+    bool up;                  /* connected (TLS up): the handshake (AUTH, SELECT, PING) may go */
+    bool ready;               /* Redis answered the handshake: everyone's commands may go */
+    uint64_t error_logged_ms; /* the last error reply to a command nobody waits for */
     redisReader *reader;
     req_t *head, *tail; /* sent, in order */
     int stalled;        /* questions timed out in a row */
@@ -137,10 +143,11 @@ static void on_req_timeout(uv_timer_t *t)
     }
 }
 
-/* Send argv; cb (may be NULL) gets the reply or NULL. false: not sent. */
-static bool send_cmd(redis_link_t *l, redis_reply_cb cb, void *arg, int argc, const char **argv)
+/* Send argv on a connected link (the handshake's commands too); cb (may be
+ * NULL) gets the reply or NULL. false: not sent. */
+static bool send_raw(redis_link_t *l, redis_reply_cb cb, void *arg, int argc, const char **argv)
 {
-    if (!l || !l->ready)
+    if (!l || !l->up || stream_pending(&l->st) > REDIS_MAX_PENDING)
         return false;
     char *cmd = NULL;
     int len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
@@ -156,6 +163,7 @@ static bool send_cmd(redis_link_t *l, redis_reply_cb cb, void *arg, int argc, co
     r->cb = cb;
     r->arg = arg;
     r->refs = 1;
+    r->sent_ms = uv_now(&l->w->loop);
     if (cb) {
         uv_timer_init(&l->w->loop, &r->timer);
         r->timer.data = r;
@@ -173,14 +181,17 @@ static bool send_cmd(redis_link_t *l, redis_reply_cb cb, void *arg, int argc, co
     return true;
 }
 
+/* Once Redis answered the handshake: a question (cb gets the reply or
+ * NULL), or a command nobody waits for. */
 static bool ask(redis_link_t *l, redis_reply_cb cb, void *arg, int argc, const char **argv)
 {
-    return send_cmd(l, cb, arg, argc, argv);
+    return l && l->ready && send_raw(l, cb, arg, argc, argv);
 }
 
 static void tell(redis_link_t *l, int argc, const char **argv)
 {
-    send_cmd(l, NULL, NULL, argc, argv);
+    if (l && l->ready)
+        send_raw(l, NULL, NULL, argc, argv);
 }
 
 /* Every command waiting gets NULL (the connection is gone). */
@@ -206,7 +217,13 @@ static void on_read(stream_t *s)
     }
     buf_consume(rb, buf_avail(rb));
     void *reply = NULL;
-    while (l->st_open && redisReaderGetReply(l->reader, &reply) == REDIS_OK && reply) {
+    while (l->st_open) {
+        if (redisReaderGetReply(l->reader, &reply) != REDIS_OK) {
+            link_lost(l, "unreadable reply");
+            return;
+        }
+        if (!reply)
+            return; /* more bytes needed */
         req_t *r = l->head;
         if (!r) {
             freeReplyObject(reply);
@@ -217,6 +234,12 @@ static void on_read(stream_t *s)
         if (!l->head)
             l->tail = NULL;
         l->stalled = 0;
+        const redisReply *rep = reply;
+        uint64_t now = uv_now(&l->w->loop);
+        if (!r->cb && rep->type == REDIS_REPLY_ERROR && now - l->error_logged_ms >= 60000) {
+            l->error_logged_ms = now; /* at most once a minute */
+            log_warning("Redis answered an error: %s", rep->str);
+        }
         req_answer(r, reply);
         req_unref(r);
         freeReplyObject(reply);
@@ -229,31 +252,60 @@ static void on_read(stream_t *s)
 static void connect_now(redis_link_t *l);
 static void beat(redis_link_t *l);
 
-static void on_auth(void *arg, const redisReply *reply)
+/* A handshake command's reply: an error (a refused AUTH, a bad database)
+ * or none ends the attempt (reported as an outage, tried again). */
+static void on_handshake(void *arg, const redisReply *reply)
 {
-    (void)arg;
-    if (reply && reply->type == REDIS_REPLY_ERROR)
-        log_warning("Redis refused AUTH: %s", reply->str);
+    redis_link_t *l = arg;
+    if (l->ready || !l->st_open || l->st.closing)
+        return;
+    if (!reply)
+        link_lost(l, "no answer to the handshake");
+    else if (reply->type == REDIS_REPLY_ERROR)
+        link_lost(l, reply->str);
 }
 
-static void became_ready(redis_link_t *l)
+static void became_ready(redis_link_t *l);
+
+/* The handshake's last answer (PING's PONG): the link is ready. */
+static void on_pong(void *arg, const redisReply *reply)
+{
+    redis_link_t *l = arg;
+    if (l->ready || !l->st_open || l->st.closing)
+        return;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        on_handshake(arg, reply);
+        return;
+    }
+    became_ready(l);
+}
+
+/* Connected: AUTH, SELECT and a PING, in that order; ready at the PONG. */
+static void handshake(redis_link_t *l)
 {
     const config_t *cfg = link_cfg(l);
-    l->ready = true;
-    metrics_gauge_add(MG_REDIS_LINKS, 1);
-    l->stalled = 0;
-    /* first in the FIFO, so before anything else */
+    l->up = true;
     if (cfg->redis_password) {
         const char *argv[3] = {"AUTH", cfg->redis_user ? cfg->redis_user : cfg->redis_password,
                                cfg->redis_password};
-        send_cmd(l, on_auth, NULL, cfg->redis_user ? 3 : 2, argv);
+        send_raw(l, on_handshake, l, cfg->redis_user ? 3 : 2, argv);
     }
     if (cfg->redis_db) {
         char db[16];
         snprintf(db, sizeof db, "%d", cfg->redis_db);
         const char *argv[2] = {"SELECT", db};
-        tell(l, 2, argv);
+        send_raw(l, on_handshake, l, 2, argv);
     }
+    const char *ping[1] = {"PING"};
+    if (!send_raw(l, on_pong, l, 1, ping))
+        link_lost(l, "out of memory");
+}
+
+static void became_ready(redis_link_t *l)
+{
+    l->ready = true;
+    metrics_gauge_add(MG_REDIS_LINKS, 1);
+    l->stalled = 0;
     note_back();
     if (l->w->id == 0)
         beat(l);
@@ -265,7 +317,7 @@ static void became_ready(redis_link_t *l)
 
 static void on_tls_ready(stream_t *s)
 {
-    became_ready(s->owner);
+    handshake(s->owner);
 }
 
 static void on_connect(stream_t *s, int status)
@@ -278,7 +330,7 @@ static void on_connect(stream_t *s, int status)
     }
     stream_read_start(s);
     if (!cfg->redis_tls_ctx) {
-        became_ready(l);
+        handshake(l);
         return;
     }
     if (!stream_tls_connect(s, cfg->redis_tls_ctx, cfg->redis_sni, on_tls_ready))
@@ -320,6 +372,7 @@ static void link_lost(redis_link_t *l, const char *why)
     if (l->ready)
         metrics_gauge_add(MG_REDIS_LINKS, -1);
     l->ready = false;
+    l->up = false;
     if (!l->stopping)
         note_lost(why);
     fail_all(l);
@@ -364,6 +417,10 @@ static void on_retry(uv_timer_t *t)
     uint64_t now = uv_now(&l->w->loop);
     if (l->st_open && !l->ready && now - l->connect_ms >= REDIS_CONNECT_MS)
         link_lost(l, "connection timed out");
+    /* Redis not answering what was sent (a stopped process, a blackhole):
+     * commands nobody waits for would pile up; give the link up */
+    if (l->st_open && l->head && now - l->head->sent_ms >= REDIS_TIMEOUT_MS * REDIS_STALLED)
+        link_lost(l, "no answer");
     if (!l->st_open)
         connect_now(l);
     else if (l->ready && l->w->id == 0 && now - l->last_beat_ms >= REDIS_BEAT_MS)

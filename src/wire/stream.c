@@ -273,6 +273,7 @@ static void arm_recv(stream_t *s, bool own)
     struct io_uring_sqe *sqe = stream_sqe(s, RING_OP_RECV);
     if (!sqe)
         return;
+    s->recv_own = !shared;
     if (shared) {
         io_uring_prep_recv(sqe, stream_fd(s), NULL, RING_BUF_SIZE, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -316,6 +317,12 @@ static void deliver(stream_t *s, int res, const char *src)
     received(s, (size_t)res);
     if (!s->closing && s->reading && !s->recv_armed)
         arm_recv(s, false);
+    /* with the worker's provided buffers, an own buffer served one receive
+     * (ENOBUFS, or held while reading was stopped): give it back */
+    if (src == s->landing && ring_has_bufs() && !s->closing && !(s->recv_armed && s->recv_own)) {
+        free(s->landing);
+        s->landing = NULL;
+    }
 }
 
 static void finish_close(stream_t *s);

@@ -70,6 +70,7 @@ struct stream {
      * ring once connected, libuv only opens and closes the socket */
     bool uring;
     bool recv_armed;    /* a recv (into a provided buffer, or landing) is in flight */
+    bool recv_own;      /* that recv writes into landing */
     bool deliver_armed; /* a wake-up to deliver `held` is in flight */
     bool has_held;      /* a recv completed while reading was off: held */
     int held;           /* its result: bytes in landing, 0 = EOF, < 0 = -errno */

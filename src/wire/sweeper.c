@@ -217,7 +217,13 @@ static void start_db(worker_t *w, const char *db)
         return;
     }
     sc->fd = PQsocket(sc->pg);
-    uv_poll_init_socket(&w->loop, &sc->poll, sc->fd);
+    if (uv_poll_init_socket(&w->loop, &sc->poll, sc->fd) != 0) {
+        log_warning("sweeper: database \"%s\": cannot watch the connection", db);
+        PQfinish(sc->pg);
+        free(sc);
+        next_db(w);
+        return;
+    }
     uv_timer_init(&w->loop, &sc->timer);
     sc->poll.data = sc;
     sc->timer.data = sc;

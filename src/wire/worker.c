@@ -79,6 +79,9 @@ static void close_listener(worker_t *w)
 
 static void stop_loop_handles(worker_t *w)
 {
+    pthread_mutex_lock(&w->admin_lock);
+    w->admin_closed = true; /* console requests posted from now on are answered empty */
+    pthread_mutex_unlock(&w->admin_lock);
     close_listener(w);
     http_close(w);
     if (w->id == 0)
@@ -257,6 +260,7 @@ bool workers_start(const config_t *cfg, uv_async_t *on_exit, char *err, size_t e
         (cfg->http_host && !port_is_free(cfg->http_host, cfg->http_port, err, errcap)))
         return false;
     exit_notify = on_exit;
+    admin_started_ns = uv_hrtime(); /* before any thread reads it */
     n_workers = cfg->workers;
     workers = calloc((size_t)n_workers, sizeof *workers);
     if (!workers) {

@@ -15,27 +15,33 @@ import harness
 class Redis:
     """redis-server on loopback, no persistence."""
 
-    def __init__(self, workdir, port=None):
+    def __init__(self, workdir, port=None, extra=()):
         self.port = port or harness.free_port()
         self.workdir = workdir
         self.proc = None
+        self.extra = list(extra)
         self.start()
 
     def start(self):
         self.log = open(self.workdir / f"redis-{self.port}.log", "ab")
         self.proc = subprocess.Popen(["/usr/bin/redis-server", "--port", str(self.port),
-                                      "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                      "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                      *self.extra],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         harness.wait_until(self._pong, timeout=10, message="redis-server to answer")
 
+    def _auth(self):
+        pw = [b for a, b in zip(self.extra, self.extra[1:]) if a == "--requirepass"]
+        return ["-a", pw[0], "--no-auth-warning"] if pw else []
+
     def _pong(self):
-        r = subprocess.run(["redis-cli", "-p", str(self.port), "PING"], capture_output=True,
-                           text=True)
+        r = subprocess.run(["redis-cli", "-p", str(self.port), *self._auth(), "PING"],
+                           capture_output=True, text=True)
         return r.stdout.strip() == "PONG"
 
     def cli(self, *args):
-        return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
-                              text=True, timeout=5).stdout.strip()
+        return subprocess.run(["redis-cli", "-p", str(self.port), *self._auth(), *args],
+                              capture_output=True, text=True, timeout=5).stdout.strip()
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -298,3 +304,30 @@ def test_tls_to_redis(env):
     assert "certificate verify failed" in c.log_text(), c.log_tail()
     conn = env.closing(c.connect(autocommit=True))
     conn.cursor().execute("SELECT 1")
+
+
+def test_redis_that_wants_a_password(env):
+    """A Redis with requirepass: a proxy without the password is told so
+    (one warning) and works alone; one with it registers its sessions; the
+    admin console never shows the password."""
+    redis = env.closing(Redis(env.tmpdir, extra=["--requirepass", "s3cret"]))
+    without = env.proxy(args={"redis": f"redis://127.0.0.1:{redis.port}"})
+    harness.wait_until(lambda: "Redis unreachable" in without.log_text(), timeout=10,
+                       message="the refused handshake to be reported")
+    assert "NOAUTH" in without.log_text() or "auth" in without.log_text().lower(), \
+        without.log_tail()
+    env.pg.sql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'peers_su') "
+               "THEN CREATE ROLE peers_su LOGIN SUPERUSER PASSWORD 'pw'; END IF; END $$;")
+    withpw = env.proxy(args={"redis": f"redis://:s3cret@127.0.0.1:{redis.port}"})
+    raw = env.closing(withpw.raw())
+    raw.login()
+    harness.wait_until(lambda: _registered(redis, raw), timeout=10,
+                       message="the session's key registered with AUTH")
+    con = env.closing(withpw.connect(user="peers_su", password="pw", dbname="epoch",
+                                     autocommit=True))
+    cur = con.cursor()
+    cur.execute("SHOW CONFIG")
+    shown = {r[0]: r[1] for r in cur.fetchall()}
+    assert "s3cret" not in shown["redis"] and shown["redis"].endswith(f"@127.0.0.1:{redis.port}"), \
+        shown["redis"]
+    assert without.log_text().count("Redis unreachable") == 1

@@ -795,20 +795,29 @@ def test_branch_create_cost_does_not_grow_with_branch_count(env):
     of 500 cost 5-8x the first). 5,000 branches in batches of 500 in one session:
         SELECT count(epoch.branch_create('many/' || g)) FROM generate_series(1, 500) g
         ... FROM generate_series(4501, 5000) g
-    Measured as a bound on complexity (cheapest of the first two batches against the
-    cheapest of the last two, same run), not against the clock."""
+    Measured as a bound on complexity (cheapest of the first three batches against
+    the cheapest of the last three, same run), not against the clock; the suite's
+    three shards share two cores, so one more batch is timed when the bound is missed
+    by a noisy moment (growth with the count misses it on every batch)."""
     db = _fresh_db(env, "tb_many_cost")
     px = env.proxy()
     c = _items_setup(env, px, db)
     batches = []
-    for k in range(10):
+
+    def batch(k):
         start = time.monotonic()
         assert _one(c, "SELECT count(epoch.branch_create('many/' || g)) "
                        f"FROM generate_series({k * 500 + 1}, {k * 500 + 500}) g") == 500
         batches.append(time.monotonic() - start)
-    first, last = min(batches[:2]), min(batches[-2:])
+
+    for k in range(10):
+        batch(k)
+    first = min(batches[:3])
+    if min(batches[-3:]) >= 2.5 * first:
+        batch(10)
+    last = min(batches[-3:])
     assert last < 2.5 * first, \
-        f"5,000 branches in batches of 500: {', '.join(f'{t:.2f}' for t in batches)} s"
+        f"branches in batches of 500: {', '.join(f'{t:.2f}' for t in batches)} s"
 
 
 test_branch_create_cost_does_not_grow_with_branch_count.timeout = 150

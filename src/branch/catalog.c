@@ -58,12 +58,10 @@ void catalog_free(catalog_t *cat)
     memset(cat, 0, sizeof *cat);
 }
 
+/* catalog_find_id for the loaders, which fill the tables in */
 static catalog_table_t *table_by_id(catalog_t *cat, int id)
 {
-    for (int i = 0; i < cat->ntables; i++)
-        if (cat->tables[i].id == id)
-            return &cat->tables[i];
-    return NULL;
+    return (catalog_table_t *)catalog_find_id(cat, id);
 }
 
 int catalog_col_index(const catalog_table_t *t, const char *name)
@@ -396,6 +394,14 @@ static bool relation_exists(const catalog_t *cat, const char *schema, const char
         if (strcmp(cat->rels[2 * i + 1], name) == 0 && strcmp(cat->rels[2 * i], schema) == 0)
             return true;
     return false;
+}
+
+const catalog_table_t *catalog_find_id(const catalog_t *cat, long id)
+{
+    for (int i = 0; i < cat->ntables; i++)
+        if (cat->tables[i].id == id)
+            return &cat->tables[i];
+    return NULL;
 }
 
 const catalog_table_t *catalog_find(const catalog_t *cat, const char *schema, const char *name)

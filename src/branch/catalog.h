@@ -117,6 +117,8 @@ void catalog_free(catalog_t *cat);
  * the search path (as PostgreSQL resolves an unqualified name). NULL when the
  * name does not resolve to a tracked table. */
 const catalog_table_t *catalog_find(const catalog_t *cat, const char *schema, const char *name);
+/* The tracked table of id (epoch.tracked.id), or NULL. */
+const catalog_table_t *catalog_find_id(const catalog_t *cat, long id);
 
 /* The listed view `schema.name` (schema "pg_temp" is the session's temporary
  * schema); with schema NULL, resolved along the search path like

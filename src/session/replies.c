@@ -20,12 +20,10 @@ static const catalog_table_t *delta_table_at(const catalog_t *cat, const char *p
     long id = strtol(p + 3, &end, 10);
     if (end == p + 3 || *end != '"')
         return NULL;
-    for (int i = 0; i < cat->ntables; i++)
-        if (cat->tables[i].id == id) {
-            *len = (size_t)(end + 1 - p);
-            return &cat->tables[i];
-        }
-    return NULL;
+    const catalog_table_t *t = catalog_find_id(cat, id);
+    if (t)
+        *len = (size_t)(end + 1 - p);
+    return t;
 }
 
 /* The tracked table whose delta a field 'n' (table name) names, or NULL. */
@@ -53,12 +51,7 @@ static const catalog_table_t *access_view_denied(const catalog_t *cat, const cha
         return NULL;
     char *end;
     long id = strtol(v + 3, &end, 10);
-    if (end == v + 3 || *end != '\0')
-        return NULL;
-    for (int i = 0; i < cat->ntables; i++)
-        if (cat->tables[i].id == id)
-            return &cat->tables[i];
-    return NULL;
+    return end == v + 3 || *end != '\0' ? NULL : catalog_find_id(cat, id);
 }
 
 /* "Failing row contains (…)." of the delta's row: without the branch id

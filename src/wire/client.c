@@ -496,7 +496,7 @@ static void count_db_bytes(client_t *c)
     c->statements_pending = 0;
 }
 
-void client_request_done(client_t *c, char tx_status)
+void client_request_done(client_t *c)
 {
     if (c->inflight > 0)
         return; /* the rest of a pipeline is still running */
@@ -506,7 +506,7 @@ void client_request_done(client_t *c, char tx_status)
         query_us = (now - c->request_start_ns) / 1000;
         c->request_start_ns = 0;
     }
-    if (tx_status == 'I' && c->statements_in_tx > 0) {
+    if (c->tx_status == 'I' && c->statements_in_tx > 0) {
         xacts = 1;
         xact_us = (now - c->xact_start_ns) / 1000;
         c->statements_in_tx = 0;

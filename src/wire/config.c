@@ -733,16 +733,28 @@ config_t *config_reload(const config_t *old, char *err, size_t errcap)
     return cfg;
 }
 
-bool config_is_admin_user(const config_t *cfg, const char *user)
+bool config_list_item(const char *list, int n, char *out, size_t cap)
 {
-    size_t n = strlen(user);
-    for (const char *p = cfg->admin_users; p && *p;) {
+    for (const char *p = list; p && *p;) {
         p += strspn(p, " \t,");
         size_t len = strcspn(p, " \t,");
-        if (len == n && len > 0 && strncmp(p, user, n) == 0)
+        if (!len)
+            break;
+        if (n-- == 0) {
+            snprintf(out, cap, "%.*s", (int)len, p);
             return true;
+        }
         p += len;
     }
+    return false;
+}
+
+bool config_is_admin_user(const config_t *cfg, const char *user)
+{
+    char name[128];
+    for (int i = 0; config_list_item(cfg->admin_users, i, name, sizeof name); i++)
+        if (strcmp(name, user) == 0)
+            return true;
     return false;
 }
 

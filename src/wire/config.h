@@ -119,6 +119,10 @@ const config_t *config_acquire(const config_t *cfg);
  * Any thread. */
 void config_release(const config_t *cfg);
 
+/* Item n (from 0) of a list of names separated by commas or blanks
+ * (admin_users, sweep_databases) into out; false past the end. */
+bool config_list_item(const char *list, int n, char *out, size_t cap);
+
 /* Is user listed in admin_users? */
 bool config_is_admin_user(const config_t *cfg, const char *user);
 

@@ -212,9 +212,9 @@ void client_server_ready(client_t *c);
 /* A request (Query, Sync, FunctionCall) is about to be counted in flight:
  * the query time starts when none was (metrics). */
 void client_request_started(client_t *c);
-/* A ReadyForQuery (tx_status) reached the client: metrics of the request
+/* A ReadyForQuery reached the client: metrics of the request
  * and, back to idle, of the transaction (client.c). */
-void client_request_done(client_t *c, char tx_status);
+void client_request_done(client_t *c);
 /* Login is complete (after the startup branch check): send ReadyForQuery. */
 /* The linked server went away with an error the client should see. */
 void client_server_lost(client_t *c, const char *sqlstate, const char *message);

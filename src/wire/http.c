@@ -15,11 +15,9 @@
  */
 #include "wire/http.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <http_parser.h>
 
@@ -49,15 +47,10 @@ typedef struct http_conn {
     buf_t out;
 } http_conn_t;
 
-/* /ready's connection attempt to PostgreSQL. */
+/* /ready's connection attempt to PostgreSQL: a stream (stream_connect: TCP
+ * or the Unix socket, as for servers) and a timer. */
 typedef struct ready_probe {
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } h;
-    uv_connect_t req;
+    stream_t st;
     uv_timer_t timer;
     int open_handles;
     bool finished;
@@ -146,11 +139,15 @@ static void respond_text(http_conn_t *hc, int status, const char *text)
 
 /* ---- /ready ---- */
 
-static void probe_handle_closed(uv_handle_t *h)
+static void probe_done(ready_probe_t *p)
 {
-    ready_probe_t *p = h->data;
     if (--p->open_handles == 0)
         free(p);
+}
+
+static void probe_timer_closed(uv_handle_t *h)
+{
+    probe_done(h->data);
 }
 
 static void probe_finish(ready_probe_t *p, const char *why)
@@ -168,14 +165,32 @@ static void probe_finish(ready_probe_t *p, const char *why)
             respond_text(p->conn, 200, "ready\n");
         }
     }
-    uv_close(&p->h.handle, probe_handle_closed);
-    uv_close((uv_handle_t *)&p->timer, probe_handle_closed);
+    stream_close(&p->st);
+    uv_close((uv_handle_t *)&p->timer, probe_timer_closed);
 }
 
-static void probe_connected(uv_connect_t *req, int status)
+static void probe_connected(stream_t *s, int status)
 {
-    probe_finish(req->data, status == 0 ? NULL : uv_strerror(status));
+    probe_finish(s->owner, status == 0 ? NULL : uv_strerror(status));
 }
+
+static void probe_closed(stream_t *s)
+{
+    probe_done(s->owner);
+}
+
+static void probe_no_read(stream_t *s)
+{
+    (void)s;
+}
+
+static void probe_eof(stream_t *s, const char *why)
+{
+    probe_finish(s->owner, why);
+}
+
+static const stream_ops_t probe_ops = {probe_no_read, probe_no_read, probe_eof, probe_connected,
+                                       probe_closed};
 
 static void probe_timeout(uv_timer_t *t)
 {
@@ -197,28 +212,11 @@ static void ready(http_conn_t *hc)
     }
     p->conn = hc;
     hc->probe = p;
-    p->req.data = p;
-    p->h.handle.data = p;
-    p->timer.data = p;
-    int rc;
-    if (cfg->backend_host[0] == '/') {
-        char path[300];
-        snprintf(path, sizeof path, "%s/.s.PGSQL.%d", cfg->backend_host, cfg->backend_port);
-        uv_pipe_init(&w->loop, &p->h.pipe, 0);
-        uv_pipe_connect(&p->req, &p->h.pipe, path, probe_connected);
-        rc = 0;
-    } else {
-        struct sockaddr_storage addr;
-        uv_tcp_init(&w->loop, &p->h.tcp);
-        rc = uv_ip4_addr(cfg->backend_host, cfg->backend_port, (struct sockaddr_in *)&addr);
-        if (rc)
-            rc = uv_ip6_addr(cfg->backend_host, cfg->backend_port, (struct sockaddr_in6 *)&addr);
-        if (!rc)
-            rc =
-                uv_tcp_connect(&p->req, &p->h.tcp, (const struct sockaddr *)&addr, probe_connected);
-    }
+    stream_init(&p->st, &probe_ops, p);
     uv_timer_init(&w->loop, &p->timer);
+    p->timer.data = p;
     p->open_handles = 2;
+    int rc = stream_connect(&p->st, &w->loop, cfg->backend_host, cfg->backend_port);
     if (rc) {
         probe_finish(p, uv_strerror(rc));
         return;

@@ -548,11 +548,6 @@ const char *redis_proxy_id(void)
     return proxy_id;
 }
 
-bool redis_configured(const config_t *cfg)
-{
-    return cfg->redis_host != NULL;
-}
-
 void redis_refresh_cancel_keys(worker_t *w)
 {
     /* keys outlive REDIS_CANCEL_TTL only if refreshed: every client of the

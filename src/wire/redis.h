@@ -22,7 +22,6 @@ typedef void (*redis_reply_cb)(void *arg, const redisReply *reply);
  * runs), closed with its loop. */
 void redis_start(worker_t *w);
 void redis_stop(worker_t *w);
-bool redis_configured(const config_t *cfg);
 
 /* A session's cancel key, owned by this proxy (advertise address). */
 void redis_cancel_register(worker_t *w, uint32_t pid, uint32_t key);

@@ -239,7 +239,7 @@ static bool note_reply(server_t *sv, client_t *c, const char *p, size_t total)
         if (c->inflight > 0)
             c->inflight--;
         c->in_copy_in = false;
-        client_request_done(c, c->tx_status);
+        client_request_done(c);
         return true;
     case 'S':
         server_note_param(sv, p + 5, total - 5);

@@ -54,23 +54,6 @@ static struct {
 
 static void next_db(worker_t *w);
 
-/* The n-th name of the comma- or blank-separated list, or false. */
-static bool nth_db(const char *list, int n, char *out, size_t cap)
-{
-    for (const char *p = list; p && *p;) {
-        p += strspn(p, " \t,");
-        size_t len = strcspn(p, " \t,");
-        if (!len)
-            break;
-        if (n-- == 0) {
-            snprintf(out, cap, "%.*s", (int)len, p);
-            return true;
-        }
-        p += len;
-    }
-    return false;
-}
-
 static void conn_closed(uv_handle_t *h)
 {
     sweep_conn_t *sc = h->data;
@@ -238,7 +221,7 @@ static void next_db(worker_t *w)
     char db[128];
     if (!sw.running)
         return;
-    if (!nth_db(worker_config(w)->sweep_databases, sw.db_index++, db, sizeof db)) {
+    if (!config_list_item(worker_config(w)->sweep_databases, sw.db_index++, db, sizeof db)) {
         sw.running = false;
         return;
     }

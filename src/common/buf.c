@@ -64,21 +64,6 @@ bool buf_appendf(buf_t *b, const char *fmt, ...)
     return true;
 }
 
-void buf_trim(buf_t *b, size_t keep)
-{
-    if (b->cap <= keep || buf_avail(b) > keep)
-        return;
-    if (b->off)
-        memmove(b->data, b->data + b->off, b->len - b->off);
-    b->len -= b->off;
-    b->off = 0;
-    char *p = realloc(b->data, keep);
-    if (p) {
-        b->data = p;
-        b->cap = keep;
-    }
-}
-
 bool buf_msg_begin(buf_t *b, char type, size_t *start)
 {
     if (!buf_reserve(b, 5))

@@ -42,8 +42,6 @@ static inline void buf_reset(buf_t *b)
 {
     b->off = b->len = 0;
 }
-/* Shrink an oversized idle buffer back to `keep` bytes (after a big COPY). */
-void buf_trim(buf_t *b, size_t keep);
 
 /* Message builder on top of buf: type byte, length placeholder, body, fix. */
 bool buf_msg_begin(buf_t *b, char type, size_t *start) __attribute__((warn_unused_result));

@@ -23,7 +23,7 @@
  * sum on a branch timed out). The price: a whole-table read of a branch
  * whose table main changed after S reads the whole history once (a hashed
  * anti-join) instead of its rows after S; the (seq) index serves only the
- * "did main change at all" test (max(_epoch_seq)).
+ * "did main change at all" test (max(_epoch_seq), epoch._hmax_<id>()).
  *
  * At a point (a commit, a "@ref", a session's epoch.as_of) the branch's rows
  * are those it held then: the subquery starts with a WITH whose CTE
@@ -186,9 +186,11 @@ static void not_in_branch(sqlbuf_t *sb, const catalog_table_t *t, const char *ou
     sqlbuf_putc(sb, ')');
 }
 
-/* The last change captured on main, compared with the base point: an
- * uncorrelated condition, so PostgreSQL evaluates it once (an InitPlan) and
- * skips the arm it rules out (a one-time filter) without reading it. */
+/* The last change captured on main, compared with the base point: a
+ * condition on no row, so PostgreSQL evaluates it once (a one-time filter)
+ * and skips the arm it rules out without reading it. A function, not a
+ * sub-SELECT: an InitPlan inside an arm would take parallel plans away from
+ * the whole statement on PostgreSQL 15 (functions/access.sql, _gate_<id>). */
 /* `q._epoch_seq + 0 > S` (see above) */
 static void seq_after(sqlbuf_t *sb, const char *q, const char *base_seq)
 {
@@ -197,7 +199,7 @@ static void seq_after(sqlbuf_t *sb, const char *q, const char *base_seq)
 
 static void history_since(sqlbuf_t *sb, const catalog_table_t *t, const char *base_seq, bool any)
 {
-    sqlbuf_printf(sb, "(SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hk_%d\") %s %s", t->id,
+    sqlbuf_printf(sb, "epoch.\"_hmax_%d\"() %s %s", t->id,
                   any ? ">" : "<=", base_seq);
 }
 

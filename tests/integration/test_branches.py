@@ -193,7 +193,8 @@ def test_migration_on_first_use_concurrent_and_idempotent(env):
                                      ("rel", "dv_3", "v"), ("rel", "hv_3", "v"),
                                      ("rel", "bv_3", "v"), ("rel", "dk_3", "v"),
                                      ("rel", "hk_3", "v"), ("rel", "bk_3", "v"),
-                                     ("proc", "_rls_fresh_3", ""),
+                                     ("proc", "_rls_fresh_3", ""), ("proc", "_gate_3", ""),
+                                     ("proc", "_hmax_3", ""),
                                      ("proc", "_rls_ok_3", 'cmd "char", r jsonb'),
                                      ("proc", "_key_taken_3", "bid bigint, base bigint, integer")]), \
         (before, after)

@@ -1484,9 +1484,8 @@ Test(rewrite, corpus_is_large_enough)
         "") " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT " \
             "1 FROM " DK " _d WHERE _d._epoch_branch = " B " AND _d.\"k\" = _b.\"k\"" P(           \
                 "_d.") ")"                                                                         \
-                       " AND (SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hk_4\") <= " S      \
-                       " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE (SELECT " \
-                       "coalesce(max(_epoch_seq), 0) FROM epoch.\"hk_4\") > " S                    \
+                       " AND epoch.\"_hmax_4\"() <= " S      \
+                       " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE epoch.\"_hmax_4\"() > " S \
                        " AND NOT EXISTS (SELECT 1 FROM " DK " _d WHERE _d._epoch_branch = " B      \
                        " AND _d.\"k\" = _b.\"k\"" P(                                               \
                            "_d.") ")"                                                              \
@@ -1524,9 +1523,8 @@ Test(rewrite, corpus_is_large_enough)
     " AND _r.\"k\" = _a.\"k\" WHERE "                                                              \
     "_a._epoch_o IS NULL AND NOT _a._epoch_deleted "                                               \
     "UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE NOT EXISTS (SELECT 1 FROM "   \
-    "_epoch_at _d WHERE _d.\"k\" = _b.\"k\") AND (SELECT coalesce(max(_epoch_seq), 0) FROM "       \
-    "epoch.\"hk_4\") <= " S " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE "    \
-    "(SELECT coalesce(max(_epoch_seq), 0) FROM epoch.\"hk_4\") > " S " AND NOT EXISTS (SELECT 1 "  \
+    "_epoch_at _d WHERE _d.\"k\" = _b.\"k\") AND epoch.\"_hmax_4\"() <= " S " UNION ALL SELECT _b.\"k\" FROM \"public\".\"my table\" _b WHERE "    \
+    "epoch.\"_hmax_4\"() > " S " AND NOT EXISTS (SELECT 1 "  \
     "FROM _epoch_at _d WHERE _d.\"k\" = _b.\"k\") AND NOT EXISTS (SELECT 1 FROM epoch.\"hk_4\" "   \
     "_h WHERE _h._epoch_seq + 0 > " S " AND _h.\"k\" = _b.\"k\") UNION ALL SELECT _p.\"k\" FROM "  \
     "epoch.\"hv_4\" _p WHERE _p._epoch_seq + 0 > " S " AND _p._epoch_existed AND NOT EXISTS "      \

@@ -314,6 +314,8 @@ BEGIN
                    format('dv_%s', t.id), format('hv_%s', t.id), format('bv_%s', t.id),
                    format('dk_%s', t.id), format('hk_%s', t.id), format('bk_%s', t.id));
     EXECUTE format('DROP FUNCTION IF EXISTS epoch.%I', format('_main_has_%s', t.id));
+    EXECUTE format('DROP FUNCTION IF EXISTS epoch.%I', format('_gate_%s', t.id));
+    EXECUTE format('DROP FUNCTION IF EXISTS epoch.%I', format('_hmax_%s', t.id));
     EXECUTE format('DROP FUNCTION IF EXISTS epoch.%I', format('_rls_fresh_%s', t.id));
     EXECUTE format('DROP FUNCTION IF EXISTS epoch.%I', format('_rls_ok_%s', t.id));
     EXECUTE format('DROP FUNCTION IF EXISTS epoch.%I', format('_key_taken_%s', t.id));

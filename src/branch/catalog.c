@@ -219,6 +219,15 @@ static bool load_colacl(catalog_t *cat, const char *const *v)
     return true;
 }
 
+static bool load_dbig(catalog_t *cat, const char *const *v)
+{
+    /* a = the table's id: the branch changed many of its rows */
+    catalog_table_t *t = v[COL_A] ? table_by_id(cat, atoi(v[COL_A])) : NULL;
+    if (t)
+        t->delta_big = true;
+    return true;
+}
+
 static bool load_unique(catalog_t *cat, const char *const *v)
 {
     /* a: table id, b: index name, c: one of its columns */
@@ -306,7 +315,7 @@ static const struct row_loader {
     {"table", load_table},   {"column", load_column},       {"default", load_default},
     {"attr", load_attr},     {"unique", load_unique},       {"view", load_view},
     {"as_of", load_as_of},   {"ddl_watch", load_ddl_watch}, {"point", load_point},
-    {"rls", load_rls},       {"colacl", load_colacl},
+    {"rls", load_rls},       {"colacl", load_colacl},       {"dbig", load_dbig},
 };
 
 static bool load_row(catalog_t *cat, const char *const *v)

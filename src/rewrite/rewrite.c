@@ -263,7 +263,8 @@ static void copy_statement(walker_t *w, json_object *body, size_t start, size_t 
 /* SELECT, EXPLAIN, DECLARE CURSOR, PREPARE: the tables of the query they
  * hold are read (SELECT ... INTO, which creates a table, is refused on a
  * branch and under epoch.as_of). */
-static void query_statement(walker_t *w, const char *key, json_object *body, int nstmts)
+static void query_statement(walker_t *w, const char *key, json_object *body, size_t start,
+                            size_t len, int nstmts)
 {
     bool select = strcmp(key, "SelectStmt") == 0;
     int lock_mark = w->nlocked;
@@ -281,7 +282,8 @@ static void query_statement(walker_t *w, const char *key, json_object *body, int
     }
     if (select)
         w->cur_select = body;
-    rw_walk(w, body);
+    if (!select || !rw_agg_statement(w, body, start, len))
+        rw_walk(w, body);
     if (nstmts == 1 && select && !rw_get(body, "intoClause") && !rw_get(body, "lockingClause"))
         w->flags |= RW_F_PREPARABLE;
     if (select)
@@ -381,7 +383,7 @@ static void dispatch_statement(walker_t *w, json_object *raw, int nstmts)
     else if (strcmp(key, "CopyStmt") == 0)
         copy_statement(w, body, start, len, nstmts);
     else if (one_of(key, query_holders))
-        query_statement(w, key, body, nstmts);
+        query_statement(w, key, body, start, len, nstmts);
     else if (rw_is_write_node(key))
         write_statement(w, key, body, start, len);
     else

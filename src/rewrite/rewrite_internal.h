@@ -130,6 +130,12 @@ void rw_range_sample(walker_t *w, json_object *rts);
 /* A ColumnRef: schema.table.column of a replaced table loses its schema. */
 void rw_column_ref(walker_t *w, json_object *cref);
 
+/* rewrite_agg.c: a top-level SELECT of count/sum/avg over one tracked table
+ * on a branch ([start, start+len) its text), computed from main's aggregate
+ * and the branch's changes; false (nothing done) when it is not such a
+ * statement. */
+bool rw_agg_statement(walker_t *w, json_object *select, size_t start, size_t len);
+
 /* dml.c: INSERT/UPDATE/DELETE on a tracked table on a branch (key is the
  * statement's node name, body its object; [start, start+len) its text; top
  * = a statement of the query, whose command tag matters, not a WITH query). */

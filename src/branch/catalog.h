@@ -40,8 +40,9 @@ typedef struct catalog_table {
                                   targets by the policies (epoch._rls_ok_<id>) */
     bool col_acl;              /* SELECT granted on some columns: a read on a branch reads only
                                   the columns the statement names (rewrite_columns.c) */
-    bool delta_big;            /* the branch changed many of its rows (5 % of main's or more, by
-                                  the statistics): aggregates read the overlay (rewrite_agg.c) */
+    bool delta_big;            /* the branch changed many of its rows (epoch._delta_big: 5 % of
+                                  main's, 1,000 to 20,000): aggregates read the overlay
+                                  (rewrite_agg.c) */
     catalog_unique_t *uniques; /* not enforced on branches; known for ON CONFLICT */
     int nuniques;
     int ncols;

@@ -21,7 +21,7 @@
  * count, as PostgreSQL computes it (numeric_div of the same operands).
  *
  * Not taken for a table of which the branch changed many rows (5 % of
- * main's or more, by the statistics: catalog_table_t.delta_big): its arm
+ * main's, at least 1,000, at most 20,000: catalog_table_t.delta_big): its arm
  * of main's rows under the branch's keys then reads main once more, and
  * the overlay's one pass is cheaper (a 100,000-row branch of a 1M-row
  * table: count 120 ms this way, 100 ms through the overlay).

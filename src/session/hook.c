@@ -27,6 +27,7 @@
 #include "common/sqlbuf.h"
 #include "rewrite/cache.h"
 #include "rewrite/rewrite.h"
+#include "session/catalog_cache.h"
 #include "session/load.h"
 #include "session/login.h"
 #include "session/named.h"
@@ -361,6 +362,8 @@ static hook_verdict_t on_statement(client_t *c, const char *msg, size_t total)
         ret = act(c, msg, total, &r, &tp, may_query, &ok);
         /* a session that never loaded its catalog has nothing to refresh
          * (and must not create the epoch schema because it ran RESET ALL) */
+        if (r.flags & RW_F_REFRESH || r.action == RW_SET_BRANCH)
+            ss->settings_changed = true; /* its loads are not the startup's (catalog_cache.h) */
         if (ret != HOOK_WAIT && (r.flags & RW_F_REFRESH) &&
             (session_loaded(ss) || r.action == RW_SET_BRANCH)) {
             ss->stale = true;
@@ -386,6 +389,10 @@ static void after_ready(client_t *c)
     }
     if (!ss || client_tx_status(c) != 'I')
         return;
+    if (ss->ddl_in_tx) { /* committed (or not): sessions that loaded meanwhile load again */
+        ss->ddl_in_tx = false;
+        catalog_cache_ddl_seen();
+    }
     if (ss->stale_at_tx_end) {
         ss->stale_at_tx_end = false;
         ss->stale = true;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "branch/migrate.h"
+#include "session/catalog_cache.h"
 #include "common/text.h"
 #include "common/log.h"
 #include "common/sqlbuf.h"
@@ -138,6 +139,11 @@ void session_catalog_cb(server_t *sv, void *arg, const internal_result_t *res)
     free(ss->view);
     ss->view = view;
     ss->stale = false;
+    if (!ss->settings_changed && !ss->from_cache) {
+        if (!ss->cache_key)
+            ss->cache_key = catalog_cache_key(c);
+        catalog_cache_put(ss->cache_key, ss->gen, ss->ddl_gen, ss->loaded_ms, res);
+    }
     session_settle(ss);
     session_warn_path(c, first_schema(&ss->cat));
     log_debug("client %llu: branch \"%s\" (id %lld, base %lld, %d tracked tables)",
@@ -236,6 +242,7 @@ bool session_queue_load(client_t *c, internal_cb_t cb)
     session_state_t *ss = session_of(c);
     session_set_phase(ss, PHASE_BUSY);
     ss->gen = catalog_gen;
+    ss->ddl_gen = catalog_cache_ddl_gen();
     ss->loaded_ms = client_now_ms(c);
     if (ss->schema == SCHEMA_UNKNOWN && server_tx_status(client_server(c)) == 'I') {
         /* outside a transaction a failing probe has no effect: try it first */
@@ -243,6 +250,53 @@ bool session_queue_load(client_t *c, internal_cb_t cb)
         return queue_listen(c) && session_queue(c, SESSION_SQL, probe_cb);
     }
     return session_queue_migration(c) && queue_listen(c) && session_queue(c, SESSION_SQL, cb);
+}
+
+/* The check of cached rows (catalog_cache.h): confirmed, they are the
+ * session's catalog, as a load's rows would be; otherwise (changed since,
+ * or no schema) the catalog is loaded as usual. */
+static void cached_cb(server_t *sv, void *arg, const internal_result_t *res)
+{
+    client_t *c = session_owner(sv, arg);
+    if (!c)
+        return;
+    session_state_t *ss = session_of(c);
+    internal_cb_t cb = ss->after_probe;
+    ss->after_probe = NULL;
+    uint64_t loaded = 0;
+    const internal_result_t *rows = catalog_cache_get(ss->cache_key, catalog_gen, client_now_ms(c),
+                                                      client_config(c)->catalog_max_age, &loaded);
+    if (rows && catalog_cache_confirms(rows, res)) {
+        session_set_schema(ss, SCHEMA_CURRENT); /* the check read the version: current */
+        ss->loaded_ms = loaded;                 /* as old as those rows */
+        ss->from_cache = true;
+        cb(sv, arg, rows);
+        if ((c = session_owner(sv, arg)) != NULL)
+            session_of(c)->from_cache = false;
+        return;
+    }
+    ss->after_probe = cb;
+    if (!session_queue(c, SESSION_SQL, probe_cb)) {
+        ss->after_probe = NULL;
+        internal_result_t oom = {.sqlstate = "53200", .message = "out of memory"};
+        cb(sv, arg, &oom);
+    }
+}
+
+bool session_queue_login_load(client_t *c, internal_cb_t cb)
+{
+    session_state_t *ss = session_of(c);
+    uint64_t loaded;
+    if (!ss->cache_key)
+        ss->cache_key = catalog_cache_key(c);
+    if (ss->schema != SCHEMA_UNKNOWN || server_tx_status(client_server(c)) != 'I' ||
+        !catalog_cache_get(ss->cache_key, catalog_gen, client_now_ms(c),
+                           client_config(c)->catalog_max_age, &loaded))
+        return session_queue_load(c, cb);
+    session_set_phase(ss, PHASE_BUSY);
+    ss->gen = catalog_gen;
+    ss->after_probe = cb;
+    return queue_listen(c) && session_queue(c, CATALOG_CACHE_CHECK_SQL, cached_cb);
 }
 
 bool session_notification(server_t *sv, const char *msg, size_t total)
@@ -258,6 +312,12 @@ bool session_notification(server_t *sv, const char *msg, size_t total)
 
 void session_command_done(server_t *sv, const char *tag, size_t len)
 {
+    if (catalog_cache_is_ddl_tag(tag, len)) {
+        catalog_cache_ddl_seen();
+        client_t *c = server_client(sv);
+        if (c && session_of(c) && server_tx_status(sv) != 'I')
+            session_of(c)->ddl_in_tx = true; /* and again when it commits */
+    }
     if (!server_listening(sv))
         return;
     if (!((len >= sizeof "UNLISTEN" && memcmp(tag, "UNLISTEN", sizeof "UNLISTEN") == 0) ||

@@ -27,6 +27,10 @@ bool session_queue_migration(client_t *c) __attribute__((warn_unused_result));
 /* Queue the (re)load of c's catalog; cb gets its rows (session_catalog_cb
  * stores them). Phase becomes BUSY. */
 bool session_queue_load(client_t *c, internal_cb_t cb) __attribute__((warn_unused_result));
+/* The load at a branch login: the worker's cached rows for sessions that
+ * started like c's (catalog_cache.h) when one light query confirms them,
+ * else session_queue_load. */
+bool session_queue_login_load(client_t *c, internal_cb_t cb) __attribute__((warn_unused_result));
 /* The callback that stores a loaded catalog in the session. */
 void session_catalog_cb(server_t *sv, void *arg, const internal_result_t *res);
 /* Another session changed the catalog since c loaded it, or (without DDL

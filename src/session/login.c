@@ -138,6 +138,6 @@ static void login_cb(server_t *sv, void *arg, const internal_result_t *res)
 
 void session_login_check(client_t *c)
 {
-    if (!session_state(c) || !session_queue_load(c, login_cb))
+    if (!session_state(c) || !session_queue_login_load(c, login_cb))
         client_fail(c, "53200", "out of memory", NULL);
 }

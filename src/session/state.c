@@ -37,6 +37,7 @@ void session_release(client_t *c)
         return;
     catalog_free(&ss->cat);
     free(ss->view);
+    free(ss->cache_key);
     free(ss->validated);
     free(ss->setup_done);
     kinds_free(ss->stmts, ss->nstmts);

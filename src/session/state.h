@@ -58,6 +58,12 @@ typedef struct session_state {
     uint64_t gen;         /* the worker's catalog generation at the load */
     uint64_t loaded_ms;   /* when that load was queued (worker clock) */
     internal_cb_t after_probe; /* the load's own callback, while the probe checks the version */
+    char *cache_key;           /* the session's key in the worker's catalog cache (NULL: not yet) */
+    bool settings_changed;     /* a statement changed what the catalog depends on (search_path,
+                                  epoch.branch, …): its loads are not the startup's, not cached */
+    bool from_cache;           /* the rows being stored came from the cache */
+    uint64_t ddl_gen;          /* catalog_cache_ddl_gen() at the load */
+    bool ddl_in_tx;            /* the open transaction ran DDL: seen again when it ends */
     char *validated;           /* SET target that exists; the SET may now go through */
     char *setup_done;          /* setup of the held statement ran (COPY FROM's staging table) */
     char err_state[6];         /* the first failed internal statement's SQLSTATE; "" = none */

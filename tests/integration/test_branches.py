@@ -248,6 +248,70 @@ def test_branch_login_skips_the_migration_when_the_schema_is_current(env):
         == [(harness.SCHEMA_VERSION,)]
 
 
+def test_branch_logins_share_the_catalog_of_the_worker(env):
+    """A branch login takes the catalog that an earlier session of the same
+    database, user and startup parameters loaded (src/session/catalog_cache.c)
+    once one light query confirms the schema version, the branch's id and
+    base and the catalog version: the statement log shows
+    epoch._session_current() once for several logins. Changes made while no
+    branch session of the proxy listens for catalog notifications are caught
+    by that query: a branch deleted and made again under its name (its old
+    rows must not show), a table tracked since, a base moved by a sync."""
+    db = _fresh_db(env, "tb_login_cache")
+    px = env.proxy()
+    c = _items_setup(env, px, db)  # a session on main: it does not LISTEN
+    env.pg.sql(f"ALTER DATABASE {db} SET log_statement = 'all'")
+
+    def loads():
+        return env.pg.log_text().count("epoch._session_current()")
+
+    def checks():
+        return env.pg.log_text().count("current_setting('epoch.branch', true)), ")
+
+    def login(branch, want):
+        b = _conn(px, db, branch)
+        try:
+            assert _items(b) == want
+        finally:
+            b.close()
+
+    login("feature/x", ITEMS_FX)
+    n = loads()
+    for _ in range(3):
+        login("feature/x", ITEMS_FX)
+    assert loads() == n, "each login loaded the catalog again"
+    assert checks() >= 3
+    login("other", ITEMS_OTHER)  # another branch: its own entry
+    assert loads() == n + 1
+
+    # the branch deleted and made again (straight in PostgreSQL, while no
+    # session of the proxy is open: no notification reaches it): same name,
+    # new id, none of its rows
+    c.close()
+    direct = env.closing(env.pg.admin_connect(db))
+    direct.autocommit = True
+    _all(direct, "SELECT epoch.branch_delete('feature/x', force => true)")
+    _all(direct, "SELECT epoch.branch_create('feature/x')")
+    login("feature/x", ITEMS_MAIN)
+    assert loads() > n + 1
+    # a table tracked since: the next login rewrites it to the branch
+    c = env.closing(_conn(px, db))
+    _all(c, "CREATE TABLE public.extra (id int PRIMARY KEY, v text)")
+    _all(c, "INSERT INTO public.extra VALUES (1, 'main')")
+    _all(c, "SELECT epoch.track('public.extra')")
+    b = env.closing(_conn(px, db, "feature/x"))
+    _all(b, "UPDATE extra SET v = 'branch' WHERE id = 1")
+    assert _all(b, "SELECT v FROM extra") == [("branch",)]
+    assert _all(c, "SELECT v FROM extra") == [("main",)]
+    _all(b, "SELECT epoch.commit('extra')")
+    b.close()
+    # a base moved by a sync: main's change made before it shows after it
+    _all(c, "UPDATE items SET v = 'synced' WHERE id = 5")
+    login("feature/x", [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")])
+    _all(c, "SELECT * FROM epoch.sync('feature/x')")
+    login("feature/x", [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "synced")])
+
+
 def test_branch_create_rolled_back_leaves_nothing(env):
     """Control functions run inside the client's transaction: BEGIN;
     branch_create; track; ROLLBACK leaves nothing behind."""

@@ -20,7 +20,8 @@ enum { K_KIND, K_A, K_B, K_C, K_D, K_COLS };
 
 typedef struct entry {
     char *key;
-    uint64_t gen, ddl_gen, loaded_ms;
+    uint64_t gen, branch_gen, ddl_gen, loaded_ms;
+    int64_t bid;
     bool ddl_watched;
     internal_result_t rows; /* values: nrows * K_COLS strdup'd strings (NULL = SQL NULL) */
     char **values;
@@ -101,8 +102,8 @@ static bool has_row(const internal_result_t *r, const char *kind)
     return false;
 }
 
-void catalog_cache_put(const char *key, uint64_t gen, uint64_t ddl, uint64_t now_ms,
-                       const internal_result_t *res)
+void catalog_cache_put(const char *key, uint64_t gen, uint64_t branch_gen, uint64_t ddl,
+                       uint64_t now_ms, const internal_result_t *res)
 {
     if (!key || !res->ok || res->ncols != K_COLS || has_row(res, "as_of") || has_row(res, "point"))
         return;
@@ -130,6 +131,8 @@ void catalog_cache_put(const char *key, uint64_t gen, uint64_t ddl, uint64_t now
             return;
         }
     e->gen = gen;
+    e->branch_gen = branch_gen;
+    e->bid = strtoll(bid, NULL, 10);
     e->ddl_gen = ddl;
     e->loaded_ms = now_ms;
     const char *watch = row_value(res, "ddl_watch", K_A);
@@ -139,7 +142,8 @@ void catalog_cache_put(const char *key, uint64_t gen, uint64_t ddl, uint64_t now
 }
 
 const internal_result_t *catalog_cache_get(const char *key, uint64_t gen, uint64_t now_ms,
-                                           double max_age, uint64_t *loaded_ms)
+                                           double max_age, uint64_t *loaded_ms,
+                                           uint64_t *branch_gen, int64_t *bid)
 {
     for (int i = 0; key && i < SLOTS; i++) {
         entry_t *e = &slots[i];
@@ -151,6 +155,8 @@ const internal_result_t *catalog_cache_get(const char *key, uint64_t gen, uint64
             (max_age > 0 && !e->ddl_watched && (double)(now_ms - e->loaded_ms) > max_age * 1000))
             return NULL;
         *loaded_ms = e->loaded_ms;
+        *branch_gen = e->branch_gen;
+        *bid = e->bid;
         return &e->rows;
     }
     return NULL;

@@ -42,16 +42,21 @@ bool catalog_cache_is_ddl_tag(const char *tag, size_t len);
  * memory). */
 char *catalog_cache_key(const client_t *c);
 /* Keep res (a successful load of a branch's working rows queued at worker
- * generation gen, DDL generation ddl_gen, at now_ms) under key; rows of
- * another kind of session (main, epoch.as_of) are not kept. Out of memory:
- * not kept. */
-void catalog_cache_put(const char *key, uint64_t gen, uint64_t ddl_gen, uint64_t now_ms,
-                       const internal_result_t *res);
+ * generation gen, branch-notification count branch_gen, DDL generation
+ * ddl_gen, at now_ms) under key; rows of another kind of session (main,
+ * epoch.as_of) are not kept. Out of memory: not kept. */
+void catalog_cache_put(const char *key, uint64_t gen, uint64_t branch_gen, uint64_t ddl_gen,
+                       uint64_t now_ms, const internal_result_t *res);
 /* The rows kept under key if they are still good to check: loaded at
- * generation gen, and (unless DDL notifies) no older than max_age seconds
- * (0: any age), *loaded_ms when. NULL otherwise. Valid until the next put. */
+ * generation gen and the current DDL generation, and (unless DDL notifies)
+ * no older than max_age seconds (0: any age); *loaded_ms when, *branch_gen
+ * and *bid the branch-notification count then and their branch, for the
+ * caller to ask whether that branch was named since. NULL otherwise. Valid
+ * until the next put. */
 const internal_result_t *catalog_cache_get(const char *key, uint64_t gen, uint64_t now_ms,
-                                           double max_age, uint64_t *loaded_ms);
+                                           double max_age, uint64_t *loaded_ms,
+                                           uint64_t *branch_gen, int64_t *bid);
+
 /* Does check (the result of CATALOG_CACHE_CHECK_SQL) confirm rows? */
 bool catalog_cache_confirms(const internal_result_t *rows, const internal_result_t *check);
 

@@ -25,6 +25,26 @@
  * per worker: a session whose catalog was loaded at an older count reloads. */
 static _Thread_local uint64_t catalog_gen;
 
+/* Notifications that name branches ("branch:<id>,…": deleted, renamed,
+ * rebased; schema step 14) concern only the sessions and cached catalogs of
+ * those branches: the worker keeps the last BRANCH_RING ids named, counted
+ * by branch_gen; a session that has seen up to `since` is out of date when
+ * one of the ids named after it is its branch's (or when too many came to
+ * tell). */
+#define BRANCH_RING 256
+static _Thread_local uint64_t branch_gen;
+static _Thread_local int64_t branch_ring[BRANCH_RING];
+
+static bool branch_named_since(int64_t bid, uint64_t since)
+{
+    if (branch_gen - since > BRANCH_RING)
+        return true;
+    for (uint64_t k = since; k < branch_gen; k++)
+        if (branch_ring[k % BRANCH_RING] == bid)
+            return true;
+    return false;
+}
+
 client_t *session_owner(server_t *sv, void *arg)
 {
     client_t *c = server_client(sv);
@@ -142,7 +162,7 @@ void session_catalog_cb(server_t *sv, void *arg, const internal_result_t *res)
     if (!ss->settings_changed && !ss->from_cache) {
         if (!ss->cache_key)
             ss->cache_key = catalog_cache_key(c);
-        catalog_cache_put(ss->cache_key, ss->gen, ss->ddl_gen, ss->loaded_ms, res);
+        catalog_cache_put(ss->cache_key, ss->gen, ss->branch_gen, ss->ddl_gen, ss->loaded_ms, res);
     }
     session_settle(ss);
     session_warn_path(c, first_schema(&ss->cat));
@@ -189,7 +209,7 @@ static bool queue_listen(client_t *c)
 
 bool session_catalog_outdated(const client_t *c, const session_state_t *ss)
 {
-    if (ss->gen != catalog_gen)
+    if (ss->gen != catalog_gen || branch_named_since(ss->cat.branch_id, ss->branch_gen))
         return true;
     double max_age = client_config(c)->catalog_max_age;
     return max_age > 0 && !ss->cat.ddl_watched && session_on_branch(ss) &&
@@ -242,6 +262,7 @@ bool session_queue_load(client_t *c, internal_cb_t cb)
     session_state_t *ss = session_of(c);
     session_set_phase(ss, PHASE_BUSY);
     ss->gen = catalog_gen;
+    ss->branch_gen = branch_gen;
     ss->ddl_gen = catalog_cache_ddl_gen();
     ss->loaded_ms = client_now_ms(c);
     if (ss->schema == SCHEMA_UNKNOWN && server_tx_status(client_server(c)) == 'I') {
@@ -250,6 +271,17 @@ bool session_queue_load(client_t *c, internal_cb_t cb)
         return queue_listen(c) && session_queue(c, SESSION_SQL, probe_cb);
     }
     return session_queue_migration(c) && queue_listen(c) && session_queue(c, SESSION_SQL, cb);
+}
+
+/* The worker's cached rows for c's session, if still worth checking. */
+static const internal_result_t *cached_rows(client_t *c, uint64_t *loaded)
+{
+    uint64_t since = 0;
+    int64_t bid = 0;
+    const internal_result_t *rows =
+        catalog_cache_get(session_of(c)->cache_key, catalog_gen, client_now_ms(c),
+                          client_config(c)->catalog_max_age, loaded, &since, &bid);
+    return rows && !branch_named_since(bid, since) ? rows : NULL;
 }
 
 /* The check of cached rows (catalog_cache.h): confirmed, they are the
@@ -264,8 +296,7 @@ static void cached_cb(server_t *sv, void *arg, const internal_result_t *res)
     internal_cb_t cb = ss->after_probe;
     ss->after_probe = NULL;
     uint64_t loaded = 0;
-    const internal_result_t *rows = catalog_cache_get(ss->cache_key, catalog_gen, client_now_ms(c),
-                                                      client_config(c)->catalog_max_age, &loaded);
+    const internal_result_t *rows = cached_rows(c, &loaded);
     if (rows && catalog_cache_confirms(rows, res)) {
         session_set_schema(ss, SCHEMA_CURRENT); /* the check read the version: current */
         ss->loaded_ms = loaded;                 /* as old as those rows */
@@ -290,11 +321,11 @@ bool session_queue_login_load(client_t *c, internal_cb_t cb)
     if (!ss->cache_key)
         ss->cache_key = catalog_cache_key(c);
     if (ss->schema != SCHEMA_UNKNOWN || server_tx_status(client_server(c)) != 'I' ||
-        !catalog_cache_get(ss->cache_key, catalog_gen, client_now_ms(c),
-                           client_config(c)->catalog_max_age, &loaded))
+        !cached_rows(c, &loaded))
         return session_queue_load(c, cb);
     session_set_phase(ss, PHASE_BUSY);
     ss->gen = catalog_gen;
+    ss->branch_gen = branch_gen;
     ss->after_probe = cb;
     return queue_listen(c) && session_queue(c, CATALOG_CACHE_CHECK_SQL, cached_cb);
 }
@@ -306,7 +337,22 @@ bool session_notification(server_t *sv, const char *msg, size_t total)
     static const char channel[] = SESSION_CATALOG_CHANNEL;
     if (total < 9 + sizeof channel || memcmp(msg + 9, channel, sizeof channel) != 0)
         return false;
-    catalog_gen++;
+    const char *payload = msg + 9 + sizeof channel, *end = msg + total;
+    const char *nul = payload < end ? memchr(payload, '\0', (size_t)(end - payload)) : NULL;
+    if (!nul || strncmp(payload, "branch:", 7) != 0) {
+        catalog_gen++; /* anything else: every session */
+        return true;
+    }
+    for (const char *p = payload + 7; p < nul;) {
+        char *next;
+        long long id = strtoll(p, &next, 10);
+        if (next == p || (*next != ',' && next != nul)) { /* not a list of ids after all */
+            catalog_gen++;
+            return true;
+        }
+        branch_ring[branch_gen++ % BRANCH_RING] = id;
+        p = next + (*next == ',');
+    }
     return true;
 }
 

@@ -56,6 +56,7 @@ typedef struct session_state {
     int timed;            /* MH_COMMIT or MH_MERGE: the statement in flight calls it (0: none) */
     uint64_t timed_start; /* uv_hrtime() when it was sent */
     uint64_t gen;         /* the worker's catalog generation at the load */
+    uint64_t branch_gen;  /* the branch ids the worker had been notified of then (load.c) */
     uint64_t loaded_ms;   /* when that load was queued (worker clock) */
     internal_cb_t after_probe; /* the load's own callback, while the probe checks the version */
     char *cache_key;           /* the session's key in the worker's catalog cache (NULL: not yet) */

@@ -312,6 +312,36 @@ def test_branch_logins_share_the_catalog_of_the_worker(env):
     login("feature/x", [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "synced")])
 
 
+def test_branch_notifications_reach_only_their_branch_s_sessions(env):
+    """Deleting, renaming or rebasing a branch notifies its id (schema step
+    14): sessions of other branches keep their catalog (before, every
+    session of every branch reloaded it after any branch_delete), while the
+    sessions of that branch load theirs again and learn it is gone."""
+    db = _fresh_db(env, "tb_branch_notify")
+    px = env.proxy()
+    c = _items_setup(env, px, db)
+    env.pg.sql(f"ALTER DATABASE {db} SET log_statement = 'all'")
+
+    def loads():
+        return env.pg.log_text().count("epoch._session_current()")
+
+    a = env.closing(_conn(px, db, "feature/x"))
+    o = env.closing(_conn(px, db, "other"))
+    assert _items(a) == ITEMS_FX and _items(o) == ITEMS_OTHER
+    n = loads()
+    for i in range(3):  # an agent's short-lived branches
+        _all(c, f"SELECT epoch.branch_create('tmp{i}')")
+        _all(c, f"SELECT epoch.branch_delete('tmp{i}')")
+    time.sleep(0.3)  # the notifications reach the proxy's connections
+    assert _items(a) == ITEMS_FX and _items(o) == ITEMS_OTHER
+    assert loads() == n, "sessions of other branches loaded their catalog again"
+    _all(c, "SELECT epoch.branch_delete('other', force => true)")
+    time.sleep(0.3)
+    assert _items(a) == ITEMS_FX
+    _err(o, "SELECT id, v FROM items ORDER BY id", "42704", 'branch "other" does not exist')
+    assert loads() > n
+
+
 def test_branch_create_rolled_back_leaves_nothing(env):
     """Control functions run inside the client's transaction: BEGIN;
     branch_create; track; ROLLBACK leaves nothing behind."""

@@ -116,7 +116,7 @@ def test_upgrade_from_5d635a7_with_branches(env):
     assert _rows(child, "SELECT id, v FROM items ORDER BY id") == ITEMS_FX
 
     meta = dict(_rows(d, "SELECT key, value FROM epoch.meta"))
-    assert meta["schema_version"] == harness.SCHEMA_VERSION == 13, meta
+    assert meta["schema_version"] == harness.SCHEMA_VERSION == 14, meta
     assert meta.get("functions_hash") is not None, meta
     # the capture functions of the tables tracked before: regenerated in place
     # (same oid: the triggers still call them), from the current template

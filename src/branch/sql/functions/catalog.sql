@@ -163,6 +163,27 @@ $f$;
 -- tracked or untracked, a branch deleted or renamed, a branch's base moved -
 -- notifies channel epoch_catalog when its transaction commits; the proxy
 -- LISTENs on it and reloads the session's catalog.
+-- The triggers on epoch.branch (schema step 14): the ids of the branches
+-- deleted, renamed or rebased, "branch:<id>,…" (at most 500 ids: beyond,
+-- "branch", which sessions read as "everything"; a payload is 8,000 bytes
+-- at most).
+CREATE OR REPLACE FUNCTION epoch._notify_branches() RETURNS trigger LANGUAGE plpgsql AS $f$
+DECLARE
+    n bigint;
+    ids text;
+BEGIN
+    IF TG_LEVEL = 'ROW' THEN
+        PERFORM pg_notify('epoch_catalog', 'branch:' || OLD.id);
+        RETURN NULL;
+    END IF;
+    SELECT count(*), string_agg(id::text, ',') INTO n, ids FROM gone;
+    IF n > 0 THEN
+        PERFORM pg_notify('epoch_catalog', CASE WHEN n <= 500 THEN 'branch:' || ids ELSE 'branch' END);
+    END IF;
+    RETURN NULL;
+END
+$f$;
+
 CREATE OR REPLACE FUNCTION epoch._notify_catalog() RETURNS trigger LANGUAGE plpgsql AS $f$
 BEGIN
     -- identical notifications of one transaction are folded into one

@@ -84,6 +84,12 @@ static void entry_free(entry_t *e)
     *e = (entry_t){0};
 }
 
+void catalog_cache_clear(void)
+{
+    for (int i = 0; i < SLOTS; i++)
+        entry_free(&slots[i]);
+}
+
 static const char *row_value(const internal_result_t *r, const char *kind, int col)
 {
     for (int i = 0; i < r->nrows; i++) {

@@ -57,6 +57,8 @@ const internal_result_t *catalog_cache_get(const char *key, uint64_t gen, uint64
                                            double max_age, uint64_t *loaded_ms,
                                            uint64_t *branch_gen, int64_t *bid);
 
+/* Free the worker's rows (its thread ends). */
+void catalog_cache_clear(void);
 /* Does check (the result of CATALOG_CACHE_CHECK_SQL) confirm rows? */
 bool catalog_cache_confirms(const internal_result_t *rows, const internal_result_t *check);
 

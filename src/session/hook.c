@@ -433,6 +433,7 @@ static const wire_hooks_t hooks = {
     .after_ready = after_ready,
     .release = session_release,
     .branch = session_branch,
+    .worker_exit = catalog_cache_clear,
 };
 
 void session_install(void)

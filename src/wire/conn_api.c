@@ -36,6 +36,10 @@ static void no_command_done(server_t *sv, const char *tag, size_t len)
 {
     (void)sv, (void)tag, (void)len;
 }
+
+static void no_worker_exit(void)
+{
+}
 static void no_after_ready(client_t *c)
 {
     (void)c;
@@ -54,6 +58,7 @@ static const wire_hooks_t plain = {
     .untouched = all_untouched,
     .notification = no_notification,
     .command_done = no_command_done,
+    .worker_exit = no_worker_exit,
     .after_ready = no_after_ready,
     .release = no_after_ready,
     .branch = on_main,

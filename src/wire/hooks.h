@@ -62,6 +62,9 @@ typedef struct wire_hooks {
     /* The branch the client's statements run on, for the metrics (NULL:
      * main); valid until the client's next message. */
     const char *(*branch)(const client_t *c);
+    /* A worker thread ends (its clients are gone): free what the session
+     * layer keeps per worker. */
+    void (*worker_exit)(void);
 } wire_hooks_t;
 
 /* Install the table (static storage; before the workers start). */

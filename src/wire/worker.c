@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "wire/conn.h"
+#include "wire/hooks.h"
 #include "common/log.h"
 #include "wire/admin.h"
 #include "wire/http.h"
@@ -178,6 +179,7 @@ static void *worker_main(void *arg)
             log_info("worker %d: io_uring unavailable (%s); socket I/O through libuv", w->id, err);
         uv_run(&w->loop, UV_RUN_DEFAULT);
     }
+    wire_hooks()->worker_exit();
     atomic_fetch_add(&n_finished, 1);
     uv_async_send(exit_notify);
     return NULL;

@@ -34,6 +34,7 @@ static const char *const pool_modes[] = {"session", "transaction", NULL};
 static const char *const auth_types[] = {"scram-sha-256", "md5", NULL};
 static const char *const log_levels[] = {"error", "warning", "info", "debug", NULL};
 static const char *const io_modes[] = {"io_uring", "libuv", NULL};
+static const char *const branch_plan_modes[] = {"generic", "postgres", NULL};
 
 #define OFF(f) offsetof(config_t, f)
 static const key_def_t keys[] = {
@@ -61,6 +62,7 @@ static const key_def_t keys[] = {
     {"query_wait_timeout", K_SECONDS, OFF(query_wait_timeout), false, NULL},
     {"shutdown_timeout", K_SECONDS, OFF(shutdown_timeout), false, NULL},
     {"catalog_max_age", K_SECONDS, OFF(catalog_max_age), false, NULL},
+    {"branch_plans", K_ENUM, OFF(branch_plans), false, branch_plan_modes},
     {"http_listen", K_STR, OFF(http_host), true, NULL}, /* split into host/port; --http */
     {"admin_users", K_STR, OFF(admin_users), false, NULL},
     {"redis", K_STR, OFF(redis_url), true, NULL}, /* [redis] url; --redis */

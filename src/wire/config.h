@@ -27,6 +27,10 @@
 
 #include "wire/auth.h"
 
+/* branch_plans: sessions that start on a branch get plan_cache_mode =
+ * force_generic_plan (GENERIC), or PostgreSQL's own choice (POSTGRES). */
+enum { BRANCH_PLANS_GENERIC, BRANCH_PLANS_POSTGRES };
+
 typedef enum { AUTH_PASSTHROUGH, AUTH_USERLIST } auth_mode_t;
 typedef enum { POOL_SESSION, POOL_TRANSACTION } pool_mode_t;
 typedef enum { AUTH_TYPE_SCRAM, AUTH_TYPE_MD5 } auth_type_t;
@@ -89,6 +93,7 @@ typedef struct config {
     double query_wait_timeout;
     double shutdown_timeout;
     double catalog_max_age; /* branch sessions without DDL notifications; 0 = never */
+    int branch_plans;       /* BRANCH_PLANS_*: plan_cache_mode of sessions that start on a branch */
     char *admin_users;      /* who may use the admin console besides superusers (names,
                                separated by commas or blanks) */
     double sweep_interval;  /* seconds between sweeps (sweeper.c); 0 = none */

@@ -342,6 +342,38 @@ def test_branch_notifications_reach_only_their_branch_s_sessions(env):
     assert loads() > n
 
 
+def test_sessions_that_start_on_a_branch_plan_once(env):
+    """branch_plans = generic (the default): a session that starts on a
+    branch runs with plan_cache_mode = force_generic_plan, so the overlay of
+    a prepared statement is planned once, not at every execution (issue 16:
+    a branch's range read spent more time planning than running). Main's
+    sessions and a client that chose its own plan_cache_mode are left
+    alone; branch_plans = postgres leaves every session alone."""
+    db = _fresh_db(env, "tb_plans")
+    px = env.proxy()
+    _items_setup(env, px, db)
+    b = env.closing(_conn(px, db, "feature/x"))
+    assert _one(b, "SHOW plan_cache_mode") == "force_generic_plan"
+    assert _items(b) == ITEMS_FX
+    m = env.closing(_conn(px, db))
+    assert _one(m, "SHOW plan_cache_mode") == "auto"
+    own = env.closing(_conn(px, db, "feature/x", options="-c plan_cache_mode=force_custom_plan"))
+    assert _one(own, "SHOW plan_cache_mode") == "force_custom_plan"
+    # a prepared range read on the branch: one plan for every execution
+    with b.cursor() as cur:
+        cur.execute("PREPARE r(int, int) AS SELECT id, v FROM items WHERE id BETWEEN $1 AND $2 "
+                    "ORDER BY id")
+        for lo, hi in ((1, 3), (3, 6), (1, 6)):
+            cur.execute("EXECUTE r(%s, %s)", (lo, hi))
+            assert cur.fetchall() == [r for r in ITEMS_FX if lo <= r[0] <= hi]
+        cur.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE name = 'r'")
+        assert cur.fetchone() == (3, 0)
+    px2 = env.proxy(config={"branch_plans": "postgres"})
+    b2 = env.closing(_conn(px2, db, "feature/x"))
+    assert _one(b2, "SHOW plan_cache_mode") == "auto"
+
+
 def test_branch_create_rolled_back_leaves_nothing(env):
     """Control functions run inside the client's transaction: BEGIN;
     branch_create; track; ROLLBACK leaves nothing behind."""

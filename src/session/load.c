@@ -227,14 +227,25 @@ static bool schema_missing(const char *sqlstate)
 /* The catalog load that doubles as the schema check: when its 'version' row
  * says current, the migration DO block is skipped; otherwise (schema missing
  * or older) the migration runs and the catalog is loaded again. */
-static void probe_cb(server_t *sv, void *arg, const internal_result_t *res)
+/* The client of an internal statement queued with after_probe set, and that
+ * callback (taken from the session); NULL when the client is gone. */
+static client_t *take_after_probe(server_t *sv, void *arg, internal_cb_t *cb)
 {
     client_t *c = session_owner(sv, arg);
     if (!c)
+        return NULL;
+    *cb = session_of(c)->after_probe;
+    session_of(c)->after_probe = NULL;
+    return c;
+}
+
+static void probe_cb(server_t *sv, void *arg, const internal_result_t *res)
+{
+    internal_cb_t cb;
+    client_t *c = take_after_probe(sv, arg, &cb);
+    if (!c)
         return;
     session_state_t *ss = session_of(c);
-    internal_cb_t cb = ss->after_probe;
-    ss->after_probe = NULL;
     int64_t version = res->ok ? catalog_schema_version(res->nrows, res->ncols, res->values) : -1;
     if (version == MIGRATE_VERSION || (!res->ok && !schema_missing(res->sqlstate))) {
         session_set_schema(ss, res->ok ? SCHEMA_CURRENT : SCHEMA_UNKNOWN);
@@ -257,7 +268,9 @@ static void probe_cb(server_t *sv, void *arg, const internal_result_t *res)
     }
 }
 
-bool session_queue_load(client_t *c, internal_cb_t cb)
+/* A load (or the check of cached rows) is queued: the session waits, and
+ * remembers what it had been told of changes by then. */
+static void begin_load(client_t *c)
 {
     session_state_t *ss = session_of(c);
     session_set_phase(ss, PHASE_BUSY);
@@ -265,6 +278,12 @@ bool session_queue_load(client_t *c, internal_cb_t cb)
     ss->branch_gen = branch_gen;
     ss->ddl_gen = catalog_cache_ddl_gen();
     ss->loaded_ms = client_now_ms(c);
+}
+
+bool session_queue_load(client_t *c, internal_cb_t cb)
+{
+    session_state_t *ss = session_of(c);
+    begin_load(c);
     if (ss->schema == SCHEMA_UNKNOWN && server_tx_status(client_server(c)) == 'I') {
         /* outside a transaction a failing probe has no effect: try it first */
         ss->after_probe = cb;
@@ -289,12 +308,11 @@ static const internal_result_t *cached_rows(client_t *c, uint64_t *loaded)
  * or no schema) the catalog is loaded as usual. */
 static void cached_cb(server_t *sv, void *arg, const internal_result_t *res)
 {
-    client_t *c = session_owner(sv, arg);
+    internal_cb_t cb;
+    client_t *c = take_after_probe(sv, arg, &cb);
     if (!c)
         return;
     session_state_t *ss = session_of(c);
-    internal_cb_t cb = ss->after_probe;
-    ss->after_probe = NULL;
     uint64_t loaded = 0;
     const internal_result_t *rows = cached_rows(c, &loaded);
     if (rows && catalog_cache_confirms(rows, res)) {
@@ -323,9 +341,7 @@ bool session_queue_login_load(client_t *c, internal_cb_t cb)
     if (ss->schema != SCHEMA_UNKNOWN || server_tx_status(client_server(c)) != 'I' ||
         !cached_rows(c, &loaded))
         return session_queue_load(c, cb);
-    session_set_phase(ss, PHASE_BUSY);
-    ss->gen = catalog_gen;
-    ss->branch_gen = branch_gen;
+    begin_load(c);
     ss->after_probe = cb;
     return queue_listen(c) && session_queue(c, CATALOG_CACHE_CHECK_SQL, cached_cb);
 }

@@ -47,17 +47,23 @@ $f$;
 -- (by pg_class.reltuples), at least 1,000, or 20,000 whatever main's size
 -- (main never analyzed: 20,000). Counted in d_<id>, up to that many entries
 -- of its (branch, key) index: exact when the catalog is loaded, and at most
--- ~1 ms a table. A definer's function: the storage is its owner's to read.
+-- ~1 ms a table; skipped for a d_<id> whose rows of all branches together
+-- are fewer (pg_class.reltuples, when known), so that a database with many
+-- tracked tables pays a count only where a branch may be big. A definer's
+-- function: the storage is its owner's to read.
 CREATE OR REPLACE FUNCTION epoch._delta_big(bid bigint) RETURNS SETOF int
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
 DECLARE
     t record;
     n bigint;
 BEGIN
-    FOR t IN SELECT x.id, x.delta_table,
-                    CASE WHEN c.reltuples > 0 THEN least(20000, greatest(1000, (c.reltuples * 0.05)::bigint))
-                         ELSE 20000 END AS cap
-               FROM epoch.tracked x JOIN pg_class c ON c.oid = x.relid LOOP
+    FOR t IN SELECT * FROM (
+                 SELECT x.id, x.delta_table, d.reltuples AS delta_rows,
+                        CASE WHEN c.reltuples > 0 THEN least(20000, greatest(1000, (c.reltuples * 0.05)::bigint))
+                             ELSE 20000 END AS cap
+                   FROM epoch.tracked x JOIN pg_class c ON c.oid = x.relid
+                   JOIN pg_class d ON d.oid = to_regclass(format('epoch.%I', x.delta_table))) s
+              WHERE s.delta_rows < 0 OR s.delta_rows >= s.cap LOOP
         EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM epoch.%I WHERE _epoch_branch = $1 LIMIT $2) x',
                        t.delta_table)
             INTO n USING bid, t.cap;

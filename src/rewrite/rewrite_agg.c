@@ -52,8 +52,7 @@ typedef enum { AGG_COUNT_STAR, AGG_COUNT, AGG_SUM, AGG_AVG } agg_kind_t;
 
 typedef struct {
     agg_kind_t kind;
-    int col;        /* column of the table (not for count(*)) */
-    json_object *n; /* the FuncCall, to find it again in ORDER BY */
+    int col; /* column of the table (not for count(*)) */
 } agg_t;
 
 typedef struct {
@@ -70,12 +69,10 @@ static const char *sval(json_object *n)
     return rw_get_str(rw_get(n, "String"), "sval");
 }
 
+/* catalog_col_index, for a field that may not be a name (NULL) */
 static int column_index(const catalog_table_t *t, const char *name)
 {
-    for (int i = 0; name && i < t->ncols; i++)
-        if (strcmp(t->cols[i], name) == 0)
-            return i;
-    return -1;
+    return name ? catalog_col_index(t, name) : -1;
 }
 
 /* The column of t a ColumnRef names (col, or name.col), else -1. */
@@ -116,7 +113,7 @@ static int agg_of(shape_t *sh, json_object *fc)
     const char *f = sval(json_object_array_get_idx(name, nn - 1));
     json_object *args = rw_get(fc, "args");
     size_t na = args ? json_object_array_length(args) : 0;
-    agg_t a = {.col = -1, .n = fc};
+    agg_t a = {.col = -1};
     if (!f)
         return -1;
     if (strcmp(f, "count") == 0 && rw_get(fc, "agg_star") && na == 0) {

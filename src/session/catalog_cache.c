@@ -100,22 +100,13 @@ static const char *row_value(const internal_result_t *r, const char *kind, int c
     return NULL;
 }
 
-static bool has_row(const internal_result_t *r, const char *kind)
-{
-    for (int i = 0; i < r->nrows; i++)
-        if (r->values[(size_t)i * K_COLS] && strcmp(r->values[(size_t)i * K_COLS], kind) == 0)
-            return true;
-    return false;
-}
-
 void catalog_cache_put(const char *key, uint64_t gen, uint64_t branch_gen, uint64_t ddl,
-                       uint64_t now_ms, const internal_result_t *res)
+                       uint64_t now_ms, const catalog_t *cat, const internal_result_t *res)
 {
-    if (!key || !res->ok || res->ncols != K_COLS || has_row(res, "as_of") || has_row(res, "point"))
+    /* main's sessions read main's live tables: nothing to gain */
+    if (!key || !res->ok || res->ncols != K_COLS || cat->read_only || cat->historic ||
+        cat->branch_id == 0 || !row_value(res, "version", K_A))
         return;
-    const char *bid = row_value(res, "branch", K_A);
-    if (!bid || strcmp(bid, "0") == 0 || !row_value(res, "version", K_A))
-        return; /* main's sessions read main's live tables: nothing to gain */
     entry_t *e = NULL;
     for (int i = 0; i < SLOTS && !e; i++)
         if (slots[i].key && strcmp(slots[i].key, key) == 0)
@@ -138,11 +129,10 @@ void catalog_cache_put(const char *key, uint64_t gen, uint64_t branch_gen, uint6
         }
     e->gen = gen;
     e->branch_gen = branch_gen;
-    e->bid = strtoll(bid, NULL, 10);
+    e->bid = cat->branch_id;
     e->ddl_gen = ddl;
     e->loaded_ms = now_ms;
-    const char *watch = row_value(res, "ddl_watch", K_A);
-    e->ddl_watched = watch && strcmp(watch, "2") == 0;
+    e->ddl_watched = cat->ddl_watched;
     e->rows = (internal_result_t){
         .ok = true, .ncols = K_COLS, .nrows = res->nrows, .values = (const char *const *)e->values};
 }

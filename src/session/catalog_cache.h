@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "branch/catalog.h"
 #include "wire/conn_api.h"
 
 /* What a cached catalog is checked against: one row of these columns
@@ -43,10 +44,11 @@ bool catalog_cache_is_ddl_tag(const char *tag, size_t len);
 char *catalog_cache_key(const client_t *c);
 /* Keep res (a successful load of a branch's working rows queued at worker
  * generation gen, branch-notification count branch_gen, DDL generation
- * ddl_gen, at now_ms) under key; rows of another kind of session (main,
- * epoch.as_of) are not kept. Out of memory: not kept. */
+ * ddl_gen, at now_ms; cat: those rows parsed) under key; rows of another
+ * kind of session (main, epoch.as_of) are not kept. Out of memory: not
+ * kept. */
 void catalog_cache_put(const char *key, uint64_t gen, uint64_t branch_gen, uint64_t ddl_gen,
-                       uint64_t now_ms, const internal_result_t *res);
+                       uint64_t now_ms, const catalog_t *cat, const internal_result_t *res);
 /* The rows kept under key if they are still good to check: loaded at
  * generation gen and the current DDL generation, and (unless DDL notifies)
  * no older than max_age seconds (0: any age); *loaded_ms when, *branch_gen

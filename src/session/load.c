@@ -162,7 +162,8 @@ void session_catalog_cb(server_t *sv, void *arg, const internal_result_t *res)
     if (!ss->settings_changed && !ss->from_cache) {
         if (!ss->cache_key)
             ss->cache_key = catalog_cache_key(c);
-        catalog_cache_put(ss->cache_key, ss->gen, ss->branch_gen, ss->ddl_gen, ss->loaded_ms, res);
+        catalog_cache_put(ss->cache_key, ss->gen, ss->branch_gen, ss->ddl_gen, ss->loaded_ms,
+                          &ss->cat, res);
     }
     session_settle(ss);
     session_warn_path(c, first_schema(&ss->cat));
@@ -239,6 +240,13 @@ static client_t *take_after_probe(server_t *sv, void *arg, internal_cb_t *cb)
     return c;
 }
 
+/* cb's answer when a statement could not even be queued */
+static void answer_oom(server_t *sv, void *arg, internal_cb_t cb)
+{
+    internal_result_t oom = {.sqlstate = "53200", .message = "out of memory"};
+    cb(sv, arg, &oom);
+}
+
 static void probe_cb(server_t *sv, void *arg, const internal_result_t *res)
 {
     internal_cb_t cb;
@@ -262,10 +270,8 @@ static void probe_cb(server_t *sv, void *arg, const internal_result_t *res)
         cb(sv, arg, res);
         return;
     }
-    if (!session_queue_migration(c) || !session_queue(c, SESSION_SQL, cb)) {
-        internal_result_t oom = {.sqlstate = "53200", .message = "out of memory"};
-        cb(sv, arg, &oom);
-    }
+    if (!session_queue_migration(c) || !session_queue(c, SESSION_SQL, cb))
+        answer_oom(sv, arg, cb);
 }
 
 /* A load (or the check of cached rows) is queued: the session waits, and
@@ -327,8 +333,7 @@ static void cached_cb(server_t *sv, void *arg, const internal_result_t *res)
     ss->after_probe = cb;
     if (!session_queue(c, SESSION_SQL, probe_cb)) {
         ss->after_probe = NULL;
-        internal_result_t oom = {.sqlstate = "53200", .message = "out of memory"};
-        cb(sv, arg, &oom);
+        answer_oom(sv, arg, cb);
     }
 }
 
